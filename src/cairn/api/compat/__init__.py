@@ -1,0 +1,1 @@
+"""Compatibility routers: wire contracts of the systems cairn re-creates."""

@@ -1,0 +1,285 @@
+"""arXiv file manager API (``/filemanager/api``) on top of cairn's upload workspaces.
+
+Paths, field names, status codes and messages follow the arXiv file manager, so its clients
+work unchanged; errors also carry ``reason`` as its clients expect.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from cairn.accounts.service import Actor
+from cairn.api.deps import ActorDep, BlobsDep, SessionDep, SettingsDep
+from cairn.api.downloads import blob_response, etag_matches, http_date
+from cairn.config import Settings
+from cairn.errors import BadRequest
+from cairn.workspaces import service
+from cairn.workspaces.models import Workspace
+from cairn.workspaces.schemas import WorkspaceSummary, summarise
+
+router = APIRouter(prefix="/filemanager/api", tags=["filemanager"])
+
+FileField = Annotated[UploadFile | None, File(description="The file or archive to upload.")]
+ArchiveField = Annotated[
+    str | None, Form(description="Target archive whose size and type limits apply.")
+]
+AncillaryField = Annotated[
+    str | None, Form(description="'true' to store the files under anc/ as ancillary.")
+]
+OrganisationField = Annotated[
+    str | None, Form(description="Organisation to create the workspace in (if you have several).")
+]
+
+
+def _headers(workspace: Workspace) -> dict[str, str]:
+    return {
+        "ARXIV-OWNER": workspace.owner_id,
+        "X-Cairn-Owner": workspace.owner_id,
+        "ETag": f'"{workspace.checksum}"',
+        "Last-Modified": http_date(workspace.modified_at),
+    }
+
+
+def _answer(workspace: Workspace, *, status: int = 200, reason: str | None = None,
+            headers: dict[str, str] | None = None) -> JSONResponse:
+    body = summarise(workspace, reason=reason).model_dump(mode="json", exclude_none=False)
+    if reason is None:
+        body.pop("reason")
+    return JSONResponse(body, status_code=status, headers={**_headers(workspace), **(headers or {})})
+
+
+def _uploaded_file(file: UploadFile | None) -> tuple[UploadFile, str]:
+    """arXiv's 400s: no file field, no filename, zero bytes."""
+    if file is None:
+        raise BadRequest("missing file/archive payload")
+    if not file.filename:
+        raise BadRequest("file argument missing filename or file not selected")
+    if file.size == 0:
+        raise BadRequest("file payload is zero length")
+    return file, file.filename
+
+
+def _work_dir(settings: Settings) -> Path:
+    work = settings.data_dir / "tmp"
+    work.mkdir(parents=True, exist_ok=True)
+    return work
+
+
+@contextmanager
+def _on_disk(file: UploadFile, work_dir: Path) -> Iterator[Path]:
+    """The upload as a named file next to the blob store; removed afterwards."""
+    handle = tempfile.NamedTemporaryFile(prefix="upload-", dir=work_dir, delete=False)
+    path = Path(handle.name)
+    try:
+        with handle:
+            file.file.seek(0)
+            shutil.copyfileobj(file.file, handle, 1024 * 1024)
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _receive(
+    session: SessionDep,
+    actor: Actor,
+    blobs: BlobsDep,
+    settings: Settings,
+    workspace: Workspace,
+    file: UploadFile,
+    filename: str,
+    *,
+    archive: str | None,
+    ancillary: bool,
+) -> Workspace:
+    workspace_id, existing = workspace.id, (workspace.total_size, workspace.file_count)
+    target_archive = archive or workspace.archive
+    # End the transaction before the slow part: unpacking must not hold the database lock.
+    session.commit()
+    work_dir = _work_dir(settings)
+    with _on_disk(file, work_dir) as path:
+        prepared = service.prepare_upload(
+            blobs, path, filename, work_dir=work_dir, archive=target_archive,
+            ancillary=ancillary, existing_total=existing[0], existing_count=existing[1],
+        )
+    return service.apply_upload(session, actor, workspace_id, prepared)
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"true", "1", "yes", "on"}
+
+
+@router.post("", status_code=201, response_model=WorkspaceSummary)
+def create_upload(
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
+    blobs: BlobsDep,
+    settings: SettingsDep,
+    file: FileField = None,
+    archive: ArchiveField = None,
+    ancillary: AncillaryField = None,
+    organisation_id: OrganisationField = None,
+) -> JSONResponse:
+    """Create a workspace and process a file or archive (.tar, .tar.gz, .tar.bz2, .tar.xz,
+    .zip, .gz) into it: unpacked, sanitized and checked. Answers 201 with the summary."""
+    upload, filename = _uploaded_file(file)
+    workspace = service.create_workspace(
+        session, actor, organisation_id=organisation_id, archive=archive
+    )
+    workspace = _receive(session, actor, blobs, settings, workspace, upload, filename,
+                         archive=archive, ancillary=_flag(ancillary))
+    location = str(request.url_for("get_upload", upload_id=workspace.id))
+    return _answer(workspace, status=201, headers={"Location": location})
+
+
+@router.get("/{upload_id}", response_model=WorkspaceSummary)
+def get_upload(upload_id: int, actor: ActorDep, session: SessionDep) -> JSONResponse:
+    """The workspace summary: files, warnings and errors, states and checksum."""
+    return _answer(service.get_workspace(session, actor, upload_id))
+
+
+@router.post("/{upload_id}", status_code=201, response_model=WorkspaceSummary)
+def add_upload(
+    upload_id: int,
+    actor: ActorDep,
+    session: SessionDep,
+    blobs: BlobsDep,
+    settings: SettingsDep,
+    file: FileField = None,
+    archive: ArchiveField = None,
+    ancillary: AncillaryField = None,
+) -> JSONResponse:
+    """Add a file or archive to an existing, active and unlocked workspace; files with the same
+    path are replaced. A fatal problem leaves the workspace's files unchanged."""
+    upload, filename = _uploaded_file(file)
+    workspace = service.check_writable(session, actor, upload_id)
+    workspace = _receive(session, actor, blobs, settings, workspace, upload, filename,
+                         archive=archive, ancillary=_flag(ancillary))
+    return _answer(workspace, status=201)
+
+
+@router.api_route("/{upload_id}/content", methods=["GET", "HEAD"])
+def get_content(
+    upload_id: int,
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
+    blobs: BlobsDep,
+    settings: SettingsDep,
+) -> Response:
+    """The whole workspace as one gzipped tar, built on demand and cached until the content
+    changes. `ETag` is the workspace checksum; `If-None-Match` answers 304."""
+    workspace = service.get_workspace(session, actor, upload_id)
+    headers = {"ARXIV-OWNER": workspace.owner_id, "X-Cairn-Owner": workspace.owner_id}
+    checksum = workspace.checksum or ""
+    modified = workspace.modified_at
+    if etag_matches(request, checksum) and workspace.files:
+        return Response(status_code=304, headers={**headers, "ETag": f'"{checksum}"'})
+    package = service.cached_package(workspace)
+    if package is None:
+        checksum, files = service.package_plan(session, actor, upload_id)
+        session.commit()  # building may take a while: hold no database lock meanwhile
+        package = service.build_package(blobs, files, work_dir=_work_dir(settings))
+        service.record_package(session, actor, upload_id, checksum, *package)
+    sha256, size = package
+    return blob_response(
+        request, blobs, sha256=sha256, size=size, etag=checksum, modified=modified,
+        filename=f"{upload_id}.tar.gz", media_type="application/gzip", headers=headers,
+    )
+
+
+@router.api_route("/{upload_id}/log", methods=["GET", "HEAD"])
+def get_log(upload_id: int, request: Request, actor: ActorDep, session: SessionDep) -> Response:
+    """The workspace's source log: every action, request, warning and error, oldest first.
+    Plain text; send `Accept: application/json` for structured entries."""
+    entries = service.read_log(session, actor, upload_id)
+    if "application/json" in request.headers.get("accept", ""):
+        return JSONResponse([
+            {"at": e.at.isoformat(), "level": e.level, "actor_id": e.actor_id,
+             "message": e.message}
+            for e in entries
+        ])
+    text = "".join(
+        f"{e.at.isoformat()} {e.level.upper():5} {e.actor_id or '-'} {e.message}\n"
+        for e in entries
+    )
+    response = PlainTextResponse(text)
+    if request.method == "HEAD":
+        return Response(headers={"Content-Length": str(len(text.encode()))},
+                        media_type="text/plain")
+    return response
+
+
+@router.post("/{upload_id}/delete_all", response_model=WorkspaceSummary)
+@router.delete("/{upload_id}/delete_all", response_model=WorkspaceSummary)
+def delete_all(upload_id: int, actor: ActorDep, session: SessionDep) -> JSONResponse:
+    """Delete every file in the workspace (POST, as the arXiv service, or DELETE)."""
+    workspace = service.delete_all_files(session, actor, upload_id)
+    return _answer(workspace, reason="deleted all files")
+
+
+@router.post("/{upload_id}/lock")
+def lock(upload_id: int, actor: ActorDep, session: SessionDep) -> JSONResponse:
+    """Lock the workspace: no uploads or deletions until it is unlocked."""
+    return _answer(service.set_lock(session, actor, upload_id, locked=True),
+                   reason="locked workspace")
+
+
+@router.post("/{upload_id}/unlock")
+def unlock(upload_id: int, actor: ActorDep, session: SessionDep) -> JSONResponse:
+    """Unlock the workspace."""
+    return _answer(service.set_lock(session, actor, upload_id, locked=False),
+                   reason="unlocked workspace")
+
+
+@router.post("/{upload_id}/release")
+def release(upload_id: int, actor: ActorDep, session: SessionDep) -> JSONResponse:
+    """Release the workspace: you are done with it; it can no longer change."""
+    return _answer(service.set_released(session, actor, upload_id, released=True),
+                   reason="released workspace")
+
+
+@router.post("/{upload_id}/unrelease")
+def unrelease(upload_id: int, actor: ActorDep, session: SessionDep) -> JSONResponse:
+    """Make a released workspace active again."""
+    return _answer(service.set_released(session, actor, upload_id, released=False),
+                   reason="unreleased workspace")
+
+
+@router.delete("/{upload_id}")
+def delete_workspace(upload_id: int, actor: ActorDep, session: SessionDep) -> JSONResponse:
+    """Delete the workspace's files and keep its record (state DELETED). A second delete is 404."""
+    return _answer(service.delete_workspace(session, actor, upload_id),
+                   reason="deleted workspace")
+
+
+@router.api_route("/{upload_id}/{public_file_path:path}/content", methods=["GET", "HEAD"])
+def get_file_content(
+    upload_id: int, public_file_path: str, request: Request, actor: ActorDep,
+    session: SessionDep, blobs: BlobsDep,
+) -> Response:
+    """One file of the workspace; its `ETag` is the file's SHA-256."""
+    item = service.get_file(session, actor, upload_id, public_file_path)
+    owner = item.workspace.owner_id
+    return blob_response(
+        request, blobs, sha256=item.sha256, size=item.size, etag=item.sha256,
+        modified=item.modified_at, filename=public_file_path.rsplit("/", 1)[-1],
+        headers={"ARXIV-OWNER": owner, "X-Cairn-Owner": owner},
+    )
+
+
+@router.delete("/{upload_id}/{public_file_path:path}", response_model=WorkspaceSummary)
+def delete_file(
+    upload_id: int, public_file_path: str, actor: ActorDep, session: SessionDep
+) -> JSONResponse:
+    """Delete one file."""
+    workspace = service.delete_file(session, actor, upload_id, public_file_path)
+    return _answer(workspace, reason="deleted file")

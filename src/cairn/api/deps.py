@@ -1,0 +1,59 @@
+"""Request dependencies: settings, a database session per request, the blob store, the actor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from cairn.accounts import service as accounts
+from cairn.blobs import BlobStore
+from cairn.config import Settings
+from cairn.db import session_scope
+from cairn.errors import Unauthorized
+
+__all__ = ["ActorDep", "BlobsDep", "SessionDep", "SettingsDep", "TokenDep"]
+
+_bearer = HTTPBearer(auto_error=False, description="The token from POST /api/v1/auth/login.")
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One transaction per request: committed on success, rolled back on any error."""
+    with session_scope(request.app.state.sessionmaker) as session:
+        yield session
+
+
+def get_blobs(request: Request) -> BlobStore:
+    blobs: BlobStore = request.app.state.blobs
+    return blobs
+
+
+def get_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized("Not authenticated: send 'Authorization: Bearer <token>'.")
+    return credentials.credentials
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+# scope="function": commit when the handler returns, before the response goes out, so a
+# success answer means committed and a streamed download holds no transaction open.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+BlobsDep = Annotated[BlobStore, Depends(get_blobs)]
+TokenDep = Annotated[str, Depends(get_token)]
+
+
+def get_actor(session: SessionDep, token: TokenDep) -> accounts.Actor:
+    return accounts.authenticate(session, token)
+
+
+ActorDep = Annotated[accounts.Actor, Depends(get_actor)]

@@ -1,0 +1,91 @@
+"""Error mapping: one class-to-status table, one handler rendering RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cairn import errors
+
+__all__ = ["install_error_handlers", "problem", "status_for"]
+
+STATUS: Mapping[type[errors.CairnError], int] = {
+    errors.BadRequest: 400,
+    errors.Invalid: 422,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.PaymentRequired: 402,
+    errors.TooLarge: 413,
+    errors.IntegrityError: 500,
+    errors.CairnError: 500,
+}
+
+PROBLEM_JSON = "application/problem+json"
+COMPAT_PREFIXES = ("/filemanager/",)
+
+
+def status_for(exc: errors.CairnError) -> int:
+    """The status of the nearest class in ``exc``'s MRO that the table names."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    code: str,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body = {"type": f"/problems/{code}", "title": title, "status": status, "detail": detail}
+    body["code"] = code
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _cairn_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.CairnError)
+    status = status_for(exc)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    extra: dict[str, Any] = {"errors": exc.detail} if exc.detail is not None else {}
+    if request.url.path.startswith(COMPAT_PREFIXES):
+        extra["reason"] = exc.message  # arXiv clients read {"reason": ...}
+    return problem(status, exc.title, exc.message, code=exc.code, headers=headers, **extra)
+
+
+def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [
+        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+        for err in exc.errors()
+    ]
+    summary = "; ".join(f"{'.'.join(map(str, d['loc']))}: {d['msg']}" for d in details)
+    return problem(
+        422, "Invalid input", summary or "Invalid request.", code="invalid", errors=details
+    )
+
+
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized", 413: "too-large"}.get(
+        exc.status_code, "http-error"
+    )
+    headers = dict(exc.headers) if exc.headers else None
+    return problem(exc.status_code, str(exc.detail), str(exc.detail), code=code, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(errors.CairnError, _cairn_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

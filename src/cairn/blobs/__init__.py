@@ -1,0 +1,29 @@
+"""Content-addressed blob store: the ``BlobStore`` API, its backends and the fixity check.
+
+    store = open_blob_store("/srv/cairn/blobs")      # or "s3://bucket/prefix", "memory://x"
+    ref = store.put(stream)                          # BlobRef(sha256=..., size=...)
+    with store.open(ref.sha256) as f: ...            # verifies the hash as it reads
+
+Blobs are immutable and named by their SHA-256; rows reference them by hash, never by path.
+Extra backends are plugins in the entry-point group ``cairn.storage``.
+"""
+
+from cairn.blobs.base import CHUNK_SIZE, BlobRef, BlobSource, BlobStore, validate_sha256
+from cairn.blobs.check import CheckReport, check_blobs
+from cairn.blobs.fsspec_store import FsspecBlobStore
+from cairn.blobs.local import LocalBlobStore
+from cairn.blobs.registry import ENTRY_POINT_GROUP, open_blob_store
+
+__all__ = [
+    "CHUNK_SIZE",
+    "ENTRY_POINT_GROUP",
+    "BlobRef",
+    "BlobSource",
+    "BlobStore",
+    "CheckReport",
+    "FsspecBlobStore",
+    "LocalBlobStore",
+    "check_blobs",
+    "open_blob_store",
+    "validate_sha256",
+]

@@ -1,0 +1,113 @@
+"""The blob store contract: ``BlobRef``, the ``BlobStore`` ABC and hash validation.
+
+Blobs are immutable and addressed by the SHA-256 of their bytes. Rows reference blobs by hash,
+never by path, so a backend is free to lay them out as it likes; both built-in backends use
+``<root>/ab/cd/<sha256>``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, TypeAlias
+
+from cairn.errors import Invalid
+
+__all__ = ["CHUNK_SIZE", "BlobRef", "BlobSource", "BlobStore", "validate_sha256"]
+
+CHUNK_SIZE = 1 << 20
+"""Bytes per read/write/hash step when streaming; bounds memory whatever the blob size."""
+
+BlobSource: TypeAlias = BinaryIO | bytes | bytearray | memoryview | Iterable[bytes]
+"""What ``BlobStore.put`` accepts: bytes, a binary stream, or an iterable of byte chunks."""
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def validate_sha256(sha256: object) -> str:
+    """Return ``sha256`` if it is 64 lowercase hex digits, else raise ``Invalid``.
+
+    Every store method runs this before building a path or key from the hash, so it is the
+    guard against path traversal (``../etc/passwd``) and against two spellings of one blob.
+    """
+    if not isinstance(sha256, str) or _SHA256.fullmatch(sha256) is None:
+        shown = repr(sha256) if len(repr(sha256)) <= 80 else repr(sha256)[:77] + "..."
+        raise Invalid(
+            f"not a blob hash: {shown} (expected 64 lowercase hex digits)",
+            detail={"sha256": str(sha256)[:200]},
+        )
+    return sha256
+
+
+@dataclass(frozen=True, slots=True)
+class BlobRef:
+    """What a put returns and what rows store: the content hash and the size in bytes."""
+
+    sha256: str
+    size: int
+
+
+class BlobStore(ABC):
+    """A content-addressed store of immutable blobs.
+
+    Backends implement the abstract methods; ``put_file``, ``read_bytes`` and ``local_path``
+    have generic defaults a backend may override with something faster. Every method that takes
+    a hash raises ``Invalid`` for a malformed one; reads of an absent blob raise ``BlobMissing``.
+    """
+
+    @abstractmethod
+    def put(self, data: BlobSource) -> BlobRef:
+        """Store ``data`` and return its reference.
+
+        Data is streamed in chunks, hashed while written to a temporary name and moved to its
+        content address only when complete, so a failing source leaves nothing behind. Storing
+        content that already exists keeps the existing blob (dedupe) and returns the same ref.
+        """
+
+    def put_file(self, path: str | os.PathLike[str]) -> BlobRef:
+        """Store the contents of the file at ``path`` (``OSError`` if it cannot be read)."""
+        with open(path, "rb") as f:
+            return self.put(f)
+
+    @abstractmethod
+    def open(self, sha256: str) -> BinaryIO:
+        """Open a blob for reading; the stream verifies the hash as it is read.
+
+        The read that reaches the end raises ``IntegrityError`` instead of returning the final
+        bytes when the content no longer matches its hash or size. A reader that stops early
+        gets no verdict, so use ``read_bytes`` or read to the end when it matters.
+        """
+
+    def read_bytes(self, sha256: str) -> bytes:
+        """Return the whole blob, verified against its hash (``IntegrityError`` if not)."""
+        with self.open(sha256) as f:
+            return f.read()
+
+    @abstractmethod
+    def exists(self, sha256: str) -> bool:
+        """Whether the blob is stored (its content is not checked)."""
+
+    @abstractmethod
+    def size(self, sha256: str) -> int:
+        """Size of the stored blob in bytes (``BlobMissing`` if absent)."""
+
+    @abstractmethod
+    def delete(self, sha256: str) -> None:
+        """Remove the blob; deleting an absent blob is not an error."""
+
+    @abstractmethod
+    def iter_hashes(self) -> Iterator[str]:
+        """Yield the hash of every stored blob, in ascending order."""
+
+    def local_path(self, sha256: str) -> Path | None:
+        """A real file holding the blob, for ``sendfile`` and friends, or None if remote.
+
+        Reading the file directly bypasses verification; it suits serving bytes that a fixity
+        check vouches for, not paths that must prove integrity.
+        """
+        validate_sha256(sha256)
+        return None

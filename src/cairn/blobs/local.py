@@ -1,0 +1,326 @@
+"""``LocalBlobStore``: blobs as read-only files in a local folder (the default backend).
+
+Layout ``<root>/ab/cd/<sha256>``; writes go to ``<root>/.tmp/`` on the same filesystem, are
+fsynced, then renamed into place with ``os.replace`` and the directory is fsynced, so a blob
+path either holds the complete, durable content or does not exist.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import logging
+import os
+import stat
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from cairn.blobs._io import iter_chunks, open_verifying
+from cairn.blobs.base import CHUNK_SIZE, BlobRef, BlobSource, BlobStore, validate_sha256
+from cairn.errors import BlobMissing
+
+__all__ = ["LocalBlobStore"]
+
+logger = logging.getLogger(__name__)
+
+FILE_CHUNK_SIZE = 4 * CHUNK_SIZE
+"""Read size for ``put_file``: fewer syscalls per file, still a small fixed buffer."""
+
+_TEMP_DIR = ".tmp"
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_FADVISE = getattr(os, "posix_fadvise", None)
+_HEX = frozenset("0123456789abcdef")
+_COPY_FILE_RANGE = getattr(os, "copy_file_range", None)
+_COPY_STEP = 1 << 30
+_NO_KERNEL_COPY = frozenset(
+    {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM, errno.EBADF}
+)
+_PARALLEL_SYNC_MIN = 256 << 10
+"""Below this a helper thread costs more than the hashing it would overlap with the fsync."""
+
+
+def _is_hex(name: str, length: int) -> bool:
+    return len(name) == length and _HEX.issuperset(name)
+
+
+def _write_all(fd: int, view: memoryview) -> None:
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _kernel_copy(src: int, dst: int) -> int:
+    """Copy ``src`` from its current offset to EOF into ``dst``; -1 if the kernel can't."""
+    assert _COPY_FILE_RANGE is not None
+    copied = 0
+    while True:
+        try:
+            n = _COPY_FILE_RANGE(src, dst, _COPY_STEP)
+        except OSError as exc:
+            if copied == 0 and exc.errno in _NO_KERNEL_COPY:
+                return -1
+            raise
+        if n == 0:
+            return copied
+        copied += n
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalBlobStore(BlobStore):
+    """Content-addressed blobs under ``root`` (created if missing)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(os.path.abspath(root))
+        self._root = str(self.root)
+        self._tmp = os.path.join(self._root, _TEMP_DIR)
+        os.makedirs(self._tmp, exist_ok=True)
+        self._buffers = threading.local()
+
+    def __repr__(self) -> str:
+        return f"LocalBlobStore({self._root!r})"
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def put(self, data: BlobSource) -> BlobRef:
+        def fill(fd: int) -> tuple[str, int]:
+            digest = hashlib.sha256()
+            size = 0
+            for chunk in iter_chunks(data, self._buffer(CHUNK_SIZE)):
+                digest.update(chunk)
+                _write_all(fd, chunk)
+                size += len(chunk)
+            return digest.hexdigest(), size
+
+        return self._store(fill)
+
+    def put_file(self, path: str | os.PathLike[str]) -> BlobRef:
+        """Store a local file (``OSError`` if it cannot be read).
+
+        The kernel copies the file into the temp file (``copy_file_range``: no trip through
+        Python, a reflink on filesystems that can), then the temp file is read back and hashed
+        while another thread fsyncs it. Hashing the copy, not the source, means a source that
+        changes mid-put can never produce a blob whose content differs from its name.
+        """
+        src = os.open(path, os.O_RDONLY | _O_CLOEXEC)
+        try:
+            info = os.fstat(src)
+            if _FADVISE is not None:
+                _FADVISE(src, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+            # /proc-style files report size 0 yet have content, and copy_file_range copies
+            # nothing from them; only plain non-empty files take the kernel-copy path.
+            if _COPY_FILE_RANGE is None or not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+                return self._store(self._stream_fill(src))
+
+            def fill(fd: int) -> tuple[str, int]:
+                size = _kernel_copy(src, fd)
+                if size >= 0:
+                    return self._hash_while_syncing(fd, size)
+                # Kernel copy unsupported here (another filesystem, an old kernel …).
+                sha256, size = self._stream_fill(src)(fd)
+                os.fsync(fd)
+                return sha256, size
+
+            return self._store(fill, fill_syncs=True)
+        finally:
+            os.close(src)
+
+    def _stream_fill(self, src: int) -> Callable[[int], tuple[str, int]]:
+        """Copy ``src`` to the temp file through a reusable buffer, hashing on the way."""
+        buf = self._buffer(FILE_CHUNK_SIZE)
+        view = memoryview(buf)
+
+        def fill(fd: int) -> tuple[str, int]:
+            digest = hashlib.sha256()
+            size = 0
+            while n := os.readv(src, [buf]):
+                chunk = view[:n]
+                digest.update(chunk)
+                _write_all(fd, chunk)
+                size += n
+            return digest.hexdigest(), size
+
+        return fill
+
+    def _hash_while_syncing(self, fd: int, size: int) -> tuple[str, int]:
+        """Hash the temp file's ``size`` bytes; fsync it meanwhile (both release the GIL)."""
+        buf = self._buffer(FILE_CHUNK_SIZE)
+        view = memoryview(buf)
+        failures: list[BaseException] = []
+
+        def sync() -> None:
+            try:
+                os.fsync(fd)
+            except BaseException as exc:  # re-raised in the calling thread below
+                failures.append(exc)
+
+        syncer = None
+        if size >= _PARALLEL_SYNC_MIN:
+            syncer = threading.Thread(target=sync, name="cairn-blob-fsync", daemon=True)
+            syncer.start()
+        try:
+            digest = hashlib.sha256()
+            offset = 0
+            while offset < size and (n := os.preadv(fd, [buf], offset)):
+                digest.update(view[:n])
+                offset += n
+        finally:
+            if syncer is not None:
+                syncer.join()
+        if syncer is None:
+            sync()
+        if failures:
+            raise failures[0]
+        if offset != size:
+            raise OSError(f"temp file holds {offset} bytes, {size} were copied into it")
+        return digest.hexdigest(), size
+
+    def _store(
+        self, fill: Callable[[int], tuple[str, int]], *, fill_syncs: bool = False
+    ) -> BlobRef:
+        """Run ``fill`` against a fresh temp file, then commit it under its content address.
+
+        ``fill`` writes the content to the descriptor and returns ``(sha256, size)``; unless
+        ``fill_syncs``, the temp file is fsynced here, and only when it is not a duplicate.
+        """
+        tmp = os.path.join(self._tmp, uuid.uuid4().hex)
+        # 0o444: blobs are immutable; a stray open(..., "w") on one should fail. O_RDWR lets
+        # put_file read back what it copied through the same descriptor.
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o444)
+        committed = False
+        try:
+            try:
+                sha256, size = fill(fd)
+                final = self._path(sha256)
+                if self._present(final, size):
+                    # Dedupe. Sync the directory anyway: a concurrent put may have renamed the
+                    # blob in but not yet made the rename durable when we return.
+                    _fsync_dir(os.path.dirname(final))
+                    return BlobRef(sha256, size)
+                if not fill_syncs:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            created = self._make_parents(sha256)
+            os.replace(tmp, final)
+            committed = True
+            # The leaf's fsync commits the rename; parents made just now need theirs too.
+            _fsync_dir(os.path.dirname(final))
+            for parent in created:
+                _fsync_dir(parent)
+            return BlobRef(sha256, size)
+        finally:
+            if not committed:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+
+    def _present(self, final: str, size: int) -> bool:
+        try:
+            stored = os.stat(final).st_size
+        except FileNotFoundError:
+            return False
+        if stored != size:
+            # Same hash, different size: the stored copy is damaged, so the fresh copy heals it.
+            logger.warning(
+                "replacing damaged blob %s (%d bytes, expected %d)",
+                os.path.basename(final),
+                stored,
+                size,
+            )
+            return False
+        return True
+
+    def _make_parents(self, sha256: str) -> list[str]:
+        """Create ``ab/cd``; return the directories whose entry for a new child needs a sync."""
+        outer = os.path.join(self._root, sha256[:2])
+        inner = os.path.join(outer, sha256[2:4])
+        if os.path.isdir(inner):
+            return []
+        created = []
+        for directory in (outer, inner):
+            try:
+                os.mkdir(directory)
+            except FileExistsError:
+                continue
+            created.append(os.path.dirname(directory))
+        return created[::-1]
+
+    def _buffer(self, size: int) -> bytearray:
+        """A per-thread scratch buffer, reused across puts to avoid allocating each time."""
+        buffers: dict[int, bytearray] | None = getattr(self._buffers, "by_size", None)
+        if buffers is None:
+            buffers = self._buffers.by_size = {}
+        buf = buffers.get(size)
+        if buf is None:
+            buf = buffers[size] = bytearray(size)
+        return buf
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def open(self, sha256: str) -> BinaryIO:
+        path = self._path(validate_sha256(sha256))
+        try:
+            f = open(path, "rb", buffering=0)  # noqa: SIM115 - the verifying reader owns it
+        except FileNotFoundError:
+            raise BlobMissing(f"blob {sha256} is not stored", detail={"sha256": sha256}) from None
+        try:
+            size = os.fstat(f.fileno()).st_size
+            if _FADVISE is not None:
+                _FADVISE(f.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        except BaseException:
+            f.close()
+            raise
+        return open_verifying(f, sha256, size)
+
+    def exists(self, sha256: str) -> bool:
+        return os.path.isfile(self._path(validate_sha256(sha256)))
+
+    def size(self, sha256: str) -> int:
+        try:
+            return os.stat(self._path(validate_sha256(sha256))).st_size
+        except FileNotFoundError:
+            raise BlobMissing(f"blob {sha256} is not stored", detail={"sha256": sha256}) from None
+
+    def delete(self, sha256: str) -> None:
+        # Directories stay: removing them would race with a put that just created them.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._path(validate_sha256(sha256)))
+
+    def iter_hashes(self) -> Iterator[str]:
+        for outer in _sorted_names(self._root):
+            if not _is_hex(outer, 2):
+                continue
+            outer_path = os.path.join(self._root, outer)
+            for inner in _sorted_names(outer_path):
+                if not _is_hex(inner, 2):
+                    continue
+                prefix = outer + inner
+                for name in _sorted_names(os.path.join(outer_path, inner)):
+                    if _is_hex(name, 64) and name.startswith(prefix):
+                        yield name
+
+    def local_path(self, sha256: str) -> Path:
+        """The blob's file (``BlobMissing`` if absent); see ``BlobStore.local_path``."""
+        path = self._path(validate_sha256(sha256))
+        if not os.path.isfile(path):
+            raise BlobMissing(f"blob {sha256} is not stored", detail={"sha256": sha256})
+        return Path(path)
+
+    def _path(self, sha256: str) -> str:
+        return os.path.join(self._root, sha256[:2], sha256[2:4], sha256)
+
+
+def _sorted_names(path: str) -> list[str]:
+    try:
+        return sorted(os.listdir(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return []

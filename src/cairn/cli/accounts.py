@@ -1,0 +1,91 @@
+"""`cairn login`, `logout`, `whoami` and `cairn orgs`: your account on a server."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from cairn import client as sdk
+from cairn.cli._common import (
+    CairnTyper,
+    JsonOption,
+    credentials_path,
+    emit,
+    load_credentials,
+    remote_client,
+    save_credentials,
+)
+from cairn.client import DEFAULT_API_URL
+
+out = Console(stderr=True)
+orgs = CairnTyper(help="Your organisations and their credits.")
+
+ApiUrl = typer.Option(None, "--api-url", envvar="CAIRN_API_URL", help="Server URL.")
+
+
+def login(
+    email: str | None = typer.Option(None, "--email", help="Log in by email."),
+    user_id: str | None = typer.Option(None, "--user-id", help="Or by user id."),
+    password: str = typer.Option(
+        ..., "--password", prompt=True, hide_input=True, envvar="CAIRN_PASSWORD"
+    ),
+    api_url: str = typer.Option(DEFAULT_API_URL, "--api-url", envvar="CAIRN_API_URL"),
+) -> None:
+    """Log in and keep the token (valid one day) in your config folder, readable only by you."""
+    if not (email or user_id):
+        email = typer.prompt("Email")
+    with sdk.login(email=email, user_id=user_id, password=password, api_url=api_url) as user:
+        assert user.token is not None
+        path = save_credentials(api_url, user.token, user.expires_at, user.email)
+    out.print(
+        f"Logged in as {user.email} until {user.expires_at} (token in {path}).", highlight=False
+    )
+
+
+def logout() -> None:
+    """Revoke the saved token on the server and forget it."""
+    if load_credentials() is not None:
+        with remote_client() as client:
+            try:
+                client.send_json("POST", "/api/v1/auth/logout")
+            finally:
+                credentials_path().unlink(missing_ok=True)
+    out.print("Logged out.")
+
+
+def whoami(api_url: str | None = ApiUrl, as_json: bool = JsonOption) -> None:
+    """Show the logged-in user."""
+    with remote_client(api_url) as client:
+        emit(client.get_json("/api/v1/users/me"), as_json=as_json, title="You")
+
+
+@orgs.command("list")
+def list_orgs(
+    name: str | None = typer.Option(None, "--name", help="Case-insensitive name prefix."),
+    api_url: str | None = ApiUrl,
+    as_json: bool = JsonOption,
+) -> None:
+    """List your organisations."""
+    with remote_client(api_url) as client:
+        items = list(client.paginate("/api/v1/organisations", {"name": name} if name else {}))
+    emit(items, as_json=as_json, columns=["id", "name", "privilege"], title="Organisations")
+
+
+@orgs.command("credits")
+def credits(
+    organisation_id: str = typer.Argument(..., help="Organisation id."),
+    api_url: str | None = ApiUrl,
+    as_json: bool = JsonOption,
+) -> None:
+    """Show an organisation's credit balance and latest ledger entries."""
+    with remote_client(api_url) as client:
+        body = client.get_json(f"/api/v1/organisations/{organisation_id}/credits")
+    if as_json:
+        emit(body, as_json=True)
+        return
+    emit(
+        body["items"],
+        as_json=False,
+        columns=["created_at", "amount", "reason"],
+        title=f"Balance: {body['balance']} credits",
+    )

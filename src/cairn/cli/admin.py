@@ -1,0 +1,145 @@
+"""`cairn admin`: work directly on the configured database (same data as a running server)."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from cairn.accounts import service as accounts
+from cairn.cli._common import CairnTyper, JsonOption, emit, local_session
+
+app = CairnTyper(
+    help="Administer the local installation (reads CAIRN_DATA_DIR / CAIRN_DATABASE_URL)."
+)
+out = Console()
+
+DEMO_EMAIL = "demo@cairn.example"
+DEMO_PASSWORD = "Cairn-demo-2026!"
+DEMO_ORG = "Demo Lab"
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the database schema to the newest version (safe to repeat)."""
+    with local_session():
+        pass
+    out.print("Database is up to date.")
+
+
+@app.command("create-org")
+def create_org(
+    name: str = typer.Option(..., "--name", help="Organisation name."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Create an organisation."""
+    with local_session() as session:
+        org = accounts.create_organisation(session, name=name)
+        data = {"id": org.id, "name": org.name}
+    emit(data, as_json=as_json, title="Organisation created")
+
+
+@app.command("create-user")
+def create_user(
+    email: str = typer.Option(..., "--email"),
+    password: str = typer.Option(..., "--password", help="Must meet the password policy."),
+    org: str | None = typer.Option(None, "--org", help="Also add the user to this organisation."),
+    privilege: str = typer.Option("manage", "--privilege", help="view, execute or manage."),
+    user_id: str | None = typer.Option(None, "--user-id", help="Identifier to log in with."),
+    given_name: str | None = typer.Option(None, "--given-name"),
+    family_name: str | None = typer.Option(None, "--family-name"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Create a user, optionally as a member of an organisation."""
+    with local_session() as session:
+        user = accounts.create_user(
+            session,
+            email=email,
+            password=password,
+            user_id=user_id,
+            given_name=given_name,
+            family_name=family_name,
+        )
+        if org is not None:
+            organisation = accounts.find_organisation_by_name(session, org)
+            accounts.add_member(session, user=user, organisation=organisation, privilege=privilege)
+        data = {"id": user.id, "email": user.email, "organisation": org}
+    emit(data, as_json=as_json, title="User created")
+
+
+@app.command("add-member")
+def add_member(
+    email: str = typer.Option(..., "--email"),
+    org: str = typer.Option(..., "--org", help="Organisation name."),
+    privilege: str = typer.Option(..., "--privilege", help="view, execute or manage."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Add a user to an organisation, or change their privilege there."""
+    with local_session() as session:
+        user = accounts.find_user(session, email=email)
+        organisation = accounts.find_organisation_by_name(session, org)
+        membership = accounts.add_member(
+            session, user=user, organisation=organisation, privilege=privilege
+        )
+        data = {"email": user.email, "organisation": org, "privilege": membership.privilege}
+    emit(data, as_json=as_json, title="Membership")
+
+
+@app.command("grant-credits")
+def grant_credits(
+    org: str = typer.Option(..., "--org", help="Organisation name."),
+    amount: int = typer.Option(..., "--amount", help="Credits to add (negative to charge)."),
+    reason: str = typer.Option("granted by administrator", "--reason"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Add credits to an organisation's ledger."""
+    with local_session() as session:
+        organisation = accounts.find_organisation_by_name(session, org)
+        accounts.grant_credits(session, organisation=organisation, amount=amount, reason=reason)
+        data = {
+            "organisation": org,
+            "granted": amount,
+            "balance": accounts.credit_balance(session, organisation.id),
+        }
+    emit(data, as_json=as_json, title="Credits")
+
+
+@app.command("seed-demo")
+def seed_demo(as_json: bool = JsonOption) -> None:
+    """Create the demo organisation and user if missing (idempotent) and print how to log in."""
+    from cairn.errors import NotFound
+
+    with local_session() as session:
+        try:
+            user = accounts.find_user(session, email=DEMO_EMAIL)
+            created = False
+        except NotFound:
+            organisation = accounts.create_organisation(
+                session, name=DEMO_ORG, description="Demo organisation created by make run."
+            )
+            user = accounts.create_user(
+                session,
+                email=DEMO_EMAIL,
+                password=DEMO_PASSWORD,
+                given_name="Demo",
+                family_name="Researcher",
+            )
+            accounts.add_member(session, user=user, organisation=organisation, privilege="manage")
+            accounts.grant_credits(
+                session, organisation=organisation, amount=1000, reason="demo credits"
+            )
+            created = True
+        data = {
+            "email": user.email,
+            "password": DEMO_PASSWORD,
+            "organisation": DEMO_ORG,
+            "created": created,
+        }
+    if as_json:
+        emit(data, as_json=True)
+        return
+    verb = "Created" if created else "Using"
+    out.print(
+        f"[bold]{verb} demo account[/bold]: {DEMO_EMAIL} / {DEMO_PASSWORD} "
+        f"(organisation '{DEMO_ORG}')",
+        highlight=False,
+    )

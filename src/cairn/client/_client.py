@@ -1,0 +1,133 @@
+"""The HTTP client every SDK resource shares: base URL, token, and problem+json → exceptions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cairn import errors
+
+__all__ = ["DEFAULT_API_URL", "DEFAULT_TIMEOUT", "Client"]
+
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, read=300.0)
+
+
+def raise_for_problem(response: httpx.Response) -> None:
+    """Turn an error answer back into the ``cairn.errors`` class the server raised."""
+    if response.is_success or response.status_code == 304:
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    code = body.get("code") or _CODE_FOR_STATUS.get(response.status_code, "error")
+    message = body.get("detail") or body.get("reason") or response.reason_phrase
+    cls = errors.error_for_code(str(code))
+    exc = cls(str(message), detail=body.get("errors"))
+    exc.status_code = response.status_code  # type: ignore[attr-defined]
+    exc.problem = body  # type: ignore[attr-defined]
+    raise exc
+
+
+_CODE_FOR_STATUS = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    409: "conflict",
+    402: "payment-required",
+    413: "too-large",
+    422: "invalid",
+}
+
+
+class Client:
+    """A small typed client for one cairn server.
+
+    Pass ``http_client`` (e.g. FastAPI's ``TestClient``) to talk to an in-process app.
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_API_URL,
+        *,
+        token: str | None = None,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self._http = http_client or httpx.Client(base_url=self.base_url, timeout=timeout)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        headers.update(extra or {})
+        return headers
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send one request; error answers raise the matching ``cairn.errors`` exception."""
+        headers = self._headers(kwargs.pop("headers", None))
+        try:
+            response = self._http.request(method, path, headers=headers, **kwargs)
+        except httpx.TransportError as exc:
+            raise errors.CairnError(
+                f"Cannot reach the cairn server at {self.base_url}: {exc}"
+            ) from exc
+        raise_for_problem(response)
+        return response
+
+    def download(
+        self, path: str, target: Path, *, progress: Callable[[int], None] | None = None
+    ) -> None:
+        """Stream a download to ``target`` (written to a temporary name, then renamed)."""
+        partial = target.with_name(target.name + ".part")
+        try:
+            with self._http.stream("GET", path, headers=self._headers()) as response:
+                if not response.is_success:
+                    response.read()
+                    raise_for_problem(response)
+                with partial.open("wb") as out:
+                    for chunk in response.iter_bytes(1024 * 1024):
+                        out.write(chunk)
+                        if progress:
+                            progress(len(chunk))
+            partial.replace(target)
+        except httpx.TransportError as exc:
+            raise errors.CairnError(f"Download from {self.base_url} failed: {exc}") from exc
+        finally:
+            partial.unlink(missing_ok=True)
+
+    def get_json(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs).json()
+
+    def send_json(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
+        response = self.request(method, path, json=body, **kwargs)
+        return response.json() if response.content else None
+
+    def paginate(
+        self, path: str, params: dict[str, Any] | None = None, *, page_size: int = 100
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a list endpoint, fetching pages lazily."""
+        page = 1
+        while True:
+            body = self.get_json(
+                path, params={**(params or {}), "page": page, "page_size": page_size}
+            )
+            yield from body["items"]
+            if page * body["page_size"] >= body["total"] or not body["items"]:
+                return
+            page += 1

@@ -1,0 +1,104 @@
+"""Settings: one ``Settings`` object read from ``CAIRN_*`` env vars and an optional ``cairn.toml``.
+
+Nothing is built at import time: entry points call :func:`get_settings`, tests construct
+``Settings(...)`` directly and pass it down.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from platformdirs import user_data_dir
+from pydantic import Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = ["Settings", "get_settings"]
+
+
+def _toml_path() -> Path:
+    return Path(os.environ.get("CAIRN_CONFIG", "cairn.toml"))
+
+
+class Settings(BaseSettings):
+    """Every knob of a cairn installation; defaults need nothing configured."""
+
+    model_config = SettingsConfigDict(env_prefix="CAIRN_", extra="ignore")
+
+    data_dir: Path = Field(
+        default_factory=lambda: Path(user_data_dir("cairn")),
+        description="Folder for the embedded database and the local blob store.",
+    )
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL; empty means SQLite at <data_dir>/cairn.db. "
+        "PostgreSQL: postgresql+psycopg://user@host/db.",
+    )
+    blob_url: str = Field(
+        default="",
+        description="Blob store location: a folder, or an fsspec URL (file://, memory://, s3://); "
+        "empty means <data_dir>/blobs.",
+    )
+    host: str = Field(default="127.0.0.1", description="Interface `cairn serve` listens on.")
+    port: int = Field(default=8000, ge=0, le=65535, description="Port `cairn serve` listens on.")
+    token_lifetime: timedelta = Field(
+        default=timedelta(days=1), description="How long a login token stays valid."
+    )
+    executor: Literal["local", "dask"] = Field(
+        default="local", description="Where processing runs: local process pool or Dask."
+    )
+    dask_scheduler: str = Field(
+        default="", description="Dask scheduler address when executor is 'dask'."
+    )
+    max_request_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description="Largest non-upload request body accepted (413 above).",
+    )
+    max_upload_bytes: int = Field(
+        default=8 * 1024**3,
+        gt=0,
+        description="Largest multipart upload body accepted (413 above).",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence: explicit arguments, then env vars, then cairn.toml.
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=_toml_path()),
+        )
+
+    @model_validator(mode="after")
+    def _fill_derived(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser().resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'cairn.db'}"
+        elif self.database_url.startswith(("postgresql://", "postgres://")):
+            # psycopg 3 is the driver cairn ships; make the bare scheme use it.
+            self.database_url = "postgresql+psycopg://" + self.database_url.split("://", 1)[1]
+        if not self.blob_url:
+            self.blob_url = str(self.data_dir / "blobs")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings for entry points (server, CLI)."""
+    return Settings()

@@ -1,0 +1,21 @@
+"""Alembic environment: the engine comes from cairn, never from an ini file."""
+
+from __future__ import annotations
+
+from alembic import context
+
+import cairn.db.models  # noqa: F401  (registers every area's tables)
+from cairn.db.base import Base
+
+engine = context.config.attributes["engine"]
+
+with engine.connect() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+    connection.commit()

@@ -1,0 +1,1 @@
+"""Upload workspaces: unpack, sanitize, check, package, log, lock, release and delete."""

@@ -1,0 +1,94 @@
+"""Workspace tables: the workspace, its current files, its findings and its source log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from cairn.db.base import Base, BlobHash, UtcDateTime, utcnow
+
+__all__ = ["Workspace", "WorkspaceFile", "WorkspaceFinding", "WorkspaceLogEntry"]
+
+
+class Workspace(Base):
+    """An upload workspace; ids are integers because arXiv's ``upload_id`` is one."""
+
+    __tablename__ = "workspaces"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    organisation_id: Mapped[str] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    archive: Mapped[str | None] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    lock_state: Mapped[str] = mapped_column(String(16), default="UNLOCKED")
+    upload_status: Mapped[str] = mapped_column(String(32), default="READY")
+    source_format: Mapped[str] = mapped_column(String(16), default="unknown")
+    checksum: Mapped[str | None] = mapped_column(String(64))
+    total_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    file_count: Mapped[int] = mapped_column(Integer, default=0)
+    package_sha256: Mapped[str | None] = mapped_column(BlobHash)
+    package_size: Mapped[int | None] = mapped_column(BigInteger)
+    package_checksum: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    modified_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    upload_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    upload_completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    files: Mapped[list[WorkspaceFile]] = relationship(
+        back_populates="workspace",
+        cascade="all, delete-orphan",
+        order_by="WorkspaceFile.public_path",
+    )
+    findings: Mapped[list[WorkspaceFinding]] = relationship(
+        cascade="all, delete-orphan", order_by="WorkspaceFinding.id"
+    )
+
+
+class WorkspaceFile(Base):
+    __tablename__ = "workspace_files"
+    __table_args__ = (UniqueConstraint("workspace_id", "public_path"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    public_path: Mapped[str] = mapped_column(String(1024))
+    sha256: Mapped[str] = mapped_column(BlobHash)
+    size: Mapped[int] = mapped_column(BigInteger)
+    file_type: Mapped[str] = mapped_column(String(32))
+    modified_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    workspace: Mapped[Workspace] = relationship(back_populates="files")
+
+
+class WorkspaceFinding(Base):
+    """A warning or error of the latest operation, ``[level, public_path, message]`` on the wire."""
+
+    __tablename__ = "workspace_findings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    level: Mapped[str] = mapped_column(String(8))
+    public_path: Mapped[str | None] = mapped_column(String(1024))
+    message: Mapped[str] = mapped_column(Text)
+
+
+class WorkspaceLogEntry(Base):
+    """One line of the workspace's source log: every action, request, warning and error."""
+
+    __tablename__ = "workspace_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    level: Mapped[str] = mapped_column(String(8))
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,520 @@
+"""Upload workspaces: receive uploads, keep files and findings, package, log, lock and release.
+
+An upload runs in two phases so that no database lock is held while archives are unpacked:
+``prepare_upload`` (no database: unpack, sanitize, check, store blobs) and ``apply_upload``
+(one short transaction: lock the workspace row, re-check its state and limits, merge the files,
+recompute the summary). The caller commits between ``check_writable`` and ``apply_upload``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cairn.accounts.service import Actor, Privilege
+from cairn.blobs import BlobStore
+from cairn.db.base import utcnow
+from cairn.errors import Forbidden, Invalid, NotFound, TooLarge
+from cairn.workspaces._checks import Finding, case_duplicates, infer_source_format
+from cairn.workspaces._limits import Limits, limits_for
+from cairn.workspaces._unpack import process_upload
+from cairn.workspaces.models import Workspace, WorkspaceFile, WorkspaceFinding, WorkspaceLogEntry
+
+__all__ = [
+    "ACTIVE",
+    "DELETED",
+    "LOCKED",
+    "RELEASED",
+    "UNLOCKED",
+    "PreparedUpload",
+    "apply_upload",
+    "build_package",
+    "check_writable",
+    "create_workspace",
+    "delete_all_files",
+    "delete_file",
+    "delete_workspace",
+    "get_file",
+    "get_workspace",
+    "list_workspaces",
+    "log",
+    "prepare_upload",
+    "read_log",
+    "set_lock",
+    "set_released",
+]
+
+ACTIVE, RELEASED, DELETED = "ACTIVE", "RELEASED", "DELETED"
+LOCKED, UNLOCKED = "LOCKED", "UNLOCKED"
+
+MSG_NOT_FOUND = "workspace not found"
+MSG_FILE_NOT_FOUND = "file not found"
+MSG_NOT_ACTIVE = "upload workspace is not active."
+MSG_LOCKED = "upload workspace is locked."
+MSG_DELETED = "Request failed. Workspace has been deleted."
+
+
+# --- access -----------------------------------------------------------------------------------
+
+
+def _load(session: Session, workspace_id: int, *, for_update: bool = False) -> Workspace:
+    query = select(Workspace).where(Workspace.id == workspace_id)
+    if for_update:
+        # PostgreSQL: a row lock serialises concurrent uploads to one workspace. SQLite: every
+        # write transaction already holds the database lock (BEGIN IMMEDIATE, see cairn.db).
+        query = query.with_for_update()
+    workspace = session.scalar(query)
+    if workspace is None:
+        raise NotFound(MSG_NOT_FOUND)
+    return workspace
+
+
+def get_workspace(
+    session: Session,
+    actor: Actor,
+    workspace_id: int,
+    *,
+    need: Privilege = Privilege.view,
+    for_update: bool = False,
+) -> Workspace:
+    """The workspace if the actor's organisation owns it; another organisation's is not found."""
+    workspace = _load(session, workspace_id, for_update=for_update)
+    if workspace.organisation_id not in actor.privileges:
+        raise NotFound(MSG_NOT_FOUND)
+    actor.require(workspace.organisation_id, need)
+    return workspace
+
+
+def _require_writable(workspace: Workspace) -> None:
+    if workspace.state == DELETED:
+        raise NotFound(MSG_NOT_FOUND)
+    if workspace.state != ACTIVE:
+        raise Forbidden(MSG_NOT_ACTIVE)
+    if workspace.lock_state == LOCKED:
+        raise Forbidden(MSG_LOCKED)
+
+
+def check_writable(session: Session, actor: Actor, workspace_id: int) -> Workspace:
+    """Refuse early (before unpacking) an upload the workspace would refuse anyway."""
+    workspace = get_workspace(session, actor, workspace_id, need=Privilege.execute)
+    _require_writable(workspace)
+    return workspace
+
+
+def _choose_organisation(actor: Actor, organisation_id: str | None) -> str:
+    if organisation_id is not None:
+        actor.require(organisation_id, Privilege.execute)
+        return organisation_id
+    able = [org for org, held in actor.privileges.items() if held >= Privilege.execute]
+    if len(able) == 1:
+        return able[0]
+    if not able:
+        raise Forbidden("You need the 'execute' privilege in an organisation to upload.")
+    raise Invalid("You belong to several organisations: say which with organisation_id.")
+
+
+def create_workspace(
+    session: Session,
+    actor: Actor,
+    *,
+    organisation_id: str | None = None,
+    archive: str | None = None,
+) -> Workspace:
+    workspace = Workspace(
+        organisation_id=_choose_organisation(actor, organisation_id),
+        owner_id=actor.id,
+        archive=archive,
+        checksum=manifest_checksum([]),
+    )
+    session.add(workspace)
+    session.flush()
+    log(session, workspace, actor, "info", f"workspace created for archive {archive or 'default'}")
+    return workspace
+
+
+def list_workspaces(
+    session: Session,
+    actor: Actor,
+    *,
+    organisation_id: str | None = None,
+    mine: bool = False,
+    page: int = 1,
+    page_size: int = 50,
+) -> tuple[Sequence[Workspace], int]:
+    """Workspaces of the actor's organisations (or one of them, or only the actor's own)."""
+    if organisation_id is not None:
+        actor.require(organisation_id)
+        organisations = [organisation_id]
+    else:
+        organisations = list(actor.privileges)
+    query = select(Workspace).where(Workspace.organisation_id.in_(organisations))
+    if mine:
+        query = query.where(Workspace.owner_id == actor.id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = session.scalars(
+        query.order_by(Workspace.id.desc()).offset((page - 1) * page_size).limit(page_size)
+    ).all()
+    return items, total
+
+
+# --- the source log -----------------------------------------------------------------------------
+
+
+def log(
+    session: Session, workspace: Workspace, actor: Actor | None, level: str, message: str
+) -> None:
+    session.add(
+        WorkspaceLogEntry(
+            workspace_id=workspace.id,
+            level=level,
+            actor_id=actor.id if actor else None,
+            message=message,
+        )
+    )
+
+
+def read_log(session: Session, actor: Actor, workspace_id: int) -> list[WorkspaceLogEntry]:
+    get_workspace(session, actor, workspace_id)
+    return list(
+        session.scalars(
+            select(WorkspaceLogEntry)
+            .where(WorkspaceLogEntry.workspace_id == workspace_id)
+            .order_by(WorkspaceLogEntry.id)
+        )
+    )
+
+
+# --- uploads -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    public_path: str
+    sha256: str
+    size: int
+    file_type: str
+
+
+@dataclass
+class PreparedUpload:
+    """An upload unpacked, checked and stored in the blob store, not yet in any workspace."""
+
+    filename: str
+    upload_size: int
+    limits: Limits
+    files: list[StoredFile] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    started_at: datetime = field(default_factory=utcnow)
+
+    @property
+    def fatal(self) -> bool:
+        return any(f.level == "fatal" for f in self.findings)
+
+
+def prepare_upload(
+    blobs: BlobStore,
+    source: Path,
+    filename: str,
+    *,
+    work_dir: Path,
+    archive: str | None = None,
+    ancillary: bool = False,
+    existing_total: int = 0,
+    existing_count: int = 0,
+) -> PreparedUpload:
+    """Unpack, sanitize and check ``source`` and put every resulting file in the blob store.
+
+    Touches no database. Nothing is stored when a finding is fatal.
+    """
+    limits = limits_for(archive)
+    upload_size = source.stat().st_size
+    prepared = PreparedUpload(filename=filename, upload_size=upload_size, limits=limits)
+    if upload_size == 0:
+        raise Invalid("file payload is zero length")
+    staging = Path(tempfile.mkdtemp(prefix="stage-", dir=work_dir))
+    try:
+        result = process_upload(
+            source,
+            filename,
+            staging=staging,
+            limits=limits,
+            ancillary=ancillary,
+            existing_total=existing_total,
+            existing_count=existing_count,
+        )
+        prepared.findings = list(result.findings)
+        if result.fatal:
+            return prepared
+        for staged in result.files:
+            ref = blobs.put_file(staged.local_path)
+            prepared.files.append(
+                StoredFile(staged.public_path, ref.sha256, ref.size, staged.file_type)
+            )
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return prepared
+
+
+def apply_upload(
+    session: Session, actor: Actor, workspace_id: int, prepared: PreparedUpload
+) -> Workspace:
+    """Merge a prepared upload into the workspace in one transaction, or change no file at all.
+
+    The workspace row is locked first, so concurrent uploads apply one after another and each
+    sees the other's files.
+    """
+    workspace = get_workspace(
+        session, actor, workspace_id, need=Privilege.execute, for_update=True
+    )
+    _require_writable(workspace)
+    now = utcnow()
+    log(
+        session, workspace, actor, "info",
+        f"upload of '{prepared.filename}' ({prepared.upload_size} bytes) started "
+        f"{prepared.started_at.isoformat()}",
+    )
+    findings = list(prepared.findings)
+    if not prepared.fatal:
+        current = {f.public_path: f for f in workspace.files}
+        new_paths = {f.public_path for f in prepared.files}
+        total = sum(f.size for p, f in current.items() if p not in new_paths)
+        total += sum(f.size for f in prepared.files)
+        count = len(current.keys() | new_paths)
+        limits = prepared.limits
+        if total > limits.max_total_bytes:
+            findings.append(Finding("fatal", None, f"Workspace would exceed the size limit of "
+                                    f"{limits.max_total_bytes} bytes for archive {limits.name}."))
+        elif count > limits.max_files:
+            findings.append(Finding("fatal", None, f"Workspace would exceed the limit of "
+                                    f"{limits.max_files} files for archive {limits.name}."))
+    fatal = any(f.level == "fatal" for f in findings)
+    if not fatal:
+        for stored in prepared.files:
+            existing = current.get(stored.public_path)
+            if existing is not None:
+                findings.append(Finding("info", stored.public_path, "replaced existing file"))
+                existing.sha256, existing.size = stored.sha256, stored.size
+                existing.file_type, existing.modified_at = stored.file_type, now
+            else:
+                workspace.files.append(
+                    WorkspaceFile(
+                        public_path=stored.public_path,
+                        sha256=stored.sha256,
+                        size=stored.size,
+                        file_type=stored.file_type,
+                        modified_at=now,
+                    )
+                )
+        log(session, workspace, actor, "info",
+            f"added {len(prepared.files)} file(s) from '{prepared.filename}'")
+    else:
+        log(session, workspace, actor, "error",
+            f"upload of '{prepared.filename}' refused; workspace unchanged")
+    workspace.upload_started_at = prepared.started_at
+    workspace.upload_completed_at = now
+    _refresh_summary(session, workspace, actor, findings, changed=not fatal)
+    return workspace
+
+
+def _refresh_summary(
+    session: Session,
+    workspace: Workspace,
+    actor: Actor,
+    findings: list[Finding],
+    *,
+    changed: bool,
+) -> None:
+    """Re-run the workspace-wide checks and store findings, status and checksum."""
+    session.flush()
+    files = list(workspace.files)
+    if files:
+        source_format, format_findings = infer_source_format(
+            (f.public_path, f.file_type) for f in files
+        )
+    else:
+        source_format, format_findings = "unknown", []
+    findings = findings + format_findings + case_duplicates(f.public_path for f in files)
+    workspace.findings.clear()
+    for finding in findings:
+        workspace.findings.append(
+            WorkspaceFinding(
+                level=finding.level, public_path=finding.public_path, message=finding.message
+            )
+        )
+        if finding.level in ("warn", "fatal"):
+            log(session, workspace, actor, finding.level,
+                f"{finding.public_path or '-'}: {finding.message}")
+    levels = {f.level for f in findings}
+    workspace.upload_status = (
+        "ERRORS" if "fatal" in levels else "READY_WITH_WARNINGS" if "warn" in levels else "READY"
+    )
+    workspace.source_format = source_format
+    workspace.total_size = sum(f.size for f in files)
+    workspace.file_count = len(files)
+    if changed:
+        workspace.checksum = manifest_checksum(files)
+        workspace.modified_at = utcnow()
+    session.flush()
+
+
+def manifest_checksum(files: Iterable[WorkspaceFile]) -> str:
+    """SHA-256 over the sorted (path, content hash, mtime) list: it names the package exactly,
+    since the package is built deterministically from these alone."""
+    digest = hashlib.sha256()
+    for f in sorted(files, key=lambda f: f.public_path):
+        digest.update(f"{f.public_path}\0{f.sha256}\0{int(f.modified_at.timestamp())}\n".encode())
+    return digest.hexdigest()
+
+
+# --- files -------------------------------------------------------------------------------------
+
+
+def get_file(session: Session, actor: Actor, workspace_id: int, public_path: str) -> WorkspaceFile:
+    workspace = get_workspace(session, actor, workspace_id)
+    for f in workspace.files:
+        if f.public_path == public_path:
+            return f
+    raise NotFound(MSG_FILE_NOT_FOUND)
+
+
+def delete_file(session: Session, actor: Actor, workspace_id: int, public_path: str) -> Workspace:
+    workspace = get_workspace(session, actor, workspace_id, need=Privilege.execute,
+                              for_update=True)
+    _require_writable(workspace)
+    target = next((f for f in workspace.files if f.public_path == public_path), None)
+    if target is None:
+        raise NotFound(MSG_FILE_NOT_FOUND)
+    workspace.files.remove(target)
+    log(session, workspace, actor, "info", f"deleted file '{public_path}'")
+    _refresh_summary(session, workspace, actor, [], changed=True)
+    return workspace
+
+
+def delete_all_files(session: Session, actor: Actor, workspace_id: int) -> Workspace:
+    workspace = get_workspace(session, actor, workspace_id, need=Privilege.execute,
+                              for_update=True)
+    _require_writable(workspace)
+    count = len(workspace.files)
+    workspace.files.clear()
+    log(session, workspace, actor, "info", f"deleted all files ({count})")
+    _refresh_summary(session, workspace, actor, [], changed=True)
+    return workspace
+
+
+# --- states ------------------------------------------------------------------------------------
+
+
+def set_lock(session: Session, actor: Actor, workspace_id: int, *, locked: bool) -> Workspace:
+    workspace = get_workspace(session, actor, workspace_id, need=Privilege.execute,
+                              for_update=True)
+    if workspace.state == DELETED:
+        raise NotFound(MSG_DELETED)
+    workspace.lock_state = LOCKED if locked else UNLOCKED
+    log(session, workspace, actor, "info", "locked workspace" if locked else "unlocked workspace")
+    session.flush()
+    return workspace
+
+
+def set_released(
+    session: Session, actor: Actor, workspace_id: int, *, released: bool
+) -> Workspace:
+    workspace = get_workspace(session, actor, workspace_id, need=Privilege.execute,
+                              for_update=True)
+    if workspace.state == DELETED:
+        raise NotFound(MSG_DELETED)
+    workspace.state = RELEASED if released else ACTIVE
+    log(session, workspace, actor, "info",
+        "released workspace" if released else "unreleased workspace")
+    session.flush()
+    return workspace
+
+
+def delete_workspace(session: Session, actor: Actor, workspace_id: int) -> Workspace:
+    """Remove every file but keep the record (state DELETED); a second delete is not found."""
+    workspace = get_workspace(session, actor, workspace_id, need=Privilege.execute,
+                              for_update=True)
+    if workspace.state == DELETED:
+        raise NotFound(MSG_NOT_FOUND)
+    if workspace.owner_id != actor.id:
+        actor.require(workspace.organisation_id, Privilege.manage)
+    count = len(workspace.files)
+    workspace.files.clear()
+    workspace.state = DELETED
+    workspace.package_sha256 = workspace.package_size = workspace.package_checksum = None
+    log(session, workspace, actor, "info", f"deleted workspace ({count} files removed)")
+    _refresh_summary(session, workspace, actor, [], changed=True)
+    return workspace
+
+
+# --- the package -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PackageFile:
+    public_path: str
+    sha256: str
+    size: int
+    mtime: int
+
+
+def package_plan(session: Session, actor: Actor, workspace_id: int) -> tuple[str, list[PackageFile]]:
+    """What the package must contain, read in a short transaction before the slow build."""
+    workspace = get_workspace(session, actor, workspace_id)
+    if not workspace.files:
+        raise NotFound("No content in workspace")
+    files = [
+        PackageFile(f.public_path, f.sha256, f.size, int(f.modified_at.timestamp()))
+        for f in workspace.files
+    ]
+    return workspace.checksum or "", files
+
+
+def build_package(blobs: BlobStore, files: Sequence[PackageFile], *, work_dir: Path) -> tuple[str, int]:
+    """A deterministic .tar.gz of ``files`` in the blob store: sorted members, fixed owner and
+    mode, gzip header without time or name. Returns (sha256, size)."""
+    fd, name = tempfile.mkstemp(prefix="package-", suffix=".tar.gz", dir=work_dir)
+    path = Path(name)
+    try:
+        with open(fd, "wb") as raw, gzip.GzipFile(
+            filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6
+        ) as gz, tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            for item in sorted(files, key=lambda f: f.public_path):
+                info = tarfile.TarInfo(item.public_path)
+                info.size, info.mtime, info.mode = item.size, item.mtime, 0o644
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                with blobs.open(item.sha256) as content:
+                    tar.addfile(info, content)
+        ref = blobs.put_file(path)
+    finally:
+        path.unlink(missing_ok=True)
+    return ref.sha256, ref.size
+
+
+def record_package(
+    session: Session, actor: Actor, workspace_id: int, checksum: str, sha256: str, size: int
+) -> Workspace:
+    """Remember a built package, unless the content changed while it was being built."""
+    workspace = get_workspace(session, actor, workspace_id, for_update=True)
+    if workspace.checksum == checksum:
+        workspace.package_sha256, workspace.package_size = sha256, size
+        workspace.package_checksum = checksum
+        log(session, workspace, actor, "info", f"package built ({size} bytes)")
+        session.flush()
+    return workspace
+
+
+def cached_package(workspace: Workspace) -> tuple[str, int] | None:
+    if workspace.package_sha256 and workspace.package_checksum == workspace.checksum:
+        return workspace.package_sha256, workspace.package_size or 0
+    return None

@@ -1,0 +1,85 @@
+"""A real `cairn serve` process on a free port with its own data folder."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+CAIRN = [sys.executable, "-m", "cairn.cli.main"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until_responds(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"cairn serve exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+@dataclass
+class Server:
+    url: str
+    env: dict[str, str]
+    data_dir: Path
+    log: Path
+
+    def cli(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run the `cairn` command against this server's data and config folders."""
+        return subprocess.run(
+            [*CAIRN, *args], env=self.env, capture_output=True, text=True, input=input, timeout=120
+        )
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("server")
+    port = free_port()
+    env = {
+        **os.environ,
+        "CAIRN_DATA_DIR": str(root / "data"),
+        "CAIRN_API_URL": f"http://127.0.0.1:{port}",
+        "XDG_CONFIG_HOME": str(root / "config"),
+        "CAIRN_CONFIG": str(root / "cairn.toml"),
+    }
+    env.pop("CAIRN_DATABASE_URL", None)
+    env.pop("CAIRN_BLOB_URL", None)
+    log = root / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*CAIRN, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until_responds(f"http://127.0.0.1:{port}/healthz", process)
+        yield Server(f"http://127.0.0.1:{port}", env, root / "data", log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
