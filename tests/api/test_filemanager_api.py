@@ -32,8 +32,9 @@ def tar_gz(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def upload(client: TestClient, member: Member, name: str, data: bytes, path: str = API,
-           **form: str) -> Any:
+def upload(
+    client: TestClient, member: Member, name: str, data: bytes, path: str = API, **form: str
+) -> Any:
     return client.post(path, headers=member.headers, files={"file": (name, data)}, data=form)
 
 
@@ -49,9 +50,22 @@ def test_upload_archive_creates_workspace_with_summary(client: TestClient, membe
     body = answer.json()
     assert answer.headers["ARXIV-OWNER"] == member.user_id == answer.headers["X-Cairn-Owner"]
     assert answer.headers["Location"].endswith(f"{API}/{body['upload_id']}")
-    for key in ("upload_id", "upload_total_size", "upload_compressed_size", "created_datetime",
-                "modified_datetime", "start_datetime", "completion_datetime", "files", "errors",
-                "upload_status", "workspace_state", "lock_state", "source_format", "checksum"):
+    for key in (
+        "upload_id",
+        "upload_total_size",
+        "upload_compressed_size",
+        "created_datetime",
+        "modified_datetime",
+        "start_datetime",
+        "completion_datetime",
+        "files",
+        "errors",
+        "upload_status",
+        "workspace_state",
+        "lock_state",
+        "source_format",
+        "checksum",
+    ):
         assert key in body
     assert body["workspace_state"] == "ACTIVE" and body["lock_state"] == "UNLOCKED"
     assert body["source_format"] == "tex"
@@ -68,24 +82,26 @@ def test_upload_archive_creates_workspace_with_summary(client: TestClient, membe
 def test_add_upload_replaces_and_changes_checksum(client: TestClient, member: Member) -> None:
     first = upload(client, member, "main.tex", PAPER_TEX).json()
     wid = first["upload_id"]
-    second = upload(client, member, "fig.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64,
-                    path=f"{API}/{wid}")
+    second = upload(
+        client, member, "fig.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64, path=f"{API}/{wid}"
+    )
     assert second.status_code == 201
     assert {f["public_filepath"] for f in second.json()["files"]} == {"main.tex", "fig.png"}
     assert second.json()["checksum"] != first["checksum"]
-    again = upload(client, member, "main.tex", PAPER_TEX.replace(b"Hello", b"Bye"),
-                   path=f"{API}/{wid}").json()
+    again = upload(
+        client, member, "main.tex", PAPER_TEX.replace(b"Hello", b"Bye"), path=f"{API}/{wid}"
+    ).json()
     assert len(again["files"]) == 2
-    anc = upload(client, member, "data.csv", b"a,b\n1,2\n", path=f"{API}/{wid}",
-                 ancillary="true").json()
+    anc = upload(
+        client, member, "data.csv", b"a,b\n1,2\n", path=f"{API}/{wid}", ancillary="true"
+    ).json()
     assert "anc/data.csv" in {f["public_filepath"] for f in anc["files"]}
 
 
-def test_content_package_etag_304_head_and_single_file(
-    client: TestClient, member: Member
-) -> None:
-    body = upload(client, member, "paper.tar.gz",
-                  tar_gz({"main.tex": PAPER_TEX, "sub/notes.txt": b"notes\n"})).json()
+def test_content_package_etag_304_head_and_single_file(client: TestClient, member: Member) -> None:
+    body = upload(
+        client, member, "paper.tar.gz", tar_gz({"main.tex": PAPER_TEX, "sub/notes.txt": b"notes\n"})
+    ).json()
     wid, checksum = body["upload_id"], body["checksum"]
     head = client.head(f"{API}/{wid}/content", headers=member.headers)
     assert head.status_code == 200 and head.headers["ETag"] == f'"{checksum}"'
@@ -101,21 +117,28 @@ def test_content_package_etag_304_head_and_single_file(
     again = client.get(f"{API}/{wid}/content", headers=member.headers)
     assert again.content == got.content  # cached and deterministic
     assert client.get(f"{API}/{wid}", headers=member.headers).json()[
-        "upload_compressed_size"] == len(got.content)
-    cached = client.get(f"{API}/{wid}/content",
-                        headers={**member.headers, "If-None-Match": f'"{checksum}"'})
+        "upload_compressed_size"
+    ] == len(got.content)
+    cached = client.get(
+        f"{API}/{wid}/content", headers={**member.headers, "If-None-Match": f'"{checksum}"'}
+    )
     assert cached.status_code == 304 and cached.content == b""
     one = client.get(f"{API}/{wid}/sub/notes.txt/content", headers=member.headers)
     assert one.status_code == 200 and one.content == b"notes\n"
     assert 'filename="notes.txt"' in one.headers["Content-Disposition"]
-    assert client.head(f"{API}/{wid}/sub/notes.txt/content",
-                       headers=member.headers).headers["Content-Length"] == "6"
+    assert (
+        client.head(f"{API}/{wid}/sub/notes.txt/content", headers=member.headers).headers[
+            "Content-Length"
+        ]
+        == "6"
+    )
     assert client.get(f"{API}/{wid}/nope.txt/content", headers=member.headers).status_code == 404
 
 
 def test_delete_file_delete_all_and_log(client: TestClient, member: Member) -> None:
-    body = upload(client, member, "paper.tar.gz",
-                  tar_gz({"main.tex": PAPER_TEX, "extra.txt": b"x\n"})).json()
+    body = upload(
+        client, member, "paper.tar.gz", tar_gz({"main.tex": PAPER_TEX, "extra.txt": b"x\n"})
+    ).json()
     wid = body["upload_id"]
     gone = client.delete(f"{API}/{wid}/extra.txt", headers=member.headers)
     assert gone.status_code == 200 and gone.json()["reason"] == "deleted file"
@@ -132,8 +155,9 @@ def test_delete_file_delete_all_and_log(client: TestClient, member: Member) -> N
     assert any("workspace created" in line for line in lines)
     assert any("deleted file 'extra.txt'" in line for line in lines)
     assert "deleted all files" in lines[-1]
-    entries = client.get(f"{API}/{wid}/log",
-                         headers={**member.headers, "Accept": "application/json"}).json()
+    entries = client.get(
+        f"{API}/{wid}/log", headers={**member.headers, "Accept": "application/json"}
+    ).json()
     assert [e["at"] for e in entries] == sorted(e["at"] for e in entries)
 
 
@@ -169,10 +193,16 @@ def test_other_organisation_and_unknown_workspace_are_404(
 ) -> None:
     owner, stranger = make_member(), make_member()
     wid = upload(client, owner, "main.tex", PAPER_TEX).json()["upload_id"]
-    for method, path in [("GET", f"{API}/{wid}"), ("GET", f"{API}/{wid}/content"),
-                         ("GET", f"{API}/{wid}/log"), ("GET", f"{API}/{wid}/main.tex/content"),
-                         ("DELETE", f"{API}/{wid}/main.tex"), ("POST", f"{API}/{wid}/lock"),
-                         ("DELETE", f"{API}/{wid}"), ("GET", f"{API}/999999")]:
+    for method, path in [
+        ("GET", f"{API}/{wid}"),
+        ("GET", f"{API}/{wid}/content"),
+        ("GET", f"{API}/{wid}/log"),
+        ("GET", f"{API}/{wid}/main.tex/content"),
+        ("DELETE", f"{API}/{wid}/main.tex"),
+        ("POST", f"{API}/{wid}/lock"),
+        ("DELETE", f"{API}/{wid}"),
+        ("GET", f"{API}/999999"),
+    ]:
         answer = client.request(method, path, headers=stranger.headers)
         assert answer.status_code == 404, (method, path)
         assert answer.json()["reason"] == "workspace not found"
@@ -209,8 +239,9 @@ def test_bad_requests_use_arxiv_messages(client: TestClient, member: Member) -> 
 def test_fatal_upload_changes_nothing(client: TestClient, member: Member) -> None:
     body = upload(client, member, "main.tex", PAPER_TEX).json()
     wid = body["upload_id"]
-    broken = upload(client, member, "broken.tar.gz", b"\x1f\x8b\x08\x00garbage" * 10,
-                    path=f"{API}/{wid}")
+    broken = upload(
+        client, member, "broken.tar.gz", b"\x1f\x8b\x08\x00garbage" * 10, path=f"{API}/{wid}"
+    )
     assert broken.status_code == 201
     after = broken.json()
     assert after["upload_status"] == "ERRORS"
@@ -231,17 +262,16 @@ def test_zip_traversal_never_escapes(client: TestClient, member: Member, setting
     assert not list(settings.data_dir.parent.glob("**/escape.txt"))
 
 
-def test_concurrent_uploads_to_one_workspace_lose_nothing(
-    app: Any, member: Member
-) -> None:
+def test_concurrent_uploads_to_one_workspace_lose_nothing(app: Any, member: Member) -> None:
     with TestClient(app) as client:
         wid = upload(client, member, "main.tex", PAPER_TEX).json()["upload_id"]
     errors: list[str] = []
 
     def send(n: int) -> None:
         with TestClient(app) as own:
-            answer = upload(own, member, f"file{n}.txt", f"content {n}\n".encode(),
-                            path=f"{API}/{wid}")
+            answer = upload(
+                own, member, f"file{n}.txt", f"content {n}\n".encode(), path=f"{API}/{wid}"
+            )
             if answer.status_code != 201:
                 errors.append(answer.text)
 
@@ -254,6 +284,7 @@ def test_concurrent_uploads_to_one_workspace_lose_nothing(
     with TestClient(app) as client:
         body = client.get(f"{API}/{wid}", headers=member.headers).json()
     assert {f["public_filepath"] for f in body["files"]} == {
-        "main.tex", *(f"file{n}.txt" for n in range(8))
+        "main.tex",
+        *(f"file{n}.txt" for n in range(8)),
     }
     assert body["upload_total_size"] == sum(f["size"] for f in body["files"])

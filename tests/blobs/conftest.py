@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-if importlib.util.find_spec("cairn") is None:  # checkout not pip-installed: test the source
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
 from cairn.blobs import BlobStore, FsspecBlobStore, LocalBlobStore
 

@@ -21,8 +21,9 @@ TEX = b"\\documentclass{article}\n\\begin{document}Hi\\end{document}\n"
 @pytest.fixture(scope="module")
 def grace(server: Server) -> Server:
     server.cli("admin", "create-org", "--name", "Navy Lab")
-    made = server.cli("admin", "create-user", "--email", EMAIL, "--password", PASSWORD,
-                      "--org", "Navy Lab")
+    made = server.cli(
+        "admin", "create-user", "--email", EMAIL, "--password", PASSWORD, "--org", "Navy Lab"
+    )
     assert made.returncode == 0, made.stderr
     assert server.cli("login", "--email", EMAIL, "--password", PASSWORD).returncode == 0
     return server
@@ -30,8 +31,12 @@ def grace(server: Server) -> Server:
 
 def make_archive(path: Path) -> Path:
     with tarfile.open(path, "w:gz") as tar:
-        for name, data in {"main.tex": TEX, "fig/plot.png": b"\x89PNG\r\n\x1a\n" + b"1" * 99,
-                           ".DS_Store": b"junk", "notes (draft).txt": b"draft\n"}.items():
+        for name, data in {
+            "main.tex": TEX,
+            "fig/plot.png": b"\x89PNG\r\n\x1a\n" + b"1" * 99,
+            ".DS_Store": b"junk",
+            "notes (draft).txt": b"draft\n",
+        }.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -52,8 +57,9 @@ def test_cli_workspace_life_cycle(grace: Server, tmp_path: Path) -> None:
 
     extra = tmp_path / "refs.bib"
     extra.write_bytes(b"@article{k, title={T}}\n")
-    added = grace.cli("workspace", "upload", str(extra), "--workspace", wid, "--ancillary",
-                      "--json")
+    added = grace.cli(
+        "workspace", "upload", str(extra), "--workspace", wid, "--ancillary", "--json"
+    )
     assert "anc/refs.bib" in {f["public_filepath"] for f in json.loads(added.stdout)["files"]}
 
     listed = json.loads(grace.cli("workspace", "list", "--json").stdout)
@@ -77,8 +83,10 @@ def test_cli_workspace_life_cycle(grace: Server, tmp_path: Path) -> None:
     assert "main.tex" not in {f["public_filepath"] for f in gone["files"]}
     assert "deleted file 'main.tex'" in grace.cli("workspace", "log", wid).stdout
     assert grace.cli("workspace", "release", wid).returncode == 0
-    assert json.loads(grace.cli("workspace", "unrelease", wid, "--json").stdout)[
-        "workspace_state"] == "ACTIVE"
+    assert (
+        json.loads(grace.cli("workspace", "unrelease", wid, "--json").stdout)["workspace_state"]
+        == "ACTIVE"
+    )
     assert grace.cli("workspace", "delete-all", wid).returncode == 0
     deleted = json.loads(grace.cli("workspace", "delete", wid, "--json").stdout)
     assert deleted["workspace_state"] == "DELETED"
@@ -109,13 +117,18 @@ def test_check_names_a_corrupted_blob(grace: Server, tmp_path: Path) -> None:
     summary = json.loads(grace.cli("workspace", "upload", str(note), "--json").stdout)
     wid = summary["upload_id"]
     assert json.loads(grace.cli("check", "--json").stdout)["ok"] is True
-    blob = next(p for p in (grace.data_dir / "blobs").rglob("*")
-                if p.is_file() and p.read_bytes() == note.read_bytes())
+    blob = next(
+        p
+        for p in (grace.data_dir / "blobs").rglob("*")
+        if p.is_file() and p.read_bytes() == note.read_bytes()
+    )
     blob.write_bytes(b"A note that will rot on disk\n")
     checked = grace.cli("check", "--json")
     assert checked.returncode == 1
     assert json.loads(checked.stdout)["corrupt"] == [blob.name]
-    with client.login(email=EMAIL, password=PASSWORD, api_url=grace.url) as me:
-        with pytest.raises(errors.CairnError):
-            me.workspaces.get(wid).download(tmp_path / "rotten.txt", file="note.txt")
+    with (
+        client.login(email=EMAIL, password=PASSWORD, api_url=grace.url) as me,
+        pytest.raises(errors.CairnError),
+    ):
+        me.workspaces.get(wid).download(tmp_path / "rotten.txt", file="note.txt")
     assert not (tmp_path / "rotten.txt").exists()

@@ -77,9 +77,9 @@ def _tar(
     return path
 
 
-def _special(name: str, kind: bytes, linkname: str = "", major: int = 0, minor: int = 0) -> (
-    tarfile.TarInfo
-):
+def _special(
+    name: str, kind: bytes, linkname: str = "", major: int = 0, minor: int = 0
+) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.type = kind
     info.linkname = linkname
@@ -119,14 +119,11 @@ def _raw_zip(path: Path, name: str, deflated: bytes, crc: int, size: int) -> Pat
     extra = struct.pack("<HHQQ", 1, 16, size, len(deflated)) if big else b""
     usize, csize = (0xFFFFFFFF, 0xFFFFFFFF) if big else (size, len(deflated))
     version = 45 if big else 20
-    local = struct.pack(
-        "<4s5H3L2H", b"PK\x03\x04", version, 0, 8, 0, 0x21, crc, csize, usize,
-        len(encoded), len(extra),
-    ) + encoded + extra  # fmt: skip
-    central = struct.pack(
-        "<4s6H3L5H2L", b"PK\x01\x02", (3 << 8) | version, version, 0, 8, 0, 0x21, crc, csize,
-        usize, len(encoded), len(extra), 0, 0, 0, (stat.S_IFREG | 0o644) << 16, 0,
-    ) + encoded + extra  # fmt: skip
+    common = (8, 0, 0x21, crc, csize, usize, len(encoded), len(extra))  # deflate, time, date ...
+    local = struct.pack("<4s5H3L2H", b"PK\x03\x04", version, 0, *common) + encoded + extra
+    mode = (stat.S_IFREG | 0o644) << 16
+    central_fields = ((3 << 8) | version, version, 0, *common, 0, 0, 0, mode, 0)
+    central = struct.pack("<4s6H3L5H2L", b"PK\x01\x02", *central_fields) + encoded + extra
     cd_offset = len(local) + len(deflated)
     eocd = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, len(central), cd_offset, 0)
     path.write_bytes(local + deflated + central + eocd)
@@ -276,6 +273,40 @@ def build_gzip_bomb(dir: Path) -> Path:
     return path
 
 
+def build_tar_bomb(dir: Path, member: str = "zeros.bin") -> Path:
+    """A ``.tar.gz`` holding one member of 1 GiB of zeros, in ~1 MB.
+
+    With ``member=".hidden"`` the member is junk that is skipped, never written: its data is
+    still decompressed, which the limits must bound too.
+    """
+    info = tarfile.TarInfo(member)
+    info.size = GiB
+    header = info.tobuf(tarfile.GNU_FORMAT)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    first = compressor.compress(header) + compressor.flush(zlib.Z_FULL_FLUSH)
+    zeros, _ = _zeros_deflate(MiB)
+    segment = zeros[:-2]  # without the final empty block
+    tail = compressor.compress(bytes(2 * tarfile.BLOCKSIZE)) + compressor.flush(zlib.Z_FINISH)
+    crc = zlib.crc32(header)
+    block = bytes(MiB)
+    for _ in range(GiB // MiB):
+        crc = zlib.crc32(block, crc)
+    crc = zlib.crc32(bytes(2 * tarfile.BLOCKSIZE), crc)
+    length = len(header) + GiB + 2 * tarfile.BLOCKSIZE
+    path = dir / ("tar-bomb.tar.gz" if member == "zeros.bin" else "hidden-bomb.tar.gz")
+    with path.open("wb") as out:
+        out.write(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + first)
+        for _ in range(GiB // MiB):
+            out.write(segment)
+        out.write(tail + struct.pack("<LL", crc, length & 0xFFFFFFFF))
+    return path
+
+
+def build_hidden_bomb(dir: Path) -> Path:
+    """A tar bomb whose only member is a hidden file, skipped but still decompressed."""
+    return build_tar_bomb(dir, member=".hidden")
+
+
 def build_nested_20(dir: Path, depth: int = 20) -> Path:
     """``depth`` tar.gz archives, each inside the next, each with one text file."""
     previous: Path | None = None
@@ -412,6 +443,8 @@ CORPUS: dict[str, Builder] = {
     "zip_bomb": build_zip_bomb,
     "flat_zip_bomb": build_flat_zip_bomb,
     "gzip_bomb": build_gzip_bomb,
+    "tar_bomb": build_tar_bomb,
+    "hidden_bomb": build_hidden_bomb,
     "nested_20": build_nested_20,
     "non_utf8_names": build_non_utf8_names,
     "long_names": build_long_names,
@@ -441,6 +474,8 @@ OUTCOME: dict[str, Outcome] = {
     "zip_bomb": "fatal",
     "flat_zip_bomb": "fatal",
     "gzip_bomb": "fatal",
+    "tar_bomb": "fatal",
+    "hidden_bomb": "fatal",
     "nested_20": "fatal",
     "non_utf8_names": "warn",
     "long_names": "warn",

@@ -6,9 +6,9 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from cairn import __version__
+from cairn.api.compat import filemanager
 from cairn.api.errors import install_error_handlers
 from cairn.api.limits import BodyLimitMiddleware
-from cairn.api.compat import filemanager
 from cairn.api.routes import auth, health, organisations, users, workspaces
 from cairn.blobs import open_blob_store
 from cairn.config import Settings

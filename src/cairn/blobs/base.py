@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TypeAlias
@@ -72,6 +72,19 @@ class BlobStore(ABC):
         """Store the contents of the file at ``path`` (``OSError`` if it cannot be read)."""
         with open(path, "rb") as f:
             return self.put(f)
+
+    def ingest_files(self, paths: Sequence[str | os.PathLike[str]]) -> list[BlobRef]:
+        """Store many files at once and consume them (they are moved in or deleted).
+
+        For bulk ingest, such as an unpacked archive: a backend may move files in rather than
+        copy them and make the whole batch durable with one sync. The default stores each file
+        with ``put_file`` and then deletes it.
+        """
+        refs = []
+        for path in paths:
+            refs.append(self.put_file(path))
+            os.unlink(path)
+        return refs
 
     @abstractmethod
     def open(self, sha256: str) -> BinaryIO:

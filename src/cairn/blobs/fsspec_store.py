@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 
 import fsspec
 
-from cairn.blobs._io import iter_chunks, open_verifying
+from cairn.blobs._streams import iter_chunks, open_verifying
 from cairn.blobs.base import BlobRef, BlobSource, BlobStore, validate_sha256
 from cairn.errors import BlobMissing, Invalid
 

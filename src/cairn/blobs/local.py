@@ -15,11 +15,11 @@ import os
 import stat
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from cairn.blobs._io import iter_chunks, open_verifying
+from cairn.blobs._streams import iter_chunks, open_verifying
 from cairn.blobs.base import CHUNK_SIZE, BlobRef, BlobSource, BlobStore, validate_sha256
 from cairn.errors import BlobMissing
 
@@ -133,6 +133,46 @@ class LocalBlobStore(BlobStore):
             return self._store(fill, fill_syncs=True)
         finally:
             os.close(src)
+
+    def ingest_files(self, paths: Sequence[str | os.PathLike[str]]) -> list[BlobRef]:
+        """Hash each file, make the batch durable with one ``os.sync``, then rename each into
+        place (no copy) and sync again for the renames.
+
+        Two syncs for the batch instead of three fsyncs per file: an unpacked archive of 10,000
+        files would otherwise spend most of its time waiting for the disk. Files on another
+        filesystem fall back to ``put_file``.
+        """
+        hashed: list[tuple[str, BlobRef]] = []
+        buf = self._buffer(FILE_CHUNK_SIZE)
+        view = memoryview(buf)
+        for path in (os.fspath(p) for p in paths):
+            digest = hashlib.sha256()
+            size = 0
+            fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
+            try:
+                while n := os.readv(fd, [buf]):
+                    digest.update(view[:n])
+                    size += n
+            finally:
+                os.close(fd)
+            hashed.append((path, BlobRef(digest.hexdigest(), size)))
+        os.sync()
+        for path, ref in hashed:
+            final = self._path(ref.sha256)
+            if self._present(final, ref.size):
+                os.unlink(path)
+                continue
+            self._make_parents(ref.sha256)
+            os.chmod(path, 0o444)
+            try:
+                os.replace(path, final)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                self.put_file(path)
+                os.unlink(path)
+        os.sync()
+        return [ref for _, ref in hashed]
 
     def _stream_fill(self, src: int) -> Callable[[int], tuple[str, int]]:
         """Copy ``src`` to the temp file through a reusable buffer, hashing on the way."""

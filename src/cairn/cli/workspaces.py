@@ -25,13 +25,28 @@ err = Console(stderr=True)
 WorkspaceArg = typer.Argument(..., help="Workspace id (upload_id).")
 ApiUrl = typer.Option(None, "--api-url", envvar="CAIRN_API_URL", help="Server URL.")
 
-SUMMARY_FIELDS = ["upload_id", "workspace_state", "lock_state", "upload_status", "source_format",
-                  "upload_total_size", "checksum", "modified_datetime"]
+SUMMARY_FIELDS = [
+    "upload_id",
+    "workspace_state",
+    "lock_state",
+    "upload_status",
+    "source_format",
+    "upload_total_size",
+    "checksum",
+    "modified_datetime",
+]
 
 
 def _transfer_bar(quiet: bool) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                    TransferSpeedColumn(), TimeRemainingColumn(), console=err, disable=quiet)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet,
+    )
 
 
 def _show(workspace: Workspace | dict[str, Any], as_json: bool) -> None:
@@ -39,8 +54,12 @@ def _show(workspace: Workspace | dict[str, Any], as_json: bool) -> None:
     if as_json:
         emit(data, as_json=True)
         return
-    emit(data, as_json=False, columns=[k for k in SUMMARY_FIELDS if k in data],
-         title=f"Workspace {data['upload_id']}")
+    emit(
+        data,
+        as_json=False,
+        columns=[k for k in SUMMARY_FIELDS if k in data],
+        title=f"Workspace {data['upload_id']}",
+    )
     for level, path, message in data.get("errors", []):
         colour = {"fatal": "red", "warn": "yellow"}.get(level, "dim")
         err.print(f"[{colour}]{level}[/{colour}] {path or '-'}: {message}", highlight=False)
@@ -52,8 +71,13 @@ def _workspace(workspace_id: int, api_url: str | None) -> Workspace:
 
 @app.command()
 def upload(
-    paths: list[Path] = typer.Argument(..., exists=True, dir_okay=False, readable=True,
-                                       help="Files or archives (.tar.gz, .zip, ...)."),
+    paths: list[Path] = typer.Argument(
+        ...,
+        exists=True,
+        dir_okay=False,
+        readable=True,
+        help="Files or archives (.tar.gz, .zip, ...).",
+    ),
     workspace_id: int | None = typer.Option(None, "--workspace", help="Add to this workspace."),
     archive: str | None = typer.Option(None, "--archive", help="Target archive (limits)."),
     ancillary: bool = typer.Option(False, "--ancillary", help="Store under anc/."),
@@ -73,9 +97,14 @@ def upload(
                     bar.advance(task, n)
 
                 target = result.id if result is not None else workspace_id
-                result = workspaces.upload(path, workspace_id=target, archive=archive,
-                                           ancillary=ancillary, organisation_id=organisation_id,
-                                           progress=advance)
+                result = workspaces.upload(
+                    path,
+                    workspace_id=target,
+                    archive=archive,
+                    ancillary=ancillary,
+                    organisation_id=organisation_id,
+                    progress=advance,
+                )
         assert result is not None
         _show(result, as_json)
         if result.upload_status == "ERRORS":
@@ -92,24 +121,41 @@ def list_workspaces(
     """List your organisations' workspaces."""
     with remote_client(api_url) as client:
         items = list(Workspaces(client).list(organisation_id=organisation_id, mine=mine))
-    emit(items, as_json=as_json, title="Workspaces",
-         columns=["upload_id", "workspace_state", "lock_state", "upload_status", "file_count",
-                  "upload_total_size", "modified_datetime"])
+    emit(
+        items,
+        as_json=as_json,
+        title="Workspaces",
+        columns=[
+            "upload_id",
+            "workspace_state",
+            "lock_state",
+            "upload_status",
+            "file_count",
+            "upload_total_size",
+            "modified_datetime",
+        ],
+    )
 
 
 @app.command()
-def show(workspace_id: int = WorkspaceArg, api_url: str | None = ApiUrl,
-         as_json: bool = JsonOption) -> None:
+def show(
+    workspace_id: int = WorkspaceArg, api_url: str | None = ApiUrl, as_json: bool = JsonOption
+) -> None:
     """Show a workspace's summary, warnings and errors."""
     _show(_workspace(workspace_id, api_url), as_json)
 
 
 @app.command()
-def files(workspace_id: int = WorkspaceArg, api_url: str | None = ApiUrl,
-          as_json: bool = JsonOption) -> None:
+def files(
+    workspace_id: int = WorkspaceArg, api_url: str | None = ApiUrl, as_json: bool = JsonOption
+) -> None:
     """List a workspace's files with size and detected type."""
-    emit(_workspace(workspace_id, api_url).files, as_json=as_json, title="Files",
-         columns=["public_filepath", "size", "type", "modified_datetime"])
+    emit(
+        _workspace(workspace_id, api_url).files,
+        as_json=as_json,
+        title="Files",
+        columns=["public_filepath", "size", "type", "modified_datetime"],
+    )
 
 
 @app.command()
@@ -123,8 +169,7 @@ def download(
     workspace = _workspace(workspace_id, api_url)
     with _transfer_bar(False) as bar:
         task = bar.add_task("download", total=None)
-        saved = workspace.download(output, file=file,
-                                   progress=lambda n: bar.advance(task, n))
+        saved = workspace.download(output, file=file, progress=lambda n: bar.advance(task, n))
     err.print(f"Saved {saved}", highlight=False)
 
 
@@ -135,8 +180,9 @@ def log(workspace_id: int = WorkspaceArg, api_url: str | None = ApiUrl) -> None:
 
 
 def _action(name: str, doc: str) -> None:
-    def command(workspace_id: int = WorkspaceArg, api_url: str | None = ApiUrl,
-                as_json: bool = JsonOption) -> None:
+    def command(
+        workspace_id: int = WorkspaceArg, api_url: str | None = ApiUrl, as_json: bool = JsonOption
+    ) -> None:
         workspace = _workspace(workspace_id, api_url)
         _show(getattr(workspace, name.replace("-", "_"))(), as_json)
 
@@ -145,9 +191,12 @@ def _action(name: str, doc: str) -> None:
 
 
 @app.command("delete-file")
-def delete_file(workspace_id: int = WorkspaceArg,
-                path: str = typer.Argument(..., help="Public path of the file."),
-                api_url: str | None = ApiUrl, as_json: bool = JsonOption) -> None:
+def delete_file(
+    workspace_id: int = WorkspaceArg,
+    path: str = typer.Argument(..., help="Public path of the file."),
+    api_url: str | None = ApiUrl,
+    as_json: bool = JsonOption,
+) -> None:
     """Delete one file from a workspace."""
     _show(_workspace(workspace_id, api_url).delete_file(path), as_json)
 

@@ -65,8 +65,16 @@ class Workspace(Model):
         progress: Progress | None = None,
     ) -> Workspace:
         """Add a file or archive; files with the same path are replaced."""
-        self._refresh(_send_upload(self._client, self.path, Path(path), archive=archive,
-                                   ancillary=ancillary, progress=progress))
+        self._refresh(
+            _send_upload(
+                self._client,
+                self.path,
+                Path(path),
+                archive=archive,
+                ancillary=ancillary,
+                progress=progress,
+            )
+        )
         return self
 
     def download(
@@ -152,8 +160,15 @@ class Workspaces:
     ) -> Workspace:
         """Upload into a new workspace, or into ``workspace_id``."""
         url = API if workspace_id is None else f"{API}/{workspace_id}"
-        body = _send_upload(self._client, url, Path(path), archive=archive, ancillary=ancillary,
-                            progress=progress, organisation_id=organisation_id)
+        body = _send_upload(
+            self._client,
+            url,
+            Path(path),
+            archive=archive,
+            ancillary=ancillary,
+            progress=progress,
+            organisation_id=organisation_id,
+        )
         return Workspace(self._client, body)
 
     def get(self, workspace_id: int) -> Workspace:

@@ -27,7 +27,9 @@ __all__ = [
     "clean_upload_filename",
     "display_name",
     "infer_source_format",
+    "is_tex_backup",
     "junk_kind",
+    "rename_message",
     "sanitize_name",
     "split_member_path",
 ]
@@ -87,10 +89,7 @@ def msg_renamed(old: str, new: str) -> str:
 
 
 def msg_backup(name: str) -> str:
-    return (
-        f"File '{name}' may be a backup file. "
-        "Please inspect and remove extraneous backup files."
-    )
+    return f"File '{name}' may be a backup file. Please inspect and remove extraneous backup files."
 
 
 def msg_link(kind: str, name: str) -> str:

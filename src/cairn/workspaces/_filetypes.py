@@ -98,9 +98,7 @@ TEXT = "TEXT"
 BINARY = "BINARY"
 
 TEX_TYPES: frozenset[str] = frozenset({TEX, LATEX, LATEX2E, PDFLATEX})
-ARCHIVE_TYPES: frozenset[str] = frozenset(
-    {TAR, GZIPPED, BZIP2, XZ, ZIP, RAR, SEVENZIP, COMPRESSED}
-)
+ARCHIVE_TYPES: frozenset[str] = frozenset({TAR, GZIPPED, BZIP2, XZ, ZIP, RAR, SEVENZIP, COMPRESSED})
 
 # How much of each file is kept for detection. \documentclass normally sits in the first lines,
 # but long licence headers exist; 64 KiB is read anyway while the file is copied.
@@ -152,19 +150,21 @@ def compressed_tar(head: bytes, kind: ArchiveKind) -> bool | None:
     Decompresses at most one tar block from ``head`` (bounded, so bombs cost nothing). Returns
     ``None`` when the head does not even decompress (corrupt data).
     """
+    decompressor: zlib._Decompress | bz2.BZ2Decompressor | lzma.LZMADecompressor
+    if kind == "gzip":
+        decompressor = zlib.decompressobj(wbits=31)
+    elif kind == "bzip2":
+        decompressor = bz2.BZ2Decompressor()
+    elif kind == "xz":
+        decompressor = lzma.LZMADecompressor()
+    else:
+        return False
     try:
-        if kind == "gzip":
-            out = zlib.decompressobj(wbits=31).decompress(head, tarfile.BLOCKSIZE)
-        elif kind == "bzip2":
-            out = bz2.BZ2Decompressor().decompress(head, tarfile.BLOCKSIZE)
-        elif kind == "xz":
-            out = lzma.LZMADecompressor().decompress(head, tarfile.BLOCKSIZE)
-        else:
-            return False
+        out = decompressor.decompress(head, tarfile.BLOCKSIZE)
     except (zlib.error, OSError, EOFError, lzma.LZMAError, ValueError):
         return None
-    if not out and len(head) < 64:
-        return None
+    if not out and not decompressor.eof:
+        return None  # not even one byte from the whole head: truncated or garbage
     return is_tar_header(out)
 
 
@@ -232,11 +232,16 @@ def read_zip_directory(path: Path) -> ZipDirectory | None:
 _ZIP_SNIFF_MAX_DIRECTORY = 16 * 1024 * 1024
 
 
-def zip_subtype(path: Path, head: bytes) -> str:
-    """DOCX, ODT, ODF, XLSX, PPTX, JAR or ZIP, from the member names (and ``mimetype``)."""
+def zip_subtype(path: Path | None, head: bytes) -> str:
+    """DOCX, ODT, ODF, XLSX, PPTX, JAR or ZIP, from the member names (and ``mimetype``).
+
+    Without ``path`` only the head is used, which recognises OpenDocument files.
+    """
     mimetype = _odf_mimetype(head)
     if mimetype is not None:
         return _odf_type(mimetype)
+    if path is None:
+        return ZIP
     try:
         directory = read_zip_directory(path)
         if directory is None or directory.size > _ZIP_SNIFF_MAX_DIRECTORY:
@@ -313,7 +318,7 @@ def detect_type(name: str, head: bytes, size: int, path: Path | None = None) -> 
         return TEXAUX
     by_magic = _type_by_magic(head, size)
     if by_magic == ZIP:
-        return zip_subtype(path, head) if path is not None else ZIP
+        return zip_subtype(path, head)
     if by_magic is not None:
         return by_magic
     if suffix in (".htm", ".html"):
@@ -356,24 +361,21 @@ def _type_by_magic(head: bytes, size: int) -> str | None:
     return None
 
 
-_CONTROL = frozenset(range(32)) - {9, 10, 12, 13, 27}
+_CONTROL = bytes(sorted(set(range(32)) - {9, 10, 12, 13, 27}))
 
 
 def _as_text(head: bytes) -> str | None:
-    """The head decoded as text, or ``None`` if it looks binary."""
-    if not head:
-        return ""
+    """The head decoded as text, or ``None`` if it looks binary (NUL or many control bytes)."""
     if b"\x00" in head:
+        return None
+    controls = len(head) - len(head.translate(None, _CONTROL))
+    if controls * 100 > len(head):
         return None
     try:
         return codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
     except UnicodeDecodeError:
-        pass
-    # Legacy 8-bit text (latin-1 TeX sources are common): accept if control bytes are rare.
-    controls = sum(1 for b in head if b in _CONTROL)
-    if controls * 100 > len(head):
-        return None
-    return head.decode("latin-1")
+        # Legacy 8-bit text: latin-1 TeX sources are common.
+        return head.decode("latin-1")
 
 
 _BIB_ENTRY = re.compile(

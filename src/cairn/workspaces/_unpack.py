@@ -531,6 +531,13 @@ class _Upload:
                 except _READ_ERRORS as exc:
                     raise _Corrupt(str(exc)) from exc
                 if info is None:
+                    # tarfile stops at the end-of-archive blocks; read on to the end of the
+                    # compressed stream so its checksum (gzip CRC, xz check) is verified.
+                    try:
+                        while stream.read(CHUNK):
+                            pass
+                    except _READ_ERRORS as exc:
+                        raise _Corrupt(str(exc)) from exc
                     return
                 # Stream mode keeps every TarInfo otherwise (not in typeshed).
                 tf.members.clear()  # type: ignore[attr-defined]
@@ -816,12 +823,7 @@ class _Upload:
     def result(self) -> ProcessedUpload:
         fatal = any(f.level == "fatal" for f in self.findings)
         _prune_empty_dirs(self.staging)
-        if (
-            not fatal
-            and self.was_archive
-            and not self.ancillary
-            and self.existing_count == 0
-        ):
+        if not fatal and self.was_archive and not self.ancillary and self.existing_count == 0:
             self._flatten_top_level()
         self.findings.extend(ck.case_duplicates(self.entries))
         accepted = self.limits.accepted_types
@@ -923,4 +925,3 @@ def _zip_kind(info: zipfile.ZipInfo) -> MemberKind:
     if fmt == stat.S_IFIFO:
         return "fifo"
     return "other"
-

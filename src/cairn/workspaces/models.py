@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from cairn.db.base import Base, BlobHash, UtcDateTime, utcnow
 
@@ -38,17 +38,10 @@ class Workspace(Base):
     upload_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     upload_completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
-    files: Mapped[list[WorkspaceFile]] = relationship(
-        back_populates="workspace",
-        cascade="all, delete-orphan",
-        order_by="WorkspaceFile.public_path",
-    )
-    findings: Mapped[list[WorkspaceFinding]] = relationship(
-        cascade="all, delete-orphan", order_by="WorkspaceFinding.id"
-    )
-
 
 class WorkspaceFile(Base):
+    """A current file; rows are read and written in bulk (service.list_files, _merge_files)."""
+
     __tablename__ = "workspace_files"
     __table_args__ = (UniqueConstraint("workspace_id", "public_path"),)
 
@@ -61,8 +54,6 @@ class WorkspaceFile(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     file_type: Mapped[str] = mapped_column(String(32))
     modified_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-
-    workspace: Mapped[Workspace] = relationship(back_populates="files")
 
 
 class WorkspaceFinding(Base):

@@ -8,13 +8,16 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from cairn.workspaces.models import Workspace
+from cairn.workspaces.service import WorkspaceView
 
 __all__ = ["WorkspaceFileRead", "WorkspaceListItem", "WorkspaceSummary", "summarise"]
 
 
 class WorkspaceFileRead(BaseModel):
     name: str = Field(description="The file's name without folders.")
-    public_filepath: str = Field(description="Path inside the workspace; ancillary files under anc/.")
+    public_filepath: str = Field(
+        description="Path inside the workspace; ancillary files under anc/."
+    )
     size: int
     type: str = Field(description="Type detected from the content, e.g. LATEX2e, PDF, IMAGE.")
     modified_datetime: datetime
@@ -59,8 +62,9 @@ class WorkspaceListItem(BaseModel):
     modified_datetime: datetime
 
 
-def summarise(workspace: Workspace, *, reason: str | None = None) -> WorkspaceSummary:
-    errors = [[f.level, f.public_path, f.message] for f in workspace.findings]
+def summarise(view: WorkspaceView, *, reason: str | None = None) -> WorkspaceSummary:
+    workspace = view.workspace
+    errors = [[f.level, f.public_path, f.message] for f in view.findings]
     by_path: dict[str | None, list[list[Any]]] = {}
     for triple in errors:
         by_path.setdefault(triple[1], []).append(triple)
@@ -86,7 +90,7 @@ def summarise(workspace: Workspace, *, reason: str | None = None) -> WorkspaceSu
                 modified_datetime=f.modified_at,
                 errors=by_path.get(f.public_path, []),
             )
-            for f in workspace.files
+            for f in view.files
         ],
         errors=errors,
         upload_status=workspace.upload_status,

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from cairn.accounts.service import Actor, Privilege
 from cairn.blobs import BlobStore
 from cairn.db.base import utcnow
-from cairn.errors import Forbidden, Invalid, NotFound, TooLarge
+from cairn.errors import Forbidden, Invalid, NotFound
 from cairn.workspaces._checks import Finding, case_duplicates, infer_source_format
 from cairn.workspaces._limits import Limits, limits_for
 from cairn.workspaces._unpack import process_upload
@@ -36,7 +36,9 @@ __all__ = [
     "LOCKED",
     "RELEASED",
     "UNLOCKED",
+    "FileRecord",
     "PreparedUpload",
+    "WorkspaceView",
     "apply_upload",
     "build_package",
     "check_writable",
@@ -44,10 +46,13 @@ __all__ = [
     "delete_all_files",
     "delete_file",
     "delete_workspace",
+    "describe",
     "get_file",
     "get_workspace",
+    "list_files",
     "list_workspaces",
     "log",
+    "log_many",
     "prepare_upload",
     "read_log",
     "set_lock",
@@ -183,6 +188,29 @@ def log(
     )
 
 
+def log_many(
+    session: Session,
+    workspace: Workspace,
+    actor: Actor | None,
+    entries: Sequence[tuple[str, str]],
+) -> None:
+    """Append many ``(level, message)`` lines in one statement."""
+    if entries:
+        session.execute(
+            insert(WorkspaceLogEntry),
+            [
+                {
+                    "workspace_id": workspace.id,
+                    "level": level,
+                    "actor_id": actor.id if actor else None,
+                    "message": message,
+                    "at": utcnow(),
+                }
+                for level, message in entries
+            ],
+        )
+
+
 def read_log(session: Session, actor: Actor, workspace_id: int) -> list[WorkspaceLogEntry]:
     get_workspace(session, actor, workspace_id)
     return list(
@@ -255,11 +283,11 @@ def prepare_upload(
         prepared.findings = list(result.findings)
         if result.fatal:
             return prepared
-        for staged in result.files:
-            ref = blobs.put_file(staged.local_path)
-            prepared.files.append(
-                StoredFile(staged.public_path, ref.sha256, ref.size, staged.file_type)
-            )
+        refs = blobs.ingest_files([staged.local_path for staged in result.files])
+        prepared.files = [
+            StoredFile(staged.public_path, ref.sha256, ref.size, staged.file_type)
+            for staged, ref in zip(result.files, refs, strict=True)
+        ]
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return prepared
@@ -273,57 +301,116 @@ def apply_upload(
     The workspace row is locked first, so concurrent uploads apply one after another and each
     sees the other's files.
     """
-    workspace = get_workspace(
-        session, actor, workspace_id, need=Privilege.execute, for_update=True
-    )
+    workspace = get_workspace(session, actor, workspace_id, need=Privilege.execute, for_update=True)
     _require_writable(workspace)
     now = utcnow()
     log(
-        session, workspace, actor, "info",
+        session,
+        workspace,
+        actor,
+        "info",
         f"upload of '{prepared.filename}' ({prepared.upload_size} bytes) started "
         f"{prepared.started_at.isoformat()}",
     )
     findings = list(prepared.findings)
+    current = {f.public_path: f for f in list_files(session, workspace.id)}
     if not prepared.fatal:
-        current = {f.public_path: f for f in workspace.files}
-        new_paths = {f.public_path for f in prepared.files}
-        total = sum(f.size for p, f in current.items() if p not in new_paths)
-        total += sum(f.size for f in prepared.files)
-        count = len(current.keys() | new_paths)
-        limits = prepared.limits
-        if total > limits.max_total_bytes:
-            findings.append(Finding("fatal", None, f"Workspace would exceed the size limit of "
-                                    f"{limits.max_total_bytes} bytes for archive {limits.name}."))
-        elif count > limits.max_files:
-            findings.append(Finding("fatal", None, f"Workspace would exceed the limit of "
-                                    f"{limits.max_files} files for archive {limits.name}."))
-    fatal = any(f.level == "fatal" for f in findings)
-    if not fatal:
-        for stored in prepared.files:
-            existing = current.get(stored.public_path)
-            if existing is not None:
-                findings.append(Finding("info", stored.public_path, "replaced existing file"))
-                existing.sha256, existing.size = stored.sha256, stored.size
-                existing.file_type, existing.modified_at = stored.file_type, now
-            else:
-                workspace.files.append(
-                    WorkspaceFile(
-                        public_path=stored.public_path,
-                        sha256=stored.sha256,
-                        size=stored.size,
-                        file_type=stored.file_type,
-                        modified_at=now,
-                    )
-                )
-        log(session, workspace, actor, "info",
-            f"added {len(prepared.files)} file(s) from '{prepared.filename}'")
+        findings.extend(_merged_limit_findings(current, prepared))
+    if any(f.level == "fatal" for f in findings):
+        log(
+            session,
+            workspace,
+            actor,
+            "error",
+            f"upload of '{prepared.filename}' refused; workspace unchanged",
+        )
+        changed = False
     else:
-        log(session, workspace, actor, "error",
-            f"upload of '{prepared.filename}' refused; workspace unchanged")
+        _merge_files(session, workspace.id, current, prepared.files, now)
+        findings.extend(
+            Finding("info", f.public_path, "replaced existing file")
+            for f in prepared.files
+            if f.public_path in current
+        )
+        log(
+            session,
+            workspace,
+            actor,
+            "info",
+            f"added {len(prepared.files)} file(s) from '{prepared.filename}'",
+        )
+        changed = True
     workspace.upload_started_at = prepared.started_at
     workspace.upload_completed_at = now
-    _refresh_summary(session, workspace, actor, findings, changed=not fatal)
+    _refresh_summary(session, workspace, actor, findings, changed=changed)
     return workspace
+
+
+def _merged_limit_findings(
+    current: dict[str, FileRecord], prepared: PreparedUpload
+) -> list[Finding]:
+    """Limits over the merged workspace, re-checked under the lock (a concurrent upload may
+    have added files since the upload was unpacked)."""
+    new_paths = {f.public_path for f in prepared.files}
+    total = sum(f.size for p, f in current.items() if p not in new_paths)
+    total += sum(f.size for f in prepared.files)
+    limits = prepared.limits
+    if total > limits.max_total_bytes:
+        return [
+            Finding(
+                "fatal",
+                None,
+                f"Workspace would exceed the size limit of {limits.max_total_bytes} bytes "
+                f"for archive '{limits.name}'.",
+            )
+        ]
+    if len(current.keys() | new_paths) > limits.max_files:
+        return [
+            Finding(
+                "fatal",
+                None,
+                f"Workspace would exceed the limit of {limits.max_files} files "
+                f"for archive '{limits.name}'.",
+            )
+        ]
+    return []
+
+
+def _merge_files(
+    session: Session,
+    workspace_id: int,
+    current: dict[str, FileRecord],
+    files: Sequence[StoredFile],
+    now: datetime,
+) -> None:
+    """Insert new paths and overwrite existing ones, as two bulk statements."""
+    fresh = [
+        {
+            "workspace_id": workspace_id,
+            "public_path": f.public_path,
+            "sha256": f.sha256,
+            "size": f.size,
+            "file_type": f.file_type,
+            "modified_at": now,
+        }
+        for f in files
+        if f.public_path not in current
+    ]
+    replaced = [
+        {
+            "id": current[f.public_path].id,
+            "sha256": f.sha256,
+            "size": f.size,
+            "file_type": f.file_type,
+            "modified_at": now,
+        }
+        for f in files
+        if f.public_path in current
+    ]
+    if fresh:
+        session.execute(insert(WorkspaceFile), fresh)
+    if replaced:
+        session.execute(update(WorkspaceFile), replaced)
 
 
 def _refresh_summary(
@@ -335,8 +422,7 @@ def _refresh_summary(
     changed: bool,
 ) -> None:
     """Re-run the workspace-wide checks and store findings, status and checksum."""
-    session.flush()
-    files = list(workspace.files)
+    files = list_files(session, workspace.id)
     if files:
         source_format, format_findings = infer_source_format(
             (f.public_path, f.file_type) for f in files
@@ -344,16 +430,26 @@ def _refresh_summary(
     else:
         source_format, format_findings = "unknown", []
     findings = findings + format_findings + case_duplicates(f.public_path for f in files)
-    workspace.findings.clear()
-    for finding in findings:
-        workspace.findings.append(
-            WorkspaceFinding(
-                level=finding.level, public_path=finding.public_path, message=finding.message
-            )
+    session.execute(delete(WorkspaceFinding).where(WorkspaceFinding.workspace_id == workspace.id))
+    if findings:
+        session.execute(
+            insert(WorkspaceFinding),
+            [
+                {
+                    "workspace_id": workspace.id,
+                    "level": f.level,
+                    "public_path": f.public_path,
+                    "message": f.message,
+                }
+                for f in findings
+            ],
         )
-        if finding.level in ("warn", "fatal"):
-            log(session, workspace, actor, finding.level,
-                f"{finding.public_path or '-'}: {finding.message}")
+    log_many(
+        session,
+        workspace,
+        actor,
+        [(f.level, f"{f.public_path or '-'}: {f.message}") for f in findings if f.level != "info"],
+    )
     levels = {f.level for f in findings}
     workspace.upload_status = (
         "ERRORS" if "fatal" in levels else "READY_WITH_WARNINGS" if "warn" in levels else "READY"
@@ -367,7 +463,7 @@ def _refresh_summary(
     session.flush()
 
 
-def manifest_checksum(files: Iterable[WorkspaceFile]) -> str:
+def manifest_checksum(files: Iterable[FileRecord]) -> str:
     """SHA-256 over the sorted (path, content hash, mtime) list: it names the package exactly,
     since the package is built deterministically from these alone."""
     digest = hashlib.sha256()
@@ -376,36 +472,98 @@ def manifest_checksum(files: Iterable[WorkspaceFile]) -> str:
     return digest.hexdigest()
 
 
-# --- files -------------------------------------------------------------------------------------
+# --- reading files and findings ------------------------------------------------------------------
 
 
-def get_file(session: Session, actor: Actor, workspace_id: int, public_path: str) -> WorkspaceFile:
+@dataclass(frozen=True)
+class FileRecord:
+    """One current file of a workspace (read as plain rows: workspaces hold many files)."""
+
+    id: int
+    public_path: str
+    sha256: str
+    size: int
+    file_type: str
+    modified_at: datetime
+
+
+_FILE_COLUMNS = (
+    WorkspaceFile.id,
+    WorkspaceFile.public_path,
+    WorkspaceFile.sha256,
+    WorkspaceFile.size,
+    WorkspaceFile.file_type,
+    WorkspaceFile.modified_at,
+)
+
+
+def list_files(session: Session, workspace_id: int) -> list[FileRecord]:
+    rows = session.execute(
+        select(*_FILE_COLUMNS)
+        .where(WorkspaceFile.workspace_id == workspace_id)
+        .order_by(WorkspaceFile.public_path)
+    )
+    return [FileRecord(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class WorkspaceView:
+    """Everything a summary shows: the workspace, its files and its current findings."""
+
+    workspace: Workspace
+    files: list[FileRecord]
+    findings: list[Finding]
+
+
+def describe(session: Session, workspace: Workspace) -> WorkspaceView:
+    findings = session.execute(
+        select(WorkspaceFinding.level, WorkspaceFinding.public_path, WorkspaceFinding.message)
+        .where(WorkspaceFinding.workspace_id == workspace.id)
+        .order_by(WorkspaceFinding.id)
+    )
+    return WorkspaceView(
+        workspace,
+        list_files(session, workspace.id),
+        [Finding(level, path, message) for level, path, message in findings],  # type: ignore[arg-type]
+    )
+
+
+def get_file(session: Session, actor: Actor, workspace_id: int, public_path: str) -> FileRecord:
     workspace = get_workspace(session, actor, workspace_id)
-    for f in workspace.files:
-        if f.public_path == public_path:
-            return f
-    raise NotFound(MSG_FILE_NOT_FOUND)
+    row = session.execute(
+        select(*_FILE_COLUMNS).where(
+            WorkspaceFile.workspace_id == workspace.id, WorkspaceFile.public_path == public_path
+        )
+    ).first()
+    if row is None:
+        raise NotFound(MSG_FILE_NOT_FOUND)
+    return FileRecord(*row)
 
 
 def delete_file(session: Session, actor: Actor, workspace_id: int, public_path: str) -> Workspace:
-    workspace = get_workspace(session, actor, workspace_id, need=Privilege.execute,
-                              for_update=True)
+    workspace = get_workspace(session, actor, workspace_id, need=Privilege.execute, for_update=True)
     _require_writable(workspace)
-    target = next((f for f in workspace.files if f.public_path == public_path), None)
-    if target is None:
+    gone = session.execute(
+        delete(WorkspaceFile).where(
+            WorkspaceFile.workspace_id == workspace.id, WorkspaceFile.public_path == public_path
+        )
+    )
+    if not gone.rowcount:  # type: ignore[attr-defined]
         raise NotFound(MSG_FILE_NOT_FOUND)
-    workspace.files.remove(target)
     log(session, workspace, actor, "info", f"deleted file '{public_path}'")
     _refresh_summary(session, workspace, actor, [], changed=True)
     return workspace
 
 
+def _delete_all_rows(session: Session, workspace: Workspace) -> int:
+    gone = session.execute(delete(WorkspaceFile).where(WorkspaceFile.workspace_id == workspace.id))
+    return int(gone.rowcount)  # type: ignore[attr-defined]
+
+
 def delete_all_files(session: Session, actor: Actor, workspace_id: int) -> Workspace:
-    workspace = get_workspace(session, actor, workspace_id, need=Privilege.execute,
-                              for_update=True)
+    workspace = get_workspace(session, actor, workspace_id, need=Privilege.execute, for_update=True)
     _require_writable(workspace)
-    count = len(workspace.files)
-    workspace.files.clear()
+    count = _delete_all_rows(session, workspace)
     log(session, workspace, actor, "info", f"deleted all files ({count})")
     _refresh_summary(session, workspace, actor, [], changed=True)
     return workspace
@@ -415,8 +573,7 @@ def delete_all_files(session: Session, actor: Actor, workspace_id: int) -> Works
 
 
 def set_lock(session: Session, actor: Actor, workspace_id: int, *, locked: bool) -> Workspace:
-    workspace = get_workspace(session, actor, workspace_id, need=Privilege.execute,
-                              for_update=True)
+    workspace = get_workspace(session, actor, workspace_id, need=Privilege.execute, for_update=True)
     if workspace.state == DELETED:
         raise NotFound(MSG_DELETED)
     workspace.lock_state = LOCKED if locked else UNLOCKED
@@ -425,30 +582,30 @@ def set_lock(session: Session, actor: Actor, workspace_id: int, *, locked: bool)
     return workspace
 
 
-def set_released(
-    session: Session, actor: Actor, workspace_id: int, *, released: bool
-) -> Workspace:
-    workspace = get_workspace(session, actor, workspace_id, need=Privilege.execute,
-                              for_update=True)
+def set_released(session: Session, actor: Actor, workspace_id: int, *, released: bool) -> Workspace:
+    workspace = get_workspace(session, actor, workspace_id, need=Privilege.execute, for_update=True)
     if workspace.state == DELETED:
         raise NotFound(MSG_DELETED)
     workspace.state = RELEASED if released else ACTIVE
-    log(session, workspace, actor, "info",
-        "released workspace" if released else "unreleased workspace")
+    log(
+        session,
+        workspace,
+        actor,
+        "info",
+        "released workspace" if released else "unreleased workspace",
+    )
     session.flush()
     return workspace
 
 
 def delete_workspace(session: Session, actor: Actor, workspace_id: int) -> Workspace:
     """Remove every file but keep the record (state DELETED); a second delete is not found."""
-    workspace = get_workspace(session, actor, workspace_id, need=Privilege.execute,
-                              for_update=True)
+    workspace = get_workspace(session, actor, workspace_id, need=Privilege.execute, for_update=True)
     if workspace.state == DELETED:
         raise NotFound(MSG_NOT_FOUND)
     if workspace.owner_id != actor.id:
         actor.require(workspace.organisation_id, Privilege.manage)
-    count = len(workspace.files)
-    workspace.files.clear()
+    count = _delete_all_rows(session, workspace)
     workspace.state = DELETED
     workspace.package_sha256 = workspace.package_size = workspace.package_checksum = None
     log(session, workspace, actor, "info", f"deleted workspace ({count} files removed)")
@@ -467,27 +624,33 @@ class PackageFile:
     mtime: int
 
 
-def package_plan(session: Session, actor: Actor, workspace_id: int) -> tuple[str, list[PackageFile]]:
+def package_plan(
+    session: Session, actor: Actor, workspace_id: int
+) -> tuple[str, list[PackageFile]]:
     """What the package must contain, read in a short transaction before the slow build."""
     workspace = get_workspace(session, actor, workspace_id)
-    if not workspace.files:
-        raise NotFound("No content in workspace")
     files = [
         PackageFile(f.public_path, f.sha256, f.size, int(f.modified_at.timestamp()))
-        for f in workspace.files
+        for f in list_files(session, workspace.id)
     ]
+    if not files:
+        raise NotFound("No content in workspace")
     return workspace.checksum or "", files
 
 
-def build_package(blobs: BlobStore, files: Sequence[PackageFile], *, work_dir: Path) -> tuple[str, int]:
+def build_package(
+    blobs: BlobStore, files: Sequence[PackageFile], *, work_dir: Path
+) -> tuple[str, int]:
     """A deterministic .tar.gz of ``files`` in the blob store: sorted members, fixed owner and
     mode, gzip header without time or name. Returns (sha256, size)."""
     fd, name = tempfile.mkstemp(prefix="package-", suffix=".tar.gz", dir=work_dir)
     path = Path(name)
     try:
-        with open(fd, "wb") as raw, gzip.GzipFile(
-            filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6
-        ) as gz, tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        with (
+            open(fd, "wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz,
+            tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tar,
+        ):
             for item in sorted(files, key=lambda f: f.public_path):
                 info = tarfile.TarInfo(item.public_path)
                 info.size, info.mtime, info.mode = item.size, item.mtime, 0o644

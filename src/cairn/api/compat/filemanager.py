@@ -15,6 +15,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy.orm import Session
 
 from cairn.accounts.service import Actor
 from cairn.api.deps import ActorDep, BlobsDep, SessionDep, SettingsDep
@@ -48,12 +49,20 @@ def _headers(workspace: Workspace) -> dict[str, str]:
     }
 
 
-def _answer(workspace: Workspace, *, status: int = 200, reason: str | None = None,
-            headers: dict[str, str] | None = None) -> JSONResponse:
-    body = summarise(workspace, reason=reason).model_dump(mode="json", exclude_none=False)
+def _answer(
+    session: Session,
+    workspace: Workspace,
+    *,
+    status: int = 200,
+    reason: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = summarise(service.describe(session, workspace), reason=reason).model_dump(mode="json")
     if reason is None:
         body.pop("reason")
-    return JSONResponse(body, status_code=status, headers={**_headers(workspace), **(headers or {})})
+    return JSONResponse(
+        body, status_code=status, headers={**_headers(workspace), **(headers or {})}
+    )
 
 
 def _uploaded_file(file: UploadFile | None) -> tuple[UploadFile, str]:
@@ -76,10 +85,10 @@ def _work_dir(settings: Settings) -> Path:
 @contextmanager
 def _on_disk(file: UploadFile, work_dir: Path) -> Iterator[Path]:
     """The upload as a named file next to the blob store; removed afterwards."""
-    handle = tempfile.NamedTemporaryFile(prefix="upload-", dir=work_dir, delete=False)
-    path = Path(handle.name)
+    fd, name = tempfile.mkstemp(prefix="upload-", dir=work_dir)
+    path = Path(name)
     try:
-        with handle:
+        with open(fd, "wb") as handle:
             file.file.seek(0)
             shutil.copyfileobj(file.file, handle, 1024 * 1024)
         yield path
@@ -106,8 +115,14 @@ def _receive(
     work_dir = _work_dir(settings)
     with _on_disk(file, work_dir) as path:
         prepared = service.prepare_upload(
-            blobs, path, filename, work_dir=work_dir, archive=target_archive,
-            ancillary=ancillary, existing_total=existing[0], existing_count=existing[1],
+            blobs,
+            path,
+            filename,
+            work_dir=work_dir,
+            archive=target_archive,
+            ancillary=ancillary,
+            existing_total=existing[0],
+            existing_count=existing[1],
         )
     return service.apply_upload(session, actor, workspace_id, prepared)
 
@@ -134,16 +149,25 @@ def create_upload(
     workspace = service.create_workspace(
         session, actor, organisation_id=organisation_id, archive=archive
     )
-    workspace = _receive(session, actor, blobs, settings, workspace, upload, filename,
-                         archive=archive, ancillary=_flag(ancillary))
+    workspace = _receive(
+        session,
+        actor,
+        blobs,
+        settings,
+        workspace,
+        upload,
+        filename,
+        archive=archive,
+        ancillary=_flag(ancillary),
+    )
     location = str(request.url_for("get_upload", upload_id=workspace.id))
-    return _answer(workspace, status=201, headers={"Location": location})
+    return _answer(session, workspace, status=201, headers={"Location": location})
 
 
 @router.get("/{upload_id}", response_model=WorkspaceSummary)
 def get_upload(upload_id: int, actor: ActorDep, session: SessionDep) -> JSONResponse:
     """The workspace summary: files, warnings and errors, states and checksum."""
-    return _answer(service.get_workspace(session, actor, upload_id))
+    return _answer(session, service.get_workspace(session, actor, upload_id))
 
 
 @router.post("/{upload_id}", status_code=201, response_model=WorkspaceSummary)
@@ -161,12 +185,22 @@ def add_upload(
     path are replaced. A fatal problem leaves the workspace's files unchanged."""
     upload, filename = _uploaded_file(file)
     workspace = service.check_writable(session, actor, upload_id)
-    workspace = _receive(session, actor, blobs, settings, workspace, upload, filename,
-                         archive=archive, ancillary=_flag(ancillary))
-    return _answer(workspace, status=201)
+    workspace = _receive(
+        session,
+        actor,
+        blobs,
+        settings,
+        workspace,
+        upload,
+        filename,
+        archive=archive,
+        ancillary=_flag(ancillary),
+    )
+    return _answer(session, workspace, status=201)
 
 
-@router.api_route("/{upload_id}/content", methods=["GET", "HEAD"])
+@router.get("/{upload_id}/content")
+@router.head("/{upload_id}/content", include_in_schema=False)
 def get_content(
     upload_id: int,
     request: Request,
@@ -181,7 +215,7 @@ def get_content(
     headers = {"ARXIV-OWNER": workspace.owner_id, "X-Cairn-Owner": workspace.owner_id}
     checksum = workspace.checksum or ""
     modified = workspace.modified_at
-    if etag_matches(request, checksum) and workspace.files:
+    if etag_matches(request, checksum) and workspace.file_count:
         return Response(status_code=304, headers={**headers, "ETag": f'"{checksum}"'})
     package = service.cached_package(workspace)
     if package is None:
@@ -191,87 +225,120 @@ def get_content(
         service.record_package(session, actor, upload_id, checksum, *package)
     sha256, size = package
     return blob_response(
-        request, blobs, sha256=sha256, size=size, etag=checksum, modified=modified,
-        filename=f"{upload_id}.tar.gz", media_type="application/gzip", headers=headers,
+        request,
+        blobs,
+        sha256=sha256,
+        size=size,
+        etag=checksum,
+        modified=modified,
+        filename=f"{upload_id}.tar.gz",
+        media_type="application/gzip",
+        headers=headers,
     )
 
 
-@router.api_route("/{upload_id}/log", methods=["GET", "HEAD"])
+@router.get("/{upload_id}/log")
+@router.head("/{upload_id}/log", include_in_schema=False)
 def get_log(upload_id: int, request: Request, actor: ActorDep, session: SessionDep) -> Response:
     """The workspace's source log: every action, request, warning and error, oldest first.
     Plain text; send `Accept: application/json` for structured entries."""
     entries = service.read_log(session, actor, upload_id)
     if "application/json" in request.headers.get("accept", ""):
-        return JSONResponse([
-            {"at": e.at.isoformat(), "level": e.level, "actor_id": e.actor_id,
-             "message": e.message}
-            for e in entries
-        ])
+        return JSONResponse(
+            [
+                {
+                    "at": e.at.isoformat(),
+                    "level": e.level,
+                    "actor_id": e.actor_id,
+                    "message": e.message,
+                }
+                for e in entries
+            ]
+        )
     text = "".join(
-        f"{e.at.isoformat()} {e.level.upper():5} {e.actor_id or '-'} {e.message}\n"
-        for e in entries
+        f"{e.at.isoformat()} {e.level.upper():5} {e.actor_id or '-'} {e.message}\n" for e in entries
     )
     response = PlainTextResponse(text)
     if request.method == "HEAD":
-        return Response(headers={"Content-Length": str(len(text.encode()))},
-                        media_type="text/plain")
+        return Response(
+            headers={"Content-Length": str(len(text.encode()))}, media_type="text/plain"
+        )
     return response
 
 
-@router.post("/{upload_id}/delete_all", response_model=WorkspaceSummary)
 @router.delete("/{upload_id}/delete_all", response_model=WorkspaceSummary)
+@router.post("/{upload_id}/delete_all", include_in_schema=False)  # the arXiv service's form
 def delete_all(upload_id: int, actor: ActorDep, session: SessionDep) -> JSONResponse:
     """Delete every file in the workspace (POST, as the arXiv service, or DELETE)."""
     workspace = service.delete_all_files(session, actor, upload_id)
-    return _answer(workspace, reason="deleted all files")
+    return _answer(session, workspace, reason="deleted all files")
 
 
 @router.post("/{upload_id}/lock")
 def lock(upload_id: int, actor: ActorDep, session: SessionDep) -> JSONResponse:
     """Lock the workspace: no uploads or deletions until it is unlocked."""
-    return _answer(service.set_lock(session, actor, upload_id, locked=True),
-                   reason="locked workspace")
+    workspace = service.set_lock(session, actor, upload_id, locked=True)
+    return _answer(session, workspace, reason="locked workspace")
 
 
 @router.post("/{upload_id}/unlock")
 def unlock(upload_id: int, actor: ActorDep, session: SessionDep) -> JSONResponse:
     """Unlock the workspace."""
-    return _answer(service.set_lock(session, actor, upload_id, locked=False),
-                   reason="unlocked workspace")
+    return _answer(
+        session,
+        service.set_lock(session, actor, upload_id, locked=False),
+        reason="unlocked workspace",
+    )
 
 
 @router.post("/{upload_id}/release")
 def release(upload_id: int, actor: ActorDep, session: SessionDep) -> JSONResponse:
     """Release the workspace: you are done with it; it can no longer change."""
-    return _answer(service.set_released(session, actor, upload_id, released=True),
-                   reason="released workspace")
+    return _answer(
+        session,
+        service.set_released(session, actor, upload_id, released=True),
+        reason="released workspace",
+    )
 
 
 @router.post("/{upload_id}/unrelease")
 def unrelease(upload_id: int, actor: ActorDep, session: SessionDep) -> JSONResponse:
     """Make a released workspace active again."""
-    return _answer(service.set_released(session, actor, upload_id, released=False),
-                   reason="unreleased workspace")
+    return _answer(
+        session,
+        service.set_released(session, actor, upload_id, released=False),
+        reason="unreleased workspace",
+    )
 
 
 @router.delete("/{upload_id}")
 def delete_workspace(upload_id: int, actor: ActorDep, session: SessionDep) -> JSONResponse:
     """Delete the workspace's files and keep its record (state DELETED). A second delete is 404."""
-    return _answer(service.delete_workspace(session, actor, upload_id),
-                   reason="deleted workspace")
+    workspace = service.delete_workspace(session, actor, upload_id)
+    return _answer(session, workspace, reason="deleted workspace")
 
 
-@router.api_route("/{upload_id}/{public_file_path:path}/content", methods=["GET", "HEAD"])
+@router.get("/{upload_id}/{public_file_path:path}/content")
+@router.head("/{upload_id}/{public_file_path:path}/content", include_in_schema=False)
 def get_file_content(
-    upload_id: int, public_file_path: str, request: Request, actor: ActorDep,
-    session: SessionDep, blobs: BlobsDep,
+    upload_id: int,
+    public_file_path: str,
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
+    blobs: BlobsDep,
 ) -> Response:
     """One file of the workspace; its `ETag` is the file's SHA-256."""
     item = service.get_file(session, actor, upload_id, public_file_path)
-    owner = item.workspace.owner_id
+    owner = service.get_workspace(session, actor, upload_id).owner_id
     return blob_response(
-        request, blobs, sha256=item.sha256, size=item.size, etag=item.sha256,
-        modified=item.modified_at, filename=public_file_path.rsplit("/", 1)[-1],
+        request,
+        blobs,
+        sha256=item.sha256,
+        size=item.size,
+        etag=item.sha256,
+        modified=item.modified_at,
+        filename=public_file_path.rsplit("/", 1)[-1],
         headers={"ARXIV-OWNER": owner, "X-Cairn-Owner": owner},
     )
 
@@ -282,4 +349,4 @@ def delete_file(
 ) -> JSONResponse:
     """Delete one file."""
     workspace = service.delete_file(session, actor, upload_id, public_file_path)
-    return _answer(workspace, reason="deleted file")
+    return _answer(session, workspace, reason="deleted file")

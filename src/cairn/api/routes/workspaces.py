@@ -24,8 +24,12 @@ def list_workspaces(
 ) -> Page[WorkspaceListItem]:
     """Workspaces of your organisations, newest first."""
     items, total = service.list_workspaces(
-        session, actor, organisation_id=organisation_id, mine=mine,
-        page=paging.page, page_size=paging.page_size,
+        session,
+        actor,
+        organisation_id=organisation_id,
+        mine=mine,
+        page=paging.page,
+        page_size=paging.page_size,
     )
     return page_of(items, total, paging, list_item)
 
@@ -33,7 +37,7 @@ def list_workspaces(
 @router.get("/{upload_id}", response_model=WorkspaceSummary)
 def get_workspace(upload_id: int, actor: ActorDep, session: SessionDep) -> WorkspaceSummary:
     """The same summary as `GET /filemanager/api/{upload_id}`."""
-    return summarise(service.get_workspace(session, actor, upload_id))
+    return summarise(service.describe(session, service.get_workspace(session, actor, upload_id)))
 
 
 @router.get("/{upload_id}/log")

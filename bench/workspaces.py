@@ -1,0 +1,165 @@
+"""Benchmark an upload through the HTTP API against ``tar -xzf`` + ``sha256sum`` of every file.
+
+A real ``cairn serve`` process receives a ~200 MB ``.tar.gz`` of ~10,000 files (a mix of
+compressible text and incompressible binary, in nested folders) into a new workspace: the
+request is streamed to disk, unpacked, sanitized, type-checked, hashed and stored in the blob
+store, and the summary answered. The baseline unpacks the same archive and hashes every file.
+Peak RSS of the server process during the upload is reported too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import _common
+from _common import MIB, best_alternating, detail, report, scratch_dir
+
+_common.use_source_tree()
+
+from cairn import client  # noqa: E402
+
+
+def make_archive(path: Path, *, files: int, total_bytes: int) -> None:
+    rng = random.Random(7)
+    size = total_bytes // files
+    words = [b"alpha", b"beta", b"gamma", b"delta", b"theorem", b"proof", b"lemma", b"\n"]
+    with tarfile.open(path, "w:gz", compresslevel=6) as tar:
+        for i in range(files):
+            if i % 3 == 0:  # a third text, two thirds binary (figures, data)
+                data = b" ".join(rng.choice(words) for _ in range(size // 6))[:size]
+                name = f"section{i % 40}/notes{i:05d}.txt"
+            else:
+                data = os.urandom(size)
+                name = f"data/part{i % 25}/sample{i:05d}.bin"
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 1_700_000_000
+            tar.addfile(info, io.BytesIO(data))
+
+
+def start_server(root: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
+    env = {**os.environ, "CAIRN_DATA_DIR": str(root / "data"), "XDG_CONFIG_HOME": str(root)}
+    env.pop("CAIRN_DATABASE_URL", None)
+    cli = [sys.executable, "-m", "cairn.cli.main"]
+    admin = [*cli, "admin"]
+    subprocess.run([*admin, "create-org", "--name", "Bench"], env=env, check=True,
+                   capture_output=True)
+    subprocess.run([*admin, "create-user", "--email", "bench@example.org", "--password",
+                    "Bench-mark-2026!", "--org", "Bench"], env=env, check=True,
+                   capture_output=True)
+    with socket_port() as port:
+        url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return server, url, env
+        except httpx.TransportError:
+            time.sleep(0.1)
+    server.kill()
+    raise RuntimeError("cairn serve did not start")
+
+
+class socket_port:
+    def __enter__(self) -> int:
+        import socket
+
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        port: int = self._sock.getsockname()[1]
+        return port
+
+    def __exit__(self, *exc: object) -> None:
+        self._sock.close()
+
+
+class PeakRss:
+    """Samples a process's resident memory every 20 ms while running."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.02)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--total-mb", type=int, default=200, help="unpacked data in MiB")
+    parser.add_argument("--files", type=int, default=10_000, help="number of files")
+    parser.add_argument("--rounds", type=int, default=2, help="runs per side (best is kept)")
+    args = parser.parse_args()
+
+    with scratch_dir() as tmp:
+        archive = tmp / "upload.tar.gz"
+        make_archive(archive, files=args.files, total_bytes=args.total_mb * MIB)
+        detail(f"{args.files} files, {args.total_mb} MiB unpacked, "
+               f"{archive.stat().st_size / MIB:.0f} MiB compressed")
+        server, url, _ = start_server(tmp)
+        peaks: list[int] = []
+        try:
+            me = client.login(email="bench@example.org", password="Bench-mark-2026!",
+                              api_url=url)
+            idle = psutil.Process(server.pid).memory_info().rss
+
+            def cairn() -> float:
+                with PeakRss(server.pid) as rss:
+                    start = time.perf_counter()
+                    workspace = me.workspaces.upload(archive)
+                    seconds = time.perf_counter() - start
+                peaks.append(rss.peak)
+                assert len(workspace.files) == args.files, workspace.errors[:5]
+                return seconds
+
+            def baseline() -> float:
+                dest = tmp / "untar"
+                dest.mkdir()
+                start = time.perf_counter()
+                subprocess.run(["tar", "-xzf", str(archive), "-C", str(dest)], check=True)
+                subprocess.run(f"find . -type f -print0 | xargs -0 sha256sum > /dev/null",
+                               shell=True, cwd=dest, check=True)
+                seconds = time.perf_counter() - start
+                shutil.rmtree(dest)
+                return seconds
+
+            best_cairn, best_baseline = best_alternating(
+                cairn, baseline, rounds=args.rounds, settle=os.sync
+            )
+            me.close()
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        detail(f"server RSS idle {idle / MIB:.0f} MiB, peak during upload "
+               f"{max(peaks) / MIB:.0f} MiB")
+        report("workspaces", best_cairn, best_baseline)
+
+
+if __name__ == "__main__":
+    main()
