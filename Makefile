@@ -27,6 +27,7 @@ test: install lint
 
 lint: install
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
 ## Run every benchmark; results belong in bench/RESULTS.md.

@@ -21,9 +21,9 @@ import threading
 import time
 from pathlib import Path
 
+import _common
 import httpx
 import psutil
-import _common
 from _common import MIB, best_alternating, detail, report, scratch_dir
 
 _common.use_source_tree()
@@ -54,15 +54,32 @@ def start_server(root: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, st
     env.pop("CAIRN_DATABASE_URL", None)
     cli = [sys.executable, "-m", "cairn.cli.main"]
     admin = [*cli, "admin"]
-    subprocess.run([*admin, "create-org", "--name", "Bench"], env=env, check=True,
-                   capture_output=True)
-    subprocess.run([*admin, "create-user", "--email", "bench@example.org", "--password",
-                    "Bench-mark-2026!", "--org", "Bench"], env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [*admin, "create-org", "--name", "Bench"], env=env, check=True, capture_output=True
+    )
+    subprocess.run(
+        [
+            *admin,
+            "create-user",
+            "--email",
+            "bench@example.org",
+            "--password",
+            "Bench-mark-2026!",
+            "--org",
+            "Bench",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     with socket_port() as port:
         url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [*cli, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -120,13 +137,14 @@ def main() -> None:
     with scratch_dir() as tmp:
         archive = tmp / "upload.tar.gz"
         make_archive(archive, files=args.files, total_bytes=args.total_mb * MIB)
-        detail(f"{args.files} files, {args.total_mb} MiB unpacked, "
-               f"{archive.stat().st_size / MIB:.0f} MiB compressed")
+        detail(
+            f"{args.files} files, {args.total_mb} MiB unpacked, "
+            f"{archive.stat().st_size / MIB:.0f} MiB compressed"
+        )
         server, url, _ = start_server(tmp)
         peaks: list[int] = []
         try:
-            me = client.login(email="bench@example.org", password="Bench-mark-2026!",
-                              api_url=url)
+            me = client.login(email="bench@example.org", password="Bench-mark-2026!", api_url=url)
             idle = psutil.Process(server.pid).memory_info().rss
 
             def cairn() -> float:
@@ -143,8 +161,12 @@ def main() -> None:
                 dest.mkdir()
                 start = time.perf_counter()
                 subprocess.run(["tar", "-xzf", str(archive), "-C", str(dest)], check=True)
-                subprocess.run(f"find . -type f -print0 | xargs -0 sha256sum > /dev/null",
-                               shell=True, cwd=dest, check=True)
+                subprocess.run(
+                    "find . -type f -print0 | xargs -0 sha256sum > /dev/null",
+                    shell=True,
+                    cwd=dest,
+                    check=True,
+                )
                 seconds = time.perf_counter() - start
                 shutil.rmtree(dest)
                 return seconds
@@ -156,8 +178,9 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
-        detail(f"server RSS idle {idle / MIB:.0f} MiB, peak during upload "
-               f"{max(peaks) / MIB:.0f} MiB")
+        detail(
+            f"server RSS idle {idle / MIB:.0f} MiB, peak during upload {max(peaks) / MIB:.0f} MiB"
+        )
         report("workspaces", best_cairn, best_baseline)
 
 

@@ -288,3 +288,22 @@ def test_concurrent_uploads_to_one_workspace_lose_nothing(app: Any, member: Memb
         *(f"file{n}.txt" for n in range(8)),
     }
     assert body["upload_total_size"] == sum(f["size"] for f in body["files"])
+
+
+def test_upload_over_the_body_limit_is_413_and_creates_nothing(
+    settings: Any, make_member: Callable[..., Member]
+) -> None:
+    from cairn.api import create_app
+
+    small = settings.model_copy(update={"max_upload_bytes": 64 * 1024})
+    member = make_member()
+    app = create_app(small)
+    try:
+        with TestClient(app) as client:
+            answer = upload(client, member, "big.bin", b"x" * (256 * 1024))
+            assert answer.status_code == 413
+            assert answer.json()["reason"].startswith("Request body is over the limit")
+            listing = client.get("/api/v1/workspaces", headers=member.headers).json()
+            assert listing["total"] == 0
+    finally:
+        app.state.engine.dispose()

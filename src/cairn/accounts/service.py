@@ -28,6 +28,7 @@ __all__ = [
     "Privilege",
     "add_member",
     "authenticate",
+    "authenticate_user",
     "change_password",
     "create_organisation",
     "create_user",
@@ -205,6 +206,11 @@ def authenticate(session: Session, secret: str) -> Actor:
     user = session.get(User, token.user_id)
     if user is None:
         raise Unauthorized("Invalid or expired token; log in again.")
+    return authenticate_user(session, user)
+
+
+def authenticate_user(session: Session, user: User) -> Actor:
+    """The actor for a user already trusted (admin commands acting for them)."""
     return Actor(
         user=user,
         privileges={m.organisation_id: Privilege[m.privilege] for m in user.memberships},

@@ -45,12 +45,16 @@ def problem(
     detail: str,
     *,
     code: str,
+    path: str = "",
     headers: Mapping[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
+    """An RFC 9457 problem; on compatibility routes (``path``) also arXiv's ``reason``."""
     body = {"type": f"/problems/{code}", "title": title, "status": status, "detail": detail}
     body["code"] = code
     body.update(extra)
+    if path.startswith(COMPAT_PREFIXES):
+        body["reason"] = detail
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -59,9 +63,15 @@ def _cairn_error(request: Request, exc: Exception) -> JSONResponse:
     status = status_for(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     extra: dict[str, Any] = {"errors": exc.detail} if exc.detail is not None else {}
-    if request.url.path.startswith(COMPAT_PREFIXES):
-        extra["reason"] = exc.message  # arXiv clients read {"reason": ...}
-    return problem(status, exc.title, exc.message, code=exc.code, headers=headers, **extra)
+    return problem(
+        status,
+        exc.title,
+        exc.message,
+        code=exc.code,
+        path=request.url.path,
+        headers=headers,
+        **extra,
+    )
 
 
 def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -72,7 +82,12 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     ]
     summary = "; ".join(f"{'.'.join(map(str, d['loc']))}: {d['msg']}" for d in details)
     return problem(
-        422, "Invalid input", summary or "Invalid request.", code="invalid", errors=details
+        422,
+        "Invalid input",
+        summary or "Invalid request.",
+        code="invalid",
+        path=request.url.path,
+        errors=details,
     )
 
 
@@ -82,7 +97,14 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
         exc.status_code, "http-error"
     )
     headers = dict(exc.headers) if exc.headers else None
-    return problem(exc.status_code, str(exc.detail), str(exc.detail), code=code, headers=headers)
+    return problem(
+        exc.status_code,
+        str(exc.detail),
+        str(exc.detail),
+        code=code,
+        path=request.url.path,
+        headers=headers,
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

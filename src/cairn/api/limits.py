@@ -37,6 +37,7 @@ class BodyLimitMiddleware:
                 TooLarge.title,
                 f"Request body is over the limit of {limit} bytes.",
                 code=TooLarge.code,
+                path=scope.get("path", ""),
             )
             await response(scope, receive, send)
             return

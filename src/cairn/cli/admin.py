@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
+
 import typer
 from rich.console import Console
+from sqlalchemy.orm import Session
 
 from cairn.accounts import service as accounts
+from cairn.accounts.models import User
 from cairn.cli._common import CairnTyper, JsonOption, emit, local_session
 
 app = CairnTyper(
@@ -103,6 +108,43 @@ def grant_credits(
     emit(data, as_json=as_json, title="Credits")
 
 
+DEMO_PAPER = {
+    "paper/main.tex": b"\\documentclass{article}\n\\begin{document}\n"
+    b"\\title{A demo paper}\\maketitle\nSee \\cite{knuth84}.\n"
+    b"\\bibliographystyle{plain}\\bibliography{refs}\n\\end{document}\n",
+    "paper/refs.bib": b"@book{knuth84, author={Donald E. Knuth}, title={The TeXbook},"
+    b" year={1984}}\n",
+    "paper/.DS_Store": b"junk a sanitizer removes",
+    "paper/notes (draft).txt": b"A file whose name gets cleaned.\n",
+}
+
+
+def _seed_demo_workspace(session: Session, user: User) -> None:
+    """A small uploaded paper, so the demo has a workspace with files and warnings to look at."""
+    from cairn.blobs import open_blob_store
+    from cairn.config import get_settings
+    from cairn.workspaces import service as workspaces
+
+    settings = get_settings()
+    actor = accounts.authenticate_user(session, user)
+    work_dir = settings.data_dir / "tmp"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    archive = work_dir / "demo-paper.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, data in DEMO_PAPER.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    try:
+        workspace = workspaces.create_workspace(session, actor)
+        prepared = workspaces.prepare_upload(
+            open_blob_store(settings.blob_url), archive, archive.name, work_dir=work_dir
+        )
+        workspaces.apply_upload(session, actor, workspace.id, prepared)
+    finally:
+        archive.unlink(missing_ok=True)
+
+
 @app.command("seed-demo")
 def seed_demo(as_json: bool = JsonOption) -> None:
     """Create the demo organisation and user if missing (idempotent) and print how to log in."""
@@ -127,6 +169,7 @@ def seed_demo(as_json: bool = JsonOption) -> None:
             accounts.grant_credits(
                 session, organisation=organisation, amount=1000, reason="demo credits"
             )
+            _seed_demo_workspace(session, user)
             created = True
         data = {
             "email": user.email,

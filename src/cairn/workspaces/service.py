@@ -25,7 +25,12 @@ from cairn.accounts.service import Actor, Privilege
 from cairn.blobs import BlobStore
 from cairn.db.base import utcnow
 from cairn.errors import Forbidden, Invalid, NotFound
-from cairn.workspaces._checks import Finding, case_duplicates, infer_source_format
+from cairn.workspaces._checks import (
+    Finding,
+    case_duplicates,
+    display_name,
+    infer_source_format,
+)
 from cairn.workspaces._limits import Limits, limits_for
 from cairn.workspaces._unpack import process_upload
 from cairn.workspaces.models import Workspace, WorkspaceFile, WorkspaceFinding, WorkspaceLogEntry
@@ -266,7 +271,9 @@ def prepare_upload(
     """
     limits = limits_for(archive)
     upload_size = source.stat().st_size
-    prepared = PreparedUpload(filename=filename, upload_size=upload_size, limits=limits)
+    prepared = PreparedUpload(
+        filename=display_name(filename), upload_size=upload_size, limits=limits
+    )
     if upload_size == 0:
         raise Invalid("file payload is zero length")
     staging = Path(tempfile.mkdtemp(prefix="stage-", dir=work_dir))
