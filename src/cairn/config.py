@@ -13,13 +13,15 @@ from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_data_dir
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from cairn.errors import Invalid
 
 __all__ = ["Settings", "get_settings"]
 
@@ -100,5 +102,12 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings for entry points (server, CLI)."""
-    return Settings()
+    """The process-wide settings for entry points (server, CLI); bad values raise ``Invalid``
+    naming each offending setting."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        raise Invalid(
+            "Invalid settings (CAIRN_* environment or cairn.toml): " + "; ".join(problems)
+        ) from exc
