@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -46,6 +47,7 @@ __all__ = [
     "WorkspaceView",
     "apply_upload",
     "build_package",
+    "change_state",
     "check_writable",
     "create_workspace",
     "delete_all_files",
@@ -60,8 +62,6 @@ __all__ = [
     "log_many",
     "prepare_upload",
     "read_log",
-    "set_lock",
-    "set_released",
 ]
 
 ACTIVE, RELEASED, DELETED = "ACTIVE", "RELEASED", "DELETED"
@@ -579,30 +579,28 @@ def delete_all_files(session: Session, actor: Actor, workspace_id: int) -> Works
 # --- states ------------------------------------------------------------------------------------
 
 
-def set_lock(session: Session, actor: Actor, workspace_id: int, *, locked: bool) -> Workspace:
+StateAction = Literal["lock", "unlock", "release", "unrelease"]
+STATE_ACTIONS: dict[str, tuple[str, str, str]] = {
+    # action: (attribute, new value, what it did: the log line and arXiv's "reason")
+    "lock": ("lock_state", LOCKED, "locked workspace"),
+    "unlock": ("lock_state", UNLOCKED, "unlocked workspace"),
+    "release": ("state", RELEASED, "released workspace"),
+    "unrelease": ("state", ACTIVE, "unreleased workspace"),
+}
+
+
+def change_state(
+    session: Session, actor: Actor, workspace_id: int, action: StateAction
+) -> tuple[Workspace, str]:
+    """Lock, unlock, release or unrelease (each idempotent); returns what was done."""
+    attribute, value, done = STATE_ACTIONS[action]
     workspace = get_workspace(session, actor, workspace_id, need=Privilege.execute, for_update=True)
     if workspace.state == DELETED:
         raise NotFound(MSG_DELETED)
-    workspace.lock_state = LOCKED if locked else UNLOCKED
-    log(session, workspace, actor, "info", "locked workspace" if locked else "unlocked workspace")
+    setattr(workspace, attribute, value)
+    log(session, workspace, actor, "info", done)
     session.flush()
-    return workspace
-
-
-def set_released(session: Session, actor: Actor, workspace_id: int, *, released: bool) -> Workspace:
-    workspace = get_workspace(session, actor, workspace_id, need=Privilege.execute, for_update=True)
-    if workspace.state == DELETED:
-        raise NotFound(MSG_DELETED)
-    workspace.state = RELEASED if released else ACTIVE
-    log(
-        session,
-        workspace,
-        actor,
-        "info",
-        "released workspace" if released else "unreleased workspace",
-    )
-    session.flush()
-    return workspace
+    return workspace, done
 
 
 def delete_workspace(session: Session, actor: Actor, workspace_id: int) -> Workspace:

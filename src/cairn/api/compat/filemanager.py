@@ -274,41 +274,14 @@ def delete_all(upload_id: int, actor: ActorDep, session: SessionDep) -> JSONResp
     return _answer(session, workspace, reason="deleted all files")
 
 
-@router.post("/{upload_id}/lock")
-def lock(upload_id: int, actor: ActorDep, session: SessionDep) -> JSONResponse:
-    """Lock the workspace: no uploads or deletions until it is unlocked."""
-    workspace = service.set_lock(session, actor, upload_id, locked=True)
-    return _answer(session, workspace, reason="locked workspace")
-
-
-@router.post("/{upload_id}/unlock")
-def unlock(upload_id: int, actor: ActorDep, session: SessionDep) -> JSONResponse:
-    """Unlock the workspace."""
-    return _answer(
-        session,
-        service.set_lock(session, actor, upload_id, locked=False),
-        reason="unlocked workspace",
-    )
-
-
-@router.post("/{upload_id}/release")
-def release(upload_id: int, actor: ActorDep, session: SessionDep) -> JSONResponse:
-    """Release the workspace: you are done with it; it can no longer change."""
-    return _answer(
-        session,
-        service.set_released(session, actor, upload_id, released=True),
-        reason="released workspace",
-    )
-
-
-@router.post("/{upload_id}/unrelease")
-def unrelease(upload_id: int, actor: ActorDep, session: SessionDep) -> JSONResponse:
-    """Make a released workspace active again."""
-    return _answer(
-        session,
-        service.set_released(session, actor, upload_id, released=False),
-        reason="unreleased workspace",
-    )
+@router.post("/{upload_id}/{action}")
+def change_state(
+    upload_id: int, action: service.StateAction, actor: ActorDep, session: SessionDep
+) -> JSONResponse:
+    """`lock`: no uploads or deletions until `unlock`. `release`: you are done with the
+    workspace and it can no longer change, until `unrelease`. Repeating one is harmless."""
+    workspace, done = service.change_state(session, actor, upload_id, action)
+    return _answer(session, workspace, reason=done)
 
 
 @router.delete("/{upload_id}")
