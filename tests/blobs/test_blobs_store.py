@@ -452,3 +452,40 @@ def test_chunked_put_equals_joined_bytes(store: BlobStore, chunks: list[bytes]) 
     ref = store.put(iter(chunks))
     assert ref == BlobRef(sha(joined), len(joined))
     assert store.read_bytes(ref.sha256) == joined
+
+
+def test_ingest_files_moves_a_batch_in(store: BlobStore, tmp_path: Path) -> None:
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    contents = [b"alpha\n", b"beta\n", b"alpha\n", b""]
+    paths = []
+    for i, data in enumerate(contents):
+        path = batch / f"f{i}"
+        path.write_bytes(data)
+        paths.append(path)
+    refs = store.ingest_files(paths)
+    assert [r.sha256 for r in refs] == [hashlib.sha256(d).hexdigest() for d in contents]
+    assert refs[0] == refs[2]  # same content, one blob
+    assert [store.read_bytes(r.sha256) for r in refs] == contents
+    assert list(batch.iterdir()) == []  # every file consumed
+
+
+def test_ingest_files_with_known_refs(store: BlobStore, tmp_path: Path) -> None:
+    path = tmp_path / "known"
+    path.write_bytes(b"known content")
+    ref = BlobRef(hashlib.sha256(b"known content").hexdigest(), 13)
+    assert store.ingest_files([path], refs=[ref]) == [ref]
+    assert store.read_bytes(ref.sha256) == b"known content"
+    assert not path.exists()
+
+
+def test_ingest_files_with_a_wrong_ref_is_caught_on_read(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "store")
+    path = tmp_path / "liar"
+    path.write_bytes(b"actual bytes")
+    wrong = BlobRef(hashlib.sha256(b"claimed bytes").hexdigest(), 12)
+    store.ingest_files([path], refs=[wrong])
+    with pytest.raises(IntegrityError):
+        store.read_bytes(wrong.sha256)
+    with pytest.raises(ValueError):
+        store.ingest_files([tmp_path / "a", tmp_path / "b"], refs=[wrong])

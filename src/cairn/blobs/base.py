@@ -73,18 +73,25 @@ class BlobStore(ABC):
         with open(path, "rb") as f:
             return self.put(f)
 
-    def ingest_files(self, paths: Sequence[str | os.PathLike[str]]) -> list[BlobRef]:
+    def ingest_files(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        *,
+        refs: Sequence[BlobRef] | None = None,
+    ) -> list[BlobRef]:
         """Store many files at once and consume them (they are moved in or deleted).
 
         For bulk ingest, such as an unpacked archive: a backend may move files in rather than
-        copy them and make the whole batch durable with one sync. The default stores each file
-        with ``put_file`` and then deletes it.
+        copy them and make the whole batch durable with one sync. ``refs`` are the files'
+        hashes and sizes when the caller computed them while writing the files; a backend may
+        trust them (every read still verifies). The default ignores them and stores each file
+        with ``put_file``.
         """
-        refs = []
+        stored = []
         for path in paths:
-            refs.append(self.put_file(path))
+            stored.append(self.put_file(path))
             os.unlink(path)
-        return refs
+        return stored
 
     @abstractmethod
     def open(self, sha256: str) -> BinaryIO:

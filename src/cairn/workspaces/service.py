@@ -23,7 +23,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from cairn.accounts.service import Actor, Privilege
-from cairn.blobs import BlobStore
+from cairn.blobs import BlobRef, BlobStore
 from cairn.db.base import utcnow
 from cairn.errors import Forbidden, Invalid, NotFound
 from cairn.workspaces._checks import (
@@ -290,7 +290,10 @@ def prepare_upload(
         prepared.findings = list(result.findings)
         if result.fatal:
             return prepared
-        refs = blobs.ingest_files([staged.local_path for staged in result.files])
+        refs = blobs.ingest_files(
+            [staged.local_path for staged in result.files],
+            refs=[BlobRef(staged.sha256, staged.size) for staged in result.files],
+        )
         prepared.files = [
             StoredFile(staged.public_path, ref.sha256, ref.size, staged.file_type)
             for staged, ref in zip(result.files, refs, strict=True)
