@@ -52,9 +52,7 @@ class Server:
         )
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    root = tmp_path_factory.mktemp("server")
+def _serve(root: Path, extra_env: dict[str, str]) -> Iterator[Server]:
     port = free_port()
     env = {
         **os.environ,
@@ -65,6 +63,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     }
     env.pop("CAIRN_DATABASE_URL", None)
     env.pop("CAIRN_BLOB_URL", None)
+    env.update(extra_env)
     log = root / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -83,3 +82,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """cairn on its embedded defaults: SQLite and a local blob folder."""
+    yield from _serve(tmp_path_factory.mktemp("server"), {})
+
+
+@pytest.fixture(scope="module")
+def postgres_server(
+    tmp_path_factory: pytest.TempPathFactory, postgres_schema_url: str
+) -> Iterator[Server]:
+    """cairn on PostgreSQL (a fresh schema) and an fsspec ``file://`` blob store."""
+    root = tmp_path_factory.mktemp("pgserver")
+    extra = {"CAIRN_DATABASE_URL": postgres_schema_url, "CAIRN_BLOB_URL": f"file://{root}/blobs"}
+    yield from _serve(root, extra)
