@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cairn.workspaces import _filetypes as ft
-from cairn.workspaces._checks import SAFE_PATH, Finding
+from cairn.workspaces._checks import SAFE_PATH, Finding, case_duplicates
 from cairn.workspaces._limits import DEFAULT_LIMITS, limits_for
 from cairn.workspaces._unpack import ProcessedUpload, process_upload
 
@@ -437,15 +437,18 @@ def test_too_long_path(corpus: Corpus, run: Run) -> None:
     one(run(corpus("too_long_path")), "fatal", "the path is longer than 1024 bytes.")
 
 
-def test_case_duplicates_are_kept_with_a_warning(corpus: Corpus, run: Run) -> None:
+def test_case_duplicates_are_kept_for_the_workspace_check(corpus: Corpus, run: Run) -> None:
     result = run(corpus("case_duplicates"))
-    warned = find(result, "warn", "differ only in case")
+    # The service runs case_duplicates over the merged workspace; warning here too would
+    # report every pair twice.
+    assert find(result, "warn", "differ only in case") == []
+    assert paths(result) == ["FIGURE.PNG", "Figure.png", "figure.png", "other.txt"]
+    warned = case_duplicates(paths(result))
     assert [f.public_path for f in warned] == ["Figure.png", "figure.png"]
     assert warned[0].message == (
         "Files 'FIGURE.PNG' and 'Figure.png' differ only in case; they would overwrite each "
         "other on case-insensitive systems."
     )
-    assert paths(result) == ["FIGURE.PNG", "Figure.png", "figure.png", "other.txt"]
 
 
 def test_hidden_files_and_junk(corpus: Corpus, run: Run) -> None:

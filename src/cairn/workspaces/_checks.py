@@ -133,6 +133,13 @@ def display_name(name: str, limit: int = _DISPLAY_LIMIT) -> str:
 
 def _sanitize(name: str) -> tuple[str, str | None]:
     """The safe form of one component and why it changed (``None`` when unchanged)."""
+    if (
+        len(name) <= MAX_NAME_BYTES
+        and SAFE_NAME.fullmatch(name)
+        and name[0] != "-"
+        and name not in (".", "..")
+    ):
+        return name, None  # already safe (the common case): the rules below keep it as it is
     reason: str | None = None
     out: list[str] = []
     for ch in unicodedata.normalize("NFKD", _undo_surrogate_escapes(name)):
@@ -203,6 +210,7 @@ class MemberPath:
 
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_SEPARATORS = re.compile(r"[/\\]")
 
 
 def split_member_path(name: str, prefix: Sequence[str] = ()) -> MemberPath | str:
@@ -217,7 +225,7 @@ def split_member_path(name: str, prefix: Sequence[str] = ()) -> MemberPath | str
         return REFUSE_ABSOLUTE
     if _DRIVE.match(name):
         return REFUSE_DRIVE
-    raw = re.split(r"[/\\]", name)
+    raw = _SEPARATORS.split(name) if "\\" in name else name.split("/")
     if ".." in raw:
         return REFUSE_PARENT
     original = tuple(p for p in raw if p not in ("", "."))
@@ -280,13 +288,18 @@ _JUNK_NAMES = frozenset(
         "aa.dem",
     }
 )
-_JUNK_PATTERNS = (
-    re.compile(r"~$"),  # editor backups
-    re.compile(r"^#.*#$"),  # emacs autosave
-    re.compile(r"^xxx\.(rsrc|finfo|cshrc|nfs)"),  # arXiv RemoveMetaFiles
-    re.compile(r"\.[346]00gf$"),
-    re.compile(r"\.desc$"),
-    re.compile(r"\.synctex(\.gz)?$"),
+# One pattern (searched once per name) for all of these alternatives.
+_JUNK_PATTERN = re.compile(
+    "|".join(
+        (
+            r"~$",  # editor backups
+            r"^#.*#$",  # emacs autosave
+            r"^xxx\.(?:rsrc|finfo|cshrc|nfs)",  # arXiv RemoveMetaFiles
+            r"\.[346]00gf$",
+            r"\.desc$",
+            r"\.synctex(?:\.gz)?$",
+        )
+    )
 )
 JunkKind = Literal["macosx", "hidden", "not_allowed"]
 
@@ -303,8 +316,9 @@ def junk_kind(member: MemberPath) -> tuple[JunkKind, int] | None:
         if part.startswith("."):
             return "hidden", index
     last = len(member.parts) - 1
-    for base in (member.original[-1], member.parts[-1]):
-        if base.lower() in _JUNK_NAMES or any(p.search(base) for p in _JUNK_PATTERNS):
+    original, sanitized = member.original[-1], member.parts[-1]
+    for base in (original,) if original == sanitized else (original, sanitized):
+        if base.lower() in _JUNK_NAMES or _JUNK_PATTERN.search(base):
             return "not_allowed", last
     return None
 

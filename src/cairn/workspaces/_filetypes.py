@@ -118,10 +118,20 @@ _README = re.compile(r"^00readme(\.[a-z]+)?$", re.IGNORECASE)
 
 
 # --- archives ----------------------------------------------------------------------------------
+# Bytes that ``tarfile.nti`` may accept in an octal field (``int(s, 8)`` takes signs, spaces,
+# underscores and a ``0o`` prefix). A checksum field with any other byte before its first NUL
+# cannot parse, so most heads are rejected without building a TarInfo (and raising).
+_OCTAL_FIELD_BYTES = b"01234567oO+-_ \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"
+
+
 def is_tar_header(block: bytes) -> bool:
     """Whether ``block`` starts with a valid tar header (checksum verified, any tar flavour)."""
     if len(block) < tarfile.BLOCKSIZE:
         return False
+    if block[148] not in (0o200, 0o377):  # else a base-256 number, not checked here
+        checksum = block[148:156].split(b"\0", 1)[0]
+        if checksum.translate(None, _OCTAL_FIELD_BYTES):
+            return False
     try:
         tarfile.TarInfo.frombuf(block[: tarfile.BLOCKSIZE], "utf-8", "surrogateescape")
     except tarfile.HeaderError:
@@ -395,23 +405,31 @@ _INCLUDE_RASTER = re.compile(r"\\includegraphics[^{]*\{[^}]*\.(pdf|png|gif|jpe?g
 
 
 def _type_of_text(text: str, suffix: str) -> str:
+    # Cheap substring tests first: every TeX rule needs a backslash, every BibTeX entry an "@".
     stripped = text.lstrip("\ufeff \t\r\n")
-    start = stripped[:2048]
-    if stripped.startswith("<") and _SVG.search(start) and not _HTML_START.search(start):
-        return IMAGE
-    if _HTML_START.search(start) and stripped.startswith("<"):
-        return HTML
-    tex = _tex_type(text)
+    if stripped.startswith("<"):
+        start = stripped[:2048]
+        if _HTML_START.search(start):
+            return HTML
+        if _SVG.search(start):
+            return IMAGE
+    backslash = "\\" in text
+    tex = _tex_type(text) if backslash else None
     if tex is not None:
         return tex
-    if suffix == ".bib" or _BIB_ENTRY.search(text[:16384]):
+    if suffix == ".bib":
         return BIBTEX
-    if suffix in _TEX_SUFFIXES and "\\" in text:
+    bib_head = text[:16384]
+    if "@" in bib_head and _BIB_ENTRY.search(bib_head):
+        return BIBTEX
+    if suffix in _TEX_SUFFIXES and backslash:
         return TEX
     return TEXT
 
 
 def _tex_type(text: str) -> str | None:
+    if "\\document" not in text:  # neither \documentclass nor \documentstyle: skip the lines
+        return TEX if _PLAIN_TEX.search(text) else None
     lines = text.splitlines()
     for number, line in enumerate(lines):
         code = line.split("%", 1)[0] if not line.lstrip().startswith("%") else ""
