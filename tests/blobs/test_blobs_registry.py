@@ -65,7 +65,7 @@ def test_fsspec_fallback_without_a_plugin(tmp_path: Path) -> None:
     store = open_blob_store(f"local://{tmp_path}/blobs")
     assert isinstance(store, FsspecBlobStore)
     ref = store.put(b"fallback")
-    assert (tmp_path / "blobs" / ref.sha256[:2] / ref.sha256[2:4] / ref.sha256).is_file()
+    assert (tmp_path / "blobs" / ref.sha256[:2] / ref.sha256).is_file()
 
 
 def test_unknown_scheme_is_invalid() -> None:

@@ -2,7 +2,7 @@
 
 Blobs are immutable and addressed by the SHA-256 of their bytes. Rows reference blobs by hash,
 never by path, so a backend is free to lay them out as it likes; both built-in backends use
-``<root>/ab/cd/<sha256>``.
+``<root>/ab/<sha256>``.
 """
 
 from __future__ import annotations

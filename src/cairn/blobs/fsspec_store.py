@@ -1,6 +1,6 @@
 """``FsspecBlobStore``: blobs on any fsspec filesystem (``file://``, ``memory://``, ``s3://`` …).
 
-Same layout as the local store, ``<prefix>/ab/cd/<sha256>``, with temporary keys under
+Same layout as the local store, ``<prefix>/ab/<sha256>``, with temporary keys under
 ``<prefix>/.tmp/``. How a blob reaches its address depends on what the backend guarantees:
 
 * A streamed put does not know its address until the last byte is hashed, so it is always
@@ -75,7 +75,7 @@ class FsspecBlobStore(BlobStore):
             final = self._path(sha256)
             if not self._present(final, size):
                 if self._local:
-                    self.fs.makedirs(self._join(sha256[:2], sha256[2:4]), exist_ok=True)
+                    self.fs.makedirs(self._join(sha256[:2]), exist_ok=True)
                 self.fs.mv(tmp, final)
                 moved = True
                 if self._local:
@@ -168,10 +168,10 @@ class FsspecBlobStore(BlobStore):
             if not path.startswith(prefix):
                 continue
             parts = path[len(prefix) :].split("/")
-            if len(parts) != 3:
+            if len(parts) != 2:
                 continue
-            outer, inner, name = parts
-            in_place = name[:2] == outer and name[2:4] == inner
+            folder, name = parts
+            in_place = name[:2] == folder
             if in_place and len(name) == 64 and _HEX.issuperset(name):
                 found.append(name)
         yield from sorted(found)
@@ -186,7 +186,7 @@ class FsspecBlobStore(BlobStore):
         return Path(path)
 
     def _path(self, sha256: str) -> str:
-        return self._join(sha256[:2], sha256[2:4], sha256)
+        return self._join(sha256[:2], sha256)
 
     def _join(self, *parts: str) -> str:
         return "/".join((self.root, *parts))

@@ -1,6 +1,7 @@
 """``LocalBlobStore``: blobs as read-only files in a local folder (the default backend).
 
-Layout ``<root>/ab/cd/<sha256>``; writes go to ``<root>/.tmp/`` on the same filesystem, are
+Layout ``<root>/ab/<sha256>`` (256 folders, as git does: one fan-out level keeps the
+folders few, so bulk ingest creates few of them); writes go to ``<root>/.tmp/`` on the same filesystem, are
 fsynced, then renamed into place with ``os.replace`` and the directory is fsynced, so a blob
 path either holds the complete, durable content or does not exist.
 """
@@ -159,9 +160,9 @@ class LocalBlobStore(BlobStore):
             if self._present(final, ref.size):
                 os.unlink(name)
                 continue
-            if ref.sha256[:4] not in made:
+            if ref.sha256[:2] not in made:
                 self._make_parents(ref.sha256)
-                made.add(ref.sha256[:4])
+                made.add(ref.sha256[:2])
             os.chmod(name, 0o444)
             try:
                 os.replace(name, final)
@@ -293,19 +294,13 @@ class LocalBlobStore(BlobStore):
         return True
 
     def _make_parents(self, sha256: str) -> list[str]:
-        """Create ``ab/cd``; return the directories whose entry for a new child needs a sync."""
-        outer = os.path.join(self._root, sha256[:2])
-        inner = os.path.join(outer, sha256[2:4])
-        if os.path.isdir(inner):
+        """Create ``ab/``; return the directories whose entry for a new child needs a sync."""
+        folder = os.path.join(self._root, sha256[:2])
+        try:
+            os.mkdir(folder)
+        except FileExistsError:
             return []
-        created = []
-        for directory in (outer, inner):
-            try:
-                os.mkdir(directory)
-            except FileExistsError:
-                continue
-            created.append(os.path.dirname(directory))
-        return created[::-1]
+        return [self._root]
 
     def _buffer(self, size: int) -> bytearray:
         """A per-thread scratch buffer, reused across puts to avoid allocating each time."""
@@ -349,17 +344,12 @@ class LocalBlobStore(BlobStore):
             os.unlink(self._path(validate_sha256(sha256)))
 
     def iter_hashes(self) -> Iterator[str]:
-        for outer in _sorted_names(self._root):
-            if not _is_hex(outer, 2):
+        for folder in _sorted_names(self._root):
+            if not _is_hex(folder, 2):
                 continue
-            outer_path = os.path.join(self._root, outer)
-            for inner in _sorted_names(outer_path):
-                if not _is_hex(inner, 2):
-                    continue
-                prefix = outer + inner
-                for name in _sorted_names(os.path.join(outer_path, inner)):
-                    if _is_hex(name, 64) and name.startswith(prefix):
-                        yield name
+            for name in _sorted_names(os.path.join(self._root, folder)):
+                if _is_hex(name, 64) and name.startswith(folder):
+                    yield name
 
     def local_path(self, sha256: str) -> Path:
         """The blob's file (``BlobMissing`` if absent); see ``BlobStore.local_path``."""
@@ -369,7 +359,7 @@ class LocalBlobStore(BlobStore):
         return Path(path)
 
     def _path(self, sha256: str) -> str:
-        return os.path.join(self._root, sha256[:2], sha256[2:4], sha256)
+        return os.path.join(self._root, sha256[:2], sha256)
 
 
 def _sorted_names(path: str) -> list[str]:

@@ -56,12 +56,14 @@ def _answer(
     status: int = 200,
     reason: str | None = None,
     headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    body = summarise(service.describe(session, workspace), reason=reason).model_dump(mode="json")
-    if reason is None:
-        body.pop("reason")
-    return JSONResponse(
-        body, status_code=status, headers={**_headers(workspace), **(headers or {})}
+) -> Response:
+    summary = summarise(service.describe(session, workspace), reason=reason)
+    # Serialised by pydantic's own encoder: a summary can list tens of thousands of files.
+    return Response(
+        summary.model_dump_json(exclude={"reason"} if reason is None else None),
+        status_code=status,
+        media_type="application/json",
+        headers={**_headers(workspace), **(headers or {})},
     )
 
 
@@ -142,7 +144,7 @@ def create_upload(
     archive: ArchiveField = None,
     ancillary: AncillaryField = None,
     organisation_id: OrganisationField = None,
-) -> JSONResponse:
+) -> Response:
     """Create a workspace and process a file or archive (.tar, .tar.gz, .tar.bz2, .tar.xz,
     .zip, .gz) into it: unpacked, sanitized and checked. Answers 201 with the summary."""
     upload, filename = _uploaded_file(file)
@@ -165,7 +167,7 @@ def create_upload(
 
 
 @router.get("/{upload_id}", response_model=WorkspaceSummary)
-def get_upload(upload_id: int, actor: ActorDep, session: SessionDep) -> JSONResponse:
+def get_upload(upload_id: int, actor: ActorDep, session: SessionDep) -> Response:
     """The workspace summary: files, warnings and errors, states and checksum."""
     return _answer(session, service.get_workspace(session, actor, upload_id))
 
@@ -180,7 +182,7 @@ def add_upload(
     file: FileField = None,
     archive: ArchiveField = None,
     ancillary: AncillaryField = None,
-) -> JSONResponse:
+) -> Response:
     """Add a file or archive to an existing, active and unlocked workspace; files with the same
     path are replaced. A fatal problem leaves the workspace's files unchanged."""
     upload, filename = _uploaded_file(file)
@@ -268,7 +270,7 @@ def get_log(upload_id: int, request: Request, actor: ActorDep, session: SessionD
 
 @router.delete("/{upload_id}/delete_all", response_model=WorkspaceSummary)
 @router.post("/{upload_id}/delete_all", include_in_schema=False)  # the arXiv service's form
-def delete_all(upload_id: int, actor: ActorDep, session: SessionDep) -> JSONResponse:
+def delete_all(upload_id: int, actor: ActorDep, session: SessionDep) -> Response:
     """Delete every file in the workspace (POST, as the arXiv service, or DELETE)."""
     workspace = service.delete_all_files(session, actor, upload_id)
     return _answer(session, workspace, reason="deleted all files")
@@ -277,7 +279,7 @@ def delete_all(upload_id: int, actor: ActorDep, session: SessionDep) -> JSONResp
 @router.post("/{upload_id}/{action}")
 def change_state(
     upload_id: int, action: service.StateAction, actor: ActorDep, session: SessionDep
-) -> JSONResponse:
+) -> Response:
     """`lock`: no uploads or deletions until `unlock`. `release`: you are done with the
     workspace and it can no longer change, until `unrelease`. Repeating one is harmless."""
     workspace, done = service.change_state(session, actor, upload_id, action)
@@ -285,7 +287,7 @@ def change_state(
 
 
 @router.delete("/{upload_id}")
-def delete_workspace(upload_id: int, actor: ActorDep, session: SessionDep) -> JSONResponse:
+def delete_workspace(upload_id: int, actor: ActorDep, session: SessionDep) -> Response:
     """Delete the workspace's files and keep its record (state DELETED). A second delete is 404."""
     workspace = service.delete_workspace(session, actor, upload_id)
     return _answer(session, workspace, reason="deleted workspace")
@@ -319,7 +321,7 @@ def get_file_content(
 @router.delete("/{upload_id}/{public_file_path:path}", response_model=WorkspaceSummary)
 def delete_file(
     upload_id: int, public_file_path: str, actor: ActorDep, session: SessionDep
-) -> JSONResponse:
+) -> Response:
     """Delete one file."""
     workspace = service.delete_file(session, actor, upload_id, public_file_path)
     return _answer(session, workspace, reason="deleted file")
