@@ -1,9 +1,9 @@
 """``LocalBlobStore``: blobs as read-only files in a local folder (the default backend).
 
-Layout ``<root>/ab/<sha256>`` (256 folders, as git does: one fan-out level keeps the
-folders few, so bulk ingest creates few of them); writes go to ``<root>/.tmp/`` on the same filesystem, are
-fsynced, then renamed into place with ``os.replace`` and the directory is fsynced, so a blob
-path either holds the complete, durable content or does not exist.
+Layout ``<root>/ab/<sha256>``: one fan-out level, as git does, so bulk ingest creates at most
+256 folders. Writes go to ``<root>/.tmp/`` on the same filesystem, are fsynced, then renamed
+into place with ``os.replace`` and the directory is fsynced, so a blob path either holds the
+complete, durable content or does not exist.
 """
 
 from __future__ import annotations
