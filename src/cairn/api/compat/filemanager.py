@@ -10,16 +10,18 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy.orm import Session
 
 from cairn.accounts.service import Actor
 from cairn.api.deps import ActorDep, BlobsDep, SessionDep, SettingsDep
 from cairn.api.downloads import blob_response, etag_matches, http_date
+from cairn.blobs import BlobStore
 from cairn.config import Settings
 from cairn.errors import BadRequest
 from cairn.workspaces import service
@@ -67,7 +69,19 @@ def _answer(
     )
 
 
-def _uploaded_file(file: UploadFile | None) -> tuple[UploadFile, str]:
+@dataclass(frozen=True)
+class UploadForm:
+    """The multipart fields of an upload, checked as the arXiv service checks them."""
+
+    file: UploadFile
+    filename: str
+    archive: str | None
+    ancillary: bool
+
+
+def _upload_form(
+    file: FileField = None, archive: ArchiveField = None, ancillary: AncillaryField = None
+) -> UploadForm:
     """arXiv's 400s: no file field, no filename, zero bytes."""
     if file is None:
         raise BadRequest("missing file/archive payload")
@@ -75,7 +89,11 @@ def _uploaded_file(file: UploadFile | None) -> tuple[UploadFile, str]:
         raise BadRequest("file argument missing filename or file not selected")
     if file.size == 0:
         raise BadRequest("file payload is zero length")
-    return file, file.filename
+    flag = (ancillary or "").strip().lower() in {"true", "1", "yes", "on"}
+    return UploadForm(file, file.filename, archive, flag)
+
+
+UploadDep = Annotated[UploadForm, Depends(_upload_form)]
 
 
 def _work_dir(settings: Settings) -> Path:
@@ -99,38 +117,31 @@ def _on_disk(file: UploadFile, work_dir: Path) -> Iterator[Path]:
 
 
 def _receive(
-    session: SessionDep,
+    session: Session,
     actor: Actor,
-    blobs: BlobsDep,
+    blobs: BlobStore,
     settings: Settings,
     workspace: Workspace,
-    file: UploadFile,
-    filename: str,
-    *,
-    archive: str | None,
-    ancillary: bool,
+    form: UploadForm,
 ) -> Workspace:
-    workspace_id, existing = workspace.id, (workspace.total_size, workspace.file_count)
-    target_archive = archive or workspace.archive
+    workspace_id = workspace.id
+    existing_total, existing_count = workspace.total_size, workspace.file_count
+    archive = form.archive or workspace.archive
     # End the transaction before the slow part: unpacking must not hold the database lock.
     session.commit()
     work_dir = _work_dir(settings)
-    with _on_disk(file, work_dir) as path:
+    with _on_disk(form.file, work_dir) as path:
         prepared = service.prepare_upload(
             blobs,
             path,
-            filename,
+            form.filename,
             work_dir=work_dir,
-            archive=target_archive,
-            ancillary=ancillary,
-            existing_total=existing[0],
-            existing_count=existing[1],
+            archive=archive,
+            ancillary=form.ancillary,
+            existing_total=existing_total,
+            existing_count=existing_count,
         )
     return service.apply_upload(session, actor, workspace_id, prepared)
-
-
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"true", "1", "yes", "on"}
 
 
 @router.post("", status_code=201, response_model=WorkspaceSummary)
@@ -140,28 +151,15 @@ def create_upload(
     session: SessionDep,
     blobs: BlobsDep,
     settings: SettingsDep,
-    file: FileField = None,
-    archive: ArchiveField = None,
-    ancillary: AncillaryField = None,
+    form: UploadDep,
     organisation_id: OrganisationField = None,
 ) -> Response:
     """Create a workspace and process a file or archive (.tar, .tar.gz, .tar.bz2, .tar.xz,
     .zip, .gz) into it: unpacked, sanitized and checked. Answers 201 with the summary."""
-    upload, filename = _uploaded_file(file)
     workspace = service.create_workspace(
-        session, actor, organisation_id=organisation_id, archive=archive
+        session, actor, organisation_id=organisation_id, archive=form.archive
     )
-    workspace = _receive(
-        session,
-        actor,
-        blobs,
-        settings,
-        workspace,
-        upload,
-        filename,
-        archive=archive,
-        ancillary=_flag(ancillary),
-    )
+    workspace = _receive(session, actor, blobs, settings, workspace, form)
     location = str(request.url_for("get_upload", upload_id=workspace.id))
     return _answer(session, workspace, status=201, headers={"Location": location})
 
@@ -179,25 +177,12 @@ def add_upload(
     session: SessionDep,
     blobs: BlobsDep,
     settings: SettingsDep,
-    file: FileField = None,
-    archive: ArchiveField = None,
-    ancillary: AncillaryField = None,
+    form: UploadDep,
 ) -> Response:
     """Add a file or archive to an existing, active and unlocked workspace; files with the same
     path are replaced. A fatal problem leaves the workspace's files unchanged."""
-    upload, filename = _uploaded_file(file)
     workspace = service.check_writable(session, actor, upload_id)
-    workspace = _receive(
-        session,
-        actor,
-        blobs,
-        settings,
-        workspace,
-        upload,
-        filename,
-        archive=archive,
-        ancillary=_flag(ancillary),
-    )
+    workspace = _receive(session, actor, blobs, settings, workspace, form)
     return _answer(session, workspace, status=201)
 
 
