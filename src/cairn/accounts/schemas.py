@@ -63,6 +63,14 @@ class UserUpdate(_Strict):
     notify_by_email: bool | None = None
     notify_by_sms: bool | None = None
 
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> UserUpdate:
+        # Names and phone may be cleared with null; these always need a value.
+        for name in ("email", "notify_by_email", "notify_by_sms"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"'{name}' cannot be null")
+        return self
+
 
 class PasswordChange(_Strict):
     old: str = Field(max_length=1024)

@@ -7,7 +7,7 @@ from fastapi.routing import APIRoute
 
 from cairn import __version__
 from cairn.api.compat import filemanager
-from cairn.api.errors import install_error_handlers
+from cairn.api.errors import PROBLEM_RESPONSES, install_error_handlers
 from cairn.api.limits import BodyLimitMiddleware
 from cairn.api.routes import auth, health, organisations, users, workspaces
 from cairn.blobs import open_blob_store
@@ -52,5 +52,5 @@ def create_app(settings: Settings) -> FastAPI:
         upload_limit=settings.max_upload_bytes,
     )
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=PROBLEM_RESPONSES)
     return app

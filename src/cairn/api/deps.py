@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -15,7 +15,12 @@ from cairn.config import Settings
 from cairn.db import session_scope
 from cairn.errors import Unauthorized
 
-__all__ = ["ActorDep", "BlobsDep", "SessionDep", "SettingsDep", "TokenDep"]
+__all__ = ["ActorDep", "BlobsDep", "SessionDep", "SettingsDep", "TokenDep", "UploadIdPath"]
+
+# Integer ids live in 64-bit database columns; a larger number is simply not a valid id.
+UploadIdPath = Annotated[
+    int, Path(ge=1, le=2**63 - 1, description="The workspace id (arXiv's upload_id).")
+]
 
 _bearer = HTTPBearer(auto_error=False, description="The token from POST /api/v1/auth/login.")
 

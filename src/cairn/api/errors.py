@@ -8,11 +8,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cairn import errors
 
-__all__ = ["install_error_handlers", "problem", "status_for"]
+__all__ = ["PROBLEM_RESPONSES", "Problem", "install_error_handlers", "problem", "status_for"]
 
 STATUS: Mapping[type[errors.CairnError], int] = {
     errors.BadRequest: 400,
@@ -28,6 +29,39 @@ STATUS: Mapping[type[errors.CairnError], int] = {
 }
 
 PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(BaseModel):
+    """An error, as RFC 9457 problem details (plus arXiv's ``reason`` on /filemanager)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="Stable error code, e.g. not-found, weak-password.")
+    errors: Any | None = Field(default=None, description="Per-field details, when there are.")
+    reason: str | None = None
+
+
+def _documented(description: str) -> dict[str, Any]:
+    schema = {"$ref": "#/components/schemas/Problem"}
+    return {
+        "model": Problem,
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": schema}},
+    }
+
+
+# Documented on every route, so clients (and schemathesis) know the error shapes.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _documented("Bad request"),
+    401: _documented("Missing, wrong, expired or revoked credentials"),
+    403: _documented("Not allowed (privilege or workspace state)"),
+    404: _documented("Not found, or another organisation's"),
+    409: _documented("Conflicts with the current state"),
+    413: _documented("Request body over the limit"),
+    422: _documented("Invalid input"),
+}
 COMPAT_PREFIXES = ("/filemanager/",)
 
 

@@ -12,6 +12,7 @@ __all__ = ["Page", "PageDep", "PageParams", "page_of"]
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 500
+MAX_PAGE = 10**9  # keeps the row offset inside a 64-bit integer
 
 
 class Page(BaseModel, Generic[T]):
@@ -27,7 +28,7 @@ class PageParams(BaseModel):
 
 
 def _page_params(
-    page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.")] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page.")] = 50,
 ) -> PageParams:
     return PageParams(page=page, page_size=page_size)

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy.orm import Session
 
 from cairn.accounts.service import Actor
-from cairn.api.deps import ActorDep, BlobsDep, SessionDep, SettingsDep
+from cairn.api.deps import ActorDep, BlobsDep, SessionDep, SettingsDep, UploadIdPath
 from cairn.api.downloads import blob_response, etag_matches, http_date
 from cairn.blobs import BlobStore
 from cairn.config import Settings
@@ -165,14 +165,14 @@ def create_upload(
 
 
 @router.get("/{upload_id}", response_model=WorkspaceSummary)
-def get_upload(upload_id: int, actor: ActorDep, session: SessionDep) -> Response:
+def get_upload(upload_id: UploadIdPath, actor: ActorDep, session: SessionDep) -> Response:
     """The workspace summary: files, warnings and errors, states and checksum."""
     return _answer(session, service.get_workspace(session, actor, upload_id))
 
 
 @router.post("/{upload_id}", status_code=201, response_model=WorkspaceSummary)
 def add_upload(
-    upload_id: int,
+    upload_id: UploadIdPath,
     actor: ActorDep,
     session: SessionDep,
     blobs: BlobsDep,
@@ -189,7 +189,7 @@ def add_upload(
 @router.get("/{upload_id}/content")
 @router.head("/{upload_id}/content", include_in_schema=False)
 def get_content(
-    upload_id: int,
+    upload_id: UploadIdPath,
     request: Request,
     actor: ActorDep,
     session: SessionDep,
@@ -226,7 +226,9 @@ def get_content(
 
 @router.get("/{upload_id}/log")
 @router.head("/{upload_id}/log", include_in_schema=False)
-def get_log(upload_id: int, request: Request, actor: ActorDep, session: SessionDep) -> Response:
+def get_log(
+    upload_id: UploadIdPath, request: Request, actor: ActorDep, session: SessionDep
+) -> Response:
     """The workspace's source log: every action, request, warning and error, oldest first.
     Plain text; send `Accept: application/json` for structured entries."""
     entries = service.read_log(session, actor, upload_id)
@@ -255,7 +257,7 @@ def get_log(upload_id: int, request: Request, actor: ActorDep, session: SessionD
 
 @router.delete("/{upload_id}/delete_all", response_model=WorkspaceSummary)
 @router.post("/{upload_id}/delete_all", include_in_schema=False)  # the arXiv service's form
-def delete_all(upload_id: int, actor: ActorDep, session: SessionDep) -> Response:
+def delete_all(upload_id: UploadIdPath, actor: ActorDep, session: SessionDep) -> Response:
     """Delete every file in the workspace (POST, as the arXiv service, or DELETE)."""
     workspace = service.delete_all_files(session, actor, upload_id)
     return _answer(session, workspace, reason="deleted all files")
@@ -263,7 +265,7 @@ def delete_all(upload_id: int, actor: ActorDep, session: SessionDep) -> Response
 
 @router.post("/{upload_id}/{action}")
 def change_state(
-    upload_id: int, action: service.StateAction, actor: ActorDep, session: SessionDep
+    upload_id: UploadIdPath, action: service.StateAction, actor: ActorDep, session: SessionDep
 ) -> Response:
     """`lock`: no uploads or deletions until `unlock`. `release`: you are done with the
     workspace and it can no longer change, until `unrelease`. Repeating one is harmless."""
@@ -272,7 +274,7 @@ def change_state(
 
 
 @router.delete("/{upload_id}")
-def delete_workspace(upload_id: int, actor: ActorDep, session: SessionDep) -> Response:
+def delete_workspace(upload_id: UploadIdPath, actor: ActorDep, session: SessionDep) -> Response:
     """Delete the workspace's files and keep its record (state DELETED). A second delete is 404."""
     workspace = service.delete_workspace(session, actor, upload_id)
     return _answer(session, workspace, reason="deleted workspace")
@@ -281,7 +283,7 @@ def delete_workspace(upload_id: int, actor: ActorDep, session: SessionDep) -> Re
 @router.get("/{upload_id}/{public_file_path:path}/content")
 @router.head("/{upload_id}/{public_file_path:path}/content", include_in_schema=False)
 def get_file_content(
-    upload_id: int,
+    upload_id: UploadIdPath,
     public_file_path: str,
     request: Request,
     actor: ActorDep,
@@ -305,7 +307,7 @@ def get_file_content(
 
 @router.delete("/{upload_id}/{public_file_path:path}", response_model=WorkspaceSummary)
 def delete_file(
-    upload_id: int, public_file_path: str, actor: ActorDep, session: SessionDep
+    upload_id: UploadIdPath, public_file_path: str, actor: ActorDep, session: SessionDep
 ) -> Response:
     """Delete one file."""
     workspace = service.delete_file(session, actor, upload_id, public_file_path)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from cairn.api.deps import ActorDep, SessionDep
+from cairn.api.deps import ActorDep, SessionDep, UploadIdPath
 from cairn.api.paging import Page, PageDep, page_of
 from cairn.workspaces import service
 from cairn.workspaces.schemas import WorkspaceListItem, WorkspaceSummary, list_item, summarise
@@ -35,13 +35,15 @@ def list_workspaces(
 
 
 @router.get("/{upload_id}", response_model=WorkspaceSummary)
-def get_workspace(upload_id: int, actor: ActorDep, session: SessionDep) -> WorkspaceSummary:
+def get_workspace(
+    upload_id: UploadIdPath, actor: ActorDep, session: SessionDep
+) -> WorkspaceSummary:
     """The same summary as `GET /filemanager/api/{upload_id}`."""
     return summarise(service.describe(session, service.get_workspace(session, actor, upload_id)))
 
 
 @router.get("/{upload_id}/log")
-def get_log(upload_id: int, actor: ActorDep, session: SessionDep) -> list[dict[str, Any]]:
+def get_log(upload_id: UploadIdPath, actor: ActorDep, session: SessionDep) -> list[dict[str, Any]]:
     """The workspace's source log as structured entries, oldest first."""
     return [
         {"at": e.at, "level": e.level, "actor_id": e.actor_id, "message": e.message}
