@@ -18,6 +18,7 @@ from tests.factories import Member
         ("GET", "/api/v1/workspaces/6985424813783097567870976/log"),
         ("GET", "/api/v1/workspaces?page=11308089657571047112704"),
         ("GET", "/api/v1/organisations?page=108592642064484612964352"),
+        ("GET", "/api/v1/workspaces/2147483648"),  # past PostgreSQL's INTEGER
         ("GET", "/filemanager/api/0"),
         ("GET", "/filemanager/api/-1"),
     ],

@@ -17,9 +17,9 @@ from cairn.errors import Unauthorized
 
 __all__ = ["ActorDep", "BlobsDep", "SessionDep", "SettingsDep", "TokenDep", "UploadIdPath"]
 
-# Integer ids live in 64-bit database columns; a larger number is simply not a valid id.
+# Workspace ids are 32-bit INTEGER columns on every database; a larger number is not an id.
 UploadIdPath = Annotated[
-    int, Path(ge=1, le=2**63 - 1, description="The workspace id (arXiv's upload_id).")
+    int, Path(ge=1, le=2**31 - 1, description="The workspace id (arXiv's upload_id).")
 ]
 
 _bearer = HTTPBearer(auto_error=False, description="The token from POST /api/v1/auth/login.")

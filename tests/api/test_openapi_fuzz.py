@@ -1,0 +1,50 @@
+"""Property-based fuzzing of every documented operation (schemathesis): no input, however
+odd, may cause a server error. Runs in-process against the ASGI app on both databases."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
+
+from tests.factories import Member
+
+
+@pytest.fixture
+def operations(app: Any) -> list[Any]:
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    found = [result.ok() for result in schema.get_all_operations()]
+    # Logging out would revoke the token every later example uses.
+    return [op for op in found if "logout" not in op.path]
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_no_operation_answers_with_a_server_error(
+    data: st.DataObject, operations: list[Any], make_member: Callable[..., Member]
+) -> None:
+    member = _member(make_member)
+    operation = data.draw(st.sampled_from(operations), label="operation")
+    case = data.draw(operation.as_strategy(), label="case")
+    case.call_and_validate(headers=member.headers, checks=[not_a_server_error])
+
+
+_members: dict[int, Member] = {}
+
+
+def _member(make_member: Callable[..., Member]) -> Member:
+    """One member per fixture instance (hypothesis reuses function-scoped fixtures)."""
+    key = id(make_member)
+    if key not in _members:
+        _members[key] = make_member(credits=10)
+    return _members[key]
