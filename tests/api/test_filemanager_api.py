@@ -133,6 +133,9 @@ def test_content_package_etag_304_head_and_single_file(client: TestClient, membe
         == "6"
     )
     assert client.get(f"{API}/{wid}/nope.txt/content", headers=member.headers).status_code == 404
+    log = client.get(f"{API}/{wid}/log", headers=member.headers).text
+    assert log.count("downloaded package") == 2  # two GETs; HEAD and 304 are not downloads
+    assert "downloaded file 'sub/notes.txt'" in log
 
 
 def test_delete_file_delete_all_and_log(client: TestClient, member: Member) -> None:

@@ -62,6 +62,7 @@ __all__ = [
     "log_many",
     "prepare_upload",
     "read_log",
+    "record_download",
 ]
 
 ACTIVE, RELEASED, DELETED = "ACTIVE", "RELEASED", "DELETED"
@@ -214,6 +215,12 @@ def log_many(
                 for level, message in entries
             ],
         )
+
+
+def record_download(session: Session, actor: Actor, workspace_id: int, what: str) -> None:
+    """Note a download in the source log, so it says who read what and when."""
+    workspace = get_workspace(session, actor, workspace_id)
+    log(session, workspace, actor, "info", f"downloaded {what}")
 
 
 def read_log(session: Session, actor: Actor, workspace_id: int) -> list[WorkspaceLogEntry]:

@@ -211,6 +211,8 @@ def get_content(
         package = service.build_package(blobs, files, work_dir=_work_dir(settings))
         service.record_package(session, actor, upload_id, checksum, *package)
     sha256, size = package
+    if request.method == "GET":
+        service.record_download(session, actor, upload_id, f"package ({size} bytes)")
     return blob_response(
         request,
         blobs,
@@ -293,6 +295,8 @@ def get_file_content(
     """One file of the workspace; its `ETag` is the file's SHA-256."""
     item = service.get_file(session, actor, upload_id, public_file_path)
     owner = service.get_workspace(session, actor, upload_id).owner_id
+    if request.method == "GET" and not etag_matches(request, item.sha256):
+        service.record_download(session, actor, upload_id, f"file '{item.public_path}'")
     return blob_response(
         request,
         blobs,
