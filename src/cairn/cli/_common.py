@@ -88,8 +88,10 @@ def emit(
     as_json: bool,
     columns: Sequence[str] | None = None,
     title: str | None = None,
+    labels: dict[str, str] | None = None,
 ) -> None:
-    """Print ``data`` as JSON on stdout, or as a rich table (lists) / key-value table (dicts)."""
+    """Print ``data`` as JSON on stdout, or as a rich table (lists) / key-value table (dicts);
+    ``labels`` gives short column headings for a list's keys."""
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
         return
@@ -98,7 +100,7 @@ def emit(
         table = Table(title=title)
         keys = list(columns or (data[0].keys() if data else []))
         for key in keys:
-            table.add_column(key)
+            table.add_column((labels or {}).get(key, key))
         for row in data:
             table.add_row(*("" if row.get(k) is None else str(row.get(k)) for k in keys))
         out.print(table)

@@ -132,8 +132,15 @@ def list_workspaces(
             "upload_status",
             "file_count",
             "upload_total_size",
-            "modified_datetime",
         ],
+        labels={
+            "upload_id": "id",
+            "workspace_state": "state",
+            "lock_state": "lock",
+            "upload_status": "status",
+            "file_count": "files",
+            "upload_total_size": "bytes",
+        },
     )
 
 
@@ -155,6 +162,7 @@ def files(
         as_json=as_json,
         title="Files",
         columns=["public_filepath", "size", "type", "modified_datetime"],
+        labels={"public_filepath": "path", "modified_datetime": "modified"},
     )
 
 
