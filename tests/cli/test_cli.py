@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,3 +64,60 @@ def test_check_reports_a_missing_blob(local: Path) -> None:
     broken = runner.invoke(app, ["check", "--json"])
     assert broken.exit_code == 1
     assert json.loads(broken.stdout)["missing"] == [victim]
+
+
+def test_gc_deletes_an_old_orphan_and_nothing_else(local: Path) -> None:
+    seeded = runner.invoke(app, ["admin", "seed-demo", "--json"])
+    assert seeded.exit_code == 0, seeded.output
+    store = open_blob_store(str(local / "blobs"))
+    demo_blobs = set(store.iter_hashes())
+    orphan = store.put(b"orphan").sha256
+    young = store.put(b"an upload in flight").sha256
+    path = store.local_path(orphan)
+    assert path is not None
+    two_hours_ago = time.time() - 2 * 3600
+    os.utime(path, (two_hours_ago, two_hours_ago))
+
+    dry = runner.invoke(app, ["admin", "gc", "--grace-minutes", "1", "--dry-run", "--json"])
+    assert dry.exit_code == 0, dry.output
+    planned = json.loads(dry.stdout)
+    assert planned["dry_run"] is True
+    assert (planned["deleted"], planned["kept_recent"]) == ([orphan], [young])
+    assert set(store.iter_hashes()) == demo_blobs | {orphan, young}
+
+    done = runner.invoke(app, ["admin", "gc", "--grace-minutes", "1", "--json"])
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert report["dry_run"] is False
+    assert (report["deleted"], report["bytes_freed"]) == ([orphan], len(b"orphan"))
+    assert set(store.iter_hashes()) == demo_blobs | {young}
+
+    checked = runner.invoke(app, ["check", "--json"])
+    assert checked.exit_code == 0, checked.output
+    verdict = json.loads(checked.stdout)
+    assert verdict["ok"] is True and verdict["unreferenced"] == [young]
+
+    no_grace = runner.invoke(app, ["admin", "gc", "--grace-minutes", "0", "--json"])
+    assert json.loads(no_grace.stdout)["deleted"] == [young]
+    checked = runner.invoke(app, ["check", "--json"])
+    verdict = json.loads(checked.stdout)
+    assert verdict["ok"] is True and verdict["unreferenced"] == []
+    assert set(store.iter_hashes()) == demo_blobs
+    assert runner.invoke(app, ["admin", "gc", "--grace-minutes", "-1"]).exit_code == 2
+
+
+def test_gc_without_json_prints_a_summary(local: Path) -> None:
+    result = runner.invoke(app, ["admin", "gc", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "Garbage collection (dry run)" in result.stdout and "blobs to delete" in result.stdout
+
+
+def test_gc_refuses_an_empty_database_facing_a_full_store(local: Path) -> None:
+    assert runner.invoke(app, ["admin", "migrate"]).exit_code == 0
+    store = open_blob_store(str(local / "blobs"))
+    ref = store.put(b"a blob some other database references")
+    refused = runner.invoke(app, ["admin", "gc", "--grace-minutes", "0"])
+    assert refused.exit_code == 5 and "--force" in refused.output
+    assert store.exists(ref.sha256)
+    forced = runner.invoke(app, ["admin", "gc", "--grace-minutes", "0", "--force", "--json"])
+    assert forced.exit_code == 0 and json.loads(forced.stdout)["deleted"] == [ref.sha256]

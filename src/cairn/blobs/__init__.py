@@ -1,4 +1,4 @@
-"""Content-addressed blob store: the ``BlobStore`` API, its backends and the fixity check.
+"""Content-addressed blob store: the ``BlobStore`` API, its backends, fixity check and GC.
 
     store = open_blob_store("/srv/cairn/blobs")      # or "s3://bucket/prefix", "memory://x"
     ref = store.put(stream)                          # BlobRef(sha256=..., size=...)
@@ -9,7 +9,7 @@ Extra backends are plugins in the entry-point group ``cairn.storage``.
 """
 
 from cairn.blobs.base import CHUNK_SIZE, BlobRef, BlobSource, BlobStore, validate_sha256
-from cairn.blobs.check import CheckReport, check_blobs
+from cairn.blobs.check import CheckReport, GarbageReport, check_blobs, collect_garbage
 from cairn.blobs.fsspec_store import FsspecBlobStore
 from cairn.blobs.local import LocalBlobStore
 from cairn.blobs.registry import ENTRY_POINT_GROUP, open_blob_store
@@ -22,8 +22,10 @@ __all__ = [
     "BlobStore",
     "CheckReport",
     "FsspecBlobStore",
+    "GarbageReport",
     "LocalBlobStore",
     "check_blobs",
+    "collect_garbage",
     "open_blob_store",
     "validate_sha256",
 ]

@@ -12,6 +12,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, TypeAlias
 
@@ -114,6 +115,16 @@ class BlobStore(ABC):
     @abstractmethod
     def size(self, sha256: str) -> int:
         """Size of the stored blob in bytes (``BlobMissing`` if absent)."""
+
+    @abstractmethod
+    def modified(self, sha256: str) -> datetime:
+        """When the blob was stored, as an aware UTC datetime (``BlobMissing`` if absent).
+
+        Garbage collection spares unreferenced blobs younger than its grace period, because an
+        upload stores its blobs a moment before it commits the rows that reference them. A put
+        that finds its content already stored (dedupe) should therefore refresh this time where
+        the backend can do so cheaply; where it cannot, only the grace period protects the blob.
+        """
 
     @abstractmethod
     def delete(self, sha256: str) -> None:

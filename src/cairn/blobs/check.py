@@ -1,14 +1,16 @@
-"""``check_blobs``: fixity and reference check of a blob store (behind ``cairn check``)."""
+"""``check_blobs``: fixity and reference check of a blob store (behind ``cairn check``), and
+``collect_garbage``: deletion of unreferenced blobs (behind ``cairn admin gc``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from cairn.blobs.base import CHUNK_SIZE, BlobStore
 from cairn.errors import BlobMissing, IntegrityError
 
-__all__ = ["CheckReport", "check_blobs"]
+__all__ = ["CheckReport", "GarbageReport", "check_blobs", "collect_garbage"]
 
 
 @dataclass
@@ -66,4 +68,67 @@ def check_blobs(
     present = set(stored) - gone
     report.missing = sorted(wanted - present)
     report.unreferenced = sorted(present - wanted)
+    return report
+
+
+@dataclass
+class GarbageReport:
+    """Outcome of ``collect_garbage``; hash lists are sorted."""
+
+    deleted: list[str] = field(default_factory=list)
+    """Unreferenced blobs older than the grace period: deleted, or only listed on a dry run."""
+    kept_recent: list[str] = field(default_factory=list)
+    """Unreferenced blobs younger than the grace period, kept: perhaps an upload in flight."""
+    bytes_freed: int = 0
+    """Total size of ``deleted`` (what a dry run would free)."""
+    dry_run: bool = False
+
+
+def collect_garbage(
+    store: BlobStore,
+    referenced: Iterable[str],
+    *,
+    grace: timedelta,
+    dry_run: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> GarbageReport:
+    """Delete every stored blob that is not ``referenced`` and was stored before ``now - grace``.
+
+    Blobs are shared between rows (dedupe), so deleting rows leaves their blobs behind; this
+    removes the ones nothing points at any more. The grace period protects uploads in flight:
+    an upload stores its blobs a moment before it commits the rows that reference them, so a
+    young unreferenced blob may be about to gain a reference. It should exceed the longest
+    upload. A dedupe put refreshes a blob's age where the backend can (see
+    ``BlobStore.modified``); elsewhere the grace period also covers a blob that an upload
+    re-uses. Each blob's age is read immediately before it is deleted.
+
+    Args:
+        store: the store to clean.
+        referenced: every hash the database refers to (duplicates are fine); take it before
+            calling, since blobs stored after that are protected by their age.
+        grace: minimum age of a blob to delete; zero or less considers every unreferenced blob.
+        dry_run: report what would be deleted, delete nothing.
+        progress: called as ``progress(done, total)`` after each unreferenced blob is handled.
+    """
+    wanted = set(referenced)
+    candidates = [sha256 for sha256 in store.iter_hashes() if sha256 not in wanted]
+    cutoff = datetime.now(UTC) - grace
+    report = GarbageReport(dry_run=dry_run)
+    total = len(candidates)
+    for done, sha256 in enumerate(candidates, start=1):
+        try:
+            size = store.size(sha256)
+            stored_at = store.modified(sha256)
+        except BlobMissing:
+            pass  # deleted meanwhile: nothing left to collect
+        else:
+            if stored_at >= cutoff:
+                report.kept_recent.append(sha256)
+            else:
+                if not dry_run:
+                    store.delete(sha256)
+                report.deleted.append(sha256)
+                report.bytes_freed += size
+        if progress is not None:
+            progress(done, total)
     return report

@@ -22,6 +22,7 @@ import io
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -116,11 +117,23 @@ class FsspecBlobStore(BlobStore):
         return digest.hexdigest(), size
 
     def _present(self, final: str, size: int) -> bool:
+        """Whether a put can keep the stored copy (dedupe).
+
+        On ``file://`` a kept copy's mtime is refreshed, as ``LocalBlobStore`` does, so garbage
+        collection spares a blob an upload in flight has just re-referenced. Other backends
+        keep the original time: object stores cannot touch an object without rewriting it, and
+        fsspec's generic ``touch`` would create an empty object if the blob vanished meanwhile.
+        There the grace period of ``collect_garbage`` alone protects such a blob.
+        """
         try:
             # A stored copy of another size is damaged; overwriting it with this one heals it.
-            return int(self.fs.size(final)) == size
+            if int(self.fs.size(final)) != size:
+                return False
+            if self._local:
+                os.utime(final)
         except FileNotFoundError:
             return False
+        return True
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -152,6 +165,18 @@ class FsspecBlobStore(BlobStore):
             return int(self.fs.size(self._path(validate_sha256(sha256))))
         except FileNotFoundError:
             raise BlobMissing(f"blob {sha256} is not stored", detail={"sha256": sha256}) from None
+
+    def modified(self, sha256: str) -> datetime:
+        """The object's modification time from fsspec; a naive time is taken to be UTC."""
+        try:
+            stamp = self.fs.modified(self._path(validate_sha256(sha256)))
+        except FileNotFoundError:
+            raise BlobMissing(f"blob {sha256} is not stored", detail={"sha256": sha256}) from None
+        if not isinstance(stamp, datetime):
+            raise TypeError(f"{type(self.fs).__name__}.modified returned {stamp!r}")
+        if stamp.tzinfo is None:
+            return stamp.replace(tzinfo=UTC)
+        return stamp.astimezone(UTC)
 
     def delete(self, sha256: str) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -17,6 +17,7 @@ import stat
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -278,6 +279,12 @@ class LocalBlobStore(BlobStore):
                     os.unlink(tmp)
 
     def _present(self, final: str, size: int) -> bool:
+        """Whether a put can keep the stored copy (dedupe); if so, mark it as stored just now.
+
+        Refreshing the mtime keeps garbage collection off a blob that an upload in flight has
+        just re-referenced but not yet committed rows for (see ``BlobStore.modified``). If the
+        blob vanishes in between (collected a moment ago), the put stores its fresh copy.
+        """
         try:
             stored = os.stat(final).st_size
         except FileNotFoundError:
@@ -290,6 +297,10 @@ class LocalBlobStore(BlobStore):
                 stored,
                 size,
             )
+            return False
+        try:
+            os.utime(final)  # mode 0444 does not matter: the owner may always set times
+        except FileNotFoundError:
             return False
         return True
 
@@ -337,6 +348,14 @@ class LocalBlobStore(BlobStore):
             return os.stat(self._path(validate_sha256(sha256))).st_size
         except FileNotFoundError:
             raise BlobMissing(f"blob {sha256} is not stored", detail={"sha256": sha256}) from None
+
+    def modified(self, sha256: str) -> datetime:
+        """The blob file's mtime: when it was stored, or last re-put (dedupe)."""
+        try:
+            mtime = os.stat(self._path(validate_sha256(sha256))).st_mtime
+        except FileNotFoundError:
+            raise BlobMissing(f"blob {sha256} is not stored", detail={"sha256": sha256}) from None
+        return datetime.fromtimestamp(mtime, tz=UTC)
 
     def delete(self, sha256: str) -> None:
         # Directories stay: removing them would race with a put that just created them.

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import io
 import tarfile
+from datetime import timedelta
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy.orm import Session
 
 from cairn.accounts import service as accounts
 from cairn.accounts.models import User
 from cairn.cli._common import CairnTyper, JsonOption, emit, local_session
+from cairn.errors import Conflict, NotFound
 
 app = CairnTyper(
     help="Administer the local installation (reads CAIRN_DATA_DIR / CAIRN_DATABASE_URL)."
 )
 out = Console()
+err = Console(stderr=True)
 
 DEMO_EMAIL = "demo@cairn.example"
 DEMO_PASSWORD = "Cairn-demo-2026!"
@@ -148,7 +152,6 @@ def _seed_demo_workspace(session: Session, user: User) -> None:
 @app.command("seed-demo")
 def seed_demo(as_json: bool = JsonOption) -> None:
     """Create the demo organisation and user if missing (idempotent) and print how to log in."""
-    from cairn.errors import NotFound
 
     with local_session() as session:
         try:
@@ -186,3 +189,74 @@ def seed_demo(as_json: bool = JsonOption) -> None:
         f"(organisation '{DEMO_ORG}')",
         highlight=False,
     )
+
+
+@app.command("gc")
+def gc(
+    grace_minutes: int = typer.Option(
+        60,
+        "--grace-minutes",
+        min=0,
+        help="Keep unreferenced blobs younger than this. An upload stores its blobs a moment "
+        "before it commits the rows that reference them, so a young orphan may be part of an "
+        "upload in flight; make this longer than your slowest upload.",
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Report what would go; delete nothing."),
+    force: bool = typer.Option(
+        False, "--force", help="Collect even when the database references no blob at all."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Delete blobs no row references any more, e.g. left by deleted workspaces or files.
+
+    Deleting rows keeps their blobs, which other rows may share (dedupe); this removes orphans.
+    """
+    from cairn.blobs import collect_garbage, open_blob_store
+    from cairn.config import get_settings
+    from cairn.db import referenced_blobs
+
+    store = open_blob_store(get_settings().blob_url)
+    with local_session() as session:
+        referenced = referenced_blobs(session)
+    if not referenced and not dry_run and not force and next(store.iter_hashes(), None):
+        # Pointed at the wrong (empty) database, gc would delete every blob.
+        raise Conflict(
+            "The database references no blob but the store holds some: check "
+            "CAIRN_DATABASE_URL and CAIRN_BLOB_URL, or pass --force to delete them all."
+        )
+    with Progress(
+        TextColumn("collecting garbage"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=as_json,
+    ) as progress:
+        task = progress.add_task("gc", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        report = collect_garbage(
+            store,
+            referenced,
+            grace=timedelta(minutes=grace_minutes),
+            dry_run=dry_run,
+            progress=advance,
+        )
+    if as_json:
+        data = {
+            "dry_run": report.dry_run,
+            "grace_minutes": grace_minutes,
+            "deleted": report.deleted,
+            "kept_recent": report.kept_recent,
+            "bytes_freed": report.bytes_freed,
+        }
+        emit(data, as_json=True)
+        return
+    summary = {
+        "blobs to delete" if dry_run else "blobs deleted": len(report.deleted),
+        "bytes to free" if dry_run else "bytes freed": report.bytes_freed,
+        "blobs kept (younger than grace)": len(report.kept_recent),
+    }
+    emit(summary, as_json=False, title="Garbage collection" + (" (dry run)" if dry_run else ""))
