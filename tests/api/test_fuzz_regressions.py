@@ -54,3 +54,22 @@ def test_names_and_phone_can_be_cleared(
         "/api/v1/users/me", headers=member.headers, json={"given_name": None, "phone": None}
     )
     assert answer.status_code == 200 and answer.json()["given_name"] is None
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/api/v1/auth/login", {"email": "\u0000", "password": "x"}),
+        ("PATCH", "/api/v1/users/me", {"given_name": "nul\u0000byte"}),
+    ],
+)
+def test_nul_bytes_are_invalid_input(
+    client: TestClient,
+    make_member: Callable[..., Member],
+    method: str,
+    path: str,
+    body: dict[str, str],
+) -> None:
+    """PostgreSQL refuses NUL in text; SQLite stores it. Either way: never a 500."""
+    answer = client.request(method, path, headers=make_member().headers, json=body)
+    assert answer.status_code in (200, 401, 422), answer.text

@@ -7,9 +7,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cairn.config import Settings
+from cairn.errors import Invalid
 
 __all__ = ["make_engine", "make_sessionmaker", "session_scope"]
 
@@ -50,11 +52,19 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session that commits on success and rolls back on any error."""
+    """A session that commits on success and rolls back on any error.
+
+    A value the database refuses (a NUL byte in PostgreSQL text, a number out of a column's
+    range) is the caller's input at fault, so it becomes ``Invalid`` rather than a crash.
+    """
     with factory() as session:
         try:
             yield session
             session.commit()
+        except DataError as exc:
+            session.rollback()
+            reason = str(exc.orig).splitlines()[0] if exc.orig else "value out of range"
+            raise Invalid(f"A value is not valid for the database: {reason}.") from exc
         except BaseException:
             session.rollback()
             raise
