@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
@@ -19,6 +20,12 @@ from cairn.config import Settings
 from cairn.db import Base, make_engine, make_sessionmaker, migrate, session_scope
 
 pytest_plugins = ["tests.factories"]
+
+# CI runs the same examples every time (a red CI is then reproducible, never a coin toss) and
+# never fails a property on timing alone; locally hypothesis explores afresh.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 POSTGRES_URL = os.environ.get(
     "CAIRN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
