@@ -14,6 +14,7 @@ from typing import Any
 import typer
 from platformdirs import user_config_dir
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from sqlalchemy.orm import Session
 from typer.core import TyperCommand
@@ -24,6 +25,7 @@ from cairn.client import DEFAULT_API_URL, Client
 __all__ = [
     "CairnTyper",
     "JsonOption",
+    "counting_progress",
     "credentials_path",
     "emit",
     "load_credentials",
@@ -114,6 +116,25 @@ def emit(
         out.print(table)
     else:
         out.print(data)
+
+
+@contextmanager
+def counting_progress(label: str, *, quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr; yields the ``progress(done, total)`` callback services take."""
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet,
+    ) as progress:
+        task = progress.add_task(label, total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield advance
 
 
 # --- saved credentials ---------------------------------------------------------------------------

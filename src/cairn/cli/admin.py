@@ -8,19 +8,17 @@ from datetime import timedelta
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy.orm import Session
 
 from cairn.accounts import service as accounts
 from cairn.accounts.models import User
-from cairn.cli._common import CairnTyper, JsonOption, emit, local_session
+from cairn.cli._common import CairnTyper, JsonOption, counting_progress, emit, local_session
 from cairn.errors import Conflict, NotFound
 
 app = CairnTyper(
     help="Administer the local installation (reads CAIRN_DATA_DIR / CAIRN_DATABASE_URL)."
 )
 out = Console()
-err = Console(stderr=True)
 
 DEMO_EMAIL = "demo@cairn.example"
 DEMO_PASSWORD = "Cairn-demo-2026!"
@@ -224,19 +222,7 @@ def gc(
             "The database references no blob but the store holds some: check "
             "CAIRN_DATABASE_URL and CAIRN_BLOB_URL, or pass --force to delete them all."
         )
-    with Progress(
-        TextColumn("collecting garbage"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeRemainingColumn(),
-        console=err,
-        disable=as_json,
-    ) as progress:
-        task = progress.add_task("gc", total=None)
-
-        def advance(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
+    with counting_progress("collecting garbage", quiet=as_json) as advance:
         report = collect_garbage(
             store,
             referenced,

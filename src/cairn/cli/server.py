@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from cairn.cli._common import JsonOption, emit, local_session
+from cairn.cli._common import JsonOption, counting_progress, emit, local_session
 
 out = Console(stderr=True)
 
@@ -49,19 +48,7 @@ def check(as_json: bool = JsonOption) -> None:
     store = open_blob_store(get_settings().blob_url)
     with local_session() as session:
         referenced = referenced_blobs(session)
-    with Progress(
-        TextColumn("checking blobs"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeRemainingColumn(),
-        console=out,
-        disable=as_json,
-    ) as progress:
-        task = progress.add_task("check", total=None)
-
-        def advance(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
+    with counting_progress("checking blobs", quiet=as_json) as advance:
         report = check_blobs(store, referenced, progress=advance)
     data = {
         "ok": report.ok,
