@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         description="Largest multipart upload body accepted (413 above).",
     )
 
+    @property
+    def work_dir(self) -> Path:
+        """Scratch space for uploads and packages, on the same filesystem as the data."""
+        return self.data_dir / "tmp"
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -62,7 +62,7 @@ def test_hostile_upload(
         assert not path.startswith("/") and ".." not in path.split("/") and "\\" not in path
     # Nothing new outside the data folder, and no staging or spooled upload left behind.
     assert _all_files(tmp_path) - _all_files(settings.data_dir) == outside_before
-    assert list((settings.data_dir / "tmp").iterdir()) == []
+    assert list(settings.work_dir.iterdir()) == []
     log = client.get(f"{API}/{wid}/log", headers=member.headers)
     assert log.status_code == 200
     assert f"upload of '{upload.name}'" in log.text

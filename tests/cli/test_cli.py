@@ -121,3 +121,16 @@ def test_gc_refuses_an_empty_database_facing_a_full_store(local: Path) -> None:
     assert store.exists(ref.sha256)
     forced = runner.invoke(app, ["admin", "gc", "--grace-minutes", "0", "--force", "--json"])
     assert forced.exit_code == 0 and json.loads(forced.stdout)["deleted"] == [ref.sha256]
+
+
+def test_gc_removes_stale_upload_leftovers(local: Path) -> None:
+    assert runner.invoke(app, ["admin", "seed-demo"]).exit_code == 0
+    leftover = local / "tmp" / "stage-crashed"
+    leftover.mkdir(parents=True)
+    (leftover / "half.tex").write_bytes(b"\\documentclass")
+    then = time.time() - 7200
+    os.utime(leftover, (then, then))
+    done = runner.invoke(app, ["admin", "gc", "--json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["temporary_removed"] == ["stage-crashed"]
+    assert not leftover.exists()

@@ -12,7 +12,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, TypeAlias
 
@@ -93,6 +93,12 @@ class BlobStore(ABC):
             stored.append(self.put_file(path))
             os.unlink(path)
         return stored
+
+    def purge_temp(self, *, older_than: timedelta, dry_run: bool = False) -> list[str]:
+        """Remove temporary files that interrupted puts left behind; returns their names.
+
+        The default has nothing to purge (object stores write whole objects at once)."""
+        return []
 
     @abstractmethod
     def open(self, sha256: str) -> BinaryIO:

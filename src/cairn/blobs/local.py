@@ -17,13 +17,14 @@ import stat
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
 from cairn.blobs._streams import iter_chunks, open_verifying
 from cairn.blobs.base import CHUNK_SIZE, BlobRef, BlobSource, BlobStore, validate_sha256
 from cairn.errors import BlobMissing
+from cairn.tempfiles import remove_stale
 
 __all__ = ["LocalBlobStore"]
 
@@ -188,6 +189,9 @@ class LocalBlobStore(BlobStore):
         finally:
             os.close(fd)
         return BlobRef(digest.hexdigest(), size)
+
+    def purge_temp(self, *, older_than: timedelta, dry_run: bool = False) -> list[str]:
+        return remove_stale(Path(self._tmp), older_than=older_than, dry_run=dry_run)
 
     def _stream_fill(self, src: int) -> Callable[[int], tuple[str, int]]:
         """Copy ``src`` to the temp file through a reusable buffer, hashing on the way."""

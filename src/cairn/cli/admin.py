@@ -14,6 +14,7 @@ from cairn.accounts import service as accounts
 from cairn.accounts.models import User
 from cairn.cli._common import CairnTyper, JsonOption, counting_progress, emit, local_session
 from cairn.errors import Conflict, NotFound
+from cairn.tempfiles import remove_stale
 
 app = CairnTyper(
     help="Administer the local installation (reads CAIRN_DATA_DIR / CAIRN_DATABASE_URL)."
@@ -129,7 +130,7 @@ def _seed_demo_workspace(session: Session, user: User) -> None:
 
     settings = get_settings()
     actor = accounts.authenticate_user(session, user)
-    work_dir = settings.data_dir / "tmp"
+    work_dir = settings.work_dir
     work_dir.mkdir(parents=True, exist_ok=True)
     archive = work_dir / "demo-paper.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
@@ -213,7 +214,8 @@ def gc(
     from cairn.config import get_settings
     from cairn.db import referenced_blobs
 
-    store = open_blob_store(get_settings().blob_url)
+    settings = get_settings()
+    store = open_blob_store(settings.blob_url)
     with local_session() as session:
         referenced = referenced_blobs(session)
     if not referenced and not dry_run and not force and next(store.iter_hashes(), None):
@@ -230,6 +232,10 @@ def gc(
             dry_run=dry_run,
             progress=advance,
         )
+    # Leftovers of interrupted puts and uploads (temporary files, staging folders).
+    grace = timedelta(minutes=grace_minutes)
+    temp = store.purge_temp(older_than=grace, dry_run=dry_run)
+    temp += remove_stale(settings.work_dir, older_than=grace, dry_run=dry_run)
     if as_json:
         data = {
             "dry_run": report.dry_run,
@@ -237,6 +243,7 @@ def gc(
             "deleted": report.deleted,
             "kept_recent": report.kept_recent,
             "bytes_freed": report.bytes_freed,
+            "temporary_removed": temp,
         }
         emit(data, as_json=True)
         return
@@ -244,5 +251,6 @@ def gc(
         "blobs to delete" if dry_run else "blobs deleted": len(report.deleted),
         "bytes to free" if dry_run else "bytes freed": report.bytes_freed,
         "blobs kept (younger than grace)": len(report.kept_recent),
+        "stale temporary files": len(temp),
     }
     emit(summary, as_json=False, title="Garbage collection" + (" (dry run)" if dry_run else ""))

@@ -97,7 +97,7 @@ UploadDep = Annotated[UploadForm, Depends(_upload_form)]
 
 
 def _work_dir(settings: Settings) -> Path:
-    work = settings.data_dir / "tmp"
+    work = settings.work_dir
     work.mkdir(parents=True, exist_ok=True)
     return work
 
