@@ -8,10 +8,8 @@ recompute the summary). The caller commits between ``check_writable`` and ``appl
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import shutil
-import tarfile
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +31,7 @@ from cairn.workspaces._checks import (
     infer_source_format,
 )
 from cairn.workspaces._limits import Limits, limits_for
+from cairn.workspaces._package import PackageFile, build_package
 from cairn.workspaces._unpack import process_upload
 from cairn.workspaces.models import Workspace, WorkspaceFile, WorkspaceFinding, WorkspaceLogEntry
 
@@ -631,14 +630,6 @@ def delete_workspace(session: Session, actor: Actor, workspace_id: int) -> Works
 # --- the package -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PackageFile:
-    public_path: str
-    sha256: str
-    size: int
-    mtime: int
-
-
 def package_plan(
     session: Session, actor: Actor, workspace_id: int
 ) -> tuple[str, list[PackageFile]]:
@@ -651,32 +642,6 @@ def package_plan(
     if not files:
         raise NotFound("No content in workspace")
     return workspace.checksum or "", files
-
-
-def build_package(
-    blobs: BlobStore, files: Sequence[PackageFile], *, work_dir: Path
-) -> tuple[str, int]:
-    """A deterministic .tar.gz of ``files`` in the blob store: sorted members, fixed owner and
-    mode, gzip header without time or name. Returns (sha256, size)."""
-    fd, name = tempfile.mkstemp(prefix="package-", suffix=".tar.gz", dir=work_dir)
-    path = Path(name)
-    try:
-        with (
-            open(fd, "wb") as raw,
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz,
-            tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tar,
-        ):
-            for item in sorted(files, key=lambda f: f.public_path):
-                info = tarfile.TarInfo(item.public_path)
-                info.size, info.mtime, info.mode = item.size, item.mtime, 0o644
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                with blobs.open(item.sha256) as content:
-                    tar.addfile(info, content)
-        ref = blobs.put_file(path)
-    finally:
-        path.unlink(missing_ok=True)
-    return ref.sha256, ref.size
 
 
 def record_package(
