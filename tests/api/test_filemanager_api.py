@@ -310,3 +310,11 @@ def test_upload_over_the_body_limit_is_413_and_creates_nothing(
             assert listing["total"] == 0
     finally:
         app.state.engine.dispose()
+
+
+def test_overlong_form_fields_are_422(client: TestClient, member: Member) -> None:
+    long_archive = upload(client, member, "a.txt", b"a\n", archive="x" * 101)
+    assert long_archive.status_code == 422
+    long_org = upload(client, member, "a.txt", b"a\n", organisation_id="o" * 65)
+    assert long_org.status_code == 422
+    assert client.get("/api/v1/workspaces", headers=member.headers).json()["total"] == 0

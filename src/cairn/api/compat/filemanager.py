@@ -32,13 +32,17 @@ router = APIRouter(prefix="/filemanager/api", tags=["filemanager"])
 
 FileField = Annotated[UploadFile | None, File(description="The file or archive to upload.")]
 ArchiveField = Annotated[
-    str | None, Form(description="Target archive whose size and type limits apply.")
+    str | None,
+    Form(max_length=100, description="Target archive whose size and type limits apply."),
 ]
 AncillaryField = Annotated[
     str | None, Form(description="'true' to store the files under anc/ as ancillary.")
 ]
 OrganisationField = Annotated[
-    str | None, Form(description="Organisation to create the workspace in (if you have several).")
+    str | None,
+    Form(
+        max_length=64, description="Organisation to create the workspace in (if you have several)."
+    ),
 ]
 
 
