@@ -318,3 +318,13 @@ def test_overlong_form_fields_are_422(client: TestClient, member: Member) -> Non
     long_org = upload(client, member, "a.txt", b"a\n", organisation_id="o" * 65)
     assert long_org.status_code == 422
     assert client.get("/api/v1/workspaces", headers=member.headers).json()["total"] == 0
+
+
+def test_creating_in_another_organisation_is_404(
+    client: TestClient, make_member: Callable[..., Member]
+) -> None:
+    mine, theirs = make_member(), make_member()
+    answer = upload(client, mine, "a.txt", b"a\n", organisation_id=theirs.organisation_id)
+    assert answer.status_code == 404
+    listing = client.get("/api/v1/workspaces", headers=theirs.headers).json()
+    assert listing["total"] == 0
