@@ -5,12 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from cairn.workspaces.models import Workspace
 from cairn.workspaces.service import WorkspaceView
 
-__all__ = ["WorkspaceFileRead", "WorkspaceListItem", "WorkspaceSummary", "summarise"]
+__all__ = [
+    "LogEntryRead",
+    "WorkspaceFileRead",
+    "WorkspaceListItem",
+    "WorkspaceSummary",
+    "summarise",
+]
 
 
 class WorkspaceFileRead(BaseModel):
@@ -60,6 +66,22 @@ class WorkspaceListItem(BaseModel):
     upload_total_size: int
     created_datetime: datetime
     modified_datetime: datetime
+
+
+class LogEntryRead(BaseModel):
+    """One line of a workspace's source log."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    at: datetime
+    level: str = Field(description="info, warn, fatal or error.")
+    actor_id: str | None = Field(description="Who did it (a user id).")
+    message: str
+
+    def as_text(self) -> str:
+        return (
+            f"{self.at.isoformat()} {self.level.upper():5} {self.actor_id or '-'} {self.message}\n"
+        )
 
 
 def summarise(view: WorkspaceView, *, reason: str | None = None) -> WorkspaceSummary:

@@ -53,7 +53,7 @@ __all__ = [
     "delete_file",
     "delete_workspace",
     "describe",
-    "get_file",
+    "find_file",
     "get_workspace",
     "list_files",
     "list_workspaces",
@@ -216,9 +216,8 @@ def log_many(
         )
 
 
-def record_download(session: Session, actor: Actor, workspace_id: int, what: str) -> None:
+def record_download(session: Session, workspace: Workspace, actor: Actor, what: str) -> None:
     """Note a download in the source log, so it says who read what and when."""
-    workspace = get_workspace(session, actor, workspace_id)
     log(session, workspace, actor, "info", f"downloaded {what}")
 
 
@@ -544,8 +543,8 @@ def describe(session: Session, workspace: Workspace) -> WorkspaceView:
     )
 
 
-def get_file(session: Session, actor: Actor, workspace_id: int, public_path: str) -> FileRecord:
-    workspace = get_workspace(session, actor, workspace_id)
+def find_file(session: Session, workspace: Workspace, public_path: str) -> FileRecord:
+    """One current file of a workspace the caller has already loaded (``get_workspace``)."""
     row = session.execute(
         select(*_FILE_COLUMNS).where(
             WorkspaceFile.workspace_id == workspace.id, WorkspaceFile.public_path == public_path

@@ -26,7 +26,7 @@ from cairn.config import Settings
 from cairn.errors import BadRequest
 from cairn.workspaces import service
 from cairn.workspaces.models import Workspace
-from cairn.workspaces.schemas import WorkspaceSummary, summarise
+from cairn.workspaces.schemas import LogEntryRead, WorkspaceSummary, summarise
 
 router = APIRouter(prefix="/filemanager/api", tags=["filemanager"])
 
@@ -216,7 +216,7 @@ def get_content(
         service.record_package(session, actor, upload_id, checksum, *package)
     sha256, size = package
     if request.method == "GET":
-        service.record_download(session, actor, upload_id, f"package ({size} bytes)")
+        service.record_download(session, workspace, actor, f"package ({size} bytes)")
     return blob_response(
         request,
         blobs,
@@ -237,28 +237,15 @@ def get_log(
 ) -> Response:
     """The workspace's source log: every action, request, warning and error, oldest first.
     Plain text; send `Accept: application/json` for structured entries."""
-    entries = service.read_log(session, actor, upload_id)
+    entries = [LogEntryRead.model_validate(e) for e in service.read_log(session, actor, upload_id)]
     if "application/json" in request.headers.get("accept", ""):
-        return JSONResponse(
-            [
-                {
-                    "at": e.at.isoformat(),
-                    "level": e.level,
-                    "actor_id": e.actor_id,
-                    "message": e.message,
-                }
-                for e in entries
-            ]
-        )
-    text = "".join(
-        f"{e.at.isoformat()} {e.level.upper():5} {e.actor_id or '-'} {e.message}\n" for e in entries
-    )
-    response = PlainTextResponse(text)
+        return JSONResponse([e.model_dump(mode="json") for e in entries])
+    text = "".join(e.as_text() for e in entries)
     if request.method == "HEAD":
         return Response(
             headers={"Content-Length": str(len(text.encode()))}, media_type="text/plain"
         )
-    return response
+    return PlainTextResponse(text)
 
 
 @router.delete("/{upload_id}/delete_all", response_model=WorkspaceSummary)
@@ -297,10 +284,11 @@ def get_file_content(
     blobs: BlobsDep,
 ) -> Response:
     """One file of the workspace; its `ETag` is the file's SHA-256."""
-    item = service.get_file(session, actor, upload_id, public_file_path)
-    owner = service.get_workspace(session, actor, upload_id).owner_id
+    workspace = service.get_workspace(session, actor, upload_id)
+    item = service.find_file(session, workspace, public_file_path)
+    owner = workspace.owner_id
     if request.method == "GET" and not etag_matches(request, item.sha256):
-        service.record_download(session, actor, upload_id, f"file '{item.public_path}'")
+        service.record_download(session, workspace, actor, f"file '{item.public_path}'")
     return blob_response(
         request,
         blobs,

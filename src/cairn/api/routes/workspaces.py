@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from cairn.api.deps import ActorDep, SessionDep, UploadIdPath
 from cairn.api.paging import Page, PageDep, page_of
 from cairn.workspaces import service
-from cairn.workspaces.schemas import WorkspaceListItem, WorkspaceSummary, list_item, summarise
+from cairn.workspaces.schemas import (
+    LogEntryRead,
+    WorkspaceListItem,
+    WorkspaceSummary,
+    list_item,
+    summarise,
+)
 
 router = APIRouter(prefix="/api/v1/workspaces", tags=["workspaces"])
 
@@ -43,9 +49,6 @@ def get_workspace(
 
 
 @router.get("/{upload_id}/log")
-def get_log(upload_id: UploadIdPath, actor: ActorDep, session: SessionDep) -> list[dict[str, Any]]:
+def get_log(upload_id: UploadIdPath, actor: ActorDep, session: SessionDep) -> list[LogEntryRead]:
     """The workspace's source log as structured entries, oldest first."""
-    return [
-        {"at": e.at, "level": e.level, "actor_id": e.actor_id, "message": e.message}
-        for e in service.read_log(session, actor, upload_id)
-    ]
+    return [LogEntryRead.model_validate(e) for e in service.read_log(session, actor, upload_id)]
