@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -12,8 +13,15 @@ from cairn.errors import WeakPassword
 __all__ = ["check_password_policy", "hash_password", "password_problems", "verify_password"]
 
 _hasher = PasswordHasher()
-# Verified against when the user is unknown, so both failures take the same time.
-_DUMMY_HASH = _hasher.hash("cairn-dummy-password")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the user is unknown, so both failures take the same time.
+
+    Made on first use, not at import: hashing is deliberately slow and every CLI command
+    imports this module."""
+    return _hasher.hash("cairn-dummy-password")
 
 MIN_LENGTH = 8
 
@@ -44,6 +52,6 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
