@@ -23,6 +23,7 @@ def _dummy_hash() -> str:
     imports this module."""
     return _hasher.hash("cairn-dummy-password")
 
+
 MIN_LENGTH = 8
 
 
@@ -52,6 +53,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        matched = _hasher.verify(password_hash or _dummy_hash(), password)
+        return matched and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
