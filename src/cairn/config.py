@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Interface `cairn serve` listens on.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port `cairn serve` listens on.")
+    public_url: str = Field(
+        default="",
+        description="The address clients reach the server at (behind a reverse proxy, its "
+        "https://host); links such as Location headers use it. Empty means http://host:port.",
+    )
     token_lifetime: timedelta = Field(
         default=timedelta(days=1), description="How long a login token stays valid."
     )
@@ -70,6 +75,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest multipart upload body accepted (413 above).",
     )
+
+    @property
+    def base_url(self) -> str:
+        """Where clients reach this server, for links: never the request's Host header, which
+        the client chooses."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def work_dir(self) -> Path:

@@ -1,12 +1,14 @@
 """Domain exceptions shared by every area, the SDK and the CLI.
 
-Services raise these; they never know about HTTP. ``cairn.api.errors`` maps each class to a
-status code, and ``cairn.client`` turns problem+json answers back into the same classes, so
-``except NotFound`` works locally and remotely.
+Services raise these and never speak HTTP. ``OUTCOMES`` is the one table saying what each kind
+becomes at the edges: the HTTP status the API answers with and the exit code of the CLI. The
+API, the SDK (which turns an error answer back into the same class, so ``except NotFound`` works
+locally and remotely) and the CLI all read it; it lives here because all three sit above this
+module and the SDK must not import the server.
 
     CairnError
      ├── Invalid               bad input (422)
-     │    ├── BadRequest          a request missing what it needs (400; arXiv's contract)
+     │    ├── BadRequest          a request missing a part it needs, or malformed (400)
      │    └── WeakPassword
      ├── Unauthorized          missing, wrong, expired or revoked credentials (401)
      ├── Forbidden             known caller, not allowed (403)
@@ -20,9 +22,12 @@ status code, and ``cairn.client`` turns problem+json answers back into the same 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "OUTCOMES",
     "BadRequest",
     "BlobMissing",
     "CairnError",
@@ -31,24 +36,40 @@ __all__ = [
     "IntegrityError",
     "Invalid",
     "NotFound",
+    "Outcome",
     "PaymentRequired",
     "TooLarge",
     "Unauthorized",
     "WeakPassword",
     "error_for_code",
+    "error_for_status",
+    "outcome_for",
 ]
 
 
 class CairnError(Exception):
-    """Base of every cairn error; ``code`` is stable and travels over the wire."""
+    """Base of every cairn error; ``code`` is stable and travels over the wire.
+
+    ``detail`` holds per-field details. An error the SDK rebuilt from a server's answer also
+    carries that answer's ``status_code`` and whole ``problem`` document.
+    """
 
     code = "error"
     title = "Error"
 
-    def __init__(self, message: str, *, detail: Any = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        detail: Any = None,
+        status_code: int | None = None,
+        problem: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail
+        self.status_code = status_code
+        self.problem: Mapping[str, Any] = problem or {}
 
     def __str__(self) -> str:
         return self.message
@@ -107,6 +128,45 @@ class TooLarge(CairnError):
 class IntegrityError(CairnError):
     code = "integrity-error"
     title = "Stored content is corrupted"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an error kind becomes at the edges: an HTTP status and a CLI exit code."""
+
+    status: int
+    exit_code: int
+
+
+OUTCOMES: Mapping[type[CairnError], Outcome] = {
+    BadRequest: Outcome(400, 2),
+    Invalid: Outcome(422, 2),
+    Unauthorized: Outcome(401, 3),
+    Forbidden: Outcome(403, 3),
+    NotFound: Outcome(404, 4),
+    Conflict: Outcome(409, 5),
+    TooLarge: Outcome(413, 6),
+    PaymentRequired: Outcome(402, 7),
+    IntegrityError: Outcome(500, 1),
+    CairnError: Outcome(500, 1),
+}
+
+
+def outcome_for(error: CairnError | type[CairnError]) -> Outcome:
+    """The outcome of the nearest class in the error's MRO that ``OUTCOMES`` names."""
+    cls = error if isinstance(error, type) else type(error)
+    for base in cls.__mro__:
+        if base in OUTCOMES:
+            return OUTCOMES[base]
+    return OUTCOMES[CairnError]
+
+
+def error_for_status(status: int) -> type[CairnError]:
+    """The most general kind answered with ``status`` (for answers without a ``code``)."""
+    for cls, outcome in OUTCOMES.items():
+        if outcome.status == status and cls is not IntegrityError:
+            return cls
+    return CairnError
 
 
 def _all_subclasses(cls: type[CairnError]) -> list[type[CairnError]]:

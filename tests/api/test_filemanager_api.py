@@ -214,7 +214,7 @@ def test_other_organisation_and_unknown_workspace_are_404(
     listing = client.get("/api/v1/workspaces", headers=stranger.headers).json()
     assert listing["total"] == 0
     mine = client.get("/api/v1/workspaces", headers=owner.headers).json()
-    assert [w["upload_id"] for w in mine["items"]] == [wid]
+    assert [w["id"] for w in mine["items"]] == [wid]
 
 
 def test_viewer_can_read_but_not_write(

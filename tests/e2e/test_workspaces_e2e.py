@@ -48,11 +48,11 @@ def test_cli_workspace_life_cycle(grace: Server, tmp_path: Path) -> None:
     made = grace.cli("workspace", "upload", str(archive), "--json")
     assert made.returncode == 0, made.stderr
     summary = json.loads(made.stdout)
-    wid = str(summary["upload_id"])
-    paths = {f["public_filepath"] for f in summary["files"]}
-    assert paths == {"main.tex", "fig/plot.png", "notes__draft_.txt"}
-    assert summary["upload_status"] == "READY_WITH_WARNINGS"
-    messages = " ".join(m for _, _, m in summary["errors"])
+    wid = str(summary["id"])
+    files = json.loads(grace.cli("workspace", "files", wid, "--json").stdout)
+    assert {f["path"] for f in files} == {"main.tex", "fig/plot.png", "notes__draft_.txt"}
+    assert summary["status"] == "READY_WITH_WARNINGS"
+    messages = " ".join(f["message"] for f in summary["findings"])
     assert "Renamed" in messages or "renamed" in messages
 
     extra = tmp_path / "refs.bib"
@@ -60,10 +60,12 @@ def test_cli_workspace_life_cycle(grace: Server, tmp_path: Path) -> None:
     added = grace.cli(
         "workspace", "upload", str(extra), "--workspace", wid, "--ancillary", "--json"
     )
-    assert "anc/refs.bib" in {f["public_filepath"] for f in json.loads(added.stdout)["files"]}
+    assert added.returncode == 0 and json.loads(added.stdout)["file_count"] == 4
+    files = json.loads(grace.cli("workspace", "files", wid, "--json").stdout)
+    assert "anc/refs.bib" in {f["path"] for f in files}
 
     listed = json.loads(grace.cli("workspace", "list", "--json").stdout)
-    assert int(wid) in [w["upload_id"] for w in listed]
+    assert int(wid) in [w["id"] for w in listed]
     files = json.loads(grace.cli("workspace", "files", wid, "--json").stdout)
     assert {f["type"] for f in files} >= {"IMAGE"}
 
@@ -80,16 +82,17 @@ def test_cli_workspace_life_cycle(grace: Server, tmp_path: Path) -> None:
     assert refused.returncode == 3 and "locked" in refused.stderr
     assert grace.cli("workspace", "unlock", wid).returncode == 0
     gone = json.loads(grace.cli("workspace", "delete-file", wid, "main.tex", "--json").stdout)
-    assert "main.tex" not in {f["public_filepath"] for f in gone["files"]}
+    assert gone["file_count"] == 3
+    files = json.loads(grace.cli("workspace", "files", wid, "--json").stdout)
+    assert "main.tex" not in {f["path"] for f in files}
     assert "deleted file 'main.tex'" in grace.cli("workspace", "log", wid).stdout
     assert grace.cli("workspace", "release", wid).returncode == 0
     assert (
-        json.loads(grace.cli("workspace", "unrelease", wid, "--json").stdout)["workspace_state"]
-        == "ACTIVE"
+        json.loads(grace.cli("workspace", "unrelease", wid, "--json").stdout)["state"] == "ACTIVE"
     )
     assert grace.cli("workspace", "delete-all", wid).returncode == 0
     deleted = json.loads(grace.cli("workspace", "delete", wid, "--json").stdout)
-    assert deleted["workspace_state"] == "DELETED"
+    assert deleted["state"] == "DELETED"
     again = grace.cli("workspace", "delete", wid)
     assert again.returncode == 4 and "not found" in again.stderr
 
@@ -115,7 +118,7 @@ def test_check_names_a_corrupted_blob(grace: Server, tmp_path: Path) -> None:
     note = tmp_path / "note.txt"
     note.write_bytes(b"a note that will rot on disk\n")
     summary = json.loads(grace.cli("workspace", "upload", str(note), "--json").stdout)
-    wid = summary["upload_id"]
+    wid = summary["id"]
     assert json.loads(grace.cli("check", "--json").stdout)["ok"] is True
     blob = next(
         p

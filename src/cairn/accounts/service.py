@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from cairn.accounts._passwords import check_password_policy, hash_password, verify_password
 from cairn.accounts.models import CreditEntry, Membership, Organisation, Token, User
 from cairn.db.base import utcnow
+from cairn.db.paging import paginate
 from cairn.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 
 __all__ = [
@@ -147,7 +148,16 @@ USER_FIELDS = frozenset(
 )
 
 
+def _attached(session: Session, user: User) -> User:
+    """``user`` as this session holds it (an actor's user was read in a transaction of its own)."""
+    found = session.get(User, user.id)
+    if found is None:
+        raise NotFound("User not found.")
+    return found
+
+
 def update_user(session: Session, user: User, **fields: Any) -> User:
+    user = _attached(session, user)
     unknown = set(fields) - USER_FIELDS
     if unknown:
         raise Invalid(f"Cannot change: {', '.join(sorted(unknown))}.")
@@ -164,6 +174,7 @@ def update_user(session: Session, user: User, **fields: Any) -> User:
 
 def change_password(session: Session, user: User, *, old: str, new: str) -> None:
     """Change the password after checking the old one against the stored hash."""
+    user = _attached(session, user)
     if not verify_password(user.password_hash, old):
         raise Unauthorized("The old password is wrong.")
     check_password_policy(new)
@@ -286,13 +297,8 @@ def list_organisations(
     if name:
         escaped = name.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(func.lower(Organisation.name).like(escaped + "%", escape="\\"))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = session.scalars(
-        query.order_by(func.lower(Organisation.name), Organisation.id)
-        .offset((page - 1) * page_size)
-        .limit(page_size)
-    ).all()
-    return items, total
+    query = query.order_by(func.lower(Organisation.name), Organisation.id)
+    return paginate(session, query, page=page, page_size=page_size)
 
 
 ORGANISATION_FIELDS = frozenset({"name", "description"})
@@ -352,11 +358,9 @@ def credit_balance(session: Session, organisation_id: str) -> int:
 def list_credit_entries(
     session: Session, organisation_id: str, *, page: int = 1, page_size: int = 50
 ) -> tuple[Sequence[CreditEntry], int]:
-    query = select(CreditEntry).where(CreditEntry.organisation_id == organisation_id)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = session.scalars(
-        query.order_by(CreditEntry.created_at.desc(), CreditEntry.id)
-        .offset((page - 1) * page_size)
-        .limit(page_size)
-    ).all()
-    return items, total
+    query = (
+        select(CreditEntry)
+        .where(CreditEntry.organisation_id == organisation_id)
+        .order_by(CreditEntry.created_at.desc(), CreditEntry.id)
+    )
+    return paginate(session, query, page=page, page_size=page_size)

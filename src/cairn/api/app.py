@@ -48,6 +48,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(
         BodyLimitMiddleware,
+        routes=[route for router in ROUTERS for route in router.routes],
         limit=settings.max_request_bytes,
         upload_limit=settings.max_upload_bytes,
     )

@@ -12,10 +12,18 @@ from sqlalchemy.orm import Session
 from cairn.accounts import service as accounts
 from cairn.blobs import BlobStore
 from cairn.config import Settings
-from cairn.db import session_scope
+from cairn.db import UnitOfWork, session_scope
 from cairn.errors import Unauthorized
 
-__all__ = ["ActorDep", "BlobsDep", "SessionDep", "SettingsDep", "TokenDep", "UploadIdPath"]
+__all__ = [
+    "ActorDep",
+    "BlobsDep",
+    "SessionDep",
+    "SettingsDep",
+    "TokenDep",
+    "UnitOfWorkDep",
+    "UploadIdPath",
+]
 
 # Workspace ids are 32-bit INTEGER columns on every database; a larger number is not an id.
 UploadIdPath = Annotated[
@@ -36,6 +44,11 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_unit_of_work(request: Request) -> UnitOfWork:
+    """For workflow routes (uploads, packages): the service opens its own short transactions."""
+    return UnitOfWork(request.app.state.sessionmaker)
+
+
 def get_blobs(request: Request) -> BlobStore:
     blobs: BlobStore = request.app.state.blobs
     return blobs
@@ -53,12 +66,16 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 # scope="function": commit when the handler returns, before the response goes out, so a
 # success answer means committed and a streamed download holds no transaction open.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_unit_of_work)]
 BlobsDep = Annotated[BlobStore, Depends(get_blobs)]
 TokenDep = Annotated[str, Depends(get_token)]
 
 
-def get_actor(session: SessionDep, token: TokenDep) -> accounts.Actor:
-    return accounts.authenticate(session, token)
+def get_actor(uow: UnitOfWorkDep, token: TokenDep) -> accounts.Actor:
+    """The caller, read in a transaction of its own: a workflow route must hold none while it
+    receives and unpacks a body (SQLite has one writer at a time)."""
+    with uow.transaction() as session:
+        return accounts.authenticate(session, token)
 
 
 ActorDep = Annotated[accounts.Actor, Depends(get_actor)]

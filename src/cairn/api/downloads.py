@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from email.utils import format_datetime
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request, Response
@@ -12,8 +13,32 @@ from fastapi.responses import StreamingResponse
 
 from cairn.blobs import CHUNK_SIZE, BlobStore
 from cairn.errors import BlobMissing
+from cairn.workspaces.service import FileDownload, Package
 
-__all__ = ["blob_response", "etag_matches", "http_date"]
+__all__ = [
+    "FILE_RESPONSES",
+    "PACKAGE_RESPONSES",
+    "blob_response",
+    "client_has",
+    "etag_matches",
+    "file_response",
+    "http_date",
+    "package_response",
+]
+
+
+def _binary(media_type: str, description: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {
+            "description": description,
+            "content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
+        },
+        304: {"description": "Not modified: If-None-Match named the current ETag."},
+    }
+
+
+FILE_RESPONSES = _binary("application/octet-stream", "The file's bytes.")
+PACKAGE_RESPONSES = _binary("application/gzip", "The workspace as one .tar.gz.")
 
 
 def http_date(moment: datetime) -> str:
@@ -27,6 +52,11 @@ def etag_matches(request: Request, etag: str) -> bool:
         return False
     candidates = {c.strip().removeprefix("W/").strip('"') for c in header.split(",")}
     return "*" in candidates or etag in candidates
+
+
+def client_has(request: Request) -> Callable[[str], bool]:
+    """The services' ``client_has``: does the request's If-None-Match name this ETag?"""
+    return lambda etag: etag_matches(request, etag)
 
 
 def content_disposition(filename: str) -> str:
@@ -46,14 +76,16 @@ def blob_response(
     request: Request,
     blobs: BlobStore,
     *,
-    sha256: str,
-    size: int,
+    sha256: str | None,
+    size: int | None,
     etag: str,
     modified: datetime,
     filename: str,
     media_type: str = "application/octet-stream",
     headers: dict[str, str] | None = None,
 ) -> Response:
+    """A blob's bytes, or 304, or (HEAD) its headers; a HEAD of content not built yet has no
+    ``sha256`` and answers without Content-Length rather than build it."""
     common = {
         "ETag": f'"{etag}"',
         "Last-Modified": http_date(modified),
@@ -62,9 +94,50 @@ def blob_response(
     }
     if etag_matches(request, etag):
         return Response(status_code=304, headers=common)
-    common["Content-Length"] = str(size)
-    if request.method == "HEAD":
+    if size is not None:
+        common["Content-Length"] = str(size)
+    if request.method == "HEAD" or sha256 is None:
         return Response(status_code=200, headers=common, media_type=media_type)
     if not blobs.exists(sha256):
         raise BlobMissing(f"Content {sha256} is missing from the blob store.")
     return StreamingResponse(_stream(blobs, sha256), headers=common, media_type=media_type)
+
+
+def file_response(
+    request: Request,
+    blobs: BlobStore,
+    download: FileDownload,
+    *,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    item = download.file
+    return blob_response(
+        request,
+        blobs,
+        sha256=item.sha256,
+        size=item.size,
+        etag=item.sha256,
+        modified=item.modified_at,
+        filename=item.public_path.rsplit("/", 1)[-1],
+        headers=headers,
+    )
+
+
+def package_response(
+    request: Request,
+    blobs: BlobStore,
+    package: Package,
+    *,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return blob_response(
+        request,
+        blobs,
+        sha256=package.sha256,
+        size=package.size,
+        etag=package.checksum,
+        modified=package.modified_at,
+        filename=f"{package.workspace_id}.tar.gz",
+        media_type="application/gzip",
+        headers=headers,
+    )

@@ -1,4 +1,10 @@
-"""Error mapping: one class-to-status table, one handler rendering RFC 9457 problem+json."""
+"""Error rendering: every error becomes one RFC 9457 problem, shaped by the route that failed.
+
+The status comes from ``cairn.errors.OUTCOMES``. A compatibility router whose foreign contract
+has its own error shape (arXiv's ``reason``; later the signed archive's envelope and Fusion's
+``error_message``) says so with a ``route_class`` whose ``render_problem`` returns that shape;
+the handlers here never look at URLs.
+"""
 
 from __future__ import annotations
 
@@ -7,32 +13,28 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from cairn import errors
 
-__all__ = ["PROBLEM_RESPONSES", "Problem", "install_error_handlers", "problem", "status_for"]
-
-STATUS: Mapping[type[errors.CairnError], int] = {
-    errors.BadRequest: 400,
-    errors.Invalid: 422,
-    errors.Unauthorized: 401,
-    errors.Forbidden: 403,
-    errors.NotFound: 404,
-    errors.Conflict: 409,
-    errors.PaymentRequired: 402,
-    errors.TooLarge: 413,
-    errors.IntegrityError: 500,
-    errors.CairnError: 500,
-}
+__all__ = [
+    "PROBLEM_JSON",
+    "PROBLEM_RESPONSES",
+    "Problem",
+    "ProblemRoute",
+    "install_error_handlers",
+    "render_problem",
+]
 
 PROBLEM_JSON = "application/problem+json"
 
 
 class Problem(BaseModel):
-    """An error, as RFC 9457 problem details (plus arXiv's ``reason`` on /filemanager)."""
+    """An error, as RFC 9457 problem details."""
 
     type: str
     title: str
@@ -40,104 +42,101 @@ class Problem(BaseModel):
     detail: str
     code: str = Field(description="Stable error code, e.g. not-found, weak-password.")
     errors: Any | None = Field(default=None, description="Per-field details, when there are.")
-    reason: str | None = None
 
 
-def _documented(description: str) -> dict[str, Any]:
-    schema = {"$ref": "#/components/schemas/Problem"}
+def _documented(description: str, model: type[BaseModel] = Problem) -> dict[str, Any]:
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
     return {
-        "model": Problem,
+        "model": model,
         "description": description,
         "content": {PROBLEM_JSON: {"schema": schema}},
     }
 
 
-# Documented on every route, so clients (and schemathesis) know the error shapes.
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _documented("Bad request"),
-    401: _documented("Missing, wrong, expired or revoked credentials"),
-    403: _documented("Not allowed (privilege or workspace state)"),
-    404: _documented("Not found, or another organisation's"),
-    409: _documented("Conflicts with the current state"),
-    413: _documented("Request body over the limit"),
-    422: _documented("Invalid input"),
-}
-COMPAT_PREFIXES = ("/filemanager/",)
+def problem_responses(model: type[BaseModel] = Problem) -> dict[int | str, dict[str, Any]]:
+    """The error answers documented on every route, so clients (and schemathesis) know them."""
+    return {
+        400: _documented("Bad request", model),
+        401: _documented("Missing, wrong, expired or revoked credentials", model),
+        403: _documented("Not allowed (privilege or workspace state)", model),
+        404: _documented("Not found, or another organisation's", model),
+        409: _documented("Conflicts with the current state", model),
+        413: _documented("Request body over the limit", model),
+        422: _documented("Invalid input", model),
+    }
 
 
-def status_for(exc: errors.CairnError) -> int:
-    """The status of the nearest class in ``exc``'s MRO that the table names."""
-    for cls in type(exc).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
-    return 500
+PROBLEM_RESPONSES = problem_responses()
 
 
-def problem(
+class ProblemRoute(APIRoute):
+    """A route whose errors are plain problem+json; compatibility routes override the shape."""
+
+    @staticmethod
+    def render_problem(body: dict[str, Any], headers: Mapping[str, str] | None) -> Response:
+        return JSONResponse(
+            body, status_code=body["status"], media_type=PROBLEM_JSON, headers=headers
+        )
+
+
+def render_problem(
+    scope: Scope,
     status: int,
     title: str,
     detail: str,
     *,
     code: str,
-    path: str = "",
     headers: Mapping[str, str] | None = None,
     **extra: Any,
-) -> JSONResponse:
-    """An RFC 9457 problem; on compatibility routes (``path``) also arXiv's ``reason``."""
+) -> Response:
+    """The problem answer for ``scope``, in the shape its route (if any) asks for."""
     body = {"type": f"/problems/{code}", "title": title, "status": status, "detail": detail}
     body["code"] = code
     body.update(extra)
-    if path.startswith(COMPAT_PREFIXES):
-        body["reason"] = detail
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    route = scope.get("route")
+    render = route.render_problem if isinstance(route, ProblemRoute) else None
+    return (render or ProblemRoute.render_problem)(body, headers)
 
 
-def _cairn_error(request: Request, exc: Exception) -> JSONResponse:
+def _cairn_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.CairnError)
-    status = status_for(exc)
+    status = errors.outcome_for(exc).status
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     extra: dict[str, Any] = {"errors": exc.detail} if exc.detail is not None else {}
-    return problem(
-        status,
-        exc.title,
-        exc.message,
-        code=exc.code,
-        path=request.url.path,
-        headers=headers,
-        **extra,
+    return render_problem(
+        request.scope, status, exc.title, exc.message, code=exc.code, headers=headers, **extra
     )
 
 
-def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     details = [
         {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
         for err in exc.errors()
     ]
     summary = "; ".join(f"{'.'.join(map(str, d['loc']))}: {d['msg']}" for d in details)
-    return problem(
+    return render_problem(
+        request.scope,
         422,
         "Invalid input",
         summary or "Invalid request.",
         code="invalid",
-        path=request.url.path,
         errors=details,
     )
 
 
-def _http_error(request: Request, exc: Exception) -> JSONResponse:
+_HTTP_CODES = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized", 413: "too-large"}
+
+
+def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized", 413: "too-large"}.get(
-        exc.status_code, "http-error"
-    )
-    headers = dict(exc.headers) if exc.headers else None
-    return problem(
+    return render_problem(
+        request.scope,
         exc.status_code,
         str(exc.detail),
         str(exc.detail),
-        code=code,
-        path=request.url.path,
-        headers=headers,
+        code=_HTTP_CODES.get(exc.status_code, "http-error"),
+        headers=dict(exc.headers) if exc.headers else None,
     )
 
 

@@ -1,57 +1,41 @@
-"""What every CLI module shares: the Typer subclass mapping errors to exit codes, output
-helpers (``--json`` or rich), saved credentials, and local database access for admin commands."""
+"""What every CLI module shares: the Typer subclass turning errors into exit codes
+(``cairn.errors.OUTCOMES``), output helpers (``--json`` or rich), the client of the saved login,
+and local database access for admin commands."""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from platformdirs import user_config_dir
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
-from sqlalchemy.orm import Session
 from typer.core import TyperCommand
 
 from cairn import errors
 from cairn.client import DEFAULT_API_URL, Client
+from cairn.client.credentials import load_login
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from cairn.db import UnitOfWork
 
 __all__ = [
     "CairnTyper",
     "JsonOption",
     "counting_progress",
-    "credentials_path",
     "emit",
-    "load_credentials",
+    "local_database",
     "local_session",
     "remote_client",
-    "save_credentials",
 ]
 
 console = Console(stderr=True)
-
-EXIT_CODES: dict[type[errors.CairnError], int] = {
-    errors.Invalid: 2,
-    errors.Unauthorized: 3,
-    errors.Forbidden: 3,
-    errors.NotFound: 4,
-    errors.Conflict: 5,
-    errors.TooLarge: 6,
-    errors.PaymentRequired: 7,
-}
-
-
-def exit_code_for(exc: errors.CairnError) -> int:
-    for cls in type(exc).__mro__:
-        if cls in EXIT_CODES:
-            return EXIT_CODES[cls]
-    return 1
 
 
 class CairnCommand(TyperCommand):
@@ -65,7 +49,7 @@ class CairnCommand(TyperCommand):
             if isinstance(exc.detail, list):
                 for item in exc.detail:
                     console.print(f"  - {item}", highlight=False)
-            raise typer.Exit(exit_code_for(exc)) from exc
+            raise typer.Exit(errors.outcome_for(exc).exit_code) from exc
 
 
 class CairnTyper(typer.Typer):
@@ -137,55 +121,34 @@ def counting_progress(label: str, *, quiet: bool) -> Iterator[Callable[[int, int
         yield advance
 
 
-# --- saved credentials ---------------------------------------------------------------------------
-
-
-def credentials_path() -> Path:
-    return Path(user_config_dir("cairn")) / "credentials.json"
-
-
-def save_credentials(api_url: str, token: str, expires_at: str, email: str) -> Path:
-    """Keep the token where only this user can read it (0600)."""
-    path = credentials_path()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(
-            {"api_url": api_url, "token": token, "expires_at": expires_at, "email": email}, handle
-        )
-    os.chmod(path, 0o600)
-    return path
-
-
-def load_credentials() -> dict[str, str] | None:
-    try:
-        data: dict[str, str] = json.loads(credentials_path().read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-    return data
+# --- the saved login ------------------------------------------------------------------------------
 
 
 def remote_client(api_url: str | None = None) -> Client:
-    """A client with the saved token; ``cairn login`` first."""
-    saved = load_credentials()
-    if saved is None:
-        raise errors.Unauthorized("Not logged in: run 'cairn login' first.")
-    return Client(api_url or saved.get("api_url") or DEFAULT_API_URL, token=saved["token"])
+    """A client with the saved token (``cairn login`` first)."""
+    saved = load_login()
+    return Client(api_url or saved.api_url or DEFAULT_API_URL, token=saved.token)
 
 
 # --- local database access (admin commands, serve, check) ----------------------------------------
 
 
 @contextmanager
-def local_session() -> Iterator[Session]:
-    """A committed-on-success session on the configured database, migrated first."""
+def local_database() -> Iterator[UnitOfWork]:
+    """Transactions on the configured database (migrated first), for admin commands."""
     from cairn.config import get_settings
-    from cairn.db import make_engine, make_sessionmaker, migrate, session_scope
+    from cairn.db import UnitOfWork, make_engine, make_sessionmaker, migrate
 
     engine = make_engine(get_settings())
     try:
         migrate(engine)
-        with session_scope(make_sessionmaker(engine)) as session:
-            yield session
+        yield UnitOfWork(make_sessionmaker(engine))
     finally:
         engine.dispose()
+
+
+@contextmanager
+def local_session() -> Iterator[Session]:
+    """One transaction on the configured database: committed on success, else rolled back."""
+    with local_database() as uow, uow.transaction() as session:
+        yield session

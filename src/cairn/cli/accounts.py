@@ -6,16 +6,10 @@ import typer
 from rich.console import Console
 
 from cairn import client as sdk
-from cairn.cli._common import (
-    CairnTyper,
-    JsonOption,
-    credentials_path,
-    emit,
-    load_credentials,
-    remote_client,
-    save_credentials,
-)
+from cairn import errors
+from cairn.cli._common import CairnTyper, JsonOption, emit, remote_client
 from cairn.client import DEFAULT_API_URL
+from cairn.client.credentials import credentials_path, forget_login
 
 out = Console(stderr=True)
 orgs = CairnTyper(help="Your organisations and their credits.")
@@ -35,21 +29,23 @@ def login(
     if not (email or user_id):
         email = typer.prompt("Email")
     with sdk.login(email=email, user_id=user_id, password=password, api_url=api_url) as user:
-        assert user.token is not None
-        path = save_credentials(api_url, user.token, user.expires_at, user.email)
+        user.save_login()
     out.print(
-        f"Logged in as {user.email} until {user.expires_at} (token in {path}).", highlight=False
+        f"Logged in as {user.email} until {user.expires_at} (token in {credentials_path()}).",
+        highlight=False,
     )
 
 
 def logout() -> None:
     """Revoke the saved token on the server and forget it."""
-    if load_credentials() is not None:
-        with remote_client() as client:
-            try:
-                client.send_json("POST", "/api/v1/auth/logout")
-            finally:
-                credentials_path().unlink(missing_ok=True)
+    if credentials_path().exists():
+        try:
+            with sdk.from_saved_login() as user:
+                user.logout()
+        except errors.Unauthorized:
+            pass  # the token no longer works anyway
+        finally:
+            forget_login()
     out.print("Logged out.")
 
 

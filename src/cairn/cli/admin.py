@@ -8,11 +8,17 @@ from datetime import timedelta
 
 import typer
 from rich.console import Console
-from sqlalchemy.orm import Session
 
 from cairn.accounts import service as accounts
-from cairn.accounts.models import User
-from cairn.cli._common import CairnTyper, JsonOption, counting_progress, emit, local_session
+from cairn.cli._common import (
+    CairnTyper,
+    JsonOption,
+    counting_progress,
+    emit,
+    local_database,
+    local_session,
+)
+from cairn.db import UnitOfWork
 from cairn.errors import Conflict, NotFound
 from cairn.tempfiles import remove_stale
 
@@ -122,14 +128,13 @@ DEMO_PAPER = {
 }
 
 
-def _seed_demo_workspace(session: Session, user: User) -> None:
+def _seed_demo_workspace(uow: UnitOfWork, actor: accounts.Actor) -> None:
     """A small uploaded paper, so the demo has a workspace with files and warnings to look at."""
     from cairn.blobs import open_blob_store
     from cairn.config import get_settings
     from cairn.workspaces import service as workspaces
 
     settings = get_settings()
-    actor = accounts.authenticate_user(session, user)
     work_dir = settings.work_dir
     work_dir.mkdir(parents=True, exist_ok=True)
     archive = work_dir / "demo-paper.tar.gz"
@@ -139,11 +144,13 @@ def _seed_demo_workspace(session: Session, user: User) -> None:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     try:
-        workspace = workspaces.create_workspace(session, actor)
-        prepared = workspaces.prepare_upload(
-            open_blob_store(settings.blob_url), archive, archive.name, work_dir=work_dir
+        workspaces.upload(
+            uow,
+            open_blob_store(settings.blob_url),
+            actor,
+            workspaces.uploaded_file(archive),
+            work_dir=work_dir,
         )
-        workspaces.apply_upload(session, actor, workspace.id, prepared)
     finally:
         archive.unlink(missing_ok=True)
 
@@ -152,33 +159,38 @@ def _seed_demo_workspace(session: Session, user: User) -> None:
 def seed_demo(as_json: bool = JsonOption) -> None:
     """Create the demo organisation and user if missing (idempotent) and print how to log in."""
 
-    with local_session() as session:
-        try:
-            user = accounts.find_user(session, email=DEMO_EMAIL)
-            created = False
-        except NotFound:
-            organisation = accounts.create_organisation(
-                session, name=DEMO_ORG, description="Demo organisation created by make run."
-            )
-            user = accounts.create_user(
-                session,
-                email=DEMO_EMAIL,
-                password=DEMO_PASSWORD,
-                given_name="Demo",
-                family_name="Researcher",
-            )
-            accounts.add_member(session, user=user, organisation=organisation, privilege="manage")
-            accounts.grant_credits(
-                session, organisation=organisation, amount=1000, reason="demo credits"
-            )
-            _seed_demo_workspace(session, user)
-            created = True
-        data = {
-            "email": user.email,
-            "password": DEMO_PASSWORD,
-            "organisation": DEMO_ORG,
-            "created": created,
-        }
+    with local_database() as uow:
+        with uow.transaction() as session:
+            try:
+                user = accounts.find_user(session, email=DEMO_EMAIL)
+                actor = None
+            except NotFound:
+                organisation = accounts.create_organisation(
+                    session, name=DEMO_ORG, description="Demo organisation created by make run."
+                )
+                user = accounts.create_user(
+                    session,
+                    email=DEMO_EMAIL,
+                    password=DEMO_PASSWORD,
+                    given_name="Demo",
+                    family_name="Researcher",
+                )
+                accounts.add_member(
+                    session, user=user, organisation=organisation, privilege="manage"
+                )
+                accounts.grant_credits(
+                    session, organisation=organisation, amount=1000, reason="demo credits"
+                )
+                actor = accounts.authenticate_user(session, user)
+        if actor is not None:
+            _seed_demo_workspace(uow, actor)
+    created = actor is not None
+    data = {
+        "email": DEMO_EMAIL,
+        "password": DEMO_PASSWORD,
+        "organisation": DEMO_ORG,
+        "created": created,
+    }
     if as_json:
         emit(data, as_json=True)
         return

@@ -17,24 +17,32 @@ from rich.progress import (
 )
 
 from cairn.cli._common import CairnTyper, JsonOption, emit, remote_client
-from cairn.client import Workspace, Workspaces
+from cairn.client import Workspace
 
 app = CairnTyper(help="Upload workspaces: upload, check, download, lock, release and delete.")
 err = Console(stderr=True)
 
-WorkspaceArg = typer.Argument(..., help="Workspace id (upload_id).")
+WorkspaceArg = typer.Argument(..., help="Workspace id.")
 ApiUrl = typer.Option(None, "--api-url", envvar="CAIRN_API_URL", help="Server URL.")
 
 SUMMARY_FIELDS = [
-    "upload_id",
-    "workspace_state",
+    "id",
+    "state",
     "lock_state",
-    "upload_status",
+    "status",
     "source_format",
-    "upload_total_size",
+    "file_count",
+    "total_size",
     "checksum",
-    "modified_datetime",
+    "modified_at",
 ]
+LIST_LABELS = {
+    "state": "state",
+    "lock_state": "lock",
+    "status": "status",
+    "file_count": "files",
+    "total_size": "bytes",
+}
 
 
 def _transfer_bar(quiet: bool) -> Progress:
@@ -49,24 +57,22 @@ def _transfer_bar(quiet: bool) -> Progress:
     )
 
 
-def _show(workspace: Workspace | dict[str, Any], as_json: bool) -> None:
-    data = workspace.to_dict() if isinstance(workspace, Workspace) else workspace
+def _show(workspace: Workspace, as_json: bool) -> None:
+    data = workspace.to_dict()
     if as_json:
         emit(data, as_json=True)
         return
-    emit(
-        data,
-        as_json=False,
-        columns=[k for k in SUMMARY_FIELDS if k in data],
-        title=f"Workspace {data['upload_id']}",
-    )
-    for level, path, message in data.get("errors", []):
-        colour = {"fatal": "red", "warn": "yellow"}.get(level, "dim")
-        err.print(f"[{colour}]{level}[/{colour}] {path or '-'}: {message}", highlight=False)
+    emit(data, as_json=False, columns=SUMMARY_FIELDS, title=f"Workspace {workspace.id}")
+    for finding in workspace.findings:
+        colour = {"fatal": "red", "warn": "yellow"}.get(finding.level, "dim")
+        err.print(
+            f"[{colour}]{finding.level}[/{colour}] {finding.path or '-'}: {finding.message}",
+            highlight=False,
+        )
 
 
 def _workspace(workspace_id: int, api_url: str | None) -> Workspace:
-    return Workspaces(remote_client(api_url)).get(workspace_id)
+    return remote_client(api_url).workspaces.get(workspace_id)
 
 
 @app.command()
@@ -79,7 +85,9 @@ def upload(
         help="Files or archives (.tar.gz, .zip, ...).",
     ),
     workspace_id: int | None = typer.Option(None, "--workspace", help="Add to this workspace."),
-    archive: str | None = typer.Option(None, "--archive", help="Target archive (limits)."),
+    archive: str | None = typer.Option(
+        None, "--archive", help="Target archive whose limits apply (e.g. math, data)."
+    ),
     ancillary: bool = typer.Option(False, "--ancillary", help="Store under anc/."),
     organisation_id: str | None = typer.Option(None, "--org", help="Organisation id."),
     api_url: str | None = ApiUrl,
@@ -87,7 +95,6 @@ def upload(
 ) -> None:
     """Upload files or archives; the first creates a workspace unless --workspace is given."""
     with remote_client(api_url) as client:
-        workspaces = Workspaces(client)
         result: Workspace | None = None
         with _transfer_bar(as_json) as bar:
             for path in paths:
@@ -96,10 +103,9 @@ def upload(
                 def advance(n: int, task: Any = task) -> None:
                     bar.advance(task, n)
 
-                target = result.id if result is not None else workspace_id
-                result = workspaces.upload(
+                result = client.workspaces.upload(
                     path,
-                    workspace_id=target,
+                    workspace_id=result.id if result is not None else workspace_id,
                     archive=archive,
                     ancillary=ancillary,
                     organisation_id=organisation_id,
@@ -107,7 +113,7 @@ def upload(
                 )
         assert result is not None
         _show(result, as_json)
-        if result.upload_status == "ERRORS":
+        if result.status == "ERRORS":
             raise typer.Exit(1)
 
 
@@ -120,27 +126,15 @@ def list_workspaces(
 ) -> None:
     """List your organisations' workspaces."""
     with remote_client(api_url) as client:
-        items = list(Workspaces(client).list(organisation_id=organisation_id, mine=mine))
+        items = [
+            w.to_dict() for w in client.workspaces.list(organisation_id=organisation_id, mine=mine)
+        ]
     emit(
         items,
         as_json=as_json,
         title="Workspaces",
-        columns=[
-            "upload_id",
-            "workspace_state",
-            "lock_state",
-            "upload_status",
-            "file_count",
-            "upload_total_size",
-        ],
-        labels={
-            "upload_id": "id",
-            "workspace_state": "state",
-            "lock_state": "lock",
-            "upload_status": "status",
-            "file_count": "files",
-            "upload_total_size": "bytes",
-        },
+        columns=["id", *LIST_LABELS],
+        labels=LIST_LABELS,
     )
 
 
@@ -158,18 +152,18 @@ def files(
 ) -> None:
     """List a workspace's files with size and detected type."""
     emit(
-        _workspace(workspace_id, api_url).files,
+        [f.to_dict() for f in _workspace(workspace_id, api_url).files],
         as_json=as_json,
         title="Files",
-        columns=["public_filepath", "size", "type", "modified_datetime"],
-        labels={"public_filepath": "path", "modified_datetime": "modified"},
+        columns=["path", "size", "type", "modified_at"],
+        labels={"modified_at": "modified"},
     )
 
 
 @app.command()
 def download(
     workspace_id: int = WorkspaceArg,
-    file: str | None = typer.Option(None, "--file", help="Only this file (public path)."),
+    file: str | None = typer.Option(None, "--file", help="Only this file (its path)."),
     output: Path = typer.Option(Path("."), "--output", "-o", help="File or folder to write."),
     api_url: str | None = ApiUrl,
 ) -> None:
@@ -182,9 +176,16 @@ def download(
 
 
 @app.command()
-def log(workspace_id: int = WorkspaceArg, api_url: str | None = ApiUrl) -> None:
-    """Print the workspace's source log."""
-    typer.echo(_workspace(workspace_id, api_url).log(), nl=False)
+def log(
+    workspace_id: int = WorkspaceArg, api_url: str | None = ApiUrl, as_json: bool = JsonOption
+) -> None:
+    """Print the workspace's source log: every action, request, warning and error."""
+    entries = _workspace(workspace_id, api_url).log()
+    if as_json:
+        emit(entries, as_json=True)
+        return
+    for e in entries:
+        typer.echo(f"{e['at']} {e['level'].upper():5} {e['actor_id'] or '-'} {e['message']}")
 
 
 def _action(name: str, doc: str) -> None:
@@ -201,7 +202,7 @@ def _action(name: str, doc: str) -> None:
 @app.command("delete-file")
 def delete_file(
     workspace_id: int = WorkspaceArg,
-    path: str = typer.Argument(..., help="Public path of the file."),
+    path: str = typer.Argument(..., help="The file's path in the workspace."),
     api_url: str | None = ApiUrl,
     as_json: bool = JsonOption,
 ) -> None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from cairn import errors
+
+if TYPE_CHECKING:
+    from cairn.client.workspaces import Workspaces
 
 __all__ = ["DEFAULT_API_URL", "DEFAULT_TIMEOUT", "Client"]
 
@@ -17,7 +21,8 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, read=300.0)
 
 
 def raise_for_problem(response: httpx.Response) -> None:
-    """Turn an error answer back into the ``cairn.errors`` class the server raised."""
+    """Turn an error answer back into the ``cairn.errors`` class the server raised, carrying
+    the answer's status and problem document."""
     if response.is_success or response.status_code == 304:
         return
     try:
@@ -26,30 +31,21 @@ def raise_for_problem(response: httpx.Response) -> None:
         body = {}
     if not isinstance(body, dict):
         body = {}
-    code = body.get("code") or _CODE_FOR_STATUS.get(response.status_code, "error")
+    code = body.get("code")
+    cls = (
+        errors.error_for_code(str(code)) if code else errors.error_for_status(response.status_code)
+    )
     message = body.get("detail") or body.get("reason") or response.reason_phrase
-    cls = errors.error_for_code(str(code))
-    exc = cls(str(message), detail=body.get("errors"))
-    exc.status_code = response.status_code  # type: ignore[attr-defined]
-    exc.problem = body  # type: ignore[attr-defined]
-    raise exc
-
-
-_CODE_FOR_STATUS = {
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not-found",
-    409: "conflict",
-    402: "payment-required",
-    413: "too-large",
-    422: "invalid",
-}
+    raise cls(
+        str(message), detail=body.get("errors"), status_code=response.status_code, problem=body
+    )
 
 
 class Client:
     """A small typed client for one cairn server.
 
-    Pass ``http_client`` (e.g. FastAPI's ``TestClient``) to talk to an in-process app.
+    Pass ``http_client`` (e.g. FastAPI's ``TestClient``) to talk to an in-process app. Each
+    area hangs off it: ``client.workspaces``.
     """
 
     def __init__(
@@ -66,6 +62,13 @@ class Client:
 
     def __enter__(self) -> Client:
         return self
+
+    @cached_property
+    def workspaces(self) -> Workspaces:
+        """Upload workspaces: ``client.workspaces.upload("paper.tar.gz")``."""
+        from cairn.client.workspaces import Workspaces
+
+        return Workspaces(self)
 
     def __exit__(self, *exc: object) -> None:
         self.close()

@@ -1,31 +1,38 @@
-"""A read-only attribute bag over one JSON object from the server."""
+"""The base of every SDK object: typed, validated fields from the server's JSON, and the client
+that fetched them (so methods can call the server again)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
-from cairn.client._client import Client
+from pydantic import BaseModel, ConfigDict, PrivateAttr
+
+if TYPE_CHECKING:
+    from cairn.client._client import Client
+
+__all__ = ["Resource"]
 
 
-class Model:
-    """Attributes come from the server's JSON; ``to_dict()`` gives them back."""
+class Resource(BaseModel):
+    """Fields are declared on each subclass, so editors and mypy see them; fields a newer
+    server adds are ignored rather than refused."""
 
-    def __init__(self, client: Client, data: dict[str, Any]) -> None:
-        self._client = client
-        self._data = dict(data)
+    model_config = ConfigDict(extra="ignore")
 
-    def _refresh(self, data: dict[str, Any]) -> None:
-        self._data = dict(data)
+    _client: Client = PrivateAttr()
 
-    def __getattr__(self, name: str) -> Any:
-        data = self.__dict__.get("_data", {})
-        if name in data:
-            return data[name]
-        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+    @classmethod
+    def bind(cls, client: Client, data: Any) -> Self:
+        resource = cls.model_validate(data)
+        resource._client = client
+        return resource
+
+    def _update(self, data: Any) -> None:
+        """Refresh every field in place from a newer answer about the same object."""
+        fresh = type(self).model_validate(data)
+        for name in type(self).model_fields:
+            setattr(self, name, getattr(fresh, name))
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self._data)
-
-    def __repr__(self) -> str:
-        label = self._data.get("name") or self._data.get("email") or self._data.get("id")
-        return f"<{type(self).__name__} {label!r}>"
+        """The fields as JSON-ready values."""
+        return self.model_dump(mode="json")

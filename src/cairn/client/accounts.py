@@ -3,43 +3,83 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from cairn.client._client import DEFAULT_API_URL, Client
-from cairn.client._model import Model
-from cairn.client.workspaces import Workspaces
+from cairn.client._model import Resource
+from cairn.client.credentials import SavedLogin, load_login, save_login
+from cairn.client.workspaces import Workspace, Workspaces
 
-__all__ = ["Credits", "Organisation", "User", "login"]
+__all__ = [
+    "CreditEntry",
+    "Credits",
+    "Organisation",
+    "User",
+    "connect",
+    "from_saved_login",
+    "login",
+]
 
 
-class Organisation(Model):
-    """An organisation you belong to: ``id``, ``name``, ``description``, ``privilege``."""
+class CreditEntry(Resource):
+    id: str
+    amount: int
+    reason: str
+    created_at: datetime
+
+
+class Credits(Resource):
+    """An organisation's balance, and its whole ledger through ``entries``."""
+
+    organisation_id: str
+    balance: int
+
+    @property
+    def entries(self) -> Iterator[CreditEntry]:
+        """Every ledger entry, newest first, fetched page by page."""
+        for item in self._client.paginate(f"/api/v1/organisations/{self.organisation_id}/credits"):
+            yield CreditEntry.bind(self._client, item)
+
+
+class Organisation(Resource):
+    """An organisation you belong to, and your privilege in it (view, execute or manage)."""
+
+    id: str
+    name: str
+    description: str | None = None
+    created_at: datetime
+    privilege: str | None = None
 
     def update(self, **fields: Any) -> None:
         """Change fields (needs the ``manage`` privilege); the object refreshes in place."""
-        self._refresh(self._client.send_json("PATCH", f"/api/v1/organisations/{self.id}", fields))
+        self._update(self._client.send_json("PATCH", f"/api/v1/organisations/{self.id}", fields))
 
     @property
     def credits(self) -> Credits:
         """The organisation's credit balance and ledger, fetched now."""
-        body = self._client.get_json(f"/api/v1/organisations/{self.id}/credits")
-        return Credits(self._client, body)
-
-
-class Credits(Model):
-    """``balance`` (an int) and ``entries``, an iterator over the whole ledger."""
+        return Credits.bind(
+            self._client, self._client.get_json(f"/api/v1/organisations/{self.id}/credits")
+        )
 
     @property
-    def entries(self) -> Iterator[dict[str, Any]]:
-        return self._client.paginate(f"/api/v1/organisations/{self.organisation_id}/credits")
+    def workspaces(self) -> Iterator[Workspace]:
+        """This organisation's upload workspaces, newest first."""
+        return self._client.workspaces.list(organisation_id=self.id)
 
 
-class User(Model):
-    """You, logged in: attributes of your account plus the way to everything else."""
+class User(Resource):
+    """You, logged in: your account's fields, and the way to everything else."""
 
-    def __init__(self, client: Client, data: dict[str, Any], *, expires_at: str = "") -> None:
-        super().__init__(client, data)
-        self.expires_at = expires_at
+    id: str
+    email: str
+    given_name: str | None = None
+    family_name: str | None = None
+    phone: str | None = None
+    notify_by_email: bool = True
+    notify_by_sms: bool = False
+    created_at: datetime
+    expires_at: datetime | None = None
 
     def __enter__(self) -> User:
         return self
@@ -61,7 +101,9 @@ class User(Model):
 
     def update(self, **fields: Any) -> None:
         """Change given_name, family_name, email, phone or notification preferences."""
-        self._refresh(self._client.send_json("PATCH", "/api/v1/users/me", fields))
+        expires_at = self.expires_at
+        self._update(self._client.send_json("PATCH", "/api/v1/users/me", fields))
+        self.expires_at = expires_at
 
     def change_password(self, *, old: str, new: str) -> None:
         self._client.send_json("POST", "/api/v1/users/me/password", {"old": old, "new": new})
@@ -70,7 +112,7 @@ class User(Model):
     def organisations(self) -> Iterator[Organisation]:
         """Every organisation you belong to."""
         for item in self._client.paginate("/api/v1/organisations"):
-            yield Organisation(self._client, item)
+            yield Organisation.bind(self._client, item)
 
     def find_organisations(
         self, *, name: str | None = None
@@ -79,22 +121,29 @@ class User(Model):
         prefix."""
         params = {"name": name} if name else {}
         matches = [
-            Organisation(self._client, item)
+            Organisation.bind(self._client, item)
             for item in self._client.paginate("/api/v1/organisations", params)
         ]
         return (matches[0] if matches else None), iter(matches)
 
     def organisation(self, organisation_id: str) -> Organisation:
-        return Organisation(
+        return Organisation.bind(
             self._client, self._client.get_json(f"/api/v1/organisations/{organisation_id}")
         )
 
     @property
     def workspaces(self) -> Workspaces:
         """Upload workspaces: ``me.workspaces.upload("paper.tar.gz")``."""
-        return Workspaces(self._client)
+        return self._client.workspaces
+
+    def save_login(self) -> None:
+        """Keep this login where the CLI and ``from_saved_login()`` find it."""
+        assert self._client.token is not None
+        expires = self.expires_at.isoformat() if self.expires_at else ""
+        save_login(SavedLogin(self._client.base_url, self._client.token, expires, self.email))
 
     def logout(self) -> None:
+        """Revoke the token on the server."""
         self._client.send_json("POST", "/api/v1/auth/logout")
 
 
@@ -122,10 +171,20 @@ def login(
             client.close()
         raise
     client.token = answer["token"]
-    return User(client, answer["user"], expires_at=answer["expires_at"])
+    return User.bind(client, {**answer["user"], "expires_at": answer["expires_at"]})
 
 
-def connect(token: str, *, api_url: str = DEFAULT_API_URL) -> User:
-    """Resume a session from a saved token (what the CLI does)."""
-    client = Client(api_url, token=token)
-    return User(client, client.get_json("/api/v1/users/me"))
+def connect(token: str, *, api_url: str = DEFAULT_API_URL, client: Client | None = None) -> User:
+    """Resume a session from a token."""
+    client = client or Client(api_url)
+    client.token = token
+    return User.bind(client, client.get_json("/api/v1/users/me"))
+
+
+def from_saved_login(api_url: str | None = None) -> User:
+    """Resume the login ``cairn login`` saved; ``Unauthorized`` when there is none."""
+    saved = load_login()
+    user = connect(saved.token, api_url=api_url or saved.api_url)
+    if saved.expires_at:
+        user.expires_at = datetime.fromisoformat(saved.expires_at)
+    return user

@@ -1,21 +1,46 @@
-"""SDK for upload workspaces: upload files or archives, inspect, download, lock, release."""
+"""SDK for upload workspaces: upload files or archives, inspect, download, lock, release.
+
+>>> workspace = client.workspaces.upload("paper.tar.gz", archive="math")
+>>> workspace.status, [f.message for f in workspace.findings]
+"""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
-from cairn.client._client import Client
-from cairn.client._model import Model
+from pydantic import BaseModel
 
-__all__ = ["Progress", "Workspace", "Workspaces"]
+from cairn.client._model import Resource
 
-API = "/filemanager/api"
+if TYPE_CHECKING:
+    from cairn.client._client import Client
+
+__all__ = ["Finding", "Progress", "Workspace", "WorkspaceFile", "Workspaces"]
+
+API = "/api/v1/workspaces"
 
 Progress = Callable[[int], None]
 """Called with the number of bytes just sent or received."""
+
+
+class Finding(BaseModel):
+    """A warning or error of the latest operation; ``path`` is None for the whole upload."""
+
+    level: Literal["info", "warn", "fatal"] | str
+    path: str | None = None
+    message: str
+
+
+class WorkspaceFile(Resource):
+    path: str
+    size: int
+    type: str
+    sha256: str
+    modified_at: datetime
 
 
 class _ProgressReader(io.RawIOBase):
@@ -40,21 +65,43 @@ class _ProgressReader(io.RawIOBase):
         return len(data)
 
 
-class Workspace(Model):
-    """One upload workspace; attributes are the fields of the file manager summary."""
+class Workspace(Resource):
+    """One upload workspace; a listing fills every field but the package size and findings."""
 
-    @property
-    def id(self) -> int:
-        upload_id: int = self._data["upload_id"]
-        return upload_id
+    id: int
+    organisation_id: str
+    owner_id: str
+    archive: str | None = None
+    state: str
+    lock_state: str
+    status: str
+    source_format: str
+    checksum: str | None = None
+    total_size: int
+    file_count: int
+    created_at: datetime
+    modified_at: datetime
+    package_size: int | None = None
+    upload_started_at: datetime | None = None
+    upload_completed_at: datetime | None = None
+    findings: list[Finding] = []
 
     @property
     def path(self) -> str:
         return f"{API}/{self.id}"
 
     def refresh(self) -> Workspace:
-        self._refresh(self._client.get_json(self.path))
+        self._update(self._client.get_json(self.path))
         return self
+
+    @property
+    def files(self) -> Iterator[WorkspaceFile]:
+        """The current files, by path, fetched page by page."""
+        for item in self._client.paginate(f"{self.path}/files"):
+            yield WorkspaceFile.bind(self._client, item)
+
+    def file(self, path: str) -> WorkspaceFile:
+        return WorkspaceFile.bind(self._client, self._client.get_json(f"{self.path}/files/{path}"))
 
     def upload(
         self,
@@ -65,14 +112,13 @@ class Workspace(Model):
         progress: Progress | None = None,
     ) -> Workspace:
         """Add a file or archive; files with the same path are replaced."""
-        self._refresh(
+        self._update(
             _send_upload(
                 self._client,
-                self.path,
+                f"{self.path}/files",
                 Path(path),
-                archive=archive,
-                ancillary=ancillary,
-                progress=progress,
+                {"archive": archive, "ancillary": "true" if ancillary else None},
+                progress,
             )
         )
         return self
@@ -81,34 +127,38 @@ class Workspace(Model):
         self, dest: str | Path, *, file: str | None = None, progress: Progress | None = None
     ) -> Path:
         """Save the whole workspace as .tar.gz (or one ``file``) to ``dest`` (a file or folder)."""
-        url = f"{self.path}/{file}/content" if file else f"{self.path}/content"
-        default_name = Path(file).name if file else f"{self.id}.tar.gz"
+        url = f"{self.path}/content/{file}" if file else f"{self.path}/package"
         target = Path(dest)
         if target.is_dir():
-            target = target / default_name
+            target = target / (Path(file).name if file else f"{self.id}.tar.gz")
         self._client.download(url, target, progress=progress)
         return target
 
-    def log(self) -> str:
-        return self._client.request("GET", f"{self.path}/log").text
+    def log(self) -> list[dict[str, Any]]:
+        """The source log: every action, request, warning and error, oldest first."""
+        entries: list[dict[str, Any]] = self._client.get_json(f"{self.path}/log")
+        return entries
 
     def _act(self, method: str, suffix: str) -> Workspace:
-        self._refresh(self._client.send_json(method, f"{self.path}{suffix}"))
+        self._update(self._client.send_json(method, f"{self.path}{suffix}"))
         return self
 
-    def delete_file(self, public_path: str) -> Workspace:
-        return self._act("DELETE", f"/{public_path}")
+    def delete_file(self, path: str) -> Workspace:
+        return self._act("DELETE", f"/files/{path}")
 
     def delete_all(self) -> Workspace:
-        return self._act("POST", "/delete_all")
+        """Delete every file."""
+        return self._act("DELETE", "/files")
 
     def lock(self) -> Workspace:
+        """No uploads or deletions until ``unlock``."""
         return self._act("POST", "/lock")
 
     def unlock(self) -> Workspace:
         return self._act("POST", "/unlock")
 
     def release(self) -> Workspace:
+        """You are done with it: it cannot change until ``unrelease``."""
         return self._act("POST", "/release")
 
     def unrelease(self) -> Workspace:
@@ -123,30 +173,27 @@ def _send_upload(
     client: Client,
     url: str,
     path: Path,
-    *,
-    archive: str | None,
-    ancillary: bool,
+    form: dict[str, str | None],
     progress: Progress | None,
-    organisation_id: str | None = None,
-) -> dict[str, Any]:
-    form = {"ancillary": "true" if ancillary else "false"}
-    if archive:
-        form["archive"] = archive
-    if organisation_id:
-        form["organisation_id"] = organisation_id
+) -> Any:
+    data = {name: value for name, value in form.items() if value}
     with path.open("rb") as handle:
         reader = _ProgressReader(handle, progress)
-        body: dict[str, Any] = client.request(
-            "POST", url, files={"file": (path.name, reader)}, data=form
-        ).json()
-    return body
+        return client.request("POST", url, files={"file": (path.name, reader)}, data=data).json()
 
 
 class Workspaces:
-    """``user.workspaces``: find, create and list upload workspaces."""
+    """``client.workspaces``: create, find and list upload workspaces."""
 
     def __init__(self, client: Client) -> None:
         self._client = client
+
+    def create(
+        self, *, organisation_id: str | None = None, archive: str | None = None
+    ) -> Workspace:
+        """An empty workspace (``upload`` creates one with content in one step)."""
+        body = {"organisation_id": organisation_id, "archive": archive}
+        return Workspace.bind(self._client, self._client.send_json("POST", API, body))
 
     def upload(
         self,
@@ -159,26 +206,24 @@ class Workspaces:
         progress: Progress | None = None,
     ) -> Workspace:
         """Upload into a new workspace, or into ``workspace_id``."""
-        url = API if workspace_id is None else f"{API}/{workspace_id}"
-        body = _send_upload(
-            self._client,
-            url,
-            Path(path),
-            archive=archive,
-            ancillary=ancillary,
-            progress=progress,
-            organisation_id=organisation_id,
-        )
-        return Workspace(self._client, body)
+        url = f"{API}/upload" if workspace_id is None else f"{API}/{workspace_id}/files"
+        form = {
+            "archive": archive,
+            "ancillary": "true" if ancillary else None,
+            "organisation_id": organisation_id if workspace_id is None else None,
+        }
+        body = _send_upload(self._client, url, Path(path), form, progress)
+        return Workspace.bind(self._client, body)
 
     def get(self, workspace_id: int) -> Workspace:
-        return Workspace(self._client, self._client.get_json(f"{API}/{workspace_id}"))
+        return Workspace.bind(self._client, self._client.get_json(f"{API}/{workspace_id}"))
 
     def list(
         self, *, organisation_id: str | None = None, mine: bool = False
-    ) -> Iterator[dict[str, Any]]:
-        """Brief records of your organisations' workspaces, newest first."""
+    ) -> Iterator[Workspace]:
+        """Your organisations' workspaces, newest first, fetched page by page."""
         params: dict[str, Any] = {"mine": mine}
         if organisation_id:
             params["organisation_id"] = organisation_id
-        return self._client.paginate("/api/v1/workspaces", params)
+        for item in self._client.paginate(API, params):
+            yield Workspace.bind(self._client, item)

@@ -18,6 +18,8 @@ __all__ = [
     "DEFAULT_LIMITS",
     "PAPER_TYPES",
     "Limits",
+    "find_limits",
+    "known_targets",
     "limits_for",
 ]
 
@@ -131,26 +133,44 @@ ARCHIVE_ALIASES: dict[str, str] = {
 }
 
 
-def limits_for(
+def known_targets() -> list[str]:
+    """Every target archive name cairn knows, aliases included, sorted."""
+    return sorted({*ARCHIVE_LIMITS, *ARCHIVE_ALIASES})
+
+
+def find_limits(
     archive: str | None,
     *,
     table: Mapping[str, Limits] | None = None,
     aliases: Mapping[str, str] | None = None,
-) -> Limits:
-    """The limits for a target archive, or the defaults for ``None``/an unknown name.
+) -> Limits | None:
+    """The limits for a target archive; the defaults for ``None``; ``None`` for an unknown name.
 
     A category such as ``math.AG`` or ``hep-th`` resolves to its archive (``math``, ``physics``).
     The returned ``Limits.name`` is the name asked for, so messages quote what the client sent.
     """
     table = ARCHIVE_LIMITS if table is None else table
     aliases = ARCHIVE_ALIASES if aliases is None else aliases
-    default = table.get("default", DEFAULT_LIMITS)
     if archive is None or not archive.strip():
-        return default
+        return table.get("default", DEFAULT_LIMITS)
     asked = archive.strip()
     key = asked.lower()
     for candidate in (key, key.split(".", 1)[0]):
         candidate = aliases.get(candidate, candidate)
         if candidate in table:
             return replace(table[candidate], name=asked)
-    return default
+    return None
+
+
+def limits_for(
+    archive: str | None,
+    *,
+    table: Mapping[str, Limits] | None = None,
+    aliases: Mapping[str, str] | None = None,
+) -> Limits:
+    """Like ``find_limits``, but an unknown name gets the defaults."""
+    found = find_limits(archive, table=table, aliases=aliases)
+    if found is None:
+        table = ARCHIVE_LIMITS if table is None else table
+        return table.get("default", DEFAULT_LIMITS)
+    return found

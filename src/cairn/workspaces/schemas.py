@@ -1,4 +1,5 @@
-"""Wire shapes of upload workspaces: the arXiv file manager's summary, and cairn's list item."""
+"""Wire shapes of upload workspaces: cairn's own (``WorkspaceRead`` …) and the arXiv file
+manager's summary (``WorkspaceSummary``), both built from the same service views."""
 
 from __future__ import annotations
 
@@ -8,15 +9,135 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from cairn.workspaces.models import Workspace
-from cairn.workspaces.service import WorkspaceView
+from cairn.workspaces.service import FileRecord, WorkspaceView
 
 __all__ = [
+    "FileRead",
+    "FindingRead",
     "LogEntryRead",
+    "WorkspaceBrief",
+    "WorkspaceCreate",
     "WorkspaceFileRead",
-    "WorkspaceListItem",
+    "WorkspaceRead",
     "WorkspaceSummary",
+    "brief",
+    "file_read",
     "summarise",
+    "workspace_read",
 ]
+
+
+# --- cairn's own shapes ---------------------------------------------------------------------
+
+
+class WorkspaceCreate(BaseModel):
+    """An empty workspace; upload into it with ``POST /api/v1/workspaces/{id}/files``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    organisation_id: str | None = Field(
+        default=None, max_length=64, description="Where to create it (if you have several)."
+    )
+    archive: str | None = Field(
+        default=None,
+        max_length=100,
+        description="Target archive whose size and type limits apply (e.g. math, data).",
+    )
+
+
+class FindingRead(BaseModel):
+    level: str = Field(description="info, warn or fatal.")
+    path: str | None = Field(description="The file it is about; null for the whole upload.")
+    message: str
+
+
+class FileRead(BaseModel):
+    path: str = Field(description="Path inside the workspace; ancillary files under anc/.")
+    size: int
+    type: str = Field(description="Type detected from the content, e.g. LATEX2e, PDF, IMAGE.")
+    sha256: str = Field(description="SHA-256 of the content; the file's ETag.")
+    modified_at: datetime
+
+
+class WorkspaceBrief(BaseModel):
+    """A workspace in a listing."""
+
+    id: int
+    organisation_id: str
+    owner_id: str
+    archive: str | None = Field(description="Target archive; null for the default limits.")
+    state: str = Field(description="ACTIVE, RELEASED or DELETED.")
+    lock_state: str = Field(description="LOCKED or UNLOCKED.")
+    status: str = Field(description="READY, READY_WITH_WARNINGS or ERRORS (latest operation).")
+    source_format: str = Field(description="tex, pdf, html, … or unknown.")
+    checksum: str | None = Field(description="Identifies the content; the package's ETag.")
+    total_size: int = Field(description="Bytes of all current files.")
+    file_count: int
+    created_at: datetime
+    modified_at: datetime
+
+
+class WorkspaceRead(WorkspaceBrief):
+    """A workspace and the findings of its latest operation; files are at ``…/files``."""
+
+    package_size: int | None = Field(
+        description="Size of the content package; null until it has been built."
+    )
+    upload_started_at: datetime | None
+    upload_completed_at: datetime | None
+    findings: list[FindingRead]
+
+
+def _brief_fields(workspace: Workspace) -> dict[str, Any]:
+    return {
+        "id": workspace.id,
+        "organisation_id": workspace.organisation_id,
+        "owner_id": workspace.owner_id,
+        "archive": workspace.archive,
+        "state": workspace.state,
+        "lock_state": workspace.lock_state,
+        "status": workspace.upload_status,
+        "source_format": workspace.source_format,
+        "checksum": workspace.checksum,
+        "total_size": workspace.total_size,
+        "file_count": workspace.file_count,
+        "created_at": workspace.created_at,
+        "modified_at": workspace.modified_at,
+    }
+
+
+def brief(workspace: Workspace) -> WorkspaceBrief:
+    return WorkspaceBrief(**_brief_fields(workspace))
+
+
+def workspace_read(view: WorkspaceView) -> WorkspaceRead:
+    workspace = view.workspace
+    return WorkspaceRead(
+        **_brief_fields(workspace),
+        package_size=_package_size(workspace),
+        upload_started_at=workspace.upload_started_at,
+        upload_completed_at=workspace.upload_completed_at,
+        findings=[
+            FindingRead(level=f.level, path=f.public_path, message=f.message) for f in view.findings
+        ],
+    )
+
+
+def file_read(record: FileRecord) -> FileRead:
+    return FileRead(
+        path=record.public_path,
+        size=record.size,
+        type=record.file_type,
+        sha256=record.sha256,
+        modified_at=record.modified_at,
+    )
+
+
+def _package_size(workspace: Workspace) -> int | None:
+    return workspace.package_size if workspace.package_checksum == workspace.checksum else None
+
+
+# --- the arXiv file manager's shapes ----------------------------------------------------------
 
 
 class WorkspaceFileRead(BaseModel):
@@ -55,19 +176,6 @@ class WorkspaceSummary(BaseModel):
     reason: str | None = None
 
 
-class WorkspaceListItem(BaseModel):
-    upload_id: int
-    organisation_id: str
-    owner_user_id: str
-    workspace_state: str
-    lock_state: str
-    upload_status: str
-    file_count: int
-    upload_total_size: int
-    created_datetime: datetime
-    modified_datetime: datetime
-
-
 class LogEntryRead(BaseModel):
     """One line of a workspace's source log."""
 
@@ -90,15 +198,12 @@ def summarise(view: WorkspaceView, *, reason: str | None = None) -> WorkspaceSum
     by_path: dict[str | None, list[list[Any]]] = {}
     for triple in errors:
         by_path.setdefault(triple[1], []).append(triple)
-    package_size = (
-        workspace.package_size if workspace.package_checksum == workspace.checksum else None
-    )
     return WorkspaceSummary(
         upload_id=workspace.id,
         organisation_id=workspace.organisation_id,
         owner_user_id=workspace.owner_id,
         upload_total_size=workspace.total_size,
-        upload_compressed_size=package_size,
+        upload_compressed_size=_package_size(workspace),
         created_datetime=workspace.created_at,
         modified_datetime=workspace.modified_at,
         start_datetime=workspace.upload_started_at,
@@ -122,19 +227,4 @@ def summarise(view: WorkspaceView, *, reason: str | None = None) -> WorkspaceSum
         source_format=workspace.source_format,
         checksum=workspace.checksum,
         reason=reason,
-    )
-
-
-def list_item(workspace: Workspace) -> WorkspaceListItem:
-    return WorkspaceListItem(
-        upload_id=workspace.id,
-        organisation_id=workspace.organisation_id,
-        owner_user_id=workspace.owner_id,
-        workspace_state=workspace.state,
-        lock_state=workspace.lock_state,
-        upload_status=workspace.upload_status,
-        file_count=workspace.file_count,
-        upload_total_size=workspace.total_size,
-        created_datetime=workspace.created_at,
-        modified_datetime=workspace.modified_at,
     )

@@ -1,9 +1,10 @@
 """Upload workspaces: receive uploads, keep files and findings, package, log, lock and release.
 
-An upload runs in two phases so that no database lock is held while archives are unpacked:
-``prepare_upload`` (no database: unpack, sanitize, check, store blobs) and ``apply_upload``
-(one short transaction: lock the workspace row, re-check its state and limits, merge the files,
-recompute the summary). The caller commits between ``check_writable`` and ``apply_upload``.
+Most operations are one short transaction on the caller's session. Two are workflows that do
+slow work and so are given a ``UnitOfWork`` instead and own their transactions: ``upload``
+(check the workspace, receive and unpack the body with no transaction open, then apply the
+files under the workspace's row lock after re-reading its state) and ``get_package`` (build the
+content package with no transaction open, then record it unless the content changed).
 """
 
 from __future__ import annotations
@@ -11,26 +12,27 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from cairn.accounts.service import Actor, Privilege
 from cairn.blobs import BlobRef, BlobStore
-from cairn.db.base import utcnow
-from cairn.errors import Forbidden, Invalid, NotFound
+from cairn.db import UnitOfWork, paginate, utcnow
+from cairn.errors import BadRequest, Forbidden, Invalid, NotFound
 from cairn.workspaces._checks import (
     Finding,
     case_duplicates,
     display_name,
     infer_source_format,
 )
-from cairn.workspaces._limits import Limits, limits_for
+from cairn.workspaces._limits import Limits, find_limits, known_targets
 from cairn.workspaces._package import PackageFile, build_package
 from cairn.workspaces._unpack import process_upload
 from cairn.workspaces.models import Workspace, WorkspaceFile, WorkspaceFinding, WorkspaceLogEntry
@@ -41,27 +43,35 @@ __all__ = [
     "LOCKED",
     "RELEASED",
     "UNLOCKED",
+    "FileDownload",
     "FileRecord",
+    "Package",
     "PreparedUpload",
+    "Receive",
+    "UploadRequest",
     "WorkspaceView",
     "apply_upload",
-    "build_package",
     "change_state",
-    "check_writable",
     "create_workspace",
     "delete_all_files",
     "delete_file",
     "delete_workspace",
     "describe",
+    "file_download",
     "find_file",
+    "get_package",
     "get_workspace",
     "list_files",
     "list_workspaces",
     "log",
     "log_many",
+    "page_files",
     "prepare_upload",
     "read_log",
-    "record_download",
+    "target_limits",
+    "upload",
+    "uploaded_file",
+    "view_workspace",
 ]
 
 ACTIVE, RELEASED, DELETED = "ACTIVE", "RELEASED", "DELETED"
@@ -82,7 +92,9 @@ def _load(session: Session, workspace_id: int, *, for_update: bool = False) -> W
     if for_update:
         # PostgreSQL: a row lock serialises concurrent uploads to one workspace. SQLite: every
         # write transaction already holds the database lock (BEGIN IMMEDIATE, see cairn.db).
-        query = query.with_for_update()
+        # populate_existing: decide on the row as the database holds it now, never on a copy
+        # the session read before (an upload racing a delete once landed after it).
+        query = query.with_for_update().execution_options(populate_existing=True)
     workspace = session.scalar(query)
     if workspace is None:
         raise NotFound(MSG_NOT_FOUND)
@@ -114,32 +126,41 @@ def _require_writable(workspace: Workspace) -> None:
         raise Forbidden(MSG_LOCKED)
 
 
-def check_writable(session: Session, actor: Actor, workspace_id: int) -> Workspace:
-    """Refuse early (before unpacking) an upload the workspace would refuse anyway."""
-    workspace = get_workspace(session, actor, workspace_id, need=Privilege.execute)
-    _require_writable(workspace)
-    return workspace
+def view_workspace(session: Session, actor: Actor, workspace_id: int) -> WorkspaceView:
+    """The workspace with its files and findings, if the actor may see it."""
+    return describe(session, get_workspace(session, actor, workspace_id))
+
+
+def _require_uploader(actor: Actor) -> None:
+    if not any(held >= Privilege.execute for held in actor.privileges.values()):
+        raise Forbidden("You need the 'execute' privilege in an organisation to upload.")
 
 
 def _choose_organisation(actor: Actor, organisation_id: str | None) -> str:
     if organisation_id is not None:
         actor.require(organisation_id, Privilege.execute)
         return organisation_id
+    _require_uploader(actor)
     able = [org for org, held in actor.privileges.items() if held >= Privilege.execute]
-    if len(able) == 1:
-        return able[0]
-    if not able:
-        raise Forbidden("You need the 'execute' privilege in an organisation to upload.")
-    raise Invalid("You belong to several organisations: say which with organisation_id.")
+    if len(able) > 1:
+        raise Invalid("You belong to several organisations: say which with organisation_id.")
+    return able[0]
 
 
-def create_workspace(
-    session: Session,
-    actor: Actor,
-    *,
-    organisation_id: str | None = None,
-    archive: str | None = None,
+def target_limits(archive: str | None) -> Limits:
+    """The limits of a target archive (the defaults for none); an unknown one is refused."""
+    limits = find_limits(archive)
+    if limits is None:
+        raise BadRequest(
+            f"Unknown target archive {archive!r}. Known: {', '.join(known_targets())}."
+        )
+    return limits
+
+
+def _new_workspace(
+    session: Session, actor: Actor, *, organisation_id: str | None, archive: str | None
 ) -> Workspace:
+    target_limits(archive)
     workspace = Workspace(
         organisation_id=_choose_organisation(actor, organisation_id),
         owner_id=actor.id,
@@ -150,6 +171,19 @@ def create_workspace(
     session.flush()
     log(session, workspace, actor, "info", f"workspace created for archive {archive or 'default'}")
     return workspace
+
+
+def create_workspace(
+    session: Session,
+    actor: Actor,
+    *,
+    organisation_id: str | None = None,
+    archive: str | None = None,
+) -> WorkspaceView:
+    """An empty workspace in the actor's organisation (or the one named), for ``archive``."""
+    return describe(
+        session, _new_workspace(session, actor, organisation_id=organisation_id, archive=archive)
+    )
 
 
 def list_workspaces(
@@ -170,11 +204,7 @@ def list_workspaces(
     query = select(Workspace).where(Workspace.organisation_id.in_(organisations))
     if mine:
         query = query.where(Workspace.owner_id == actor.id)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = session.scalars(
-        query.order_by(Workspace.id.desc()).offset((page - 1) * page_size).limit(page_size)
-    ).all()
-    return items, total
+    return paginate(session, query.order_by(Workspace.id.desc()), page=page, page_size=page_size)
 
 
 # --- the source log -----------------------------------------------------------------------------
@@ -214,11 +244,6 @@ def log_many(
                 for level, message in entries
             ],
         )
-
-
-def record_download(session: Session, workspace: Workspace, actor: Actor, what: str) -> None:
-    """Note a download in the source log, so it says who read what and when."""
-    log(session, workspace, actor, "info", f"downloaded {what}")
 
 
 def read_log(session: Session, actor: Actor, workspace_id: int) -> list[WorkspaceLogEntry]:
@@ -274,7 +299,7 @@ def prepare_upload(
 
     Touches no database. Nothing is stored when a finding is fatal.
     """
-    limits = limits_for(archive)
+    limits = target_limits(archive)
     upload_size = source.stat().st_size
     prepared = PreparedUpload(
         filename=display_name(filename), upload_size=upload_size, limits=limits
@@ -359,6 +384,84 @@ def apply_upload(
     workspace.upload_completed_at = now
     _refresh_summary(session, workspace, actor, findings, changed=changed)
     return workspace
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    """One upload as received: the bytes (a file in the work folder) and the client's options."""
+
+    path: Path
+    filename: str
+    archive: str | None = None
+    ancillary: bool = False
+    organisation_id: str | None = None
+
+
+Receive = Callable[[], AbstractContextManager[UploadRequest]]
+"""Receives the upload when called; the context removes the received file on exit."""
+
+
+def uploaded_file(
+    path: Path,
+    filename: str | None = None,
+    *,
+    archive: str | None = None,
+    ancillary: bool = False,
+    organisation_id: str | None = None,
+) -> Receive:
+    """A ``Receive`` for a file already on disk (which stays): the CLI and tests use it."""
+    request = UploadRequest(path, filename or path.name, archive, ancillary, organisation_id)
+    return lambda: nullcontext(request)
+
+
+def upload(
+    uow: UnitOfWork,
+    blobs: BlobStore,
+    actor: Actor,
+    receive: Receive,
+    *,
+    work_dir: Path,
+    workspace_id: int | None = None,
+) -> WorkspaceView:
+    """Upload a file or archive into a new workspace, or into ``workspace_id``.
+
+    The caller's rights and the workspace's state are checked before the body is received, so
+    a refused upload costs no transfer. Unpacking holds no transaction. The files are then
+    applied in one transaction under the workspace's row lock, after re-reading its state: an
+    upload that a delete, lock or release overtook is refused, not applied after it. A new
+    workspace is created in that same transaction, so a failed upload leaves none behind.
+    """
+    with uow.transaction() as session:
+        if workspace_id is None:
+            _require_uploader(actor)
+            existing_total = existing_count = 0
+            existing_archive = None
+        else:
+            workspace = get_workspace(session, actor, workspace_id, need=Privilege.execute)
+            _require_writable(workspace)
+            existing_total, existing_count = workspace.total_size, workspace.file_count
+            existing_archive = workspace.archive
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with receive() as request:
+        if workspace_id is None:
+            organisation_id = _choose_organisation(actor, request.organisation_id)
+        prepared = prepare_upload(
+            blobs,
+            request.path,
+            request.filename,
+            work_dir=work_dir,
+            archive=request.archive or existing_archive,
+            ancillary=request.ancillary,
+            existing_total=existing_total,
+            existing_count=existing_count,
+        )
+    with uow.transaction() as session:
+        if workspace_id is None:
+            created = _new_workspace(
+                session, actor, organisation_id=organisation_id, archive=request.archive
+            )
+            workspace_id = created.id
+        return describe(session, apply_upload(session, actor, workspace_id, prepared))
 
 
 def _merged_limit_findings(
@@ -512,6 +615,20 @@ _FILE_COLUMNS = (
 )
 
 
+def page_files(
+    session: Session, actor: Actor, workspace_id: int, *, page: int = 1, page_size: int = 50
+) -> tuple[list[FileRecord], int]:
+    """One page of a workspace's current files, by path."""
+    get_workspace(session, actor, workspace_id)
+    query = (
+        select(WorkspaceFile)
+        .where(WorkspaceFile.workspace_id == workspace_id)
+        .order_by(WorkspaceFile.public_path)
+    )
+    rows, total = paginate(session, query, page=page, page_size=page_size)
+    return [FileRecord(*(getattr(f, c.key) for c in _FILE_COLUMNS)) for f in rows], total
+
+
 def list_files(session: Session, workspace_id: int) -> list[FileRecord]:
     rows = session.execute(
         select(*_FILE_COLUMNS)
@@ -555,7 +672,9 @@ def find_file(session: Session, workspace: Workspace, public_path: str) -> FileR
     return FileRecord(*row)
 
 
-def delete_file(session: Session, actor: Actor, workspace_id: int, public_path: str) -> Workspace:
+def delete_file(
+    session: Session, actor: Actor, workspace_id: int, public_path: str
+) -> WorkspaceView:
     workspace = get_workspace(session, actor, workspace_id, need=Privilege.execute, for_update=True)
     _require_writable(workspace)
     gone = session.execute(
@@ -567,7 +686,7 @@ def delete_file(session: Session, actor: Actor, workspace_id: int, public_path: 
         raise NotFound(MSG_FILE_NOT_FOUND)
     log(session, workspace, actor, "info", f"deleted file '{public_path}'")
     _refresh_summary(session, workspace, actor, [], changed=True)
-    return workspace
+    return describe(session, workspace)
 
 
 def _delete_all_rows(session: Session, workspace: Workspace) -> int:
@@ -575,13 +694,13 @@ def _delete_all_rows(session: Session, workspace: Workspace) -> int:
     return int(gone.rowcount)  # type: ignore[attr-defined]
 
 
-def delete_all_files(session: Session, actor: Actor, workspace_id: int) -> Workspace:
+def delete_all_files(session: Session, actor: Actor, workspace_id: int) -> WorkspaceView:
     workspace = get_workspace(session, actor, workspace_id, need=Privilege.execute, for_update=True)
     _require_writable(workspace)
     count = _delete_all_rows(session, workspace)
     log(session, workspace, actor, "info", f"deleted all files ({count})")
     _refresh_summary(session, workspace, actor, [], changed=True)
-    return workspace
+    return describe(session, workspace)
 
 
 # --- states ------------------------------------------------------------------------------------
@@ -599,7 +718,7 @@ STATE_ACTIONS: dict[str, tuple[str, str, str]] = {
 
 def change_state(
     session: Session, actor: Actor, workspace_id: int, action: StateAction
-) -> tuple[Workspace, str]:
+) -> tuple[WorkspaceView, str]:
     """Lock, unlock, release or unrelease (each idempotent); returns what was done."""
     attribute, value, done = STATE_ACTIONS[action]
     workspace = get_workspace(session, actor, workspace_id, need=Privilege.execute, for_update=True)
@@ -608,10 +727,10 @@ def change_state(
     setattr(workspace, attribute, value)
     log(session, workspace, actor, "info", done)
     session.flush()
-    return workspace, done
+    return describe(session, workspace), done
 
 
-def delete_workspace(session: Session, actor: Actor, workspace_id: int) -> Workspace:
+def delete_workspace(session: Session, actor: Actor, workspace_id: int) -> WorkspaceView:
     """Remove every file but keep the record (state DELETED); a second delete is not found."""
     workspace = get_workspace(session, actor, workspace_id, need=Privilege.execute, for_update=True)
     if workspace.state == DELETED:
@@ -623,40 +742,105 @@ def delete_workspace(session: Session, actor: Actor, workspace_id: int) -> Works
     workspace.package_sha256 = workspace.package_size = workspace.package_checksum = None
     log(session, workspace, actor, "info", f"deleted workspace ({count} files removed)")
     _refresh_summary(session, workspace, actor, [], changed=True)
-    return workspace
+    return describe(session, workspace)
 
 
-# --- the package -------------------------------------------------------------------------------
+# --- downloads ---------------------------------------------------------------------------------
 
 
-def package_plan(
-    session: Session, actor: Actor, workspace_id: int
-) -> tuple[str, list[PackageFile]]:
-    """What the package must contain, read in a short transaction before the slow build."""
+@dataclass(frozen=True)
+class FileDownload:
+    """What a file download needs: the file, and who owns its workspace (arXiv's header)."""
+
+    file: FileRecord
+    owner_id: str
+
+
+def file_download(
+    session: Session,
+    actor: Actor,
+    workspace_id: int,
+    public_path: str,
+    *,
+    read: bool = True,
+    client_has: Callable[[str], bool] = lambda sha256: False,
+) -> FileDownload:
+    """One file of a workspace, for download. The download is noted in the source log when
+    the bytes are sent: ``read`` (not a HEAD) and the client does not hold them already
+    (``client_has(sha256)``, its ``If-None-Match``)."""
     workspace = get_workspace(session, actor, workspace_id)
-    files = [
-        PackageFile(f.public_path, f.sha256, f.size, int(f.modified_at.timestamp()))
-        for f in list_files(session, workspace.id)
-    ]
-    if not files:
-        raise NotFound("No content in workspace")
-    return workspace.checksum or "", files
+    item = find_file(session, workspace, public_path)
+    if read and not client_has(item.sha256):
+        log(session, workspace, actor, "info", f"downloaded file '{item.public_path}'")
+    return FileDownload(item, workspace.owner_id)
 
 
-def record_package(
-    session: Session, actor: Actor, workspace_id: int, checksum: str, sha256: str, size: int
-) -> Workspace:
-    """Remember a built package, unless the content changed while it was being built."""
-    workspace = get_workspace(session, actor, workspace_id, for_update=True)
-    if workspace.checksum == checksum:
-        workspace.package_sha256, workspace.package_size = sha256, size
-        workspace.package_checksum = checksum
-        log(session, workspace, actor, "info", f"package built ({size} bytes)")
-        session.flush()
-    return workspace
+@dataclass(frozen=True)
+class Package:
+    """The workspace content package: its checksum (the ETag) and, once built, its blob."""
+
+    workspace_id: int
+    owner_id: str
+    checksum: str
+    modified_at: datetime
+    sha256: str | None = None
+    size: int | None = None
+    not_modified: bool = False
 
 
-def cached_package(workspace: Workspace) -> tuple[str, int] | None:
+def get_package(
+    uow: UnitOfWork,
+    blobs: BlobStore,
+    actor: Actor,
+    workspace_id: int,
+    *,
+    work_dir: Path,
+    build: bool = True,
+    client_has: Callable[[str], bool] = lambda checksum: False,
+) -> Package:
+    """The whole workspace as one deterministic .tar.gz, built on demand and cached.
+
+    ``client_has(checksum)`` true means the client holds this content already (its
+    ``If-None-Match``): nothing is built or logged and ``not_modified`` is set. With ``build``
+    false (a HEAD) nothing is built or logged either; ``sha256`` and ``size`` are those of a
+    cached package, if there is one. Otherwise the package is built with no transaction open
+    and recorded, unless the content changed meanwhile, and the download is logged. Two
+    builds racing for one workspace produce the same bytes, stored once.
+    """
+    with uow.transaction() as session:
+        workspace = get_workspace(session, actor, workspace_id)
+        package = Package(
+            workspace.id, workspace.owner_id, workspace.checksum or "", workspace.modified_at
+        )
+        if not workspace.file_count:
+            raise NotFound("No content in workspace")
+        if client_has(package.checksum):
+            return replace(package, not_modified=True)
+        cached = _cached_package(workspace)
+        if cached is not None or not build:
+            sha256, size = cached or (None, None)
+            if build:
+                log(session, workspace, actor, "info", f"downloaded package ({size} bytes)")
+            return replace(package, sha256=sha256, size=size)
+        files = [
+            PackageFile(f.public_path, f.sha256, f.size, int(f.modified_at.timestamp()))
+            for f in list_files(session, workspace.id)
+        ]
+    work_dir.mkdir(parents=True, exist_ok=True)
+    sha256, size = build_package(blobs, files, work_dir=work_dir)
+    with uow.transaction() as session:
+        workspace = get_workspace(session, actor, workspace_id, for_update=True)
+        if workspace.state == DELETED:
+            raise NotFound(MSG_NOT_FOUND)
+        if workspace.checksum == package.checksum:
+            workspace.package_sha256, workspace.package_size = sha256, size
+            workspace.package_checksum = package.checksum
+            log(session, workspace, actor, "info", f"package built ({size} bytes)")
+        log(session, workspace, actor, "info", f"downloaded package ({size} bytes)")
+    return replace(package, sha256=sha256, size=size)
+
+
+def _cached_package(workspace: Workspace) -> tuple[str, int] | None:
     if workspace.package_sha256 and workspace.package_checksum == workspace.checksum:
         return workspace.package_sha256, workspace.package_size or 0
     return None

@@ -1,33 +1,57 @@
-"""cairn's own workspace endpoints (the arXiv-style ones live in api/compat/filemanager.py)."""
+"""Upload workspaces, cairn's own API: create, upload, inspect, download, lock, release, delete.
+
+Every operation of the arXiv-style ``/filemanager/api`` (api/compat/filemanager.py) is here in
+cairn's names; both call the same ``cairn.workspaces.service`` functions.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
-from cairn.api.deps import ActorDep, SessionDep, UploadIdPath
+from cairn.api.deps import (
+    ActorDep,
+    BlobsDep,
+    SessionDep,
+    SettingsDep,
+    UnitOfWorkDep,
+    UploadIdPath,
+)
+from cairn.api.downloads import (
+    FILE_RESPONSES,
+    PACKAGE_RESPONSES,
+    client_has,
+    file_response,
+    package_response,
+)
 from cairn.api.paging import Page, PageDep, page_of
+from cairn.api.uploads import UPLOAD_FIELDS, receive_upload, upload_openapi
 from cairn.workspaces import service
 from cairn.workspaces.schemas import (
+    FileRead,
     LogEntryRead,
-    WorkspaceListItem,
-    WorkspaceSummary,
-    list_item,
-    summarise,
+    WorkspaceBrief,
+    WorkspaceCreate,
+    WorkspaceRead,
+    brief,
+    file_read,
+    workspace_read,
 )
 
 router = APIRouter(prefix="/api/v1/workspaces", tags=["workspaces"])
 
 
-@router.get("", response_model=Page[WorkspaceListItem])
+@router.get("", response_model=Page[WorkspaceBrief])
 def list_workspaces(
     actor: ActorDep,
     session: SessionDep,
     paging: PageDep,
-    organisation_id: Annotated[str | None, Query(description="Only this organisation's.")] = None,
+    organisation_id: Annotated[
+        str | None, Query(max_length=64, description="Only this organisation's.")
+    ] = None,
     mine: Annotated[bool, Query(description="Only workspaces you created.")] = False,
-) -> Page[WorkspaceListItem]:
+) -> Page[WorkspaceBrief]:
     """Workspaces of your organisations, newest first."""
     items, total = service.list_workspaces(
         session,
@@ -37,18 +61,184 @@ def list_workspaces(
         page=paging.page,
         page_size=paging.page_size,
     )
-    return page_of(items, total, paging, list_item)
+    return page_of(items, total, paging, brief)
 
 
-@router.get("/{upload_id}", response_model=WorkspaceSummary)
-def get_workspace(
+@router.post("", status_code=201, response_model=WorkspaceRead)
+def create_workspace(
+    body: WorkspaceCreate, actor: ActorDep, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """An empty workspace. To create one with content in one step, use `POST …/upload`."""
+    view = service.create_workspace(
+        session, actor, organisation_id=body.organisation_id, archive=body.archive
+    )
+    return _created(settings.base_url, workspace_read(view))
+
+
+@router.post(
+    "/upload", status_code=201, response_model=WorkspaceRead, openapi_extra=upload_openapi()
+)
+def upload_new(
+    request: Request,
+    actor: ActorDep,
+    uow: UnitOfWorkDep,
+    blobs: BlobsDep,
+    settings: SettingsDep,
+) -> Response:
+    """Create a workspace from a file or archive (.tar, .tar.gz, .tar.bz2, .tar.xz, .zip, .gz):
+    unpacked, sanitized and checked. A fatal finding still creates the workspace, with status
+    ERRORS and no files, so you can read why; a refused request creates nothing."""
+    view = service.upload(
+        uow, blobs, actor, receive_upload(request, settings.work_dir), work_dir=settings.work_dir
+    )
+    return _created(settings.base_url, workspace_read(view))
+
+
+def _created(public_url: str, read: WorkspaceRead) -> Response:
+    return Response(
+        read.model_dump_json(),
+        status_code=201,
+        media_type="application/json",
+        headers={"Location": f"{public_url}{router.prefix}/{read.id}"},
+    )
+
+
+@router.get("/{upload_id}", response_model=WorkspaceRead)
+def get_workspace(upload_id: UploadIdPath, actor: ActorDep, session: SessionDep) -> WorkspaceRead:
+    """The workspace: states, status, checksum and the findings of its latest operation."""
+    return workspace_read(service.view_workspace(session, actor, upload_id))
+
+
+@router.delete("/{upload_id}", response_model=WorkspaceRead)
+def delete_workspace(
     upload_id: UploadIdPath, actor: ActorDep, session: SessionDep
-) -> WorkspaceSummary:
-    """The same summary as `GET /filemanager/api/{upload_id}`."""
-    return summarise(service.describe(session, service.get_workspace(session, actor, upload_id)))
+) -> WorkspaceRead:
+    """Delete the workspace's files and keep its record (state DELETED). A second delete is 404.
+    Needs the `manage` privilege unless you created it."""
+    return workspace_read(service.delete_workspace(session, actor, upload_id))
 
 
-@router.get("/{upload_id}/log")
+@router.post(
+    "/{upload_id}/files",
+    status_code=201,
+    response_model=WorkspaceRead,
+    openapi_extra=upload_openapi(
+        {k: v for k, v in UPLOAD_FIELDS.items() if k != "organisation_id"}
+    ),
+)
+def upload_files(
+    upload_id: UploadIdPath,
+    request: Request,
+    actor: ActorDep,
+    uow: UnitOfWorkDep,
+    blobs: BlobsDep,
+    settings: SettingsDep,
+) -> WorkspaceRead:
+    """Add a file or archive to an active, unlocked workspace; files with the same path are
+    replaced. A fatal finding leaves the workspace's files unchanged."""
+    view = service.upload(
+        uow,
+        blobs,
+        actor,
+        receive_upload(request, settings.work_dir),
+        work_dir=settings.work_dir,
+        workspace_id=upload_id,
+    )
+    return workspace_read(view)
+
+
+@router.get("/{upload_id}/files", response_model=Page[FileRead])
+def list_files(
+    upload_id: UploadIdPath, actor: ActorDep, session: SessionDep, paging: PageDep
+) -> Page[FileRead]:
+    """The workspace's current files, by path."""
+    items, total = service.page_files(
+        session, actor, upload_id, page=paging.page, page_size=paging.page_size
+    )
+    return page_of(items, total, paging, file_read)
+
+
+@router.delete("/{upload_id}/files", response_model=WorkspaceRead)
+def delete_all_files(
+    upload_id: UploadIdPath, actor: ActorDep, session: SessionDep
+) -> WorkspaceRead:
+    """Delete every file of the workspace."""
+    return workspace_read(service.delete_all_files(session, actor, upload_id))
+
+
+@router.get("/{upload_id}/files/{path:path}", response_model=FileRead)
+def get_file(upload_id: UploadIdPath, path: str, actor: ActorDep, session: SessionDep) -> FileRead:
+    """One file's path, size, detected type, SHA-256 and modification time."""
+    return file_read(service.file_download(session, actor, upload_id, path, read=False).file)
+
+
+@router.delete("/{upload_id}/files/{path:path}", response_model=WorkspaceRead)
+def delete_file(
+    upload_id: UploadIdPath, path: str, actor: ActorDep, session: SessionDep
+) -> WorkspaceRead:
+    """Delete one file."""
+    return workspace_read(service.delete_file(session, actor, upload_id, path))
+
+
+@router.get("/{upload_id}/content/{path:path}", responses=FILE_RESPONSES)
+@router.head("/{upload_id}/content/{path:path}", include_in_schema=False)
+def get_file_content(
+    upload_id: UploadIdPath,
+    path: str,
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
+    blobs: BlobsDep,
+) -> Response:
+    """One file's bytes. Its `ETag` is the file's SHA-256; `If-None-Match` answers 304, and
+    HEAD the headers alone."""
+    found = service.file_download(
+        session,
+        actor,
+        upload_id,
+        path,
+        read=request.method == "GET",
+        client_has=client_has(request),
+    )
+    return file_response(request, blobs, found)
+
+
+@router.get("/{upload_id}/package", responses=PACKAGE_RESPONSES)
+@router.head("/{upload_id}/package", include_in_schema=False)
+def get_package(
+    upload_id: UploadIdPath,
+    request: Request,
+    actor: ActorDep,
+    uow: UnitOfWorkDep,
+    blobs: BlobsDep,
+    settings: SettingsDep,
+) -> Response:
+    """The whole workspace as one deterministic .tar.gz, built on demand and cached until the
+    content changes. `ETag` is the workspace checksum; `If-None-Match` answers 304. HEAD has
+    no side effect: it builds nothing, and gives `Content-Length` once a package is built."""
+    package = service.get_package(
+        uow,
+        blobs,
+        actor,
+        upload_id,
+        work_dir=settings.work_dir,
+        build=request.method == "GET",
+        client_has=client_has(request),
+    )
+    return package_response(request, blobs, package)
+
+
+@router.get("/{upload_id}/log", response_model=list[LogEntryRead])
 def get_log(upload_id: UploadIdPath, actor: ActorDep, session: SessionDep) -> list[LogEntryRead]:
-    """The workspace's source log as structured entries, oldest first."""
+    """The workspace's source log: every action, request, warning and error, oldest first."""
     return [LogEntryRead.model_validate(e) for e in service.read_log(session, actor, upload_id)]
+
+
+@router.post("/{upload_id}/{action}", response_model=WorkspaceRead)
+def change_state(
+    upload_id: UploadIdPath, action: service.StateAction, actor: ActorDep, session: SessionDep
+) -> WorkspaceRead:
+    """`lock`: no uploads or deletions until `unlock`. `release`: you are done with the
+    workspace and it can no longer change, until `unrelease`. Repeating one is harmless."""
+    view, _ = service.change_state(session, actor, upload_id, action)
+    return workspace_read(view)
