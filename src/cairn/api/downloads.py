@@ -97,7 +97,10 @@ def blob_response(
     if size is not None:
         common["Content-Length"] = str(size)
     if request.method == "HEAD" or sha256 is None:
-        return Response(status_code=200, headers=common, media_type=media_type)
+        response = Response(status_code=200, headers=common, media_type=media_type)
+        if size is None:
+            del response.headers["content-length"]  # unknown until built; not zero
+        return response
     if not blobs.exists(sha256):
         raise BlobMissing(f"Content {sha256} is missing from the blob store.")
     return StreamingResponse(_stream(blobs, sha256), headers=common, media_type=media_type)

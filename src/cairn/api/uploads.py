@@ -97,6 +97,7 @@ class _FormReader:
         self.disposition = b""
         self.pending = bytearray()
         self.handle: IO[bytes] | None = None
+        self.ended = False
 
     # --- callbacks (called synchronously by the parser) ---
 
@@ -167,6 +168,9 @@ class _FormReader:
             raise Invalid(f"The {what} contains a NUL character.")
         return text
 
+    def on_end(self) -> None:
+        self.ended = True
+
     # --- driving ---
 
     async def flush(self, force: bool = False) -> None:
@@ -192,6 +196,7 @@ class _FormReader:
                 "on_headers_finished",
                 "on_part_data",
                 "on_part_end",
+                "on_end",
             )
         }
         parser = MultipartParser(params[b"boundary"], callbacks)
@@ -200,6 +205,8 @@ class _FormReader:
                 parser.write(chunk)
                 await self.flush()
             parser.finalize()
+            if not self.ended:  # cut short: an interrupted upload is not a smaller one
+                raise BadRequest("The multipart body ends before its closing boundary.")
             await self.flush(force=True)
         except MultipartParseError as exc:
             raise BadRequest(f"The multipart body is malformed: {exc}") from exc
