@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path as FilePath
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
@@ -23,6 +25,8 @@ __all__ = [
     "TokenDep",
     "UnitOfWorkDep",
     "UploadIdPath",
+    "Workflow",
+    "WorkflowDep",
 ]
 
 # Workspace ids are 32-bit INTEGER columns on every database; a larger number is not an id.
@@ -79,3 +83,23 @@ def get_actor(uow: UnitOfWorkDep, token: TokenDep) -> accounts.Actor:
 
 
 ActorDep = Annotated[accounts.Actor, Depends(get_actor)]
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """What a workflow route (upload, package) hands its service: the caller, transactions on
+    demand, the blob store and the scratch folder next to it."""
+
+    actor: accounts.Actor
+    uow: UnitOfWork
+    blobs: BlobStore
+    work_dir: FilePath
+
+
+def get_workflow(
+    actor: ActorDep, uow: UnitOfWorkDep, blobs: BlobsDep, settings: SettingsDep
+) -> Workflow:
+    return Workflow(actor, uow, blobs, settings.work_dir)
+
+
+WorkflowDep = Annotated[Workflow, Depends(get_workflow)]

@@ -10,9 +10,13 @@ from urllib.parse import quote
 
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
+from cairn.accounts.service import Actor
+from cairn.api.deps import Workflow
 from cairn.blobs import CHUNK_SIZE, BlobStore
 from cairn.errors import BlobMissing
+from cairn.workspaces import service
 from cairn.workspaces.service import FileDownload, Package
 
 __all__ = [
@@ -21,8 +25,10 @@ __all__ = [
     "blob_response",
     "client_has",
     "etag_matches",
+    "file_download",
     "file_response",
     "http_date",
+    "package",
     "package_response",
 ]
 
@@ -143,4 +149,31 @@ def package_response(
         filename=f"{package.workspace_id}.tar.gz",
         media_type="application/gzip",
         headers=headers,
+    )
+
+
+def package(request: Request, work: Workflow, workspace_id: int) -> Package:
+    """The package route's one service call: a GET builds, a HEAD never does."""
+    return service.get_package(
+        work.uow,
+        work.blobs,
+        work.actor,
+        workspace_id,
+        work_dir=work.work_dir,
+        build=request.method == "GET",
+        client_has=client_has(request),
+    )
+
+
+def file_download(
+    request: Request, session: Session, actor: Actor, workspace_id: int, path: str
+) -> FileDownload:
+    """The file content route's one service call: a GET without a matching ETag is logged."""
+    return service.file_download(
+        session,
+        actor,
+        workspace_id,
+        path,
+        read=request.method == "GET",
+        client_has=client_has(request),
     )

@@ -24,10 +24,19 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
+from cairn.api.deps import Workflow
 from cairn.errors import BadRequest, Invalid
+from cairn.workspaces import service
 from cairn.workspaces.service import Receive, UploadRequest
 
-__all__ = ["UPLOAD_FIELDS", "UPLOAD_MARK", "is_upload_route", "receive_upload", "upload_openapi"]
+__all__ = [
+    "UPLOAD_FIELDS",
+    "UPLOAD_MARK",
+    "is_upload_route",
+    "receive_upload",
+    "upload",
+    "upload_openapi",
+]
 
 UPLOAD_MARK = "x-cairn-upload"
 """OpenAPI extension on upload routes: they take the upload body limit, not the request one."""
@@ -250,3 +259,17 @@ def receive_upload(request: Request, work_dir: Path) -> Receive:
                 reader.form.path.unlink(missing_ok=True)
 
     return receive
+
+
+def upload(
+    request: Request, work: Workflow, workspace_id: int | None = None
+) -> service.WorkspaceView:
+    """The upload route's one service call, with the body received from ``request``."""
+    return service.upload(
+        work.uow,
+        work.blobs,
+        work.actor,
+        receive_upload(request, work.work_dir),
+        work_dir=work.work_dir,
+        workspace_id=workspace_id,
+    )

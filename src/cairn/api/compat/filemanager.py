@@ -14,24 +14,24 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from cairn.api import downloads, uploads
 from cairn.api.deps import (
     ActorDep,
     BlobsDep,
     SessionDep,
     SettingsDep,
-    UnitOfWorkDep,
     UploadIdPath,
+    WorkflowDep,
 )
 from cairn.api.downloads import (
     FILE_RESPONSES,
     PACKAGE_RESPONSES,
-    client_has,
     file_response,
     http_date,
     package_response,
 )
 from cairn.api.errors import Problem, ProblemRoute, problem_responses
-from cairn.api.uploads import UPLOAD_FIELDS, receive_upload, upload_openapi
+from cairn.api.uploads import UPLOAD_FIELDS, upload_openapi
 from cairn.workspaces import service
 from cairn.workspaces.schemas import LogEntryRead, WorkspaceSummary, summarise
 
@@ -100,16 +100,12 @@ def _answer(
 @router.post("", status_code=201, response_model=WorkspaceSummary, openapi_extra=upload_openapi())
 def create_upload(
     request: Request,
-    actor: ActorDep,
-    uow: UnitOfWorkDep,
-    blobs: BlobsDep,
+    work: WorkflowDep,
     settings: SettingsDep,
 ) -> Response:
     """Create a workspace and process a file or archive (.tar, .tar.gz, .tar.bz2, .tar.xz,
     .zip, .gz) into it: unpacked, sanitized and checked. Answers 201 with the summary."""
-    view = service.upload(
-        uow, blobs, actor, receive_upload(request, settings.work_dir), work_dir=settings.work_dir
-    )
+    view = uploads.upload(request, work)
     location = f"{settings.base_url}{router.prefix}/{view.workspace.id}"
     return _answer(view, status=201, headers={"Location": location})
 
@@ -131,21 +127,11 @@ def get_upload(upload_id: UploadIdPath, actor: ActorDep, session: SessionDep) ->
 def add_upload(
     upload_id: UploadIdPath,
     request: Request,
-    actor: ActorDep,
-    uow: UnitOfWorkDep,
-    blobs: BlobsDep,
-    settings: SettingsDep,
+    work: WorkflowDep,
 ) -> Response:
     """Add a file or archive to an existing, active and unlocked workspace; files with the same
     path are replaced. A fatal problem leaves the workspace's files unchanged."""
-    view = service.upload(
-        uow,
-        blobs,
-        actor,
-        receive_upload(request, settings.work_dir),
-        work_dir=settings.work_dir,
-        workspace_id=upload_id,
-    )
+    view = uploads.upload(request, work, upload_id)
     return _answer(view, status=201)
 
 
@@ -154,23 +140,12 @@ def add_upload(
 def get_content(
     upload_id: UploadIdPath,
     request: Request,
-    actor: ActorDep,
-    uow: UnitOfWorkDep,
-    blobs: BlobsDep,
-    settings: SettingsDep,
+    work: WorkflowDep,
 ) -> Response:
     """The whole workspace as one gzipped tar, built on demand and cached until the content
     changes. `ETag` is the workspace checksum; `If-None-Match` answers 304."""
-    package = service.get_package(
-        uow,
-        blobs,
-        actor,
-        upload_id,
-        work_dir=settings.work_dir,
-        build=request.method == "GET",
-        client_has=client_has(request),
-    )
-    return package_response(request, blobs, package, headers=_owner(package.owner_id))
+    package = downloads.package(request, work, upload_id)
+    return package_response(request, work.blobs, package, headers=_owner(package.owner_id))
 
 
 @router.get("/{upload_id}/log", responses=_LOG_RESPONSES)
@@ -225,14 +200,7 @@ def get_file_content(
     blobs: BlobsDep,
 ) -> Response:
     """One file of the workspace; its `ETag` is the file's SHA-256."""
-    found = service.file_download(
-        session,
-        actor,
-        upload_id,
-        public_file_path,
-        read=request.method == "GET",
-        client_has=client_has(request),
-    )
+    found = downloads.file_download(request, session, actor, upload_id, public_file_path)
     return file_response(request, blobs, found, headers=_owner(found.owner_id))
 
 

@@ -10,23 +10,23 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from cairn.api import downloads, uploads
 from cairn.api.deps import (
     ActorDep,
     BlobsDep,
     SessionDep,
     SettingsDep,
-    UnitOfWorkDep,
     UploadIdPath,
+    WorkflowDep,
 )
 from cairn.api.downloads import (
     FILE_RESPONSES,
     PACKAGE_RESPONSES,
-    client_has,
     file_response,
     package_response,
 )
 from cairn.api.paging import Page, PageDep, page_of
-from cairn.api.uploads import UPLOAD_FIELDS, receive_upload, upload_openapi
+from cairn.api.uploads import UPLOAD_FIELDS, upload_openapi
 from cairn.workspaces import service
 from cairn.workspaces.schemas import (
     FileRead,
@@ -80,17 +80,13 @@ def create_workspace(
 )
 def upload_new(
     request: Request,
-    actor: ActorDep,
-    uow: UnitOfWorkDep,
-    blobs: BlobsDep,
+    work: WorkflowDep,
     settings: SettingsDep,
 ) -> Response:
     """Create a workspace from a file or archive (.tar, .tar.gz, .tar.bz2, .tar.xz, .zip, .gz):
     unpacked, sanitized and checked. A fatal finding still creates the workspace, with status
     ERRORS and no files, so you can read why; a refused request creates nothing."""
-    view = service.upload(
-        uow, blobs, actor, receive_upload(request, settings.work_dir), work_dir=settings.work_dir
-    )
+    view = uploads.upload(request, work)
     return _created(settings.base_url, workspace_read(view))
 
 
@@ -129,21 +125,11 @@ def delete_workspace(
 def upload_files(
     upload_id: UploadIdPath,
     request: Request,
-    actor: ActorDep,
-    uow: UnitOfWorkDep,
-    blobs: BlobsDep,
-    settings: SettingsDep,
+    work: WorkflowDep,
 ) -> WorkspaceRead:
     """Add a file or archive to an active, unlocked workspace; files with the same path are
     replaced. A fatal finding leaves the workspace's files unchanged."""
-    view = service.upload(
-        uow,
-        blobs,
-        actor,
-        receive_upload(request, settings.work_dir),
-        work_dir=settings.work_dir,
-        workspace_id=upload_id,
-    )
+    view = uploads.upload(request, work, upload_id)
     return workspace_read(view)
 
 
@@ -192,14 +178,7 @@ def get_file_content(
 ) -> Response:
     """One file's bytes. Its `ETag` is the file's SHA-256; `If-None-Match` answers 304, and
     HEAD the headers alone."""
-    found = service.file_download(
-        session,
-        actor,
-        upload_id,
-        path,
-        read=request.method == "GET",
-        client_has=client_has(request),
-    )
+    found = downloads.file_download(request, session, actor, upload_id, path)
     return file_response(request, blobs, found)
 
 
@@ -208,24 +187,13 @@ def get_file_content(
 def get_package(
     upload_id: UploadIdPath,
     request: Request,
-    actor: ActorDep,
-    uow: UnitOfWorkDep,
-    blobs: BlobsDep,
-    settings: SettingsDep,
+    work: WorkflowDep,
 ) -> Response:
     """The whole workspace as one deterministic .tar.gz, built on demand and cached until the
     content changes. `ETag` is the workspace checksum; `If-None-Match` answers 304. HEAD has
     no side effect: it builds nothing, and gives `Content-Length` once a package is built."""
-    package = service.get_package(
-        uow,
-        blobs,
-        actor,
-        upload_id,
-        work_dir=settings.work_dir,
-        build=request.method == "GET",
-        client_has=client_has(request),
-    )
-    return package_response(request, blobs, package)
+    package = downloads.package(request, work, upload_id)
+    return package_response(request, work.blobs, package)
 
 
 @router.get("/{upload_id}/log", response_model=list[LogEntryRead])
