@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.convertors import PathConvertor, register_url_convertor
 from sqlalchemy.orm import Session
 
 from cairn.accounts import service as accounts
@@ -33,6 +34,17 @@ __all__ = [
 UploadIdPath = Annotated[
     int, Path(ge=1, le=2**31 - 1, description="The workspace id (arXiv's upload_id).")
 ]
+
+
+class _FilePathConvertor(PathConvertor):
+    """A file path in a URL, newlines included: Starlette's ``path`` stops at one, and the
+    request then falls through to another route (a 405 where 404 is meant)."""
+
+    regex = "(?s:.*)"
+
+
+# Route paths write ``{name:filepath}``; registered once, when the routers are imported.
+register_url_convertor("filepath", _FilePathConvertor())
 
 _bearer = HTTPBearer(auto_error=False, description="The token from POST /api/v1/auth/login.")
 

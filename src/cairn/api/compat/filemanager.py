@@ -189,8 +189,8 @@ def delete_workspace(upload_id: UploadIdPath, actor: ActorDep, session: SessionD
     return _answer(service.delete_workspace(session, actor, upload_id), reason="deleted workspace")
 
 
-@router.get("/{upload_id}/{public_file_path:path}/content", responses=FILE_RESPONSES)
-@router.head("/{upload_id}/{public_file_path:path}/content", include_in_schema=False)
+@router.get("/{upload_id}/{public_file_path:filepath}/content", responses=FILE_RESPONSES)
+@router.head("/{upload_id}/{public_file_path:filepath}/content", include_in_schema=False)
 def get_file_content(
     upload_id: UploadIdPath,
     public_file_path: str,
@@ -204,7 +204,7 @@ def get_file_content(
     return file_response(request, blobs, found, headers=_owner(found.owner_id))
 
 
-@router.delete("/{upload_id}/{public_file_path:path}", response_model=WorkspaceSummary)
+@router.delete("/{upload_id}/{public_file_path:filepath}", response_model=WorkspaceSummary)
 def delete_file(
     upload_id: UploadIdPath, public_file_path: str, actor: ActorDep, session: SessionDep
 ) -> Response:

@@ -152,13 +152,13 @@ def delete_all_files(
     return workspace_read(service.delete_all_files(session, actor, upload_id))
 
 
-@router.get("/{upload_id}/files/{path:path}", response_model=FileRead)
+@router.get("/{upload_id}/files/{path:filepath}", response_model=FileRead)
 def get_file(upload_id: UploadIdPath, path: str, actor: ActorDep, session: SessionDep) -> FileRead:
     """One file's path, size, detected type, SHA-256 and modification time."""
     return file_read(service.file_download(session, actor, upload_id, path, read=False).file)
 
 
-@router.delete("/{upload_id}/files/{path:path}", response_model=WorkspaceRead)
+@router.delete("/{upload_id}/files/{path:filepath}", response_model=WorkspaceRead)
 def delete_file(
     upload_id: UploadIdPath, path: str, actor: ActorDep, session: SessionDep
 ) -> WorkspaceRead:
@@ -166,8 +166,8 @@ def delete_file(
     return workspace_read(service.delete_file(session, actor, upload_id, path))
 
 
-@router.get("/{upload_id}/content/{path:path}", responses=FILE_RESPONSES)
-@router.head("/{upload_id}/content/{path:path}", include_in_schema=False)
+@router.get("/{upload_id}/content/{path:filepath}", responses=FILE_RESPONSES)
+@router.head("/{upload_id}/content/{path:filepath}", include_in_schema=False)
 def get_file_content(
     upload_id: UploadIdPath,
     path: str,
