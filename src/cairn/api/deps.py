@@ -9,8 +9,8 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.convertors import PathConvertor, register_url_convertor
 from sqlalchemy.orm import Session
+from starlette.convertors import PathConvertor, register_url_convertor
 
 from cairn.accounts import service as accounts
 from cairn.blobs import BlobStore
