@@ -34,6 +34,26 @@ def _begin_immediate(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+NUL_REFUSED = "A value is not valid for the database: text may not contain NUL (0x00) characters."
+
+
+def _values(parameters: Any) -> Iterator[Any]:
+    if isinstance(parameters, dict):
+        yield from parameters.values()
+    elif isinstance(parameters, list | tuple):
+        for item in parameters:
+            yield from _values(item) if isinstance(item, dict | list | tuple) else (item,)
+
+
+def _refuse_nul(
+    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> None:
+    # PostgreSQL refuses NUL in text and SQLite stores it: refuse it on SQLite too, so a value
+    # means the same on both (session_scope turns PostgreSQL's refusal into the same Invalid).
+    if any(isinstance(value, str) and "\0" in value for value in _values(parameters)):
+        raise Invalid(NUL_REFUSED)
+
+
 def make_engine(settings: Settings) -> Engine:
     """An engine for ``settings.database_url``; creates the data folder for SQLite."""
     url = settings.database_url
@@ -42,6 +62,7 @@ def make_engine(settings: Settings) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _begin_immediate)
+        event.listen(engine, "before_cursor_execute", _refuse_nul)
         return engine
     return create_engine(url, pool_pre_ping=True)
 
@@ -64,6 +85,8 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         except DataError as exc:
             session.rollback()
             reason = str(exc.orig).splitlines()[0] if exc.orig else "value out of range"
+            if "NUL" in reason:
+                raise Invalid(NUL_REFUSED) from exc
             raise Invalid(f"A value is not valid for the database: {reason}.") from exc
         except BaseException:
             session.rollback()
