@@ -10,7 +10,7 @@ import os
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from platformdirs import user_data_dir
 from pydantic import Field, ValidationError, model_validator
@@ -28,6 +28,11 @@ __all__ = ["Settings", "get_settings"]
 
 def _toml_path() -> Path:
     return Path(os.environ.get("CAIRN_CONFIG", "cairn.toml"))
+
+
+def _seconds(default: float, description: str) -> Any:
+    """A timeout setting: a positive number of seconds."""
+    return Field(default=default, gt=0, description=description)
 
 
 class Settings(BaseSettings):
@@ -74,6 +79,42 @@ class Settings(BaseSettings):
         default=8 * 1024**3,
         gt=0,
         description="Largest multipart upload body accepted (413 above).",
+    )
+    max_header_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="Largest request head (request line and header fields) accepted; the "
+        "request is answered 431 and the connection closed above.",
+    )
+    max_headers: int = Field(
+        100, ge=1, description="Most header fields a request may carry (431 above)."
+    )
+    keep_alive_timeout: float = _seconds(
+        5.0,
+        "Seconds a connection may sit idle (before its first request or between requests) "
+        "before the server closes it.",
+    )
+    header_timeout: float = _seconds(
+        20.0,
+        "Seconds a client has to send a request's complete head, counted from connecting or "
+        "from the previous response (408 and close after).",
+    )
+    body_timeout: float = _seconds(
+        60.0,
+        "Seconds a request body may go without sending a byte before the request is cut off "
+        "(408 and close); a slow but steady upload is never cut.",
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Most open client connections; one more is answered 503 and closed at "
+        "once. Keep it well under the open-file limit (ulimit -n).",
+    )
+    backlog: int = Field(2048, ge=1, description="Connections the kernel queues (listen backlog).")
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1,::1",
+        description="Comma-separated addresses (or networks) of reverse proxies whose "
+        "X-Forwarded-For and X-Forwarded-Proto cairn believes; '*' believes every peer.",
     )
 
     @property

@@ -98,3 +98,26 @@ def postgres_server(
     root = tmp_path_factory.mktemp("pgserver")
     extra = {"CAIRN_DATABASE_URL": postgres_schema_url, "CAIRN_BLOB_URL": f"file://{root}/blobs"}
     yield from _serve(root, extra)
+
+
+# Small limits and short timeouts, so the connection tests wait seconds, not minutes.
+STRICT_LIMITS = {
+    "CAIRN_MAX_HEADER_BYTES": "8192",
+    "CAIRN_MAX_HEADERS": "20",
+    "CAIRN_KEEP_ALIVE_TIMEOUT": "1",
+    "CAIRN_HEADER_TIMEOUT": "2",
+    "CAIRN_BODY_TIMEOUT": "2",
+}
+
+
+@pytest.fixture(scope="module")
+def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """cairn with :data:`STRICT_LIMITS` on its connections."""
+    yield from _serve(tmp_path_factory.mktemp("strict"), STRICT_LIMITS)
+
+
+@pytest.fixture(scope="module")
+def crowded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """cairn allowing four connections, kept open long enough to fill them."""
+    extra = {"CAIRN_MAX_CONNECTIONS": "4", "CAIRN_KEEP_ALIVE_TIMEOUT": "60"}
+    yield from _serve(tmp_path_factory.mktemp("crowded"), extra)

@@ -15,10 +15,9 @@ def serve(
     port: int | None = typer.Option(None, "--port", help="Port (default from settings)."),
 ) -> None:
     """Migrate the database, then serve the API (Swagger UI at /docs)."""
-    import uvicorn
-
     from cairn.api import create_app
     from cairn.config import get_settings
+    from cairn.serving import serve_app
 
     settings = get_settings()
     with local_session():
@@ -29,13 +28,7 @@ def serve(
         f"http://{host or settings.host}:{port or settings.port} (docs at /docs)",
         highlight=False,
     )
-    uvicorn.run(
-        app,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level="info",
-        timeout_graceful_shutdown=5,
-    )
+    serve_app(app, settings, host=host or settings.host, port=port or settings.port)
 
 
 def check(as_json: bool = JsonOption) -> None:
