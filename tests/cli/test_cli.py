@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,3 +136,24 @@ def test_gc_removes_stale_upload_leftovers(local: Path) -> None:
     assert done.exit_code == 0, done.output
     assert json.loads(done.stdout)["temporary_removed"] == ["stage-crashed"]
     assert not leftover.exists()
+
+
+def test_check_reports_scratch_leftovers_and_deletes_nothing(local: Path) -> None:
+    assert runner.invoke(app, ["admin", "migrate"]).exit_code == 0
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait(timeout=30)
+    work = local / "tmp"
+    work.mkdir()
+    orphan = work / f"stage-{child.pid}-1-abcdef"
+    orphan.mkdir()
+    (orphan / "a.txt").write_bytes(b"12345")
+    (work / "package-old.tar.gz").write_bytes(b"123")
+    result = runner.invoke(app, ["check", "--json"])
+    assert result.exit_code == 0, result.output  # garbage, not damage
+    report = json.loads(result.stdout)
+    assert [item["name"] for item in report["leftovers"]] == ["package-old.tar.gz", orphan.name]
+    assert [item["owner_pid"] for item in report["leftovers"]] == [None, child.pid]
+    assert report["leftover_bytes"] == 8
+    human = runner.invoke(app, ["check"])
+    assert "2 scratch leftovers" in human.output and orphan.name in human.output
+    assert sorted(os.listdir(work)) == ["package-old.tar.gz", orphan.name]

@@ -18,10 +18,18 @@ def serve(
     from cairn.api import create_app
     from cairn.config import get_settings
     from cairn.serving import serve_app
+    from cairn.tempfiles import remove_orphans
 
     settings = get_settings()
     with local_session():
         pass
+    removed = remove_orphans(settings.work_dir)
+    if removed:
+        out.print(
+            f"Removed {len(removed)} scratch leftovers of stopped cairn processes from "
+            f"{settings.work_dir}.",
+            highlight=False,
+        )
     app = create_app(settings)
     out.print(
         f"cairn serving data in {settings.data_dir} on "
@@ -31,18 +39,30 @@ def serve(
     serve_app(app, settings, host=host or settings.host, port=port or settings.port)
 
 
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.0f} h"
+
+
 def check(as_json: bool = JsonOption) -> None:
-    """Re-hash every blob (fixity) and report corrupt, missing and unreferenced blobs."""
+    """Re-hash every blob (fixity) and report corrupt, missing and unreferenced blobs, and
+    scratch files that interrupted uploads left (``cairn admin gc`` removes them)."""
     from cairn.blobs import open_blob_store
     from cairn.blobs.check import check_blobs
     from cairn.config import get_settings
     from cairn.db import referenced_blobs
+    from cairn.tempfiles import find_leftovers
 
-    store = open_blob_store(get_settings().blob_url)
+    settings = get_settings()
+    store = open_blob_store(settings.blob_url)
     with local_session() as session:
         referenced = referenced_blobs(session)
     with counting_progress("checking blobs", quiet=as_json) as advance:
         report = check_blobs(store, referenced, progress=advance)
+    leftovers = find_leftovers(settings.work_dir)
     data = {
         "ok": report.ok,
         "checked": report.checked,
@@ -50,6 +70,16 @@ def check(as_json: bool = JsonOption) -> None:
         "corrupt": report.corrupt,
         "missing": report.missing,
         "unreferenced": report.unreferenced,
+        "leftovers": [
+            {
+                "name": item.name,
+                "bytes": item.bytes,
+                "age_seconds": round(item.age_seconds),
+                "owner_pid": item.owner_pid,
+            }
+            for item in leftovers
+        ],
+        "leftover_bytes": sum(item.bytes for item in leftovers),
     }
     if as_json:
         emit(data, as_json=True)
@@ -58,6 +88,19 @@ def check(as_json: bool = JsonOption) -> None:
         for label in ("corrupt", "missing", "unreferenced"):
             for sha in data[label]:  # type: ignore[attr-defined]
                 out.print(f"  {label}: {sha}", highlight=False)
+        if leftovers:
+            out.print(
+                f"{len(leftovers)} scratch leftovers in {settings.work_dir} "
+                f"({data['leftover_bytes']} bytes; 'cairn admin gc' removes them):",
+                highlight=False,
+            )
+            for item in leftovers:
+                owner = f"process {item.owner_pid}, stopped" if item.owner_pid else "owner unknown"
+                out.print(
+                    f"  leftover: {item.name} ({item.bytes} bytes, "
+                    f"{_age(item.age_seconds)} old, {owner})",
+                    highlight=False,
+                )
         out.print("[green]All blobs intact.[/green]" if report.ok else "[red]Problems found.[/red]")
     if not report.ok:
         raise typer.Exit(1)
