@@ -157,3 +157,11 @@ def test_check_reports_scratch_leftovers_and_deletes_nothing(local: Path) -> Non
     human = runner.invoke(app, ["check"])
     assert "2 scratch leftovers" in human.output and orphan.name in human.output
     assert sorted(os.listdir(work)) == ["package-old.tar.gz", orphan.name]
+
+
+def test_version_option_prints_the_package_version() -> None:
+    import cairn
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout == f"cairn {cairn.__version__}\n"

@@ -9,7 +9,7 @@ from cairn import __version__
 from cairn.api.compat import filemanager
 from cairn.api.errors import PROBLEM_RESPONSES, install_error_handlers
 from cairn.api.limits import BodyLimitMiddleware
-from cairn.api.routes import auth, health, organisations, users, workspaces
+from cairn.api.routes import auth, health, home, organisations, users, workspaces
 from cairn.blobs import open_blob_store
 from cairn.config import Settings
 from cairn.db import make_engine, make_sessionmaker
@@ -17,6 +17,7 @@ from cairn.db import make_engine, make_sessionmaker
 __all__ = ["create_app"]
 
 ROUTERS = (
+    home.router,
     health.router,
     auth.router,
     users.router,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typer
+
 from cairn.cli import accounts, admin, server, workspaces
 from cairn.cli._common import CairnTyper
 
@@ -9,6 +11,25 @@ app = CairnTyper(
     help="cairn: upload, process, archive and trace research data.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from cairn import __version__
+
+        typer.echo(f"cairn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """cairn: upload, process, archive and trace research data."""
+
+
 app.command()(server.serve)
 app.command()(server.check)
 app.command()(accounts.login)

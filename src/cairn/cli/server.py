@@ -48,8 +48,10 @@ def _age(seconds: float) -> str:
 
 
 def check(as_json: bool = JsonOption) -> None:
-    """Re-hash every blob (fixity) and report corrupt, missing and unreferenced blobs, and
-    scratch files that interrupted uploads left (``cairn admin gc`` removes them)."""
+    """Re-hash every blob (fixity); report corrupt, missing, unreferenced blobs and leftovers.
+
+    Leftovers are scratch files of interrupted uploads; `cairn admin gc` removes them.
+    """
     from cairn.blobs import open_blob_store
     from cairn.blobs.check import check_blobs
     from cairn.config import get_settings
