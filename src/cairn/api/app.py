@@ -9,6 +9,7 @@ from cairn import __version__
 from cairn.api.compat import filemanager
 from cairn.api.errors import PROBLEM_RESPONSES, install_error_handlers
 from cairn.api.limits import BodyLimitMiddleware
+from cairn.api.methods import install_allow_header
 from cairn.api.routes import auth, health, home, organisations, users, workspaces
 from cairn.blobs import open_blob_store
 from cairn.config import Settings
@@ -47,6 +48,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.blobs = open_blob_store(settings.blob_url)
     install_error_handlers(app)
+    install_allow_header(app)
     app.add_middleware(
         BodyLimitMiddleware,
         routes=[route for router in ROUTERS for route in router.routes],
