@@ -12,17 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 from typer.core import TyperCommand
 
 from cairn import errors
-from cairn.client import DEFAULT_API_URL, Client
-from cairn.client.credentials import load_login
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from cairn.client import Client
     from cairn.db import UnitOfWork
 
 __all__ = [
@@ -81,6 +78,8 @@ def emit(
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
         return
+    from rich.table import Table
+
     out = Console()
     if isinstance(data, list):
         table = Table(title=title)
@@ -105,6 +104,8 @@ def emit(
 @contextmanager
 def counting_progress(label: str, *, quiet: bool) -> Iterator[Callable[[int, int], None]]:
     """A progress bar on stderr; yields the ``progress(done, total)`` callback services take."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
     with Progress(
         TextColumn(label),
         BarColumn(),
@@ -126,6 +127,9 @@ def counting_progress(label: str, *, quiet: bool) -> Iterator[Callable[[int, int
 
 def remote_client(api_url: str | None = None) -> Client:
     """A client with the saved token (``cairn login`` first)."""
+    from cairn.client import DEFAULT_API_URL, Client
+    from cairn.client.credentials import load_login
+
     saved = load_login()
     return Client(api_url or saved.api_url or DEFAULT_API_URL, token=saved.token)
 

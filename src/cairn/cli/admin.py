@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
-import tarfile
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
-from cairn.accounts import service as accounts
 from cairn.cli._common import (
     CairnTyper,
     JsonOption,
@@ -18,9 +16,12 @@ from cairn.cli._common import (
     local_database,
     local_session,
 )
-from cairn.db import UnitOfWork
 from cairn.errors import Conflict, NotFound
 from cairn.tempfiles import remove_stale
+
+if TYPE_CHECKING:
+    from cairn.accounts import service as accounts
+    from cairn.db import UnitOfWork
 
 app = CairnTyper(
     help="Administer the local installation (reads CAIRN_DATA_DIR / CAIRN_DATABASE_URL)."
@@ -46,6 +47,8 @@ def create_org(
     as_json: bool = JsonOption,
 ) -> None:
     """Create an organisation."""
+    from cairn.accounts import service as accounts
+
     with local_session() as session:
         org = accounts.create_organisation(session, name=name)
         data = {"id": org.id, "name": org.name}
@@ -64,6 +67,8 @@ def create_user(
     as_json: bool = JsonOption,
 ) -> None:
     """Create a user, optionally as a member of an organisation."""
+    from cairn.accounts import service as accounts
+
     with local_session() as session:
         user = accounts.create_user(
             session,
@@ -88,6 +93,8 @@ def add_member(
     as_json: bool = JsonOption,
 ) -> None:
     """Add a user to an organisation, or change their privilege there."""
+    from cairn.accounts import service as accounts
+
     with local_session() as session:
         user = accounts.find_user(session, email=email)
         organisation = accounts.find_organisation_by_name(session, org)
@@ -106,6 +113,8 @@ def grant_credits(
     as_json: bool = JsonOption,
 ) -> None:
     """Add credits to an organisation's ledger."""
+    from cairn.accounts import service as accounts
+
     with local_session() as session:
         organisation = accounts.find_organisation_by_name(session, org)
         accounts.grant_credits(session, organisation=organisation, amount=amount, reason=reason)
@@ -130,6 +139,9 @@ DEMO_PAPER = {
 
 def _seed_demo_workspace(uow: UnitOfWork, actor: accounts.Actor) -> None:
     """A small uploaded paper, so the demo has a workspace with files and warnings to look at."""
+    import io
+    import tarfile
+
     from cairn.blobs import open_blob_store
     from cairn.config import get_settings
     from cairn.workspaces import service as workspaces
@@ -158,6 +170,7 @@ def _seed_demo_workspace(uow: UnitOfWork, actor: accounts.Actor) -> None:
 @app.command("seed-demo")
 def seed_demo(as_json: bool = JsonOption) -> None:
     """Create the demo organisation and user if missing (idempotent) and print how to log in."""
+    from cairn.accounts import service as accounts
 
     with local_database() as uow:
         with uow.transaction() as session:
