@@ -237,12 +237,13 @@ def protocol_with(settings: Settings) -> type[GuardedHttpToolsProtocol]:
     return type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,), {"limits": settings})
 
 
-def serve_app(app: Any, settings: Settings, *, host: str, port: int) -> None:
-    """Run ``app`` with uvicorn under the connection limits of ``settings`` until stopped."""
+def serve_app(app: Any, settings: Settings) -> None:
+    """Run ``app`` with uvicorn on ``settings``' host and port, under its connection limits,
+    until stopped."""
     uvicorn.run(
         app,
-        host=host,
-        port=port,
+        host=settings.host,
+        port=settings.port,
         http=protocol_with(settings),
         # uvicorn answers 503 once open connections reach the limit, counting the new one.
         limit_concurrency=settings.max_connections + 1,

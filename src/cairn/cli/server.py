@@ -21,6 +21,9 @@ def serve(
     from cairn.tempfiles import remove_orphans
 
     settings = get_settings()
+    # --host/--port win over the settings, and links (Settings.base_url) must say so too.
+    chosen = {"host": host, "port": port}
+    settings = settings.model_copy(update={k: v for k, v in chosen.items() if v is not None})
     with local_session():
         pass
     removed = remove_orphans(settings.work_dir)
@@ -33,10 +36,10 @@ def serve(
     app = create_app(settings)
     out.print(
         f"cairn serving data in {settings.data_dir} on "
-        f"http://{host or settings.host}:{port or settings.port} (docs at /docs)",
+        f"http://{settings.host}:{settings.port} (docs at /docs)",
         highlight=False,
     )
-    serve_app(app, settings, host=host or settings.host, port=port or settings.port)
+    serve_app(app, settings)
 
 
 def _age(seconds: float) -> str:
