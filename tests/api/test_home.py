@@ -7,8 +7,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 import cairn
-from cairn.cli.admin import DEMO_EMAIL, DEMO_PASSWORD
 from cairn.config import Settings
+from cairn.demo import DEMO_EMAIL, DEMO_PASSWORD
 from tests.factories import make_user
 
 

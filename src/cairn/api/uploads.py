@@ -9,7 +9,6 @@ spooled to /tmp or held in memory. Text fields are small, UTF-8 and free of NUL 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from starlette.requests import ClientDisconnect
 
 from cairn.api.deps import Workflow
 from cairn.errors import BadRequest, Invalid
+from cairn.tempfiles import scratch_file
 from cairn.workspaces import service
 from cairn.workspaces.service import Receive, UploadRequest
 
@@ -136,9 +136,8 @@ class _FormReader:
         if self.part.name == FILE_FIELD:
             if self.form.path is not None:
                 raise BadRequest("Send one file per upload: the form has two 'file' parts.")
-            fd, name = tempfile.mkstemp(prefix="upload-", dir=self.work_dir)
+            fd, self.form.path = scratch_file(self.work_dir, "upload-")
             self.handle = os.fdopen(fd, "wb")
-            self.form.path = Path(name)
             self.form.filename = self.part.filename or ""
         elif self.part.name in self.limits:
             if self.part.name in self.form.fields:

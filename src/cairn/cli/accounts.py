@@ -8,7 +8,6 @@ from rich.console import Console
 from cairn import client as sdk
 from cairn import errors
 from cairn.cli._common import CairnTyper, JsonOption, emit, remote_client
-from cairn.client import DEFAULT_API_URL
 from cairn.client.credentials import credentials_path, forget_login
 
 out = Console(stderr=True)
@@ -23,7 +22,9 @@ def login(
     password: str = typer.Option(
         ..., "--password", prompt=True, hide_input=True, envvar="CAIRN_PASSWORD"
     ),
-    api_url: str = typer.Option(DEFAULT_API_URL, "--api-url", envvar="CAIRN_API_URL"),
+    api_url: str = typer.Option(
+        "http://127.0.0.1:8000", "--api-url", envvar="CAIRN_API_URL", help="Server URL."
+    ),
 ) -> None:
     """Log in and keep the token (valid one day) in your config folder, readable only by you."""
     if not (email or user_id):

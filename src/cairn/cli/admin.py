@@ -16,21 +16,16 @@ from cairn.cli._common import (
     local_database,
     local_session,
 )
-from cairn.errors import Conflict, NotFound
+from cairn.errors import Conflict
 from cairn.tempfiles import remove_stale
 
 if TYPE_CHECKING:
-    from cairn.accounts import service as accounts
-    from cairn.db import UnitOfWork
+    pass
 
 app = CairnTyper(
     help="Administer the local installation (reads CAIRN_DATA_DIR / CAIRN_DATABASE_URL)."
 )
 out = Console()
-
-DEMO_EMAIL = "demo@cairn.example"
-DEMO_PASSWORD = "Cairn-demo-2026!"
-DEMO_ORG = "Demo Lab"
 
 
 @app.command()
@@ -126,78 +121,17 @@ def grant_credits(
     emit(data, as_json=as_json, title="Credits")
 
 
-DEMO_PAPER = {
-    "paper/main.tex": b"\\documentclass{article}\n\\begin{document}\n"
-    b"\\title{A demo paper}\\maketitle\nSee \\cite{knuth84}.\n"
-    b"\\bibliographystyle{plain}\\bibliography{refs}\n\\end{document}\n",
-    "paper/refs.bib": b"@book{knuth84, author={Donald E. Knuth}, title={The TeXbook},"
-    b" year={1984}}\n",
-    "paper/.DS_Store": b"junk a sanitizer removes",
-    "paper/notes (draft).txt": b"A file whose name gets cleaned.\n",
-}
-
-
-def _seed_demo_workspace(uow: UnitOfWork, actor: accounts.Actor) -> None:
-    """A small uploaded paper, so the demo has a workspace with files and warnings to look at."""
-    import io
-    import tarfile
-
-    from cairn.blobs import open_blob_store
-    from cairn.config import get_settings
-    from cairn.workspaces import service as workspaces
-
-    settings = get_settings()
-    work_dir = settings.work_dir
-    work_dir.mkdir(parents=True, exist_ok=True)
-    archive = work_dir / "demo-paper.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        for name, data in DEMO_PAPER.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    try:
-        workspaces.upload(
-            uow,
-            open_blob_store(settings.blob_url),
-            actor,
-            workspaces.uploaded_file(archive),
-            work_dir=work_dir,
-        )
-    finally:
-        archive.unlink(missing_ok=True)
-
-
 @app.command("seed-demo")
 def seed_demo(as_json: bool = JsonOption) -> None:
     """Create the demo organisation and user if missing (idempotent) and print how to log in."""
-    from cairn.accounts import service as accounts
+    from cairn.blobs import open_blob_store
+    from cairn.config import get_settings
+    from cairn.demo import DEMO_EMAIL, DEMO_ORG, DEMO_PASSWORD
+    from cairn.demo import seed_demo as seed
 
+    settings = get_settings()
     with local_database() as uow:
-        with uow.transaction() as session:
-            try:
-                user = accounts.find_user(session, email=DEMO_EMAIL)
-                actor = None
-            except NotFound:
-                organisation = accounts.create_organisation(
-                    session, name=DEMO_ORG, description="Demo organisation created by make run."
-                )
-                user = accounts.create_user(
-                    session,
-                    email=DEMO_EMAIL,
-                    password=DEMO_PASSWORD,
-                    given_name="Demo",
-                    family_name="Researcher",
-                )
-                accounts.add_member(
-                    session, user=user, organisation=organisation, privilege="manage"
-                )
-                accounts.grant_credits(
-                    session, organisation=organisation, amount=1000, reason="demo credits"
-                )
-                actor = accounts.authenticate_user(session, user)
-        if actor is not None:
-            _seed_demo_workspace(uow, actor)
-    created = actor is not None
+        created = seed(uow, open_blob_store(settings.blob_url), work_dir=settings.work_dir)
     data = {
         "email": DEMO_EMAIL,
         "password": DEMO_PASSWORD,

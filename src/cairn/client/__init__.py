@@ -4,19 +4,44 @@
 >>> me = client.login(email="demo@cairn.example", password="...", api_url="http://127.0.0.1:8000")
 >>> [o.name for o in me.organisations]
 >>> me = client.from_saved_login()          # or reuse the login of `cairn login`
+
+Names load on first use (PEP 562), so ``cairn.client.credentials`` and the CLI's help start
+without importing httpx and pydantic.
 """
 
-from cairn.client._client import DEFAULT_API_URL, Client
-from cairn.client.accounts import (
-    CreditEntry,
-    Credits,
-    Organisation,
-    User,
-    connect,
-    from_saved_login,
-    login,
-)
-from cairn.client.workspaces import Finding, Workspace, WorkspaceFile, Workspaces
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cairn.client._client import DEFAULT_API_URL, Client
+    from cairn.client.accounts import (
+        CreditEntry,
+        Credits,
+        Organisation,
+        User,
+        connect,
+        from_saved_login,
+        login,
+    )
+    from cairn.client.workspaces import Finding, Workspace, WorkspaceFile, Workspaces
+
+_WHERE = {
+    "DEFAULT_API_URL": "cairn.client._client",
+    "Client": "cairn.client._client",
+    "CreditEntry": "cairn.client.accounts",
+    "Credits": "cairn.client.accounts",
+    "Organisation": "cairn.client.accounts",
+    "User": "cairn.client.accounts",
+    "connect": "cairn.client.accounts",
+    "from_saved_login": "cairn.client.accounts",
+    "login": "cairn.client.accounts",
+    "Finding": "cairn.client.workspaces",
+    "Workspace": "cairn.client.workspaces",
+    "WorkspaceFile": "cairn.client.workspaces",
+    "Workspaces": "cairn.client.workspaces",
+}
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -33,3 +58,15 @@ __all__ = [
     "from_saved_login",
     "login",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'cairn.client' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import gzip
 import tarfile
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from cairn.blobs import BlobStore
+from cairn.tempfiles import scratch_file
 
 __all__ = ["PackageFile", "build_package"]
 
@@ -31,8 +31,7 @@ def build_package(
 ) -> tuple[str, int]:
     """A deterministic .tar.gz of ``files`` in the blob store: sorted members, fixed owner and
     mode, gzip header without time or name. Returns (sha256, size)."""
-    fd, name = tempfile.mkstemp(prefix="package-", suffix=".tar.gz", dir=work_dir)
-    path = Path(name)
+    fd, path = scratch_file(work_dir, "package-", suffix=".tar.gz")
     try:
         with (
             open(fd, "wb") as raw,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
@@ -26,6 +25,7 @@ from cairn.accounts.service import Actor, Privilege
 from cairn.blobs import BlobRef, BlobStore
 from cairn.db import UnitOfWork, paginate, utcnow
 from cairn.errors import BadRequest, Forbidden, Invalid, NotFound
+from cairn.tempfiles import scratch_dir
 from cairn.workspaces._checks import (
     Finding,
     case_duplicates,
@@ -306,7 +306,7 @@ def prepare_upload(
     )
     if upload_size == 0:
         raise Invalid("file payload is zero length")
-    staging = Path(tempfile.mkdtemp(prefix="stage-", dir=work_dir))
+    staging = scratch_dir(work_dir, "stage-")
     try:
         result = process_upload(
             source,

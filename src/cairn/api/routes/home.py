@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from cairn import __version__
 from cairn.accounts import service as accounts
 from cairn.api.deps import SessionDep, SettingsDep
-from cairn.cli.admin import DEMO_EMAIL, DEMO_PASSWORD
+from cairn.demo import DEMO_EMAIL, DEMO_PASSWORD
 from cairn.errors import NotFound
 
 router = APIRouter(tags=["home"])

@@ -1,0 +1,70 @@
+"""The demo ``make run`` seeds: an organisation with credits, a user, and a workspace holding a
+small paper with findings, so a newcomer has something to click through."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+from cairn.accounts import service as accounts
+from cairn.blobs import BlobStore
+from cairn.db import UnitOfWork
+from cairn.errors import NotFound
+from cairn.workspaces import service as workspaces
+
+__all__ = ["DEMO_EMAIL", "DEMO_ORG", "DEMO_PASSWORD", "seed_demo"]
+
+DEMO_EMAIL = "demo@cairn.example"
+DEMO_PASSWORD = "Cairn-demo-2026!"
+DEMO_ORG = "Demo Lab"
+
+DEMO_PAPER = {
+    "paper/main.tex": b"\\documentclass{article}\n\\begin{document}\n"
+    b"\\title{A demo paper}\\maketitle\nSee \\cite{knuth84}.\n"
+    b"\\bibliographystyle{plain}\\bibliography{refs}\n\\end{document}\n",
+    "paper/refs.bib": b"@book{knuth84, author={Donald E. Knuth}, title={The TeXbook},"
+    b" year={1984}}\n",
+    "paper/.DS_Store": b"junk a sanitizer removes",
+    "paper/notes (draft).txt": b"A file whose name gets cleaned.\n",
+}
+
+
+def seed_demo(uow: UnitOfWork, blobs: BlobStore, *, work_dir: Path) -> bool:
+    """Create the demo organisation, user and workspace unless the user exists (idempotent).
+
+    Returns whether anything was created.
+    """
+    with uow.transaction() as session:
+        try:
+            accounts.find_user(session, email=DEMO_EMAIL)
+            return False
+        except NotFound:
+            pass
+        organisation = accounts.create_organisation(
+            session, name=DEMO_ORG, description="Demo organisation created by make run."
+        )
+        user = accounts.create_user(
+            session,
+            email=DEMO_EMAIL,
+            password=DEMO_PASSWORD,
+            given_name="Demo",
+            family_name="Researcher",
+        )
+        accounts.add_member(session, user=user, organisation=organisation, privilege="manage")
+        accounts.grant_credits(
+            session, organisation=organisation, amount=1000, reason="demo credits"
+        )
+        actor = accounts.authenticate_user(session, user)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    archive = work_dir / "demo-paper.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, data in DEMO_PAPER.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    try:
+        workspaces.upload(uow, blobs, actor, workspaces.uploaded_file(archive), work_dir=work_dir)
+    finally:
+        archive.unlink(missing_ok=True)
+    return True
