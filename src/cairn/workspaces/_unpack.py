@@ -176,6 +176,36 @@ _READ_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+class _ReadErrorMap:
+    """Turns what a reader raises on damaged input into ``_Corrupt``, chained to the cause.
+
+    A class rather than ``contextlib.contextmanager``: it wraps every read of every member, and
+    entering a generator-based manager costs ten times more.
+    """
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        if isinstance(exc, _READ_ERRORS):
+            raise _Corrupt(str(exc) or type(exc).__name__) from exc
+
+
+_MAP_READ_ERRORS = _ReadErrorMap()
+
+
+def _map_read_errors() -> _ReadErrorMap:
+    """``with _map_read_errors(): ...``: reader errors inside become ``_Corrupt``.
+
+    Our own ``_Abort`` and ``_Corrupt`` pass through unchanged (they are not reader errors).
+    """
+    return _MAP_READ_ERRORS
+
+
 class _Reader(Protocol):
     # A memoryview result is to be used before the next call (see ``_Decompressed.chunk``).
     def read(self, size: int, /) -> bytes | memoryview | None: ...
@@ -361,10 +391,8 @@ class _Decompressed:
         if self._view is not _EMPTY:
             self._src.release()
             self._view = _EMPTY
-        try:
+        with _map_read_errors():
             data = self._src.next()
-        except _READ_ERRORS as exc:
-            raise _Corrupt(str(exc) or type(exc).__name__) from exc
         n = len(data)
         self._start, self._end = 0, n
         if not n:
@@ -797,7 +825,7 @@ class _Upload:
     ) -> None:
         with contextlib.ExitStack() as stack:
             stream, meter = stack.enter_context(self._open_decompressed(path, kind, label))
-            try:
+            with _map_read_errors():
                 tf = stack.enter_context(
                     tarfile.TarFile(
                         fileobj=stream,
@@ -807,17 +835,9 @@ class _Upload:
                         errors="surrogateescape",
                     )
                 )
-            except (_Abort, _Corrupt):
-                raise
-            except _READ_ERRORS as exc:
-                raise _Corrupt(str(exc)) from exc
             while True:
-                try:
+                with _map_read_errors():
                     info = tf.next()
-                except (_Abort, _Corrupt):
-                    raise
-                except _READ_ERRORS as exc:
-                    raise _Corrupt(str(exc)) from exc
                 if info is None:
                     # tarfile stops at the end-of-archive blocks; read on to the end of the
                     # compressed stream so its checksum (gzip CRC, xz check) is verified.
@@ -847,10 +867,8 @@ class _Upload:
             counting = _CountingRaw(raw_file)
             buffered = io.BufferedReader(counting, CHUNK)
             meter = _Meter(label, lambda: counting.count)
-            try:
+            with _map_read_errors():
                 zf = zipfile.ZipFile(buffered)
-            except _READ_ERRORS as exc:
-                raise _Corrupt(str(exc)) from exc
             with zf:
                 for info in zf.infolist():
                     self._seen_member()
@@ -962,12 +980,8 @@ class _Upload:
             self.add("warn", public, ck.msg_backup(public))
         if self.existing_count + len(self.entries) + 1 > self.limits.max_files:
             raise self._count_abort()
-        try:
+        with _map_read_errors():
             reader = opener()
-        except (_Abort, _Corrupt):
-            raise
-        except _READ_ERRORS as exc:
-            raise _Corrupt(str(exc)) from exc
         if reader is None:
             return
         entry, head = self._write(public, member.original, reader, meter)
@@ -1083,12 +1097,8 @@ class _Upload:
         try:
             try:
                 while True:
-                    try:
+                    with _map_read_errors():
                         chunk = reader.read(step)
-                    except (_Abort, _Corrupt):
-                        raise
-                    except _READ_ERRORS as exc:
-                        raise _Corrupt(str(exc) or type(exc).__name__) from exc
                     if not chunk:
                         break
                     n = len(chunk)
