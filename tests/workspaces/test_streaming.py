@@ -18,7 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cairn.workspaces import _filetypes as ft
-from cairn.workspaces._unpack import BUFFER, _SafeTarInfo
+from cairn.workspaces._streams import BUFFER
+from cairn.workspaces._tarheader import SafeTarInfo
 
 from .conftest import Run
 
@@ -60,7 +61,7 @@ def stdlib_or_error(buf: bytes) -> tarfile.TarInfo | None:
 
 def check_header(buf: bytes) -> bool:
     """The fast path agrees with tarfile; returns whether it took the header."""
-    fast = _SafeTarInfo.ordinary_frombuf(buf, "utf-8", "surrogateescape")
+    fast = SafeTarInfo.ordinary_frombuf(buf, "utf-8", "surrogateescape")
     if fast is None:
         return False
     slow = stdlib_or_error(buf)
