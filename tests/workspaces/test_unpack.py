@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import hashlib
 import io
 import json
+import lzma
 import os
 import tarfile
 import tempfile
@@ -519,6 +521,59 @@ def test_backslash_separators(tmp_path: Path, run: Run) -> None:
     assert paths(result) == ["b.txt", "sub/a.txt"]
 
 
+def test_zip_members_without_a_name(corpus: Corpus, run: Run) -> None:
+    # zipfile's ZipInfo.is_dir() indexes the name: an empty one (or one cut at a NUL) was a 500.
+    result = run(corpus("zip_nameless"))
+    assert [(f.level, f.public_path, f.message) for f in result.findings] == [
+        ("fatal", None, "Refused member 2 of 'nameless.zip': the name is empty."),
+        ("fatal", None, "Refused member 3 of 'nameless.zip': the name is empty."),
+    ]
+    assert paths(result) == ["ok.txt"]
+
+
+def test_zip_names_of_only_dots_and_slashes(corpus: Corpus, run: Run) -> None:
+    result = run(corpus("zip_dot_names"))
+    # Names ending in "/" are folders in a zip, whatever their mode says: nothing to write.
+    assert [f.message for f in result.findings] == [
+        "Refused '.': the name is empty.",
+        "Refused './.': the name is empty.",
+        "Refused '..': parent directory ('..') components are not allowed.",
+        "Refused 'C:': Windows drive letters are not allowed.",
+        "Refused 'C:\\': Windows drive letters are not allowed.",
+    ]
+    assert all(f.level == "fatal" for f in result.findings)
+    assert paths(result) == ["ok.txt"]
+
+
+def test_tar_names_that_normalise_to_nothing(corpus: Corpus, run: Run) -> None:
+    result = run(corpus("tar_nameless"))
+    assert [f.message for f in result.findings] == [
+        "Refused member 2 of 'nameless.tar': the name is empty.",
+        "Refused member 3 of 'nameless.tar': the name is empty.",  # "\0evil.txt"
+        "Refused './': the name is empty.",
+        "Refused '.': the name is empty.",
+        "Refused './.': the name is empty.",
+        "Refused '..': parent directory ('..') components are not allowed.",
+        "Refused '../': parent directory ('..') components are not allowed.",
+        "Refused '/': absolute paths are not allowed.",
+        "Refused '//': absolute paths are not allowed.",
+        "Refused '/./': absolute paths are not allowed.",
+        "Refused 'C:': Windows drive letters are not allowed.",
+        "Refused 'C:\\': Windows drive letters are not allowed.",
+    ]
+    assert all(f.level == "fatal" and f.public_path is None for f in result.findings)
+    assert paths(result) == ["ok.txt"]
+
+
+def test_nameless_member_of_a_nested_archive_names_that_archive(
+    tmp_path: Path, run: Run, corpus: Corpus
+) -> None:
+    inner = corpus("zip_nameless").read_bytes()
+    result = run(make_tar(tmp_path / "outer.tar", [("sub/in.zip", inner), ("x.txt", b"x\n")], "w"))
+    one(result, "fatal", "Refused member 2 of 'sub/in.zip': the name is empty.")
+    assert paths(result) == ["sub/ok.txt", "x.txt"]
+
+
 # --- single files, uploaded names, formats -----------------------------------------------------
 def test_latex_paper(corpus: Corpus, run: Run) -> None:
     result = run(corpus("latex_paper"))
@@ -591,6 +646,41 @@ def test_gzipped_single_file(corpus: Corpus, run: Run) -> None:
     result = run(corpus("data_gz"))
     assert types(result) == {"data.csv": ft.TEXT}
     assert result.files[0].size == 800
+
+
+def test_gzip_embedded_name_is_not_used(corpus: Corpus, run: Run) -> None:
+    result = run(corpus("gzip_embedded_name"))  # its header says '../../etc/passwd'
+    assert result.findings == [] and paths(result) == ["notes.txt"]
+    assert result.files[0].local_path.read_bytes() == b"notes\n"
+
+
+def test_gzip_header_longer_than_the_head(corpus: Corpus, run: Run) -> None:
+    # The data starts after 165 KB of header: the 64 KiB head alone does not decompress.
+    result = run(corpus("gzip_long_header"))
+    assert result.findings == [] and types(result) == {"main.tex": ft.LATEX2E}
+
+
+def test_nested_gzip_with_a_long_header_is_unpacked(
+    tmp_path: Path, run: Run, corpus: Corpus
+) -> None:
+    inner = corpus("gzip_long_header").read_bytes()
+    source = make_tar(tmp_path / "outer.tar", [("in.tar.gz", inner), ("x.txt", b"x\n")], "w")
+    result = run(source)
+    one(result, "info", "Unpacked archive 'in.tar.gz'.")
+    assert paths(result) == ["main.tex", "x.txt"]
+
+
+@pytest.mark.parametrize("filename", ["..gz", "...gz", "..bz2", "..xz"])
+def test_compressed_file_named_only_dots(tmp_path: Path, run: Run, filename: str) -> None:
+    # Without its suffix the name would be '.' or '..': the upload's own name is kept instead.
+    compress = {"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}
+    source = tmp_path / "upload"
+    source.write_bytes(compress[filename.rsplit(".", 1)[1]](b"data\n"))
+    result = run(source, filename)
+    assert [(f.level, f.public_path, f.message) for f in result.findings] == [
+        ("warn", filename, "Hidden file are not allowed.")
+    ]
+    assert result.files == [] and result.removed == [filename]
 
 
 def test_gzip_without_compression_suffix_is_kept(tmp_path: Path, run: Run) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import re
 import stat
 import tarfile
@@ -59,6 +60,18 @@ _CLAIMS = (
     (".xz", "xz"),
 )
 _COMPRESSION_SUFFIX = re.compile(r"(\.gz|\.gzip|-gz|\.bz2|\.xz)$", re.IGNORECASE)
+# A gzip header's name, comment and extra field have no length limit (the extra field alone may
+# take 64 KiB), so the head may end before any data: look that much further.
+MAX_GZIP_HEADER_BYTES = 1024 * 1024
+
+
+def _compressed_tar(head: bytes, kind: ft.ArchiveKind, path: Path) -> bool | None:
+    """``ft.compressed_tar``, reading further into ``path`` when a gzip header fills ``head``."""
+    inner = ft.compressed_tar(head, kind)
+    if inner is None and kind == "gzip" and len(head) == ft.HEAD_BYTES:
+        with path.open("rb") as f:
+            inner = ft.compressed_tar(f.read(MAX_GZIP_HEADER_BYTES + ft.HEAD_BYTES), kind)
+    return inner
 
 
 def _claimed_kind(name: str) -> str | None:
@@ -98,7 +111,8 @@ class Upload:
             if kind == "zip" and claimed != "zip" and ft.zip_subtype(source, head) != ft.ZIP:
                 kind = None  # DOCX, ODT, JAR ...: a document, not an archive to unpack
             if kind is not None and source_size > 0:
-                inner = ft.compressed_tar(head, kind) if kind in ("gzip", "bzip2", "xz") else None
+                compressed = kind in ("gzip", "bzip2", "xz")
+                inner = _compressed_tar(head, kind, source) if compressed else None
                 if kind in ("gzip", "bzip2", "xz") and inner is None:
                     raise Corrupt(f"cannot decompress {kind} data")
                 if kind in ("tar", "zip") or inner:
@@ -154,7 +168,9 @@ class Upload:
     def _decompress_single(
         self, source: Path, kind: ft.ArchiveKind, name: str, base: tuple[str, ...], shown: str
     ) -> None:
-        inner = _COMPRESSION_SUFFIX.sub("", name) or name
+        inner = _COMPRESSION_SUFFIX.sub("", name)
+        if inner.strip(".") == "":  # "..gz" would become "." ("...gz" "..")
+            inner = name
         count = self.budget.count_expanded
         with open_decompressed(source, kind, shown, count) as (stream, meter):
             self._add_member(
@@ -186,7 +202,7 @@ class Upload:
                         errors="surrogateescape",
                     )
                 )
-            while True:
+            for index in itertools.count(1):
                 with map_read_errors():
                     info = tf.next()
                 if info is None:
@@ -204,7 +220,9 @@ class Upload:
                         return MemberReader(stream, member.size)  # the data follows its header
                     return tf.extractfile(member)  # sparse: holes are filled by tarfile
 
-                self._add_member(member.name, _tar_kind(member), opener, base, meter, depth)
+                self._add_member(
+                    member.name, _tar_kind(member), opener, base, meter, depth, index=index
+                )
 
     def _unpack_zip(self, path: Path, label: str, base: tuple[str, ...], depth: int) -> None:
         directory = ft.read_zip_directory(path)
@@ -218,7 +236,7 @@ class Upload:
             with map_read_errors():
                 zf = zipfile.ZipFile(buffered)
             with zf:
-                for info in zf.infolist():
+                for index, info in enumerate(zf.infolist(), 1):
                     self.budget.count_member()
                     if info.flag_bits & 0x1:
                         self.log.add(
@@ -246,7 +264,7 @@ class Upload:
                     def opener(info: zipfile.ZipInfo = info) -> Reader | None:
                         return zf.open(info)
 
-                    self._add_member(info.filename, kind, opener, base, meter, depth)
+                    self._add_member(info.filename, kind, opener, base, meter, depth, index=index)
 
     def _drain_queue(self) -> None:
         """Unpack archives found inside archives, in place, breadth first, up to max_depth."""
@@ -282,13 +300,20 @@ class Upload:
         base: tuple[str, ...],
         meter: Meter,
         depth: int,
+        *,
+        index: int = 1,
     ) -> None:
+        """Sanitize, check and stage the ``index``-th member of an archive (1 for a file)."""
         if kind == "dir":
             return
         log = self.log
         member = ck.split_member_path(name, base)
         if isinstance(member, str):
-            log.add("fatal", None, ck.msg_refused(ck.display_name(name), member))
+            shown = ck.display_name(name)
+            if shown:
+                log.add("fatal", None, ck.msg_refused(shown, member))
+            else:  # nothing to quote (an empty name, or one cut at a NUL): say where it is
+                log.add("fatal", None, f"Refused member {index} of '{meter.label}': {member}.")
             return
         public = member.public
         junk = ck.junk_kind(member)
@@ -335,6 +360,8 @@ class Upload:
         entry.file_type = ft.detect_type(public, head, entry.size, entry.local_path)
         staging.add(public, entry)
         archive = ft.unpackable_kind(head, entry.file_type)
+        if archive is None and entry.file_type == ft.GZIPPED:
+            archive = "gzip" if _compressed_tar(head, "gzip", entry.local_path) else None
         if archive is not None:
             self.queue.append((public, entry, archive, depth + 1))
 
@@ -405,6 +432,7 @@ def _tar_kind(info: tarfile.TarInfo) -> MemberKind:
 
 
 def _zip_kind(info: zipfile.ZipInfo) -> MemberKind:
-    if info.is_dir():
+    # Not ZipInfo.is_dir(): it indexes the name, which may be empty (or cut to nothing at a NUL).
+    if info.filename.endswith("/"):
         return "dir"
     return _ZIP_KINDS.get(stat.S_IFMT(info.external_attr >> 16), "other")
