@@ -336,6 +336,36 @@ def build_hidden_bomb(dir: Path) -> Path:
     return build_tar_bomb(dir, member=".hidden")
 
 
+class Zeros(io.RawIOBase):
+    """``size`` zero bytes, produced on demand."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        n = min(len(buffer), self.left)
+        buffer[:n] = bytes(n)
+        self.left -= n
+        return n
+
+
+def build_compressed_tar_bomb(dir: Path, kind: Literal["bz2", "xz"], size: int) -> Path:
+    """A ``.tar.bz2`` or ``.tar.xz`` of one member of ``size`` zero bytes.
+
+    Not in ``CORPUS``: compressing takes seconds. bzip2 packs 256 MiB of zeros in ~200 bytes.
+    """
+    path = dir / f"bomb.tar.{kind}"
+    mode: Literal["w:bz2", "w:xz"] = "w:bz2" if kind == "bz2" else "w:xz"
+    with tarfile.open(path, mode) as tf:
+        info = tarfile.TarInfo("zeros.bin")
+        info.size = size
+        tf.addfile(info, Zeros(size))
+    return path
+
+
 def build_nested_20(dir: Path, depth: int = 20) -> Path:
     """``depth`` tar.gz archives, each inside the next, each with one text file."""
     previous: Path | None = None
