@@ -89,7 +89,7 @@ class _ReadErrorMap:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
     ) -> None:
-        if isinstance(exc, READ_ERRORS):
+        if exc is not None and isinstance(exc, READ_ERRORS):
             raise Corrupt(str(exc) or type(exc).__name__) from exc
 
 
