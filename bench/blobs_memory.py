@@ -84,8 +84,8 @@ def main() -> None:
         for side, measured in best.items():
             idle = measured.report.get("idle_peak", 0)
             detail(
-                f"{side}: {measured.seconds:.2f}s, peak RSS {measured.peak / MIB:.0f} MiB "
-                f"(idle {idle / MIB:.0f} MiB)"
+                f"{side}: {measured.seconds:.2f}s, peak RSS {measured.peak / MIB:.1f} MiB "
+                f"({idle / MIB:.1f} MiB before the put)"
             )
         cairn, baseline = best["cairn"], best["baseline"]
         detail(f"peak RSS ratio {cairn.peak / baseline.peak:.2f}")

@@ -108,9 +108,9 @@ def main() -> None:
             idle = cairn.report.get("idle_peak", 0)
             detail(
                 f"{name} ({source.stat().st_size / MIB:.1f} MiB): cairn {cairn.seconds:.2f}s "
-                f"peak {cairn.peak / MIB:.0f} MiB (idle {idle / MIB:.0f} MiB), "
+                f"peak {cairn.peak / MIB:.1f} MiB ({idle / MIB:.1f} before unpacking), "
                 f"baseline {' '.join(baseline_cmd(source, tmp)[:2])} "
-                f"{baseline.seconds:.2f}s peak {baseline.peak / MIB:.0f} MiB, "
+                f"{baseline.seconds:.2f}s peak {baseline.peak / MIB:.1f} MiB, "
                 f"ratio {cairn.seconds / baseline.seconds:.2f}"
             )
             total_cairn += cairn.seconds
