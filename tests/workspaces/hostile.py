@@ -112,21 +112,50 @@ def _zeros_deflate(size: int) -> tuple[bytes, int]:
     return segment * (size // MiB) + end, crc
 
 
-def _raw_zip(path: Path, name: str, deflated: bytes, crc: int, size: int) -> Path:
-    """A one-member zip whose member is already-deflated data (zip64 when needed)."""
-    encoded = name.encode()
-    big = size >= 0xFFFFFFFF or len(deflated) >= 0xFFFFFFFF
-    extra = struct.pack("<HHQQ", 1, 16, size, len(deflated)) if big else b""
-    usize, csize = (0xFFFFFFFF, 0xFFFFFFFF) if big else (size, len(deflated))
-    version = 45 if big else 20
-    common = (8, 0, 0x21, crc, csize, usize, len(encoded), len(extra))  # deflate, time, date ...
-    local = struct.pack("<4s5H3L2H", b"PK\x03\x04", version, 0, *common) + encoded + extra
-    mode = (stat.S_IFREG | 0o644) << 16
-    central_fields = ((3 << 8) | version, version, 0, *common, 0, 0, 0, mode, 0)
-    central = struct.pack("<4s6H3L5H2L", b"PK\x01\x02", *central_fields) + encoded + extra
-    cd_offset = len(local) + len(deflated)
-    eocd = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, len(central), cd_offset, 0)
-    path.write_bytes(local + deflated + central + eocd)
+RawMember = tuple[bytes, bytes, int, int]  # name as stored, deflated data, its CRC-32, its size
+
+
+def _raw_member(name: bytes, data: bytes) -> RawMember:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return name, compressor.compress(data) + compressor.flush(), zlib.crc32(data), len(data)
+
+
+def _gzip(data: bytes, *, name: bytes | None = None, extra: bytes | None = None) -> bytes:
+    """A gzip member with an optional name (FNAME, NUL added) and extra field in its header."""
+    flags, header = 0, b""
+    if extra is not None:
+        flags |= 0x04
+        header += struct.pack("<H", len(extra)) + extra
+    if name is not None:
+        flags |= 0x08
+        header += name + b"\0"
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = compressor.compress(data) + compressor.flush()
+    start = struct.pack("<2sBBLBB", b"\x1f\x8b", 8, flags, 0, 2, 255)
+    return start + header + body + struct.pack("<LL", zlib.crc32(data), len(data))
+
+
+def _raw_zip(path: Path, members: list[RawMember]) -> Path:
+    """A zip of already-deflated members, names stored byte for byte (zip64 when needed).
+
+    zipfile refuses to write some names (empty ones, say) and cuts others at a NUL on reading
+    its own input; here nothing is checked, so any name can be tried.
+    """
+    body = central = b""
+    for name, deflated, crc, size in members:
+        big = size >= 0xFFFFFFFF or len(deflated) >= 0xFFFFFFFF
+        extra = struct.pack("<HHQQ", 1, 16, size, len(deflated)) if big else b""
+        usize, csize = (0xFFFFFFFF, 0xFFFFFFFF) if big else (size, len(deflated))
+        version = 45 if big else 20
+        common = (8, 0, 0x21, crc, csize, usize, len(name), len(extra))  # deflate, time, date ..
+        local = struct.pack("<4s5H3L2H", b"PK\x03\x04", version, 0, *common) + name + extra
+        mode = (stat.S_IFREG | 0o644) << 16
+        fields = ((3 << 8) | version, version, 0, *common, 0, 0, 0, mode, len(body))
+        central += struct.pack("<4s6H3L5H2L", b"PK\x01\x02", *fields) + name + extra
+        body += local + deflated
+    count = len(members)
+    eocd = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, len(central), len(body), 0)
+    path.write_bytes(body + central + eocd)
     return path
 
 
@@ -249,7 +278,7 @@ def build_tiny_files(dir: Path, count: int = 10_000) -> Path:
 def build_flat_zip_bomb(dir: Path) -> Path:
     """One member of 1 GiB of zeros in ~1 MB."""
     deflated, crc = _zeros_deflate(GiB)
-    return _raw_zip(dir / "flat-bomb.zip", "zeros.bin", deflated, crc, GiB)
+    return _raw_zip(dir / "flat-bomb.zip", [(b"zeros.bin", deflated, crc, GiB)])
 
 
 def build_zip_bomb(dir: Path, layers: int = 10) -> Path:
@@ -257,7 +286,7 @@ def build_zip_bomb(dir: Path, layers: int = 10) -> Path:
 
     The inner zips are a 1 KB deflate segment repeated, so the outer deflate squeezes them again.
     """
-    inner = _raw_zip(dir / "layer.zip", "zeros.bin", *_zeros_deflate(GiB), GiB)
+    inner = _raw_zip(dir / "layer.zip", [(b"zeros.bin", *_zeros_deflate(GiB), GiB)])
     data = inner.read_bytes()
     inner.unlink()
     return _zip(dir / "bomb.zip", [(f"layer-{i}.zip", data) for i in range(layers)])
@@ -305,6 +334,36 @@ def build_tar_bomb(dir: Path, member: str = "zeros.bin") -> Path:
 def build_hidden_bomb(dir: Path) -> Path:
     """A tar bomb whose only member is a hidden file, skipped but still decompressed."""
     return build_tar_bomb(dir, member=".hidden")
+
+
+class Zeros(io.RawIOBase):
+    """``size`` zero bytes, produced on demand."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        n = min(len(buffer), self.left)
+        buffer[:n] = bytes(n)
+        self.left -= n
+        return n
+
+
+def build_compressed_tar_bomb(dir: Path, kind: Literal["bz2", "xz"], size: int) -> Path:
+    """A ``.tar.bz2`` or ``.tar.xz`` of one member of ``size`` zero bytes.
+
+    Not in ``CORPUS``: compressing takes seconds. bzip2 packs 256 MiB of zeros in ~200 bytes.
+    """
+    path = dir / f"bomb.tar.{kind}"
+    mode: Literal["w:bz2", "w:xz"] = "w:bz2" if kind == "bz2" else "w:xz"
+    with tarfile.open(path, mode) as tf:
+        info = tarfile.TarInfo("zeros.bin")
+        info.size = size
+        tf.addfile(info, Zeros(size))
+    return path
 
 
 def build_nested_20(dir: Path, depth: int = 20) -> Path:
@@ -387,6 +446,58 @@ def build_hidden_junk(dir: Path) -> Path:
     )
 
 
+def build_zip_nameless(dir: Path) -> Path:
+    """A zip with an empty member name and one starting with a NUL (read as empty)."""
+    return _raw_zip(
+        dir / "nameless.zip",
+        [
+            _raw_member(b"ok.txt", b"fine\n"),
+            _raw_member(b"", b"no name\n"),
+            _raw_member(b"\0evil.txt", b"cut at the NUL\n"),
+        ],
+    )
+
+
+# Member names that are nothing once empty and "." components are dropped, or that are refused
+# whatever follows (absolute, "..", a drive letter).
+ODD_NAMES = (".", "./.", "..", "../", "/", "//", "/./", "C:", "C:\\")
+
+
+def build_zip_dot_names(dir: Path) -> Path:
+    """A zip of regular files named only with dots, slashes and drive letters."""
+    members = [_raw_member(name.encode(), b"x\n") for name in ODD_NAMES]
+    return _raw_zip(dir / "dots.zip", [_raw_member(b"ok.txt", b"fine\n"), *members])
+
+
+def build_tar_nameless(dir: Path) -> Path:
+    """A tar of regular files with empty names, names cut at a NUL, and the odd names above."""
+    names = ["", "\0evil.txt", "./", *ODD_NAMES]
+    return _tar(dir / "nameless.tar", [("ok.txt", b"fine\n"), *((n, b"x\n") for n in names)], "w")
+
+
+def build_gzip_embedded_name(dir: Path) -> Path:
+    """A gzipped file whose header names '../../etc/passwd'; only the upload's name counts."""
+    path = dir / "notes.txt.gz"
+    path.write_bytes(_gzip(b"notes\n", name=b"../../etc/passwd"))
+    return path
+
+
+def build_gzip_long_header(dir: Path) -> Path:
+    """A .tar.gz whose header holds a 64 KiB extra field and a 100 KB name (both legal)."""
+    tar = _tar(dir / "inner.tar", [("main.tex", LATEX_MAIN)], "w")
+    path = dir / "long-header.tar.gz"
+    path.write_bytes(_gzip(tar.read_bytes(), name=b"n" * 100_000, extra=bytes(0xFFFF)))
+    tar.unlink()
+    return path
+
+
+def build_gzip_dots_name(dir: Path) -> Path:
+    """A gzipped file uploaded as '..gz': without its '.gz' the name would be '.'."""
+    path = dir / "..gz"
+    path.write_bytes(gzip.compress(b"data\n", mtime=0))
+    return path
+
+
 def build_latex_paper(dir: Path) -> Path:
     """A normal paper: LaTeX source, BibTeX, a PNG and a PDF figure."""
     return _tar(
@@ -451,6 +562,12 @@ CORPUS: dict[str, Builder] = {
     "too_long_path": build_too_long_path,
     "case_duplicates": build_case_duplicates,
     "hidden_junk": build_hidden_junk,
+    "zip_nameless": build_zip_nameless,
+    "zip_dot_names": build_zip_dot_names,
+    "tar_nameless": build_tar_nameless,
+    "gzip_embedded_name": build_gzip_embedded_name,
+    "gzip_long_header": build_gzip_long_header,
+    "gzip_dots_name": build_gzip_dots_name,
     "latex_paper": build_latex_paper,
     "docx": build_docx,
     "data_gz": build_data_gz,
@@ -482,6 +599,12 @@ OUTCOME: dict[str, Outcome] = {
     "too_long_path": "fatal",
     "case_duplicates": "clean",  # the workspace-wide check warns, after the merge
     "hidden_junk": "warn",
+    "zip_nameless": "fatal",
+    "zip_dot_names": "fatal",
+    "tar_nameless": "fatal",
+    "gzip_embedded_name": "clean",
+    "gzip_long_header": "clean",
+    "gzip_dots_name": "warn",
     "latex_paper": "clean",
     "docx": "clean",
     "data_gz": "clean",

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import tarfile
 import threading
+import zlib
 from pathlib import Path
 from typing import Literal
 
@@ -18,7 +19,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cairn.workspaces import _filetypes as ft
-from cairn.workspaces._unpack import BUFFER, _SafeTarInfo
+from cairn.workspaces._checks import Finding
+from cairn.workspaces._findings import Abort
+from cairn.workspaces._streams import BUFFER, Corrupt, Prefetch, map_read_errors
+from cairn.workspaces._tarheader import SafeTarInfo
 
 from .conftest import Run
 
@@ -60,7 +64,7 @@ def stdlib_or_error(buf: bytes) -> tarfile.TarInfo | None:
 
 def check_header(buf: bytes) -> bool:
     """The fast path agrees with tarfile; returns whether it took the header."""
-    fast = _SafeTarInfo.ordinary_frombuf(buf, "utf-8", "surrogateescape")
+    fast = SafeTarInfo.ordinary_frombuf(buf, "utf-8", "surrogateescape")
     if fast is None:
         return False
     slow = stdlib_or_error(buf)
@@ -226,3 +230,49 @@ def test_read_ahead_thread_ends_with_the_upload(tmp_path: Path, run: Run) -> Non
     for source in (good, bad, bomb):
         run(source)
         assert unpack_threads() == []
+
+
+def test_read_ahead_stays_within_its_slots() -> None:
+    # The memory bound of decompression: the thread may hold at most `slots` unused results.
+    slots, pieces = 3, 40
+    released = 0
+    ahead: list[int] = []  # for each read: results read but not yet released, this one included
+
+    def read(size: int) -> bytes:
+        ahead.append(len(ahead) + 1 - released)
+        return bytes(size) if len(ahead) <= pieces else b""
+
+    prefetch = Prefetch(read, slots)
+    try:
+        taken = 0
+        while piece := prefetch.next():
+            assert len(piece) == BUFFER
+            taken += 1
+            released += 1
+            prefetch.release()
+    finally:
+        prefetch.close()
+    assert taken == pieces
+    assert max(ahead) <= slots, ahead
+
+
+# --- reader errors -------------------------------------------------------------------------------
+def test_reader_errors_become_corrupt_chained_to_the_cause() -> None:
+    cause = zlib.error("invalid stored block lengths")
+    with pytest.raises(Corrupt) as caught, map_read_errors():
+        raise cause
+    assert str(caught.value) == "invalid stored block lengths"
+    assert caught.value.__cause__ is cause
+    with pytest.raises(Corrupt) as caught, map_read_errors():
+        raise EOFError
+    assert str(caught.value) == "EOFError"  # no message: the type names the cause
+
+
+@pytest.mark.parametrize(
+    "error",
+    [Corrupt("already ours"), Abort(Finding("fatal", None, "a limit")), KeyError("a bug")],
+)
+def test_other_errors_pass_unchanged(error: Exception) -> None:
+    with pytest.raises(type(error)) as caught, map_read_errors():
+        raise error
+    assert caught.value is error

@@ -1,0 +1,438 @@
+"""The member pipeline of one upload: a single file, tar and zip members, nested archives."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import re
+import stat
+import tarfile
+import zipfile
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from cairn.workspaces import _checks as ck
+from cairn.workspaces import _filetypes as ft
+from cairn.workspaces._budget import Budget
+from cairn.workspaces._findings import FindingLog
+from cairn.workspaces._staging import Entry, StagingFolder
+from cairn.workspaces._streams import (
+    BUFFER,
+    CHUNK,
+    Corrupt,
+    CountingRaw,
+    MemberReader,
+    Meter,
+    Reader,
+    map_read_errors,
+    open_decompressed,
+)
+from cairn.workspaces._tarheader import SafeTarInfo
+
+__all__ = ["MemberKind", "Upload"]
+
+MemberKind = Literal["file", "dir", "symlink", "hardlink", "chardev", "blockdev", "fifo", "other"]
+_KIND_LABEL = {
+    "symlink": "Symbolic links",
+    "hardlink": "Hard links",
+    "chardev": "Character devices",
+    "blockdev": "Block devices",
+    "fifo": "FIFO devices",
+    "other": "Special files",
+}
+_CLAIMS = (
+    (".tar.gz", "tar"),
+    (".tgz", "tar"),
+    (".tar.bz2", "tar"),
+    (".tbz2", "tar"),
+    (".tbz", "tar"),
+    (".tar.xz", "tar"),
+    (".txz", "tar"),
+    (".tar", "tar"),
+    (".zip", "zip"),
+    (".gz", "gzip"),
+    (".gzip", "gzip"),
+    (".bz2", "bzip2"),
+    (".xz", "xz"),
+)
+_COMPRESSION_SUFFIX = re.compile(r"(\.gz|\.gzip|-gz|\.bz2|\.xz)$", re.IGNORECASE)
+# A gzip header's name, comment and extra field have no length limit (the extra field alone may
+# take 64 KiB), so the head may end before any data: look that much further.
+MAX_GZIP_HEADER_BYTES = 1024 * 1024
+
+
+def _compressed_tar(head: bytes, kind: ft.ArchiveKind, path: Path) -> bool | None:
+    """``ft.compressed_tar``, reading further into ``path`` when a gzip header fills ``head``."""
+    inner = ft.compressed_tar(head, kind)
+    if inner is None and kind == "gzip" and len(head) == ft.HEAD_BYTES:
+        with path.open("rb") as f:
+            inner = ft.compressed_tar(f.read(MAX_GZIP_HEADER_BYTES + ft.HEAD_BYTES), kind)
+    return inner
+
+
+def _claimed_kind(name: str) -> str | None:
+    lower = name.lower()
+    for suffix, kind in _CLAIMS:
+        if lower.endswith(suffix):
+            return kind
+    return None
+
+
+@dataclass
+class Upload:
+    """One upload on its way through, member by member; ``Abort`` from any step ends it.
+
+    What it unpacks goes to ``staging``, what it finds to ``log``, what it costs to ``budget``.
+    """
+
+    staging: StagingFolder
+    budget: Budget
+    log: FindingLog
+    ancillary: bool
+    queue: deque[tuple[str, Entry, ft.ArchiveKind, int]] = field(default_factory=deque)
+    was_archive: bool = False
+
+    # --- top level ---
+    def run(self, source: Path, filename: str) -> None:
+        name, notes = ck.clean_upload_filename(filename)
+        self.log.findings.extend(notes)
+        base: tuple[str, ...] = ("anc",) if self.ancillary else ()
+        shown = ck.display_name(name)
+        with source.open("rb") as f:
+            head = f.read(ft.HEAD_BYTES)
+        kind = ft.archive_kind(head)
+        claimed = _claimed_kind(name)
+        source_size = self.budget.source_size
+        try:
+            if kind == "zip" and claimed != "zip" and ft.zip_subtype(source, head) != ft.ZIP:
+                kind = None  # DOCX, ODT, JAR ...: a document, not an archive to unpack
+            if kind is not None and source_size > 0:
+                compressed = kind in ("gzip", "bzip2", "xz")
+                inner = _compressed_tar(head, kind, source) if compressed else None
+                if kind in ("gzip", "bzip2", "xz") and inner is None:
+                    raise Corrupt(f"cannot decompress {kind} data")
+                if kind in ("tar", "zip") or inner:
+                    actual = "tar" if kind != "zip" else "zip"
+                    if claimed is not None and claimed != actual and claimed != kind:
+                        self.log.add(
+                            "warn",
+                            None,
+                            f"File '{shown}' is a {actual} archive, not what its name says; "
+                            f"unpacked as {actual}.",
+                        )
+                    self.was_archive = True
+                    self._unpack(source, kind, shown, base, depth=1)
+                    self._drain_queue()
+                    return
+                if claimed == "tar":
+                    self.log.add("fatal", None, f"Unable to read tar '{shown}': not a tar file")
+                    return
+                if claimed is not None or _COMPRESSION_SUFFIX.search(name):
+                    self._decompress_single(source, kind, name, base, shown)
+                    self._drain_queue()
+                    return
+            elif claimed is not None and source_size > 0:
+                self.log.add(
+                    "fatal", None, f"Unable to read {claimed} '{shown}': not a {claimed} file"
+                )
+                return
+            self._single_file(source, name, base, head)
+        except Corrupt as exc:
+            self.log.corrupt(shown, None, exc)
+
+    def _single_file(self, source: Path, name: str, base: tuple[str, ...], head: bytes) -> None:
+        file_type = ft.detect_type(name, head, self.budget.source_size, source)
+        if file_type in (ft.RAR, ft.SEVENZIP):
+            label = "rar" if file_type == ft.RAR else "7z"
+            self.log.add(
+                "fatal",
+                None,
+                f"We do not support '{label}' files. Please use 'zip' or 'tar' instead.",
+            )
+            return
+        if file_type == ft.COMPRESSED:
+            self.log.add(
+                "warn",
+                None,
+                f"File '{ck.display_name(name)}' is compressed with Unix compress (.Z), which "
+                "is not unpacked; it was kept as it is.",
+            )
+        with source.open("rb", buffering=0) as raw:
+            meter = Meter(name, lambda: meter.produced, step=BUFFER)
+            self._add_member(name, "file", lambda: raw, base, meter, depth=0)
+
+    def _decompress_single(
+        self, source: Path, kind: ft.ArchiveKind, name: str, base: tuple[str, ...], shown: str
+    ) -> None:
+        inner = _COMPRESSION_SUFFIX.sub("", name)
+        if inner.strip(".") == "":  # "..gz" would become "." ("...gz" "..")
+            inner = name
+        count = self.budget.count_expanded
+        with open_decompressed(source, kind, shown, count) as (stream, meter):
+            self._add_member(
+                inner, "file", lambda: MemberReader(stream, None), base, meter, depth=1
+            )
+
+    # --- archives ---
+    def _unpack(
+        self, path: Path, kind: ft.ArchiveKind, label: str, base: tuple[str, ...], depth: int
+    ) -> None:
+        if kind == "zip":
+            self._unpack_zip(path, label, base, depth)
+        else:
+            self._unpack_tar(path, kind, label, base, depth)
+
+    def _unpack_tar(
+        self, path: Path, kind: ft.ArchiveKind, label: str, base: tuple[str, ...], depth: int
+    ) -> None:
+        count = self.budget.count_expanded
+        with contextlib.ExitStack() as stack:
+            stream, meter = stack.enter_context(open_decompressed(path, kind, label, count))
+            with map_read_errors():
+                tf = stack.enter_context(
+                    tarfile.TarFile(
+                        fileobj=stream,
+                        mode="r",
+                        tarinfo=SafeTarInfo,
+                        encoding="utf-8",
+                        errors="surrogateescape",
+                    )
+                )
+            for index in itertools.count(1):
+                with map_read_errors():
+                    info = tf.next()
+                if info is None:
+                    # tarfile stops at the end-of-archive blocks; read on to the end of the
+                    # compressed stream so its checksum (gzip CRC, xz check) is verified.
+                    stream.drain()
+                    return
+                # TarFile keeps every TarInfo otherwise (not in typeshed).
+                tf.members.clear()  # type: ignore[attr-defined]
+                self.budget.count_member()
+                member = info
+
+                def opener(member: tarfile.TarInfo = member) -> Reader | None:
+                    if member.sparse is None and member.offset_data == stream.tell():
+                        return MemberReader(stream, member.size)  # the data follows its header
+                    return tf.extractfile(member)  # sparse: holes are filled by tarfile
+
+                self._add_member(
+                    member.name, _tar_kind(member), opener, base, meter, depth, index=index
+                )
+
+    def _unpack_zip(self, path: Path, label: str, base: tuple[str, ...], depth: int) -> None:
+        directory = ft.read_zip_directory(path)
+        if directory is None:
+            raise Corrupt("File is not a zip file")
+        self.budget.check_zip_directory(directory)
+        with path.open("rb", buffering=0) as raw_file:
+            counting = CountingRaw(raw_file)
+            buffered = io.BufferedReader(counting, CHUNK)
+            meter = Meter(label, lambda: counting.count)
+            with map_read_errors():
+                zf = zipfile.ZipFile(buffered)
+            with zf:
+                for index, info in enumerate(zf.infolist(), 1):
+                    self.budget.count_member()
+                    if info.flag_bits & 0x1:
+                        self.log.add(
+                            "fatal",
+                            None,
+                            f"Encrypted files are not supported: "
+                            f"'{ck.display_name(info.filename)}' in '{label}'.",
+                        )
+                        continue
+                    kind = _zip_kind(info)
+                    if kind == "file" and info.compress_type not in (
+                        zipfile.ZIP_STORED,
+                        zipfile.ZIP_DEFLATED,
+                    ):
+                        # zipfile decompresses bzip2/lzma members without an output bound.
+                        self.log.add(
+                            "fatal",
+                            None,
+                            f"Compression method {info.compress_type} of "
+                            f"'{ck.display_name(info.filename)}' in '{label}' is not supported; "
+                            "please use deflate.",
+                        )
+                        continue
+
+                    def opener(info: zipfile.ZipInfo = info) -> Reader | None:
+                        return zf.open(info)
+
+                    self._add_member(info.filename, kind, opener, base, meter, depth, index=index)
+
+    def _drain_queue(self) -> None:
+        """Unpack archives found inside archives, in place, breadth first, up to max_depth."""
+        limits = self.budget.limits
+        while self.queue:
+            public, entry, kind, depth = self.queue.popleft()
+            if self.staging.entries.get(public) is not entry:  # replaced by a later member
+                continue
+            if depth > limits.max_depth:
+                self.log.add(
+                    "fatal",
+                    public,
+                    f"Archive '{public}' is nested more than {limits.max_depth} levels "
+                    "deep; not unpacked.",
+                )
+                continue
+            # Unpack next to where the archive was; its members may reuse its name.
+            temp = self.staging.set_aside(public)
+            self.log.add("info", public, f"Unpacked archive '{public}'.")
+            try:
+                self._unpack(temp, kind, public, tuple(public.split("/")[:-1]), depth)
+            except Corrupt as exc:
+                self.log.corrupt(public, public, exc)
+            finally:
+                temp.unlink()
+
+    # --- one member ---
+    def _add_member(
+        self,
+        name: str,
+        kind: MemberKind,
+        opener: Callable[[], Reader | None],
+        base: tuple[str, ...],
+        meter: Meter,
+        depth: int,
+        *,
+        index: int = 1,
+    ) -> None:
+        """Sanitize, check and stage the ``index``-th member of an archive (1 for a file)."""
+        if kind == "dir":
+            return
+        log = self.log
+        member = ck.split_member_path(name, base)
+        if isinstance(member, str):
+            shown = ck.display_name(name)
+            if shown:
+                log.add("fatal", None, ck.msg_refused(shown, member))
+            else:  # nothing to quote (an empty name, or one cut at a NUL): say where it is
+                log.add("fatal", None, f"Refused member {index} of '{meter.label}': {member}.")
+            return
+        public = member.public
+        junk = ck.junk_kind(member)
+        if junk is not None:
+            what, index = junk
+            where = "/".join(member.parts[: index + 1])
+            if what == "macosx":
+                if log.once(("macosx", meter.label), "warn", where, ck.MSG_MACOSX):
+                    log.removed.append(where)
+            elif what == "hidden":
+                if log.once(("hidden", where), "warn", where, ck.MSG_HIDDEN):
+                    log.removed.append(where)
+            else:
+                log.add("warn", public, ck.msg_not_allowed(ck.display_name(name)))
+                log.removed.append(public)
+            return
+        if kind != "file":
+            log.add("warn", public, ck.msg_link(_KIND_LABEL[kind], ck.display_name(name)))
+            log.removed.append(public)
+            return
+        self._report_renames(member, meter.label, name)
+        for index, part in enumerate(member.parts[:-1]):
+            if part == "processed":
+                where = "/".join(member.parts[: index + 1])
+                log.once(("processed", where), "warn", where, ck.MSG_PROCESSED)
+        staging = self.staging
+        resolved = staging.resolve_clash(member, name)
+        if resolved is None:
+            return
+        public = resolved
+        if not self.ancillary and not public.startswith("anc/") and ck.is_tex_backup(public):
+            log.add("warn", public, ck.msg_backup(public))
+        self.budget.check_file_count(len(staging.entries))
+        with map_read_errors():
+            reader = opener()
+        if reader is None:
+            return
+        entry, head = staging.write(public, member.original, reader, meter)
+        if entry.size == 0:
+            entry.local_path.unlink()
+            log.add("warn", public, ck.msg_empty(public))
+            log.removed.append(public)
+            return
+        entry.file_type = ft.detect_type(public, head, entry.size, entry.local_path)
+        staging.add(public, entry)
+        archive = ft.unpackable_kind(head, entry.file_type)
+        if archive is None and entry.file_type == ft.GZIPPED:
+            archive = "gzip" if _compressed_tar(head, "gzip", entry.local_path) else None
+        if archive is not None:
+            self.queue.append((public, entry, archive, depth + 1))
+
+    def _report_renames(self, member: ck.MemberPath, label: str, name: str) -> None:
+        log = self.log
+        if member.backslashes:
+            shown = ck.display_name(name)
+            log.once(("backslash", label), "warn", None, f"{ck.MSG_BACKSLASH}: '{shown}'.")
+        for index, reason in enumerate(member.reasons):
+            if reason is None:
+                continue
+            parents = "/".join(member.parts[:index])
+            old = ck.display_name(member.original[index])
+            old = f"{parents}/{old}" if parents else old
+            new = "/".join(member.parts[: index + 1])
+            key = ("rename", "\0".join(member.original[: index + 1]))
+            log.once(key, "warn", new, ck.rename_message(old, new, reason))
+
+    # --- finish ---
+    def finish(self) -> None:
+        """Tidy the staging folder and check the file types the target archive accepts."""
+        staging = self.staging
+        fatal = any(f.level == "fatal" for f in self.log.findings)
+        staging.prune_empty_dirs()
+        if (
+            not fatal
+            and self.was_archive
+            and not self.ancillary
+            and self.budget.existing_count == 0
+        ):
+            staging.flatten_top_level()
+        limits = self.budget.limits
+        accepted = limits.accepted_types
+        if accepted is not None:
+            for public, entry in staging.entries.items():
+                if not public.startswith("anc/") and entry.file_type not in accepted:
+                    self.log.add(
+                        "fatal",
+                        public,
+                        f"File '{public}' has type {entry.file_type}, which archive "
+                        f"'{limits.name}' does not accept.",
+                    )
+
+
+_TAR_KINDS: dict[bytes, MemberKind] = {
+    **dict.fromkeys(tarfile.REGULAR_TYPES, "file"),
+    tarfile.DIRTYPE: "dir",
+    tarfile.SYMTYPE: "symlink",
+    tarfile.LNKTYPE: "hardlink",
+    tarfile.CHRTYPE: "chardev",
+    tarfile.BLKTYPE: "blockdev",
+    tarfile.FIFOTYPE: "fifo",
+}
+# By the file type bits of a zip member's Unix mode; 0 is a zip made elsewhere (a file).
+_ZIP_KINDS: dict[int, MemberKind] = {
+    0: "file",
+    stat.S_IFREG: "file",
+    stat.S_IFDIR: "dir",
+    stat.S_IFLNK: "symlink",
+    stat.S_IFCHR: "chardev",
+    stat.S_IFBLK: "blockdev",
+    stat.S_IFIFO: "fifo",
+}
+
+
+def _tar_kind(info: tarfile.TarInfo) -> MemberKind:
+    return _TAR_KINDS.get(info.type, "other")
+
+
+def _zip_kind(info: zipfile.ZipInfo) -> MemberKind:
+    # Not ZipInfo.is_dir(): it indexes the name, which may be empty (or cut to nothing at a NUL).
+    if info.filename.endswith("/"):
+        return "dir"
+    return _ZIP_KINDS.get(stat.S_IFMT(info.external_attr >> 16), "other")
