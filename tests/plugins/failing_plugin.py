@@ -1,0 +1,10 @@
+"""A plugin whose hook raises, as a buggy plugin's would."""
+
+from __future__ import annotations
+
+from cairn import hookimpl
+
+
+@hookimpl
+def register_blob_stores() -> None:
+    raise RuntimeError("this plugin fails on purpose")
