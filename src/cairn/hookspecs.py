@@ -13,9 +13,12 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from cairn.blobs.registry import BlobStoreFactory
+    from fastapi import FastAPI
 
-__all__ = ["hookimpl", "hookspec", "register_blob_stores"]
+    from cairn.blobs.registry import BlobStoreFactory
+    from cairn.config import Settings
+
+__all__ = ["hookimpl", "hookspec", "register_blob_stores", "register_routes"]
 
 hookspec = pluggy.HookspecMarker("cairn")
 hookimpl = pluggy.HookimplMarker("cairn")
@@ -24,3 +27,8 @@ hookimpl = pluggy.HookimplMarker("cairn")
 @hookspec
 def register_blob_stores() -> Mapping[str, BlobStoreFactory] | None:
     """Map URL schemes to factories that open a ``BlobStore`` for a URL of that scheme."""
+
+
+@hookspec
+def register_routes(app: FastAPI, settings: Settings) -> None:
+    """Add routers to the app (``app.include_router``) after cairn's own."""

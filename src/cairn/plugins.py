@@ -21,12 +21,15 @@ import threading
 import traceback
 from collections.abc import Iterator
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from cairn import hookspecs
 from cairn.errors import Invalid
+
+if TYPE_CHECKING:
+    from cairn.config import Settings
 
 __all__ = [
     "DEFAULT_PLUGINS",
@@ -35,6 +38,7 @@ __all__ = [
     "PluginError",
     "call_hook",
     "get_plugin_manager",
+    "load_plugins",
 ]
 
 DEFAULT_PLUGINS = ("cairn.blobs.backends",)
@@ -72,6 +76,18 @@ def get_plugin_manager() -> pluggy.PluginManager:
         return _manager
 
 
+def load_plugins(settings: Settings) -> pluggy.PluginManager:
+    """The plugin manager, with the modules ``settings.plugins`` names registered as well.
+
+    Each module is registered once, however often this runs (every ``create_app`` does).
+    """
+    manager = get_plugin_manager()
+    with _lock:
+        for module in settings.plugins:
+            _register_module(manager, module, source="named in CAIRN_PLUGINS")
+    return manager
+
+
 def call_hook(name: str, **kwargs: Any) -> list[Any]:
     """Call hook ``name`` on every plugin, the latest registered first; return their results.
 
@@ -101,8 +117,12 @@ def _build() -> pluggy.PluginManager:
 
 
 def _register_module(manager: pluggy.PluginManager, module: str, *, source: str) -> None:
+    if manager.has_plugin(module):
+        return
     with _failing_as(f"plugin module {module!r} ({source})"):
-        manager.register(importlib.import_module(module), name=module)
+        plugin = importlib.import_module(module)
+        if not manager.is_registered(plugin):  # e.g. installed too, under its entry point
+            manager.register(plugin, name=module)
 
 
 def _load_entry_points(manager: pluggy.PluginManager) -> None:
