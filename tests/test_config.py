@@ -45,3 +45,27 @@ def test_bad_values_are_refused_clearly(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.delenv("CAIRN_PORT")
     with pytest.raises(ValidationError, match="executor"):
         Settings(data_dir=tmp_path, executor="cloud")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", []),
+        ("my_site.hooks", ["my_site.hooks"]),
+        (" a.b , c ,", ["a.b", "c"]),
+        ('["a.b", "c"]', ["a.b", "c"]),
+    ],
+)
+def test_plugins_from_the_environment(
+    value: str, expected: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CAIRN_PLUGINS", value)
+    assert Settings(data_dir=tmp_path).plugins == expected
+
+
+def test_plugins_from_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    toml = tmp_path / "cairn.toml"
+    toml.write_text('plugins = ["a.b", "c"]\n')
+    monkeypatch.setenv("CAIRN_CONFIG", str(toml))
+    assert Settings(data_dir=tmp_path).plugins == ["a.b", "c"]
+    assert Settings(data_dir=tmp_path, plugins=[]).plugins == []

@@ -6,16 +6,18 @@ Nothing is built at import time: entry points call :func:`get_settings`, tests c
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from platformdirs import user_data_dir
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -116,6 +118,11 @@ class Settings(BaseSettings):
         description="Comma-separated addresses (or networks) of reverse proxies whose "
         "X-Forwarded-For and X-Forwarded-Proto cairn believes; '*' believes every peer.",
     )
+    plugins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Plugin modules to import and register besides installed plugins "
+        "(e.g. my_site.cairn_hooks); comma-separated or a JSON list.",
+    )
 
     @property
     def base_url(self) -> str:
@@ -143,6 +150,16 @@ class Settings(BaseSettings):
             env_settings,
             TomlConfigSettingsSource(settings_cls, toml_file=_toml_path()),
         )
+
+    @field_validator("plugins", mode="before")
+    @classmethod
+    def _split_plugins(cls, value: object) -> object:
+        # From the environment the list arrives as one string: "a, b" or '["a", "b"]'.
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("["):
+            return json.loads(value)
+        return [name.strip() for name in value.split(",") if name.strip()]
 
     @model_validator(mode="after")
     def _fill_derived(self) -> Settings:

@@ -1,12 +1,14 @@
-"""A storage plugin for the registry tests, registered through a real entry point.
+"""A blob store plugin for the registry tests, registered through a real entry point.
 
-``test_blobs_registry`` writes a ``*.dist-info`` with an ``entry_points.txt`` naming these
-classes into a temporary folder and puts it on ``sys.path``, exactly as ``pip install`` would.
+``test_blobs_registry`` writes a ``*.dist-info`` whose ``entry_points.txt`` names this module in
+the group ``cairn`` into a temporary folder and puts it on ``sys.path``, as ``pip install``
+would.
 """
 
 from __future__ import annotations
 
-from cairn.blobs import LocalBlobStore
+from cairn import hookimpl
+from cairn.blobs import BlobStoreFactory, LocalBlobStore
 
 
 class PluginStore(LocalBlobStore):
@@ -22,3 +24,12 @@ class NotAStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
+
+
+@hookimpl
+def register_blob_stores() -> dict[str, BlobStoreFactory]:
+    return {
+        "CairnTest": PluginStore,  # schemes are case-insensitive, as URLs' are
+        "ftp": PluginStore,  # a protocol fsspec knows: a plugin must win over the fallback
+        "cairnwrong": NotAStore,  # type: ignore[dict-item]
+    }

@@ -1,4 +1,4 @@
-"""open_blob_store: plain paths, entry-point plugins and the fsspec fallback."""
+"""open_blob_store: plain paths, schemes from plugins and the fsspec fallback."""
 
 from __future__ import annotations
 
@@ -6,32 +6,22 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from tests.plugins.dists import install_distribution
 
-from cairn.blobs import ENTRY_POINT_GROUP, FsspecBlobStore, LocalBlobStore, open_blob_store
+from cairn.blobs import FsspecBlobStore, LocalBlobStore, open_blob_store
 from cairn.errors import Invalid
+from cairn.plugins import PluginError
 
 HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture
-def plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Install a fake distribution whose entry points name ``blobs_test_plugin`` classes."""
-    site = tmp_path / "site"
-    dist = site / "cairn_blobs_test_plugin-1.0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: cairn-blobs-test-plugin\nVersion: 1.0\n"
-    )
-    (dist / "entry_points.txt").write_text(
-        f"[{ENTRY_POINT_GROUP}]\n"
-        "cairntest = blobs_test_plugin:PluginStore\n"
-        # ftp is a protocol fsspec knows: a plugin must win over the fsspec fallback.
-        "ftp = blobs_test_plugin:PluginStore\n"
-        "cairnbroken = blobs_test_plugin_that_does_not_exist:Store\n"
-        "cairnwrong = blobs_test_plugin:NotAStore\n"
-    )
+def installed_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Install a distribution whose entry point names ``blobs_test_plugin``."""
     monkeypatch.syspath_prepend(str(HERE))
-    monkeypatch.syspath_prepend(str(site))
+    install_distribution(
+        monkeypatch, tmp_path / "site", "cairn-blobs-test-plugin", {"blobs": "blobs_test_plugin"}
+    )
 
 
 def test_plain_paths_open_a_local_store(tmp_path: Path) -> None:
@@ -49,8 +39,7 @@ def test_relative_path_is_made_absolute(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_fsspec_urls_open_an_fsspec_store(tmp_path: Path) -> None:
-    # Whether or not cairn's own entry points (file, memory) are installed, these resolve to
-    # FsspecBlobStore: through the entry point if present, else through the fsspec fallback.
+    # cairn's built-in plugin registers both schemes.
     file_store = open_blob_store(f"file://{tmp_path}/f")
     memory_store = open_blob_store("memory://cairn-test-registry/blobs")
     assert isinstance(file_store, FsspecBlobStore)
@@ -61,7 +50,7 @@ def test_fsspec_urls_open_an_fsspec_store(tmp_path: Path) -> None:
 
 
 def test_fsspec_fallback_without_a_plugin(tmp_path: Path) -> None:
-    # "local" is fsspec's alias of file://; cairn registers no entry point for it.
+    # "local" is fsspec's alias of file://; no plugin registers it.
     store = open_blob_store(f"local://{tmp_path}/blobs")
     assert isinstance(store, FsspecBlobStore)
     ref = store.put(b"fallback")
@@ -84,7 +73,7 @@ def test_known_protocol_without_its_driver_is_invalid() -> None:
         open_blob_store("s3://bucket/prefix")
 
 
-@pytest.mark.usefixtures("plugins")
+@pytest.mark.usefixtures("installed_plugin")
 def test_entry_point_plugin_is_used(tmp_path: Path) -> None:
     store = open_blob_store(f"cairntest://{tmp_path}/plugin")
     assert type(store).__name__ == "PluginStore"
@@ -93,29 +82,23 @@ def test_entry_point_plugin_is_used(tmp_path: Path) -> None:
     assert store.read_bytes(ref.sha256) == b"through a plugin"
 
 
-@pytest.mark.usefixtures("plugins")
+@pytest.mark.usefixtures("installed_plugin")
 def test_scheme_is_case_insensitive(tmp_path: Path) -> None:
     assert type(open_blob_store(f"CairnTest://{tmp_path}/p")).__name__ == "PluginStore"
 
 
-@pytest.mark.usefixtures("plugins")
+@pytest.mark.usefixtures("installed_plugin")
 def test_plugin_wins_over_fsspec(tmp_path: Path) -> None:
     assert type(open_blob_store(f"ftp://{tmp_path}/p")).__name__ == "PluginStore"
 
 
-@pytest.mark.usefixtures("plugins")
-def test_plugin_that_fails_to_load_is_invalid() -> None:
-    with pytest.raises(Invalid, match="cairnbroken"):
-        open_blob_store("cairnbroken://x")
-
-
-@pytest.mark.usefixtures("plugins")
-def test_plugin_that_returns_no_store_is_invalid() -> None:
-    with pytest.raises(Invalid, match="NotAStore"):
+@pytest.mark.usefixtures("installed_plugin")
+def test_plugin_that_returns_no_store_is_a_plugin_error() -> None:
+    with pytest.raises(PluginError, match=r"cairnwrong://.*blobs_test_plugin:NotAStore"):
         open_blob_store("cairnwrong://x")
 
 
-@pytest.mark.usefixtures("plugins")
+@pytest.mark.usefixtures("installed_plugin")
 def test_unknown_scheme_message_lists_plugins() -> None:
     with pytest.raises(Invalid, match="cairntest"):
         open_blob_store("nosuchscheme://x")

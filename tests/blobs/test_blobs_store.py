@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cairn.blobs import CHUNK_SIZE, BlobRef, BlobStore, FsspecBlobStore, LocalBlobStore
+from cairn.blobs import local as blobs_local
 from cairn.errors import BlobMissing, IntegrityError, Invalid
 
 if TYPE_CHECKING:  # importing conftest by name is fragile at run time; hints only
@@ -477,6 +479,40 @@ def test_ingest_files_with_known_refs(store: BlobStore, tmp_path: Path) -> None:
     assert store.ingest_files([path], refs=[ref]) == [ref]
     assert store.read_bytes(ref.sha256) == b"known content"
     assert not path.exists()
+
+
+def test_ingested_blobs_are_read_only_files(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    path = tmp_path / "upload"
+    path.write_bytes(b"ingested")
+    [ref] = store.ingest_files([path])
+    assert store.local_path(ref.sha256).stat().st_mode & 0o222 == 0
+
+
+def test_ingest_files_across_filesystems(tmp_path: Path) -> None:
+    # A file the store's syncfs does not cover cannot be renamed in either: put_file copies it.
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs /dev/shm on another filesystem than the temp dir")
+    store = LocalBlobStore(tmp_path / "blobs")
+    near, far = tmp_path / "near", shm / f"cairn-test-{os.getpid()}-{tmp_path.name}"
+    near.write_bytes(b"same filesystem")
+    far.write_bytes(b"another filesystem")
+    try:
+        refs = store.ingest_files([near, far])
+    finally:
+        far.unlink(missing_ok=True)
+    assert [store.read_bytes(r.sha256) for r in refs] == [b"same filesystem", b"another filesystem"]
+    assert not near.exists() and not far.exists()
+    assert os.listdir(store.root / ".tmp") == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="syncfs is Linux's")
+def test_syncfs_is_used_on_linux(tmp_path: Path) -> None:
+    # Without it ingest stays durable but fsyncs every file, which no other test would notice.
+    assert blobs_local._syncfs(str(tmp_path)) is True
+    with pytest.raises(FileNotFoundError):
+        blobs_local._syncfs(str(tmp_path / "missing"))
 
 
 def test_ingest_files_with_a_wrong_ref_is_caught_on_read(tmp_path: Path) -> None:

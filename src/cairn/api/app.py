@@ -14,6 +14,7 @@ from cairn.api.routes import auth, health, home, organisations, users, workspace
 from cairn.blobs import open_blob_store
 from cairn.config import Settings
 from cairn.db import make_engine, make_sessionmaker
+from cairn.plugins import call_hook, load_plugins
 
 __all__ = ["create_app"]
 
@@ -42,6 +43,7 @@ def create_app(settings: Settings) -> FastAPI:
         "every file.",
         generate_unique_id_function=_operation_id,
     )
+    load_plugins(settings)  # first: a plugin named in settings may provide the blob store
     engine = make_engine(settings)
     app.state.settings = settings
     app.state.engine = engine
@@ -57,4 +59,5 @@ def create_app(settings: Settings) -> FastAPI:
     )
     for router in ROUTERS:
         app.include_router(router, responses=PROBLEM_RESPONSES)
+    call_hook("register_routes", app=app, settings=settings)
     return app

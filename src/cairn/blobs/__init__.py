@@ -5,21 +5,21 @@
     with store.open(ref.sha256) as f: ...            # verifies the hash as it reads
 
 Blobs are immutable and named by their SHA-256; rows reference them by hash, never by path.
-Extra backends are plugins in the entry-point group ``cairn.storage``.
+Extra backends come from plugins (hook ``register_blob_stores``, docs/plugins.md).
 """
 
 from cairn.blobs.base import CHUNK_SIZE, BlobRef, BlobSource, BlobStore, validate_sha256
 from cairn.blobs.check import CheckReport, GarbageReport, check_blobs, collect_garbage
 from cairn.blobs.fsspec_store import FsspecBlobStore
 from cairn.blobs.local import LocalBlobStore
-from cairn.blobs.registry import ENTRY_POINT_GROUP, open_blob_store
+from cairn.blobs.registry import BlobStoreFactory, open_blob_store
 
 __all__ = [
     "CHUNK_SIZE",
-    "ENTRY_POINT_GROUP",
     "BlobRef",
     "BlobSource",
     "BlobStore",
+    "BlobStoreFactory",
     "CheckReport",
     "FsspecBlobStore",
     "GarbageReport",

@@ -1,0 +1,34 @@
+"""Hook specifications: what a plugin may implement with ``@cairn.hookimpl``.
+
+A hook exists once the code that calls it does; docs/plugins.md documents each one and lists
+the hooks that coming areas will add. An implementation may accept any subset of a hook's
+arguments, so hooks can gain arguments without breaking plugins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from cairn.blobs.registry import BlobStoreFactory
+    from cairn.config import Settings
+
+__all__ = ["hookimpl", "hookspec", "register_blob_stores", "register_routes"]
+
+hookspec = pluggy.HookspecMarker("cairn")
+hookimpl = pluggy.HookimplMarker("cairn")
+
+
+@hookspec
+def register_blob_stores() -> Mapping[str, BlobStoreFactory] | None:
+    """Map URL schemes to factories that open a ``BlobStore`` for a URL of that scheme."""
+
+
+@hookspec
+def register_routes(app: FastAPI, settings: Settings) -> None:
+    """Add routers to the app (``app.include_router``) after cairn's own."""

@@ -1,0 +1,1 @@
+"""A plugin that implements no hook: loading it must simply succeed."""
