@@ -126,11 +126,14 @@ def build_archive(kind: ArchiveKind, members: list[tuple[str, bytes]]) -> bytes:
     return compress[kind](raw)
 
 
-@dataclass(frozen=True)
 class Upload:
-    filename: str
-    data: bytes
-    form: dict[str, str]
+    """One upload body; its repr says what the bytes hold (hypothesis prints it on failure)."""
+
+    def __init__(self, filename: str, data: bytes, form: dict[str, str], layout: str) -> None:
+        self.filename, self.data, self.form, self.layout = filename, data, form, layout
+
+    def __repr__(self) -> str:
+        return f"Upload({self.filename!r}, {self.form}, {len(self.data)} bytes: {self.layout})"
 
 
 def _corrupt(data: bytes, how: str) -> bytes:
@@ -146,8 +149,12 @@ def _corrupt(data: bytes, how: str) -> bytes:
     return data
 
 
+Members = list[tuple[str, bytes]]
+
+
 @st.composite
-def member_lists(draw: st.DrawFn, *, nested: bool) -> list[tuple[str, bytes]]:
+def member_lists(draw: st.DrawFn, *, nested: bool) -> tuple[Members, list[str]]:
+    """Archive members, and how to describe each (a nested archive lists its own)."""
     members = draw(st.lists(st.tuples(names, contents), min_size=1, max_size=8))
     if draw(_rarely):
         members.append((draw(st.sampled_from(HOSTILE)), b"escape attempt\n"))
@@ -157,11 +164,15 @@ def member_lists(draw: st.DrawFn, *, nested: bool) -> list[tuple[str, bytes]]:
     if draw(_rarely):  # the same path in another case
         name, data = draw(st.sampled_from(members))
         members.append((name.swapcase(), data + b"in another case\n"))
+    described = [f"{name!r} ({len(data)} bytes)" for name, data in members]
     if nested and draw(_rarely):
         kind = draw(st.sampled_from(ARCHIVE_KINDS))
-        inner = build_archive(kind, draw(member_lists(nested=False)))
-        members.append((draw(st.sampled_from(["", "sub/"])) + f"inner.{kind}", inner))
-    return draw(st.permutations(members))
+        inner, inner_described = draw(member_lists(nested=False))
+        name = draw(st.sampled_from(["", "sub/"])) + f"inner.{kind}"
+        members.append((name, build_archive(kind, inner)))
+        described.append(f"{name!r} [{', '.join(inner_described)}]")
+    order = draw(st.permutations(range(len(members))))
+    return [members[i] for i in order], [described[i] for i in order]
 
 
 @st.composite
@@ -171,23 +182,28 @@ def uploads(draw: st.DrawFn, *, first: bool = False) -> Upload:
     shape = draw(st.sampled_from(["archive"] * 4 + ["gzip", "file"]))
     if shape == "archive":
         kind = draw(st.sampled_from(ARCHIVE_KINDS))
-        data = build_archive(kind, draw(member_lists(nested=True)))
-        data = _corrupt(data, draw(st.sampled_from(["none"] * 8 + ["truncate", "flip"])))
+        members, described = draw(member_lists(nested=True))
+        damage = draw(st.sampled_from(["none"] * 8 + ["truncate", "flip"]))
+        data = _corrupt(build_archive(kind, members), damage)
         filename = f"upload.{kind}"
+        layout = f"{kind} ({damage}) [{', '.join(described)}]"
     elif shape == "gzip":
         name = draw(_last_segment)
-        data = gzip.compress(draw(contents), mtime=0)
+        content = draw(contents)
+        data = gzip.compress(content, mtime=0)
         filename = f"{name}.gz"
+        layout = f"gzip of {len(content)} bytes"
     else:  # the client's file name may carry folders, '..' or an absolute path too
         filename = draw(st.one_of(_last_segment, names, st.sampled_from(HOSTILE)))
         data = draw(contents.filter(bool) if first else contents)
+        layout = "one plain file"
     form: dict[str, str] = {}
     targets = [None] * 7 + ["math", "data"] + ([] if first else ["no-such-archive"])
     if (target := draw(st.sampled_from(targets))) is not None:
         form["archive"] = target
     if draw(_rarely):
         form["ancillary"] = "true"
-    return Upload(filename, data, form)
+    return Upload(filename, data, form, layout)
 
 
 # --- observing a workspace -----------------------------------------------------------------------
