@@ -30,6 +30,7 @@ from tests.factories import Member
 # Routes anyone may call. Everything else must answer 401 to a caller without a valid token.
 PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/healthz"): "liveness probe for load balancers and `cairn serve --wait`",
+    ("GET", "/"): "the landing page: what cairn is, links to the docs",
     ("POST", "/api/v1/auth/login"): "how a token is obtained",
     ("GET", "/openapi.json"): "the API description",
     ("HEAD", "/openapi.json"): "the API description",

@@ -268,6 +268,7 @@ class Fuzz:
         self.member = member
         self.work_dir = work_dir
         self.wid = 0
+        self.archive = "default"  # the workspace's target archive, set by its first upload
         self.packages: dict[str, str] = {}  # checksum -> package sha256: one package per ETag
         self.verified: set[tuple[str, str]] = set()  # (path, sha256) read back and hashed
 
@@ -376,8 +377,8 @@ def op_upload(fuzz: Fuzz, data: st.DataObject, before: Snapshot) -> Snapshot:
     refusal = writable_refusal(before)
     if refusal is not None:
         assert answer.status_code == refusal
-    elif not upload.data or upload.form.get("archive") == "no-such-archive":
-        assert answer.status_code == 400
+    elif not upload.data or upload.form.get("archive", fuzz.archive).lower() != fuzz.archive:
+        assert answer.status_code == 400  # empty, or naming another target than the workspace's
     else:
         assert answer.status_code == 201
         if not fatal(findings_of(answer.json())):
@@ -437,9 +438,7 @@ def op_get_file(fuzz: Fuzz, data: st.DataObject, before: Snapshot) -> Snapshot:
 
 def op_delete_file(fuzz: Fuzz, data: st.DataObject, before: Snapshot) -> Snapshot:
     url_path, path = _some_path(data, before)
-    # The arXiv route DELETE …/delete_all shadows a file of that name (a known bug, see
-    # test_filemanager_delete_of_a_file_named_delete_all_deletes_only_that_file).
-    native = data.draw(st.booleans(), label="native API") or path == "delete_all"
+    native = data.draw(st.booleans(), label="native API")
     url = f"{NATIVE}/{fuzz.wid}/files/{url_path}" if native else f"{FM}/{fuzz.wid}/{url_path}"
     answer = fuzz.call("DELETE", url)
     after = fuzz.observe()
@@ -470,6 +469,10 @@ def op_delete_all(fuzz: Fuzz, data: st.DataObject, before: Snapshot) -> Snapshot
     if refusal is not None:
         assert answer.status_code == refusal
         assert after.manifest == before.manifest
+    elif method == "DELETE" and url.startswith(FM) and "delete_all" in before.files:
+        # A file of that name: the arXiv service's reading of the path wins.
+        assert answer.status_code == 200
+        assert set(after.files) == set(before.files) - {"delete_all"}
     else:
         assert answer.status_code == 200 and not after.files
     return after
@@ -618,6 +621,7 @@ def test_uploads_and_workspace_calls_keep_the_workspace_consistent(
     assert answer.status_code == 201
     body = answer.json()
     fuzz.wid = body["id"] if native else body["upload_id"]
+    fuzz.archive = (upload.form.get("archive") or "default").lower()
     assert settings.work_dir.is_dir(), "the upload did not go through the scratch area we watch"
     snapshot = fuzz.observe()
     assert snapshot.state == "ACTIVE" and snapshot.lock_state == "UNLOCKED"
@@ -637,15 +641,9 @@ def test_uploads_and_workspace_calls_keep_the_workspace_consistent(
         assert (snapshot.checksum == before.checksum) == same, "checksum out of step with files"
 
 
-# --- bugs found with the fuzzer's inputs ------------------------------------------------------
+# --- regressions: bugs the fuzzer's inputs found ---------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DELETE /filemanager/api/{id}/delete_all (a cairn extra) is matched before "
-    "DELETE /filemanager/api/{id}/{public_file_path}: deleting a file named 'delete_all' "
-    "deletes every file",
-)
 def test_filemanager_delete_of_a_file_named_delete_all_deletes_only_that_file(
     client: TestClient, make_member: Callable[..., Member]
 ) -> None:
@@ -661,11 +659,6 @@ def test_filemanager_delete_of_a_file_named_delete_all_deletes_only_that_file(
     assert {f["public_filepath"] for f in answer.json()["files"]} == {"main.tex"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="apply_upload merges an upload's paths without checking them against the "
-    "workspace's: a file 'a' lands next to 'a/b.txt', and the package cannot be extracted",
-)
 def test_a_file_and_a_folder_never_share_a_path(
     client: TestClient, make_member: Callable[..., Member], tmp_path: Path
 ) -> None:
@@ -688,12 +681,6 @@ def test_a_file_and_a_folder_never_share_a_path(
         tar.extractall(tmp_path, filter="data")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="service.upload checks an added upload against the 'archive' form field "
-    "(request.archive or existing_archive) instead of the workspace's own target archive, "
-    "so a 'math' workspace takes a file type 'math' refuses when the upload says archive=data",
-)
 def test_an_added_upload_keeps_to_the_workspace_target_archive(
     client: TestClient, make_member: Callable[..., Member]
 ) -> None:

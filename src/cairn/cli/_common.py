@@ -19,7 +19,9 @@ from cairn import errors
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from cairn.blobs import BlobStore
     from cairn.client import Client
+    from cairn.config import Settings
     from cairn.db import UnitOfWork
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "JsonOption",
     "counting_progress",
     "emit",
+    "local_blob_store",
     "local_database",
     "local_session",
     "remote_client",
@@ -135,6 +138,16 @@ def remote_client(api_url: str | None = None) -> Client:
 
 
 # --- local database access (admin commands, serve, check) ----------------------------------------
+
+
+def local_blob_store(settings: Settings) -> BlobStore:
+    """The configured blob store, after loading the plugins ``CAIRN_PLUGINS`` names (the
+    store's backend may come from one)."""
+    from cairn.blobs import open_blob_store
+    from cairn.plugins import load_plugins
+
+    load_plugins(settings)
+    return open_blob_store(settings.blob_url)
 
 
 @contextmanager

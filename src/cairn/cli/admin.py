@@ -13,6 +13,7 @@ from cairn.cli._common import (
     JsonOption,
     counting_progress,
     emit,
+    local_blob_store,
     local_database,
     local_session,
 )
@@ -124,14 +125,13 @@ def grant_credits(
 @app.command("seed-demo")
 def seed_demo(as_json: bool = JsonOption) -> None:
     """Create the demo organisation and user if missing (idempotent) and print how to log in."""
-    from cairn.blobs import open_blob_store
     from cairn.config import get_settings
     from cairn.demo import DEMO_EMAIL, DEMO_ORG, DEMO_PASSWORD
     from cairn.demo import seed_demo as seed
 
     settings = get_settings()
     with local_database() as uow:
-        created = seed(uow, open_blob_store(settings.blob_url), work_dir=settings.work_dir)
+        created = seed(uow, local_blob_store(settings), work_dir=settings.work_dir)
     data = {
         "email": DEMO_EMAIL,
         "password": DEMO_PASSWORD,
@@ -169,12 +169,12 @@ def gc(
 
     Deleting rows keeps their blobs, which other rows may share (dedupe); this removes orphans.
     """
-    from cairn.blobs import collect_garbage, open_blob_store
+    from cairn.blobs import collect_garbage
     from cairn.config import get_settings
     from cairn.db import referenced_blobs
 
     settings = get_settings()
-    store = open_blob_store(settings.blob_url)
+    store = local_blob_store(settings)
     with local_session() as session:
         referenced = referenced_blobs(session)
     if not referenced and not dry_run and not force and next(store.iter_hashes(), None):

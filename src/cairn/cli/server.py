@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from cairn.cli._common import JsonOption, counting_progress, emit, local_session
+from cairn.cli._common import JsonOption, counting_progress, emit, local_blob_store, local_session
 
 out = Console(stderr=True)
 
@@ -55,14 +55,13 @@ def check(as_json: bool = JsonOption) -> None:
 
     Leftovers are scratch files of interrupted uploads; `cairn admin gc` removes them.
     """
-    from cairn.blobs import open_blob_store
     from cairn.blobs.check import check_blobs
     from cairn.config import get_settings
     from cairn.db import referenced_blobs
     from cairn.tempfiles import find_leftovers
 
     settings = get_settings()
-    store = open_blob_store(settings.blob_url)
+    store = local_blob_store(settings)
     with local_session() as session:
         referenced = referenced_blobs(session)
     with counting_progress("checking blobs", quiet=as_json) as advance:

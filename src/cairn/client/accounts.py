@@ -181,10 +181,10 @@ def connect(token: str, *, api_url: str = DEFAULT_API_URL, client: Client | None
     return User.bind(client, client.get_json("/api/v1/users/me"))
 
 
-def from_saved_login(api_url: str | None = None) -> User:
+def from_saved_login(api_url: str | None = None, *, client: Client | None = None) -> User:
     """Resume the login ``cairn login`` saved; ``Unauthorized`` when there is none."""
     saved = load_login()
-    user = connect(saved.token, api_url=api_url or saved.api_url)
+    user = connect(saved.token, api_url=api_url or saved.api_url, client=client)
     if saved.expires_at:
         user.expires_at = datetime.fromisoformat(saved.expires_at)
     return user

@@ -55,6 +55,7 @@ __all__ = [
     "create_workspace",
     "delete_all_files",
     "delete_file",
+    "delete_named_or_all",
     "delete_workspace",
     "describe",
     "file_download",
@@ -145,6 +146,10 @@ def _choose_organisation(actor: Actor, organisation_id: str | None) -> str:
     if len(able) > 1:
         raise Invalid("You belong to several organisations: say which with organisation_id.")
     return able[0]
+
+
+def _target(archive: str | None) -> str:
+    return (archive or "default").strip().lower()
 
 
 def target_limits(archive: str | None) -> Limits:
@@ -356,6 +361,7 @@ def apply_upload(
     current = {f.public_path: f for f in list_files(session, workspace.id)}
     if not prepared.fatal:
         findings.extend(_merged_limit_findings(current, prepared))
+        findings.extend(_file_folder_clashes(current, prepared))
     if any(f.level == "fatal" for f in findings):
         log(
             session,
@@ -445,6 +451,11 @@ def upload(
     with receive() as request:
         if workspace_id is None:
             organisation_id = _choose_organisation(actor, request.organisation_id)
+        elif request.archive and _target(request.archive) != _target(existing_archive):
+            raise BadRequest(
+                f"This workspace's target archive is '{existing_archive or 'default'}'; an "
+                f"upload into it cannot name another ('{request.archive}')."
+            )
         prepared = prepare_upload(
             blobs,
             request.path,
@@ -492,6 +503,26 @@ def _merged_limit_findings(
             )
         ]
     return []
+
+
+def _folders(paths: Iterable[str]) -> set[str]:
+    return {path[:i] for path in paths for i, ch in enumerate(path) if ch == "/"}
+
+
+def _file_folder_clashes(current: dict[str, FileRecord], prepared: PreparedUpload) -> list[Finding]:
+    """A path may not be a file and a folder at once: the package could not be unpacked."""
+    new = {f.public_path for f in prepared.files}
+    kept = current.keys() - new
+    clashes = sorted((new & _folders(kept)) | (kept & _folders(new)))
+    return [
+        Finding(
+            "fatal",
+            path,
+            f"'{path}' would be both a file and a folder of the workspace; delete or rename "
+            "one of them first.",
+        )
+        for path in clashes
+    ]
 
 
 def _merge_files(
@@ -701,6 +732,23 @@ def delete_all_files(session: Session, actor: Actor, workspace_id: int) -> Works
     log(session, workspace, actor, "info", f"deleted all files ({count})")
     _refresh_summary(session, workspace, actor, [], changed=True)
     return describe(session, workspace)
+
+
+def delete_named_or_all(
+    session: Session, actor: Actor, workspace_id: int, name: str
+) -> tuple[WorkspaceView, str]:
+    """Delete the file ``name`` if the workspace has one, else every file; returns what was done.
+
+    For ``DELETE /filemanager/api/{id}/delete_all``: cairn's contract reads it as "delete every
+    file", the arXiv service as "delete the file named delete_all". Where such a file exists,
+    the narrower reading wins, so nobody loses a workspace by deleting one file.
+    """
+    workspace = get_workspace(session, actor, workspace_id)
+    try:
+        find_file(session, workspace, name)
+    except NotFound:
+        return delete_all_files(session, actor, workspace_id), "deleted all files"
+    return delete_file(session, actor, workspace_id, name), "deleted file"
 
 
 # --- states ------------------------------------------------------------------------------------

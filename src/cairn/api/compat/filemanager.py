@@ -166,11 +166,18 @@ def get_log(
     return PlainTextResponse(text)
 
 
-@router.delete("/{upload_id}/delete_all", response_model=WorkspaceSummary)
-@router.post("/{upload_id}/delete_all", include_in_schema=False)  # the arXiv service's form
+@router.post("/{upload_id}/delete_all", response_model=WorkspaceSummary)
 def delete_all(upload_id: UploadIdPath, actor: ActorDep, session: SessionDep) -> Response:
-    """Delete every file in the workspace (POST, as the arXiv service, or DELETE)."""
+    """Delete every file in the workspace (the arXiv service's form)."""
     return _answer(service.delete_all_files(session, actor, upload_id), reason="deleted all files")
+
+
+@router.delete("/{upload_id}/delete_all", response_model=WorkspaceSummary)
+def delete_all_or_file(upload_id: UploadIdPath, actor: ActorDep, session: SessionDep) -> Response:
+    """Delete every file in the workspace; if it holds a file named `delete_all`, only that
+    file (the arXiv service reads this path as that file's)."""
+    view, done = service.delete_named_or_all(session, actor, upload_id, "delete_all")
+    return _answer(view, reason=done)
 
 
 @router.post("/{upload_id}/{action}", response_model=WorkspaceSummary)
