@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.archives import tar_gz
 from tests.factories import Member
 
 API = "/filemanager/api"
@@ -20,16 +21,6 @@ PAPER_TEX = rb"""\documentclass{article}
 Hello, world.
 \end{document}
 """
-
-
-def tar_gz(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def upload(

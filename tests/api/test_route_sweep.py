@@ -8,10 +8,8 @@ cannot fill in fails the test until it is taught how.
 
 from __future__ import annotations
 
-import io
 import re
 import secrets
-import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +23,7 @@ from starlette.routing import BaseRoute, Route
 
 from cairn.api.deps import ActorDep
 from cairn.api.uploads import is_upload_route
+from tests.archives import tar_gz
 from tests.factories import Member
 
 # Routes anyone may call. Everything else must answer 401 to a caller without a valid token.
@@ -100,16 +99,6 @@ class Target:
             "public_file_path": self.file_path,
             "organisation_id": self.member.organisation_id,
         }
-
-
-def _tar_gz(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def _value(schema: dict[str, Any], components: dict[str, Any]) -> Any:
@@ -276,7 +265,7 @@ def target(client: TestClient, make_member: Callable[..., Member]) -> Target:
     answer = client.post(
         "/api/v1/workspaces/upload",
         headers=member.headers,
-        files={"file": ("paper.tar.gz", _tar_gz({"main.tex": b"\\documentclass{article}\n"}))},
+        files={"file": ("paper.tar.gz", tar_gz({"main.tex": b"\\documentclass{article}\n"}))},
     )
     assert answer.status_code == 201, answer.text
     files = client.get(f"/api/v1/workspaces/{answer.json()['id']}/files", headers=member.headers)

@@ -12,7 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cairn.config import Settings
-from tests.api.test_filemanager_api import PAPER_TEX, tar_gz
+from tests.api.test_filemanager_api import PAPER_TEX
+from tests.archives import tar_gz
 from tests.factories import Member
 
 API = "/api/v1/workspaces"

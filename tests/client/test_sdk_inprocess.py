@@ -4,7 +4,6 @@ every call runs the real routes, services and database, with no server process."
 from __future__ import annotations
 
 import hashlib
-import io
 import socket
 import stat
 import tarfile
@@ -38,19 +37,11 @@ from cairn.client import (
 from cairn.client.credentials import credentials_path
 from cairn.config import Settings
 from cairn.db import make_engine, make_sessionmaker, session_scope
+from tests.archives import write_tar_gz
 from tests.factories import PASSWORD, Member
 
 TEX = b"\\documentclass{article}\n\\begin{document}Hello.\\end{document}\n"
 BIB = b"@article{k, title={T}, year={2024}}\n"
-
-
-def write_tar_gz(path: Path, files: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
 
 
 class Counter:

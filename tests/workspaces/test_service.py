@@ -3,8 +3,6 @@ the races between them (an upload overtaken by a delete, lock or release is neve
 
 from __future__ import annotations
 
-import io
-import tarfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +20,7 @@ from cairn.errors import BadRequest, Forbidden, Invalid, NotFound
 from cairn.workspaces import service
 from cairn.workspaces.models import Workspace, WorkspaceFile
 from cairn.workspaces.service import Receive, UploadRequest
+from tests.archives import write_tar_gz
 from tests.conftest import _wipe
 from tests.factories import make_org, make_user
 
@@ -76,15 +75,6 @@ def world(engine: Engine, tmp_path: Path) -> Iterator[World]:
         _wipe(engine)
 
 
-def tar_gz(path: Path, files: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
-
-
 def a_file(
     tmp_path: Path, name: str = "main.tex", data: bytes = TEX, archive: str | None = None
 ) -> Receive:
@@ -94,7 +84,7 @@ def a_file(
 
 
 def test_upload_creates_then_adds_and_replaces(world: World, tmp_path: Path) -> None:
-    archive = tar_gz(tmp_path / "p.tar.gz", {"main.tex": TEX, "fig/a.txt": b"a\n"})
+    archive = write_tar_gz(tmp_path / "p.tar.gz", {"main.tex": TEX, "fig/a.txt": b"a\n"})
     view = world.upload(service.uploaded_file(archive))
     workspace = view.workspace
     assert {f.public_path for f in view.files} == {"main.tex", "fig/a.txt"}
@@ -157,7 +147,9 @@ def test_state_changes_refuse_uploads_and_are_idempotent(world: World, tmp_path:
 
 
 def test_delete_file_all_and_workspace(world: World, tmp_path: Path) -> None:
-    archive = tar_gz(tmp_path / "p.tar.gz", {"main.tex": TEX, "b.txt": b"b\n", "c.txt": b"c\n"})
+    archive = write_tar_gz(
+        tmp_path / "p.tar.gz", {"main.tex": TEX, "b.txt": b"b\n", "c.txt": b"c\n"}
+    )
     wid = world.upload(service.uploaded_file(archive)).workspace.id
     with world.uow.transaction() as session:
         view = service.delete_file(session, world.actor, wid, "b.txt")
@@ -216,7 +208,9 @@ def test_package_is_cached_until_the_content_changes(world: World, tmp_path: Pat
 
 
 def test_two_package_builds_racing_agree(world: World, tmp_path: Path) -> None:
-    archive = tar_gz(tmp_path / "p.tar.gz", {f"f{n}.txt": b"%d\n" % n * 5000 for n in range(40)})
+    archive = write_tar_gz(
+        tmp_path / "p.tar.gz", {f"f{n}.txt": b"%d\n" % n * 5000 for n in range(40)}
+    )
     wid = world.upload(service.uploaded_file(archive)).workspace.id
     results: list[service.Package] = []
     errors: list[BaseException] = []
