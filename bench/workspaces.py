@@ -162,7 +162,7 @@ def main() -> None:
                     workspace = me.workspaces.upload(archive)
                     seconds = time.perf_counter() - start
                 peaks.append(rss.peak)
-                assert len(workspace.files) == args.files, workspace.errors[:5]
+                assert workspace.file_count == args.files, workspace.findings[:5]
                 return seconds
             finally:
                 server.terminate()
