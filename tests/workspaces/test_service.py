@@ -3,10 +3,14 @@ the races between them (an upload overtaken by a delete, lock or release is neve
 
 from __future__ import annotations
 
+import io
+import tarfile
 import threading
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -278,3 +282,45 @@ def test_an_upload_overtaken_by_a_state_change_is_never_applied(
             select(WorkspaceFile.public_path).where(WorkspaceFile.workspace_id == wid)
         ).all()
     assert "late.txt" not in paths
+
+
+def test_one_archive_gives_one_package_in_any_workspace(world: World, tmp_path: Path) -> None:
+    """Members keep their archive's modification times (as tar does), so the same archive
+    gives the same checksum and byte-identical packages in two workspaces, uploaded apart."""
+    archive = tmp_path / "p.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, data, mtime in [("main.tex", TEX, 1_600_000_000), ("b.txt", b"b\n", 0)]:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), mtime
+            tar.addfile(info, io.BytesIO(data))
+    first = world.upload(service.uploaded_file(archive))
+    second = world.upload(service.uploaded_file(archive))
+    assert first.workspace.checksum == second.workspace.checksum
+    times = {f.public_path: int(f.modified_at.timestamp()) for f in first.files}
+    assert times == {"main.tex": 1_600_000_000, "b.txt": 0}
+    one, two = world.package(first.workspace.id), world.package(second.workspace.id)
+    assert one.sha256 == two.sha256 and one.checksum == two.checksum
+    with tarfile.open(
+        fileobj=io.BytesIO(world.blobs.read_bytes(one.sha256 or "")), mode="r:gz"
+    ) as tar:
+        assert {m.name: m.mtime for m in tar.getmembers()} == times
+
+
+def test_a_lone_file_and_odd_member_times_take_the_upload_time(
+    world: World, tmp_path: Path
+) -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+    lone = world.upload(a_file(tmp_path))
+    assert lone.files[0].modified_at >= before
+    zipped = tmp_path / "z.zip"
+    with zipfile.ZipFile(zipped, "w") as zf:
+        zf.writestr(zipfile.ZipInfo("old.txt", date_time=(1999, 12, 31, 23, 59, 58)), b"old\n")
+    view = world.upload(service.uploaded_file(zipped))
+    assert view.files[0].modified_at == datetime(1999, 12, 31, 23, 59, 58, tzinfo=UTC)
+    odd = tmp_path / "odd.tar"
+    with tarfile.open(odd, "w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("negative.txt")
+        info.size, info.mtime = 2, -5
+        tar.addfile(info, io.BytesIO(b"n\n"))
+    negative = world.upload(service.uploaded_file(odd))
+    assert negative.files[0].modified_at >= before

@@ -12,6 +12,7 @@ import zipfile
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -221,7 +222,14 @@ class Upload:
                     return tf.extractfile(member)  # sparse: holes are filled by tarfile
 
                 self._add_member(
-                    member.name, _tar_kind(member), opener, base, meter, depth, index=index
+                    member.name,
+                    _tar_kind(member),
+                    opener,
+                    base,
+                    meter,
+                    depth,
+                    index=index,
+                    mtime=member.mtime,
                 )
 
     def _unpack_zip(self, path: Path, label: str, base: tuple[str, ...], depth: int) -> None:
@@ -264,7 +272,16 @@ class Upload:
                     def opener(info: zipfile.ZipInfo = info) -> Reader | None:
                         return zf.open(info)
 
-                    self._add_member(info.filename, kind, opener, base, meter, depth, index=index)
+                    self._add_member(
+                        info.filename,
+                        kind,
+                        opener,
+                        base,
+                        meter,
+                        depth,
+                        index=index,
+                        mtime=_zip_mtime(info),
+                    )
 
     def _drain_queue(self) -> None:
         """Unpack archives found inside archives, in place, breadth first, up to max_depth."""
@@ -302,8 +319,10 @@ class Upload:
         depth: int,
         *,
         index: int = 1,
+        mtime: float | None = None,
     ) -> None:
-        """Sanitize, check and stage the ``index``-th member of an archive (1 for a file)."""
+        """Sanitize, check and stage the ``index``-th member of an archive (1 for a file);
+        ``mtime`` is the member's own modification time (none for a lone file)."""
         if kind == "dir":
             return
         log = self.log
@@ -358,6 +377,7 @@ class Upload:
             log.removed.append(public)
             return
         entry.file_type = ft.detect_type(public, head, entry.size, entry.local_path)
+        entry.mtime = _sane_mtime(mtime)
         staging.add(public, entry)
         archive = ft.unpackable_kind(head, entry.file_type)
         if archive is None and entry.file_type == ft.GZIPPED:
@@ -436,3 +456,23 @@ def _zip_kind(info: zipfile.ZipInfo) -> MemberKind:
     if info.filename.endswith("/"):
         return "dir"
     return _ZIP_KINDS.get(stat.S_IFMT(info.external_attr >> 16), "other")
+
+
+_LATEST_MTIME = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a datetime can hold
+
+
+def _sane_mtime(mtime: float | None) -> int | None:
+    """A member's time as whole seconds, or None (the upload's time is used) when it has none
+    or one no date can hold (tar and pax allow negative and huge values)."""
+    if mtime is None or not 0 <= mtime <= _LATEST_MTIME:
+        return None
+    return int(mtime)
+
+
+def _zip_mtime(info: zipfile.ZipInfo) -> float | None:
+    """A zip member's time: zip stores a local date and time without a zone; read it as UTC,
+    so the same archive gives the same times on every server."""
+    try:
+        return datetime(*info.date_time, tzinfo=UTC).timestamp()
+    except ValueError:  # a field out of range (month 0, second 60 …)
+        return None

@@ -26,6 +26,7 @@ class Entry:
     sha256: str
     file_type: str
     origin: tuple[str, ...]  # original member path, to tell duplicates from name clashes
+    mtime: int | None = None  # the member's own modification time, if it had one
 
 
 @dataclass

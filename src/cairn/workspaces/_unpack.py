@@ -52,6 +52,7 @@ class StagedFile:
     size: int
     file_type: str
     sha256: str
+    mtime: int | None = None  # the archive member's modification time (None: a lone file)
 
 
 @dataclass
@@ -110,7 +111,7 @@ def process_upload(
         log.findings.append(abort.finding)
     upload.finish()
     files = [
-        StagedFile(public, e.local_path, e.size, e.file_type, e.sha256)
+        StagedFile(public, e.local_path, e.size, e.file_type, e.sha256, e.mtime)
         for public, e in sorted(upload.staging.entries.items())
     ]
     source_format, _ = infer_source_format((f.public_path, f.file_type) for f in files)

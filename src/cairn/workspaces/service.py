@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -271,6 +271,7 @@ class StoredFile:
     sha256: str
     size: int
     file_type: str
+    mtime: int | None = None  # the archive member's own time; None takes the upload's
 
 
 @dataclass
@@ -330,7 +331,7 @@ def prepare_upload(
             refs=[BlobRef(staged.sha256, staged.size) for staged in result.files],
         )
         prepared.files = [
-            StoredFile(staged.public_path, ref.sha256, ref.size, staged.file_type)
+            StoredFile(staged.public_path, ref.sha256, ref.size, staged.file_type, staged.mtime)
             for staged, ref in zip(result.files, refs, strict=True)
         ]
     finally:
@@ -532,7 +533,16 @@ def _merge_files(
     files: Sequence[StoredFile],
     now: datetime,
 ) -> None:
-    """Insert new paths and overwrite existing ones, as two bulk statements."""
+    """Insert new paths and overwrite existing ones, as two bulk statements.
+
+    A file keeps its archive member's modification time (as tar does), so the same archive
+    gives the same checksum and package in any workspace, at any time; a lone file takes the
+    upload's time.
+    """
+
+    def modified(f: StoredFile) -> datetime:
+        return now if f.mtime is None else datetime.fromtimestamp(f.mtime, UTC)
+
     fresh = [
         {
             "workspace_id": workspace_id,
@@ -540,7 +550,7 @@ def _merge_files(
             "sha256": f.sha256,
             "size": f.size,
             "file_type": f.file_type,
-            "modified_at": now,
+            "modified_at": modified(f),
         }
         for f in files
         if f.public_path not in current
@@ -551,7 +561,7 @@ def _merge_files(
             "sha256": f.sha256,
             "size": f.size,
             "file_type": f.file_type,
-            "modified_at": now,
+            "modified_at": modified(f),
         }
         for f in files
         if f.public_path in current
