@@ -92,10 +92,21 @@ def test_split_member_path_never_escapes(name: str) -> None:
     assert os.path.normpath(os.path.join(root, public)).startswith(root + "/")
 
 
+def test_a_windows_drive_prefix_leaves_the_last_component() -> None:
+    """arXiv's FixWindowsFileNames: c:\\data\\windows.txt becomes windows.txt (warned)."""
+    for name in ("c:\\data\\windows.txt", "D:/data/windows.txt", "c:windows.txt"):
+        member = split_member_path(name)
+        assert not isinstance(member, str)
+        assert member.public == "windows.txt" and member.windows_name == name
+    plain = split_member_path("data/windows.txt")
+    assert not isinstance(plain, str) and plain.windows_name is None
+
+
 def test_split_member_path_refusals() -> None:
     assert split_member_path("/etc/passwd") == ck.REFUSE_ABSOLUTE
     assert split_member_path("\\\\srv\\x") == ck.REFUSE_ABSOLUTE
-    assert split_member_path("C:\\x.txt") == ck.REFUSE_DRIVE
+    assert split_member_path("C:") == split_member_path("C:\\") == ck.REFUSE_DRIVE
+    assert split_member_path("c:\\data\\..") == ck.REFUSE_DRIVE
     assert split_member_path("a/../b") == ck.REFUSE_PARENT
     assert split_member_path("a\\..\\b") == ck.REFUSE_PARENT
     assert split_member_path("./") == ck.REFUSE_EMPTY

@@ -203,6 +203,7 @@ class MemberPath:
     parts: tuple[str, ...]
     reasons: tuple[str | None, ...]  # per component: None, "illegal", "hyphen" or "long"
     backslashes: bool
+    windows_name: str | None = None  # the name as sent, when a drive prefix was stripped
 
     @property
     def public(self) -> str:
@@ -216,15 +217,21 @@ _SEPARATORS = re.compile(r"[/\\]")
 def split_member_path(name: str, prefix: Sequence[str] = ()) -> MemberPath | str:
     """Split and sanitize an archive member name, or say why it is refused.
 
-    Absolute names, Windows drive letters and ``..`` components are refused whatever they would
-    resolve to (a refusal is a reason string). ``\\`` counts as a separator, as Windows tools
-    mean it; empty and ``.`` components are dropped. ``prefix`` (already safe, e.g. ``anc`` or
+    Absolute names and ``..`` components are refused whatever they would resolve to (a refusal
+    is a reason string). A name with a Windows drive prefix (``c:\\data\\windows.txt``) keeps
+    only its last component, as arXiv's ``FixWindowsFileNames`` does (and is refused when
+    nothing is left). ``\\`` counts as a separator, as Windows tools mean it; empty and ``.``
+    components are dropped. ``prefix`` (already safe, e.g. ``anc`` or
     the folder of a nested archive) is prepended and counts toward the length limit.
     """
     if name.startswith(("/", "\\")):
         return REFUSE_ABSOLUTE
+    windows_name = None
     if _DRIVE.match(name):
-        return REFUSE_DRIVE
+        base = _SEPARATORS.split(name[2:])[-1]
+        if base in ("", ".", ".."):
+            return REFUSE_DRIVE
+        windows_name, name = name, base
     raw = _SEPARATORS.split(name) if "\\" in name else name.split("/")
     if ".." in raw:
         return REFUSE_PARENT
@@ -240,6 +247,7 @@ def split_member_path(name: str, prefix: Sequence[str] = ()) -> MemberPath | str
         parts=parts,
         reasons=(*(None for _ in prefix), *(c[1] for c in cleaned)),
         backslashes="\\" in name,
+        windows_name=windows_name,
     )
 
 

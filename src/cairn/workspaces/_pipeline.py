@@ -387,6 +387,9 @@ class Upload:
 
     def _report_renames(self, member: ck.MemberPath, label: str, name: str) -> None:
         log = self.log
+        if member.windows_name is not None:
+            shown = ck.display_name(member.windows_name)
+            log.add("warn", member.public, ck.msg_renamed(shown, member.public))
         if member.backslashes:
             shown = ck.display_name(name)
             log.once(("backslash", label), "warn", None, f"{ck.MSG_BACKSLASH}: '{shown}'.")
