@@ -808,3 +808,40 @@ def test_damaged_archives_never_raise(
             assert Path(folder, "staging") in staged.local_path.parents
         for finding in result.findings:
             assert finding.message.isprintable()
+
+
+MAIN_TEX = b"\\documentclass{article}\n\\begin{document}Hi\\end{document}\n"
+
+
+def test_a_truncated_tar_inside_an_upload_is_warned_and_the_rest_kept(
+    tmp_path: Path, run: Run
+) -> None:
+    """arXiv warns and goes on (issue #13, section 2): the inner archive's readable members
+    stay, the one it broke in is named, and the upload's other files are untouched."""
+    inner = make_tar(
+        tmp_path / "inner.tar",
+        [("first.txt", b"first\n"), ("second.bin", os.urandom(40_000))],
+        "w",
+    ).read_bytes()
+    cut = inner[: 512 + 1024 + 512 + 10_000]  # first whole, second's header, part of its data
+    source = make_tar(tmp_path / "up.tar.gz", [("main.tex", MAIN_TEX), ("data.tar", cut)])
+    result = run(source)
+    assert not result.fatal, result.findings
+    warning = one(result, "warn", "There were problems unpacking 'data.tar'.")
+    assert "'second.bin' could not be read and was left out" in warning.message
+    assert paths(result) == ["first.txt", "main.tex"]
+
+
+def test_a_corrupt_zip_inside_an_upload_is_warned_and_the_rest_kept(
+    tmp_path: Path, run: Run
+) -> None:
+    good = make_zip(tmp_path / "inner.zip", [("a.txt", b"a\n" * 100), ("b.txt", b"b\n" * 100)])
+    data = bytearray(good.read_bytes())
+    second = data.rfind(b"PK\x03\x04")  # the local header of b.txt
+    data[second + 30 + len("b.txt") + 2] ^= 0xFF  # a byte of its compressed data: bad CRC
+    source = make_tar(tmp_path / "up.tar.gz", [("main.tex", MAIN_TEX), ("figs.zip", bytes(data))])
+    result = run(source)
+    assert not result.fatal, result.findings
+    warning = one(result, "warn", "There were problems unpacking 'figs.zip'.")
+    assert "'b.txt' could not be read" in warning.message
+    assert paths(result) == ["a.txt", "main.tex"]

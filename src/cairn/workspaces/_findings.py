@@ -48,6 +48,18 @@ class FindingLog:
             f"files. Error: {detail}",
         )
 
+    def corrupt_inner(self, shown: str, exc: BaseException, *, lost: str | None) -> None:
+        """The warning for an archive inside the upload that broke part way: its readable
+        members were kept, and the one being read when it broke (if any) is named."""
+        detail = ck.display_name(str(exc) or type(exc).__name__)
+        left_out = f" '{lost}' could not be read and was left out." if lost else ""
+        self.add(
+            "warn",
+            shown,
+            f"There were problems unpacking '{shown}'. Its readable files were kept.{left_out} "
+            f"Please check your files. Error: {detail}",
+        )
+
     def move_paths(self, move: Callable[[str | None], str | None]) -> None:
         """Point every finding and removed path at ``move(path)`` (the top level was flattened).
 

@@ -96,6 +96,7 @@ class Upload:
     ancillary: bool
     queue: deque[tuple[str, Entry, ft.ArchiveKind, int]] = field(default_factory=deque)
     was_archive: bool = False
+    reading: str | None = None  # the member being copied now (named if its archive breaks)
 
     # --- top level ---
     def run(self, source: Path, filename: str) -> None:
@@ -304,8 +305,10 @@ class Upload:
             try:
                 self._unpack(temp, kind, public, tuple(public.split("/")[:-1]), depth)
             except Corrupt as exc:
-                self.log.corrupt(public, public, exc)
+                # arXiv warns and goes on: what was readable is kept, the rest named.
+                self.log.corrupt_inner(public, exc, lost=self.reading)
             finally:
+                self.reading = None
                 temp.unlink()
 
     # --- one member ---
@@ -366,11 +369,13 @@ class Upload:
         if not self.ancillary and not public.startswith("anc/") and ck.is_tex_backup(public):
             log.add("warn", public, ck.msg_backup(public))
         self.budget.check_file_count(len(staging.entries))
+        self.reading = public
         with map_read_errors():
             reader = opener()
         if reader is None:
             return
         entry, head = staging.write(public, member.original, reader, meter)
+        self.reading = None
         if entry.size == 0:
             entry.local_path.unlink()
             log.add("warn", public, ck.msg_empty(public))
