@@ -10,14 +10,9 @@ from urllib.parse import quote
 
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
-from sqlalchemy.orm import Session
 
-from cairn.accounts.service import Actor
-from cairn.api.deps import Workflow
 from cairn.blobs import CHUNK_SIZE, BlobStore
 from cairn.errors import BlobMissing
-from cairn.workspaces import service
-from cairn.workspaces.service import FileDownload, Package
 
 __all__ = [
     "FILE_RESPONSES",
@@ -25,11 +20,7 @@ __all__ = [
     "blob_response",
     "client_has",
     "etag_matches",
-    "file_download",
-    "file_response",
     "http_date",
-    "package",
-    "package_response",
 ]
 
 
@@ -110,70 +101,3 @@ def blob_response(
     if not blobs.exists(sha256):
         raise BlobMissing(f"Content {sha256} is missing from the blob store.")
     return StreamingResponse(_stream(blobs, sha256), headers=common, media_type=media_type)
-
-
-def file_response(
-    request: Request,
-    blobs: BlobStore,
-    download: FileDownload,
-    *,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    item = download.file
-    return blob_response(
-        request,
-        blobs,
-        sha256=item.sha256,
-        size=item.size,
-        etag=item.sha256,
-        modified=item.modified_at,
-        filename=item.public_path.rsplit("/", 1)[-1],
-        headers=headers,
-    )
-
-
-def package_response(
-    request: Request,
-    blobs: BlobStore,
-    package: Package,
-    *,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    return blob_response(
-        request,
-        blobs,
-        sha256=package.sha256,
-        size=package.size,
-        etag=package.checksum,
-        modified=package.modified_at,
-        filename=f"{package.workspace_id}.tar.gz",
-        media_type="application/gzip",
-        headers=headers,
-    )
-
-
-def package(request: Request, work: Workflow, workspace_id: int) -> Package:
-    """The package route's one service call: a GET builds, a HEAD never does."""
-    return service.get_package(
-        work.uow,
-        work.blobs,
-        work.actor,
-        workspace_id,
-        work_dir=work.work_dir,
-        build=request.method == "GET",
-        client_has=client_has(request),
-    )
-
-
-def file_download(
-    request: Request, session: Session, actor: Actor, workspace_id: int, path: str
-) -> FileDownload:
-    """The file content route's one service call: a GET without a matching ETag is logged."""
-    return service.file_download(
-        session,
-        actor,
-        workspace_id,
-        path,
-        read=request.method == "GET",
-        client_has=client_has(request),
-    )

@@ -23,10 +23,8 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
-from cairn.api.deps import Workflow
 from cairn.errors import BadRequest, Invalid
 from cairn.tempfiles import scratch_file
-from cairn.workspaces import service
 from cairn.workspaces.service import Receive, UploadRequest
 
 __all__ = [
@@ -34,7 +32,6 @@ __all__ = [
     "UPLOAD_MARK",
     "is_upload_route",
     "receive_upload",
-    "upload",
     "upload_openapi",
 ]
 
@@ -258,17 +255,3 @@ def receive_upload(request: Request, work_dir: Path) -> Receive:
                 reader.form.path.unlink(missing_ok=True)
 
     return receive
-
-
-def upload(
-    request: Request, work: Workflow, workspace_id: int | None = None
-) -> service.WorkspaceView:
-    """The upload route's one service call, with the body received from ``request``."""
-    return service.upload(
-        work.uow,
-        work.blobs,
-        work.actor,
-        receive_upload(request, work.work_dir),
-        work_dir=work.work_dir,
-        workspace_id=workspace_id,
-    )

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from cairn.api import downloads, uploads
+from cairn.api import workspace_calls as calls
 from cairn.api.deps import (
     ActorDep,
     BlobsDep,
@@ -26,9 +26,7 @@ from cairn.api.deps import (
 from cairn.api.downloads import (
     FILE_RESPONSES,
     PACKAGE_RESPONSES,
-    file_response,
     http_date,
-    package_response,
 )
 from cairn.api.errors import Problem, ProblemRoute, problem_responses
 from cairn.api.uploads import UPLOAD_FIELDS, upload_openapi
@@ -105,7 +103,7 @@ def create_upload(
 ) -> Response:
     """Create a workspace and process a file or archive (.tar, .tar.gz, .tar.bz2, .tar.xz,
     .zip, .gz) into it: unpacked, sanitized and checked. Answers 201 with the summary."""
-    view = uploads.upload(request, work)
+    view = calls.upload(request, work)
     location = f"{settings.base_url}{router.prefix}/{view.workspace.id}"
     return _answer(view, status=201, headers={"Location": location})
 
@@ -131,7 +129,7 @@ def add_upload(
 ) -> Response:
     """Add a file or archive to an existing, active and unlocked workspace; files with the same
     path are replaced. A fatal problem leaves the workspace's files unchanged."""
-    view = uploads.upload(request, work, upload_id)
+    view = calls.upload(request, work, upload_id)
     return _answer(view, status=201)
 
 
@@ -144,8 +142,8 @@ def get_content(
 ) -> Response:
     """The whole workspace as one gzipped tar, built on demand and cached until the content
     changes. `ETag` is the workspace checksum; `If-None-Match` answers 304."""
-    package = downloads.package(request, work, upload_id)
-    return package_response(request, work.blobs, package, headers=_owner(package.owner_id))
+    package = calls.package(request, work, upload_id)
+    return calls.package_response(request, work.blobs, package, headers=_owner(package.owner_id))
 
 
 @router.get("/{upload_id}/log", responses=_LOG_RESPONSES)
@@ -207,8 +205,8 @@ def get_file_content(
     blobs: BlobsDep,
 ) -> Response:
     """One file of the workspace; its `ETag` is the file's SHA-256."""
-    found = downloads.file_download(request, session, actor, upload_id, public_file_path)
-    return file_response(request, blobs, found, headers=_owner(found.owner_id))
+    found = calls.file_download(request, session, actor, upload_id, public_file_path)
+    return calls.file_response(request, blobs, found, headers=_owner(found.owner_id))
 
 
 @router.delete("/{upload_id}/{public_file_path:filepath}", response_model=WorkspaceSummary)

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from cairn.api import downloads, uploads
+from cairn.api import workspace_calls as calls
 from cairn.api.deps import (
     ActorDep,
     BlobsDep,
@@ -22,8 +22,6 @@ from cairn.api.deps import (
 from cairn.api.downloads import (
     FILE_RESPONSES,
     PACKAGE_RESPONSES,
-    file_response,
-    package_response,
 )
 from cairn.api.paging import Page, PageDep, page_of
 from cairn.api.uploads import UPLOAD_FIELDS, upload_openapi
@@ -86,7 +84,7 @@ def upload_new(
     """Create a workspace from a file or archive (.tar, .tar.gz, .tar.bz2, .tar.xz, .zip, .gz):
     unpacked, sanitized and checked. A fatal finding still creates the workspace, with status
     ERRORS and no files, so you can read why; a refused request creates nothing."""
-    view = uploads.upload(request, work)
+    view = calls.upload(request, work)
     return _created(settings.base_url, workspace_read(view))
 
 
@@ -129,7 +127,7 @@ def upload_files(
 ) -> WorkspaceRead:
     """Add a file or archive to an active, unlocked workspace; files with the same path are
     replaced. A fatal finding leaves the workspace's files unchanged."""
-    view = uploads.upload(request, work, upload_id)
+    view = calls.upload(request, work, upload_id)
     return workspace_read(view)
 
 
@@ -178,8 +176,8 @@ def get_file_content(
 ) -> Response:
     """One file's bytes. Its `ETag` is the file's SHA-256; `If-None-Match` answers 304, and
     HEAD the headers alone."""
-    found = downloads.file_download(request, session, actor, upload_id, path)
-    return file_response(request, blobs, found)
+    found = calls.file_download(request, session, actor, upload_id, path)
+    return calls.file_response(request, blobs, found)
 
 
 @router.get("/{upload_id}/package", responses=PACKAGE_RESPONSES)
@@ -192,8 +190,8 @@ def get_package(
     """The whole workspace as one deterministic .tar.gz, built on demand and cached until the
     content changes. `ETag` is the workspace checksum; `If-None-Match` answers 304. HEAD has
     no side effect: it builds nothing, and gives `Content-Length` once a package is built."""
-    package = downloads.package(request, work, upload_id)
-    return package_response(request, work.blobs, package)
+    package = calls.package(request, work, upload_id)
+    return calls.package_response(request, work.blobs, package)
 
 
 @router.get("/{upload_id}/log", response_model=list[LogEntryRead])
