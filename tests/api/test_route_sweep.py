@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 
 from cairn.api.deps import ActorDep
 from cairn.api.uploads import is_upload_route
-from tests.archives import tar_gz
+from tests.api.sweep_areas import ERROR_SHAPES, SEEDERS, AreaSeed
 from tests.factories import Member
 
 # Routes anyone may call. Everything else must answer 401 to a caller without a valid token.
@@ -84,21 +84,22 @@ def documented(app: FastAPI) -> dict[tuple[str, str], dict[str, Any]]:
 
 @dataclass
 class Target:
-    """The first organisation: its member, a workspace with a file, and how to refill paths."""
+    """The first organisation: its member and every area's objects (see ``sweep_areas``)."""
 
     member: Member
-    workspace_id: int
-    file_path: str
-    identifiers: set[str] = field(default_factory=set)
+    seeds: list[AreaSeed]
 
     @property
     def fill(self) -> dict[str, str]:
-        return {
-            "upload_id": str(self.workspace_id),
-            "path": self.file_path,
-            "public_file_path": self.file_path,
-            "organisation_id": self.member.organisation_id,
-        }
+        return {name: value for seed in self.seeds for name, value in seed.fill.items()}
+
+    @property
+    def identifiers(self) -> set[str]:
+        return {identifier for seed in self.seeds for identifier in seed.identifiers}
+
+    @property
+    def owned_ids(self) -> set[Any]:
+        return {owned for seed in self.seeds for owned in seed.owned_ids}
 
 
 def _value(schema: dict[str, Any], components: dict[str, Any]) -> Any:
@@ -226,56 +227,42 @@ def _is_problem(answer: httpx.Response, code: str | None = None) -> str | None:
     return None
 
 
+def _listed(body: Any) -> list[Any]:
+    """The items of a listing, in cairn's shape (``items``) or a compat one (``list``, ``data``)."""
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict):
+        for key in ("items", "list", "data"):
+            if isinstance(body.get(key), list):
+                items: list[Any] = body[key]
+                return items
+    return []
+
+
 def _leaks(answer: httpx.Response, target: Target) -> str | None:
     """Whether an answer shows any of the first organisation's objects."""
     for identifier in target.identifiers:
         if identifier in answer.text:
             return f"shows {identifier!r}"
     if answer.content and "json" in answer.headers.get("content-type", ""):
-        body = answer.json()
-        items = body.get("items", []) if isinstance(body, dict) else []
-        for item in items:
+        for item in _listed(answer.json()):
             if isinstance(item, dict) and (
-                item.get("id") == target.workspace_id
+                item.get("id") in target.owned_ids
                 or item.get("organisation_id") == target.member.organisation_id
             ):
                 return f"lists {item}"
     return None
 
 
-def _state(client: TestClient, target: Target) -> list[Any]:
+def _state(target: Target) -> list[Any]:
     """What the first organisation sees of its objects; no stranger's call may change it."""
-    headers = target.member.headers
-    base = f"/api/v1/workspaces/{target.workspace_id}"
-    return [
-        client.get(
-            f"/api/v1/organisations/{target.member.organisation_id}", headers=headers
-        ).json(),
-        client.get(base, headers=headers).json(),
-        client.get(f"{base}/files", headers=headers).json(),
-        client.get(
-            f"/api/v1/organisations/{target.member.organisation_id}/credits", headers=headers
-        ).json(),
-    ]
+    return [seed.state() for seed in target.seeds]
 
 
 @pytest.fixture
 def target(client: TestClient, make_member: Callable[..., Member]) -> Target:
     member = make_member(credits=5, email=f"first-{secrets.token_hex(4)}@example.org")
-    answer = client.post(
-        "/api/v1/workspaces/upload",
-        headers=member.headers,
-        files={"file": ("paper.tar.gz", tar_gz({"main.tex": b"\\documentclass{article}\n"}))},
-    )
-    assert answer.status_code == 201, answer.text
-    files = client.get(f"/api/v1/workspaces/{answer.json()['id']}/files", headers=member.headers)
-    path = files.json()["items"][0]["path"]
-    return Target(
-        member,
-        answer.json()["id"],
-        path,
-        {member.organisation_id, member.user_id, member.email, member.token},
-    )
+    return Target(member, [seed(client, member) for seed in SEEDERS])
 
 
 CALLERS = ["no token", "forged token", "other organisation"]
@@ -331,7 +318,7 @@ def test_every_route_refuses_strangers(
     operations = documented(app)
     assert operations.keys() <= served.keys(), "the OpenAPI documents a route the app lacks"
     assert PUBLIC.keys() | NOT_WALKED.keys() <= served.keys(), "a stale PUBLIC or NOT_WALKED entry"
-    before = _state(client, target)
+    before = _state(target)
 
     walked, failures = sweep(app, client, caller, _headers(caller, make_member), target)
 
@@ -339,7 +326,7 @@ def test_every_route_refuses_strangers(
     assert walked == served.keys() - NOT_WALKED.keys()
     assert walked >= operations.keys() - NOT_WALKED.keys()
     assert not failures, "\n".join(failures)
-    assert _state(client, target) == before, "a stranger's call changed the first organisation"
+    assert _state(target) == before, "a stranger's call changed the first organisation"
 
 
 @pytest.mark.parametrize("caller", CALLERS)
@@ -381,12 +368,21 @@ def test_the_sweep_refuses_a_route_it_cannot_fill(
         sweep(app, client, "no token", {}, target)
 
 
+def _error_shape(template: str) -> Callable[[httpx.Response], str | None]:
+    """The checker of a route's error shape: its compat router's, or problem+json."""
+    for prefix, checker in ERROR_SHAPES.items():
+        if template.startswith(prefix):
+            return checker
+    return _is_problem
+
+
 def _judge(caller: str, probe: Probe, answer: httpx.Response, target: Target) -> str | None:
     """What is wrong with ``answer`` to ``caller`` (None when it is right)."""
     key = (probe.method, probe.template)
     if answer.status_code >= 500:
         return f"server error {answer.text[:200]}"
-    if answer.status_code >= 400 and (why := _is_problem(answer)):
+    shape = _error_shape(probe.template)
+    if answer.status_code >= 400 and (why := shape(answer)):
         return why
     if key in PUBLIC:
         return _leaks(answer, target)
@@ -395,7 +391,7 @@ def _judge(caller: str, probe: Probe, answer: httpx.Response, target: Target) ->
             return "expected 401"
         if answer.headers.get("WWW-Authenticate") != "Bearer":
             return "401 without WWW-Authenticate: Bearer"
-        return _is_problem(answer, "unauthorized")
+        return _is_problem(answer, "unauthorized") if shape is _is_problem else None
     if probe.names_target:
         return None if answer.status_code == 404 else "expected 404 for another organisation's id"
     return _leaks(answer, target)

@@ -23,8 +23,12 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def migrate(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the database to ``revision``; safe to run on every start."""
+def migrate(engine: Engine, revision: str = "heads") -> None:
+    """Upgrade the database to ``revision`` (every area's newest); safe to run on every start.
+
+    Each area keeps its own branch of revisions, rooted on the core's (``0002``) and named by
+    its ``branch_labels``, so areas built side by side never fight over one linear chain.
+    """
     command.upgrade(alembic_config(engine), revision)
 
 

@@ -1,0 +1,70 @@
+"""What each area contributes to the route sweep (`test_route_sweep.py`).
+
+An area with routes adds one *seeder* to ``SEEDERS``: given the in-process client and the first
+organisation's member, it creates that organisation's objects and returns an ``AreaSeed``
+saying which path, query and body names they fill, which strings must never reach a stranger,
+and what the first organisation sees (a stranger's call must not change it). An area whose
+compatibility router answers errors in a foreign shape adds a checker to ``ERROR_SHAPES`` under
+its path prefix. Keep each area's seeder in its own module beside this one when it grows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi.testclient import TestClient
+
+from tests.archives import tar_gz
+from tests.factories import Member
+
+
+@dataclass
+class AreaSeed:
+    """One area's objects of the first organisation, as the sweep uses them."""
+
+    fill: dict[str, str]  # path / query / JSON-body name -> a first-organisation value
+    identifiers: set[str] = field(default_factory=set)  # never in an answer to a stranger
+    owned_ids: set[Any] = field(default_factory=set)  # never an ``id`` in a stranger's listing
+    state: Callable[[], list[Any]] = list  # what the first organisation sees of them
+
+
+def seed_accounts(client: TestClient, member: Member) -> AreaSeed:
+    org = member.organisation_id
+    return AreaSeed(
+        fill={"organisation_id": org},
+        identifiers={org, member.user_id, member.email, member.token},
+        state=lambda: [
+            client.get(f"/api/v1/organisations/{org}", headers=member.headers).json(),
+            client.get(f"/api/v1/organisations/{org}/credits", headers=member.headers).json(),
+        ],
+    )
+
+
+def seed_workspaces(client: TestClient, member: Member) -> AreaSeed:
+    answer = client.post(
+        "/api/v1/workspaces/upload",
+        headers=member.headers,
+        files={"file": ("paper.tar.gz", tar_gz({"main.tex": b"\\documentclass{article}\n"}))},
+    )
+    assert answer.status_code == 201, answer.text
+    workspace_id = answer.json()["id"]
+    base = f"/api/v1/workspaces/{workspace_id}"
+    path = client.get(f"{base}/files", headers=member.headers).json()["items"][0]["path"]
+    return AreaSeed(
+        fill={"upload_id": str(workspace_id), "path": path, "public_file_path": path},
+        owned_ids={workspace_id},
+        state=lambda: [
+            client.get(base, headers=member.headers).json(),
+            client.get(f"{base}/files", headers=member.headers).json(),
+        ],
+    )
+
+
+SEEDERS: list[Callable[[TestClient, Member], AreaSeed]] = [seed_accounts, seed_workspaces]
+
+# Path prefix -> why an error answer there is not in that router's shape (None when it is).
+# Routes under no prefix here answer problem+json (checked by the sweep itself).
+ERROR_SHAPES: dict[str, Callable[[httpx.Response], str | None]] = {}
