@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench install system-tools clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,23 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# Programs some areas drive (provenance: strace, Graphviz's dot, SWI-Prolog). Installed when
+# missing and we are root (as in CI); otherwise named, and the tests needing one skip saying so.
+SYSTEM_TOOLS := strace:strace dot:graphviz swipl:swi-prolog-nox
+
+system-tools:
+	@missing=""; for pair in $(SYSTEM_TOOLS); do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing system tools:$$missing"; \
+	  (apt-get install -y -qq --no-install-recommends $$missing >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null 2>&1 && \
+	    apt-get install -y -qq --no-install-recommends $$missing >/dev/null 2>&1)) || \
+	  echo "could not install$$missing; the tests that need them will skip"; \
+	else echo "missing system tools:$$missing (install: sudo apt-get install$$missing)"; fi
+
+install: $(STAMP) system-tools
 
 ## Start cairn on embedded defaults (SQLite + local blobs in ./data) with a demo account.
 run: install
