@@ -58,6 +58,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "app",
         "Upload workspaces: upload, check, download, lock, release and delete.",
     ),
+    "yw": LazyCommand(
+        "cairn.cli.yw",
+        "app",
+        "YesWorkflow: model, facts, graphs, queries and recon from script comments.",
+    ),
 }
 
 

@@ -1,0 +1,1 @@
+"""Provenance: run capture, the run store, YesWorkflow models, hybrid graphs and lineage."""

@@ -1,0 +1,1 @@
+"""Tests of YesWorkflow: annotations, model, facts, graphs, queries and recon."""
