@@ -75,3 +75,154 @@ def facts(
 
     written = write_facts(_model(sources, language), out)
     emit({"written": [str(p) for p in written]}, as_json=as_json)
+
+
+ViewOpt = typer.Option("combined", "--view", help="process, data or combined.")
+DepthOpt = typer.Option(1, "--depth", help="Nesting levels to open (1: the top workflow's steps).")
+GraphOut = typer.Option(
+    None, "--output", "-o", help="Write the graph: .svg, .png, .pdf (via Graphviz) or .dot."
+)
+
+
+def _draw(dot_text: str, out: Path | None) -> None:
+    from cairn.provenance.yw.graph import render
+
+    if out is None:
+        typer.echo(dot_text, nl=False)
+    else:
+        err.print(f"wrote {render(dot_text, out)}", highlight=False)
+
+
+@app.command()
+def graph(
+    sources: list[Path] = SourcesArg,
+    view: str = ViewOpt,
+    depth: int = DepthOpt,
+    out: Path | None = GraphOut,
+    language: str | None = LanguageOpt,
+) -> None:
+    """Draw the workflow (YesWorkflow's style); DOT on stdout without --output."""
+    from cairn.provenance.yw.graph import to_dot
+    from cairn.provenance.yw.view import build_view
+
+    shown = build_view(_model(sources, language), depth)
+    _draw(to_dot(shown, view), out)
+
+
+query_app = CairnTyper(help="Prospective lineage: upstream, downstream, inputs, outputs, depends.")
+app.add_typer(query_app, name="query")
+
+
+def _answer(
+    sources: list[Path],
+    language: str | None,
+    depth: int,
+    ask: Any,
+    view: str,
+    out: Path | None,
+    as_json: bool,
+) -> None:
+    from cairn.provenance.yw.graph import to_dot
+    from cairn.provenance.yw.view import build_view
+
+    shown = build_view(_model(sources, language), depth)
+    lineage = ask(shown)
+    if out is not None:
+        title = f"{lineage.query} {lineage.subject}" if lineage.subject else lineage.query
+        _draw(to_dot(shown, view, keep=lineage.keep, title=title), out)
+    if as_json:
+        emit(lineage.to_dict(), as_json=True)
+        return
+    rows = [{"kind": "data", "name": n} for n in lineage.data]
+    rows += [{"kind": "step", "name": n} for n in lineage.steps]
+    emit(rows, as_json=False, columns=["kind", "name"], title=lineage.query)
+
+
+DataOpt = typer.Option(..., "--data", "-d", help="The data item (its name, or e.g. wf[name]).")
+
+
+@query_app.command()
+def upstream(
+    sources: list[Path] = SourcesArg,
+    data: str = DataOpt,
+    depth: int = DepthOpt,
+    view: str = ViewOpt,
+    out: Path | None = GraphOut,
+    language: str | None = LanguageOpt,
+    as_json: bool = JsonOption,
+) -> None:
+    """Steps and data items upstream of a data item (what it is made from)."""
+    from cairn.provenance.yw import queries
+
+    _answer(sources, language, depth, lambda v: queries.upstream(v, data), view, out, as_json)
+
+
+@query_app.command()
+def downstream(
+    sources: list[Path] = SourcesArg,
+    data: str = DataOpt,
+    depth: int = DepthOpt,
+    view: str = ViewOpt,
+    out: Path | None = GraphOut,
+    language: str | None = LanguageOpt,
+    as_json: bool = JsonOption,
+) -> None:
+    """Steps and data items downstream of a data item (what is made from it)."""
+    from cairn.provenance.yw import queries
+
+    _answer(sources, language, depth, lambda v: queries.downstream(v, data), view, out, as_json)
+
+
+@query_app.command()
+def inputs(
+    sources: list[Path] = SourcesArg,
+    depth: int = DepthOpt,
+    view: str = ViewOpt,
+    out: Path | None = GraphOut,
+    language: str | None = LanguageOpt,
+    as_json: bool = JsonOption,
+) -> None:
+    """The workflow's inputs."""
+    from cairn.provenance.yw import queries
+
+    _answer(sources, language, depth, queries.inputs, view, out, as_json)
+
+
+@query_app.command()
+def outputs(
+    sources: list[Path] = SourcesArg,
+    depth: int = DepthOpt,
+    view: str = ViewOpt,
+    out: Path | None = GraphOut,
+    language: str | None = LanguageOpt,
+    as_json: bool = JsonOption,
+) -> None:
+    """The workflow's outputs."""
+    from cairn.provenance.yw import queries
+
+    _answer(sources, language, depth, queries.outputs, view, out, as_json)
+
+
+@query_app.command()
+def depends(
+    sources: list[Path] = SourcesArg,
+    output: str = typer.Option(..., "--output-data", "--of", help="The output data item."),
+    on: str | None = typer.Option(
+        None, "--on", help="The input it may depend on (default: every workflow input)."
+    ),
+    depth: int = DepthOpt,
+    language: str | None = LanguageOpt,
+    as_json: bool = JsonOption,
+) -> None:
+    """Does an output depend on an input (or on all inputs)? Exit code 1 when it does not."""
+    from cairn.provenance.yw import queries
+    from cairn.provenance.yw.view import build_view
+
+    answer = queries.depends(build_view(_model(sources, language), depth), output, on)
+    if as_json:
+        emit(answer, as_json=True)
+    else:
+        rows = [{"input": k, "depends": "yes" if v else "no"} for k, v in answer["inputs"].items()]
+        emit(rows, as_json=False, title=f"does {output} depend on ...")
+    if not answer["depends"]:
+        raise typer.Exit(1)
