@@ -226,3 +226,56 @@ def depends(
         emit(rows, as_json=False, title=f"does {output} depend on ...")
     if not answer["depends"]:
         raise typer.Exit(1)
+
+
+@app.command()
+def recon(
+    sources: list[Path] = SourcesArg,
+    files: Path = typer.Option(
+        ..., "--files", "-f", help="The run's file list: YAML with inputs: and outputs: lists."
+    ),
+    base: Path | None = typer.Option(
+        None, "--base", help="The run's folder: paths are relative to it; logs are read there."
+    ),
+    logs: list[Path] = typer.Option(
+        [], "--log", help="A log file the run wrote, if the YAML does not list it."
+    ),
+    out: Path = typer.Option(..., "--output", "-o", help="Folder for reconfacts.P (created)."),
+    graph_out: Path | None = typer.Option(
+        None, "--graph", help="Also draw the hybrid graph: .svg, .png, .pdf or .dot."
+    ),
+    depth: int = DepthOpt,
+    language: str | None = LanguageOpt,
+    as_json: bool = JsonOption,
+) -> None:
+    """Bind a run's files to the workflow's data via @uri templates; write reconfacts.P."""
+    from cairn.provenance.yw.recon import (
+        FileRecord,
+        hybrid_resources,
+        read_file_records,
+        reconstruct,
+        write_recon_facts,
+    )
+
+    built = _model(sources, language)
+    records = read_file_records(files) + [FileRecord(str(p), "output") for p in logs]
+    result = reconstruct(built, records, base=base)
+    written = write_recon_facts(result, out)
+    if graph_out is not None:
+        from cairn.provenance.yw.graph import to_dot
+        from cairn.provenance.yw.view import build_view
+
+        shown = build_view(built, depth)
+        _draw(to_dot(shown, resources=hybrid_resources(result, shown)), graph_out)
+    summary = {"written": str(written), **result.to_dict()}
+    if as_json:
+        emit(summary, as_json=True)
+        return
+    bound = sum(1 for r in result.resources if r.data_ids)
+    err.print(f"{bound} of {len(result.resources)} files bound to workflow data; wrote {written}")
+    for item in result.unmatched_templates:
+        err.print(f"[yellow]no file matched[/yellow] {item['port']}: {item['template']}")
+    for path in result.unmatched_files:
+        err.print(f"[dim]matched no template[/dim] {path}")
+    for path in result.missing_logs:
+        err.print(f"[yellow]log file not found[/yellow] {path}")

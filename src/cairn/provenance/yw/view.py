@@ -122,6 +122,9 @@ def build_view(model: Model, depth: int = 1) -> View:
                 consumers.setdefault(node.id, []).append(port.type)
             else:
                 view.writes.add((step_id, node.id))
+    for data_id in model.data:
+        if find(data_id) in view.data:
+            view.data[find(data_id)].data_ids.add(data_id)
     for node in view.data.values():
         node.is_param = bool(consumers.get(node.id)) and all(
             t == "param" for t in consumers[node.id]
