@@ -6,6 +6,7 @@ comment markers and skip string literals (a ``#`` inside ``"a # b"`` starts no c
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,19 +152,13 @@ def _scan_code(
             if raw.strip() == opener:
                 return closer
     i = start
-    quote: str | None = None
-    while i < len(raw):
-        ch = raw[i]
-        if quote is not None:
-            if ch == "\\" and language.name not in ("matlab", "sql"):
-                i += 2
-                continue
-            if raw.startswith(quote, i):
-                i += len(quote)
-                quote = None
-                continue
-            i += 1
-            continue
+    special = _special(language)
+    escapes = language.name not in ("matlab", "sql")
+    while True:
+        hit = special.search(raw, i)
+        if hit is None:
+            return None
+        i = hit.start()
         if not language.block_alone_on_line:
             opened = _open_block(raw, i, number, language, found)
             if isinstance(opened, str):
@@ -177,10 +172,36 @@ def _scan_code(
                 return None
             found.append(CommentLine(number, raw[i + len(marker) :].strip()))
             return None
-        if ch in language.quotes and _opens_string(raw, i, language):
-            quote = ch
+        ch = raw[i]
         i += 1
-    return None
+        if ch in language.quotes and _opens_string(raw, i - 1, language):
+            i = _string_end(raw, i, ch, escapes)
+
+
+_SPECIAL: dict[str, re.Pattern[str]] = {}
+
+
+def _special(language: Language) -> re.Pattern[str]:
+    """What can start a comment or a string in ``language`` (the scanner jumps between them)."""
+    if language.name not in _SPECIAL:
+        tokens = [o for o, _ in language.blocks] + list(language.line_markers)
+        tokens += list(language.quotes)
+        tokens.sort(key=len, reverse=True)
+        _SPECIAL[language.name] = re.compile("|".join(re.escape(t) for t in tokens))
+    return _SPECIAL[language.name]
+
+
+def _string_end(raw: str, i: int, quote: str, escapes: bool) -> int:
+    """The index after the string starting before ``i`` (the line's end if it stays open)."""
+    while i < len(raw):
+        ch = raw[i]
+        if escapes and ch == "\\":
+            i += 2
+        elif ch == quote:
+            return i + 1
+        else:
+            i += 1
+    return i
 
 
 def _open_block(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,12 @@ class Port:
 
     @property
     def template(self) -> UriTemplate | None:
-        return UriTemplate(self.uri) if self.uri else None
+        return _template(self.uri) if self.uri else None
+
+
+@lru_cache(maxsize=4096)
+def _template(uri: str) -> UriTemplate:
+    return UriTemplate(uri)
 
 
 @dataclass
@@ -388,12 +394,11 @@ def _bind_data(model: Model) -> None:
 
 def _connect(model: Model) -> None:
     """Channels per data item of each scope, in data-id order."""
+    members_of: dict[int, list[Port]] = {}
+    for port in model.ports.values():
+        members_of.setdefault(port.data_id, []).append(port)  # its data is in its parent's scope
     for data in model.data.values():
-        members = [
-            p
-            for p in model.ports.values()
-            if p.data_id == data.id and model.programs[p.program_id].parent_id == data.scope_id
-        ]
+        members = members_of.get(data.id, [])
         sources: list[tuple[int | None, int | None]] = [
             (p.id, None) for p in members if not p.is_input
         ]

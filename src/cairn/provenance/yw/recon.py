@@ -23,8 +23,8 @@ import yaml
 from cairn.errors import Invalid
 from cairn.provenance.yw.facts import render_facts
 from cairn.provenance.yw.graph import Resource
-from cairn.provenance.yw.model import LogTemplateDef, Model
-from cairn.provenance.yw.templates import normalise_path
+from cairn.provenance.yw.model import LogTemplateDef, Model, Port
+from cairn.provenance.yw.templates import UriTemplate, normalise_path
 from cairn.provenance.yw.view import View
 
 __all__ = [
@@ -172,24 +172,24 @@ def reconstruct(
         logs_of.setdefault(template.port_id, []).append(template)
     matched_ports: set[int] = set()
     log_reads: dict[int, tuple[ReconResource, list[LogTemplateDef]]] = {}
+    # ports sharing a template (a workflow's and its step's, a writer's and its readers')
+    # are matched once
+    by_template: dict[str, list[Port]] = {}
+    for port in model.ports.values():
+        if port.uri:
+            by_template.setdefault(port.uri, []).append(port)
+    templates = [(UriTemplate(uri), ports) for uri, ports in by_template.items()]
     for resource in recon.resources:
-        for port in model.ports.values():
-            uri = port.template
-            bound = uri.match(resource.path) if uri else None
+        for uri, ports in templates:
+            bound = uri.match(resource.path, normalised=True)  # _relative normalised it
             if bound is None:
                 continue
-            matched_ports.add(port.id)
-            if port.data_id not in resource.data_ids:
-                resource.data_ids.append(port.data_id)
-                recon.data_resources.append((port.data_id, resource.id))
-            for variable_id in variables_of.get(port.id, []):
-                name = model.uri_variables[variable_id - 1].name
-                value = (resource.id, variable_id, bound[name])
-                if value not in recon.uri_values:
-                    recon.uri_values.append(value)
-            if port.id in logs_of:
-                _, templates = log_reads.setdefault(resource.id, (resource, []))
-                templates.extend(t for t in logs_of[port.id] if t not in templates)
+            for port in ports:
+                _bind(recon, resource, port, bound, variables_of)
+                matched_ports.add(port.id)
+                if port.id in logs_of:
+                    _, found = log_reads.setdefault(resource.id, (resource, []))
+                    found.extend(logs_of[port.id])
         if not resource.data_ids:
             recon.unmatched_files.append(resource.path)
         if resource.sha256 is None and root is not None:
@@ -199,6 +199,21 @@ def reconstruct(
             recon.unmatched_templates.append({"port": port.qualified_name, "template": port.uri})
     _read_logs(recon, list(log_reads.values()), root)
     return recon
+
+
+def _bind(
+    recon: Recon,
+    resource: ReconResource,
+    port: Port,
+    bound: dict[str, str],
+    variables_of: dict[int, list[int]],
+) -> None:
+    if port.data_id not in resource.data_ids:
+        resource.data_ids.append(port.data_id)
+        recon.data_resources.append((port.data_id, resource.id))
+    for variable_id in variables_of.get(port.id, []):
+        name = recon.model.uri_variables[variable_id - 1].name
+        recon.uri_values.append((resource.id, variable_id, bound[name]))
 
 
 def _relative(path: str, root: Path | None) -> str:

@@ -29,6 +29,15 @@ def normalise_path(path: str) -> str:
     return path.rstrip("/") if len(path) > 1 else path
 
 
+def _names(text: str) -> list[str]:
+    names: list[str] = []
+    for match in _VARIABLE.finditer(text):
+        name = match.group(1).strip()
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
 def _pattern(text: str, variable: str) -> tuple[re.Pattern[str], list[str]]:
     """A regex for ``text`` with ``{name}`` variables, and the named variables in order."""
     names: list[str] = []
@@ -76,12 +85,22 @@ class UriTemplate:
     @property
     def variables(self) -> list[str]:
         """Named variables in order of first appearance (``{}`` makes none)."""
-        return self._compiled[1]
+        return _names(self.path)
 
-    def match(self, path: str) -> dict[str, str] | None:
-        """The variable bindings when ``path`` matches the whole template, else None."""
+    @cached_property
+    def _key(self) -> str:
+        """The longest constant fragment: a path without it cannot match."""
+        return max(_VARIABLE.split(self.path)[::2], key=len)
+
+    def match(self, path: str, *, normalised: bool = False) -> dict[str, str] | None:
+        """The variable bindings when ``path`` matches the whole template, else None
+        (``normalised``: the caller already passed ``path`` through :func:`normalise_path`)."""
+        if not normalised:
+            path = normalise_path(path)
+        if self._key not in path:
+            return None  # a constant part is missing: no need to run the regex
         pattern, names = self._compiled
-        found = pattern.fullmatch(normalise_path(path))
+        found = pattern.fullmatch(path)
         if found is None:
             return None
         return {name: found.group(f"v{i}") for i, name in enumerate(names)}
@@ -102,7 +121,7 @@ class LogTemplate:
 
     @property
     def variables(self) -> list[str]:
-        return self._compiled[1]
+        return _names(self.text)
 
     def match(self, line: str) -> dict[str, str] | None:
         pattern, names = self._compiled
