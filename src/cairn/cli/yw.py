@@ -115,30 +115,43 @@ app.add_typer(query_app, name="query")
 
 def _answer(
     sources: list[Path],
-    language: str | None,
-    depth: int,
+    options: dict[str, Any],
     ask: Any,
-    view: str,
-    out: Path | None,
-    as_json: bool,
 ) -> None:
     from cairn.provenance.yw.graph import to_dot
     from cairn.provenance.yw.view import build_view
 
-    shown = build_view(_model(sources, language), depth)
-    lineage = ask(shown)
-    if out is not None:
+    built = _model(sources, options["language"])
+    shown = build_view(built, options["depth"])
+    files = None
+    if options["files"] is not None:
+        from cairn.provenance.yw.recon import hybrid_resources, read_file_records, reconstruct
+
+        matched = reconstruct(built, read_file_records(options["files"]), base=options["base"])
+        files = hybrid_resources(matched, shown)
+    lineage = ask(shown, files)
+    if options["out"] is not None:
         title = f"{lineage.query} {lineage.subject}" if lineage.subject else lineage.query
-        _draw(to_dot(shown, view, keep=lineage.keep, title=title), out)
-    if as_json:
+        kind = "combined" if files else options["view"]
+        _draw(to_dot(shown, kind, keep=lineage.keep, resources=files, title=title), options["out"])
+    if options["as_json"]:
         emit(lineage.to_dict(), as_json=True)
         return
     rows = [{"kind": "data", "name": n} for n in lineage.data]
     rows += [{"kind": "step", "name": n} for n in lineage.steps]
+    rows += [{"kind": "file", "name": f["path"]} for f in lineage.files]
     emit(rows, as_json=False, columns=["kind", "name"], title=lineage.query)
 
 
-DataOpt = typer.Option(..., "--data", "-d", help="The data item (its name, or e.g. wf[name]).")
+FilesOpt = typer.Option(
+    None, "--files", "-f", help="A run's file list (YAML): answer with its files too (hybrid)."
+)
+BaseOpt = typer.Option(None, "--base", help="The run's folder (for --files).")
+
+
+DataOpt = typer.Option(
+    ..., "--data", "-d", help="The data item (name or wf[name]); with --files also a file path."
+)
 
 
 @query_app.command()
@@ -148,13 +161,17 @@ def upstream(
     depth: int = DepthOpt,
     view: str = ViewOpt,
     out: Path | None = GraphOut,
+    files: Path | None = FilesOpt,
+    base: Path | None = BaseOpt,
     language: str | None = LanguageOpt,
     as_json: bool = JsonOption,
 ) -> None:
     """Steps and data items upstream of a data item (what it is made from)."""
     from cairn.provenance.yw import queries
 
-    _answer(sources, language, depth, lambda v: queries.upstream(v, data), view, out, as_json)
+    options = {"language": language, "depth": depth, "view": view, "out": out}
+    options |= {"as_json": as_json, "files": files, "base": base}
+    _answer(sources, options, lambda v, f: queries.upstream(v, data, f))
 
 
 @query_app.command()
@@ -164,13 +181,17 @@ def downstream(
     depth: int = DepthOpt,
     view: str = ViewOpt,
     out: Path | None = GraphOut,
+    files: Path | None = FilesOpt,
+    base: Path | None = BaseOpt,
     language: str | None = LanguageOpt,
     as_json: bool = JsonOption,
 ) -> None:
     """Steps and data items downstream of a data item (what is made from it)."""
     from cairn.provenance.yw import queries
 
-    _answer(sources, language, depth, lambda v: queries.downstream(v, data), view, out, as_json)
+    options = {"language": language, "depth": depth, "view": view, "out": out}
+    options |= {"as_json": as_json, "files": files, "base": base}
+    _answer(sources, options, lambda v, f: queries.downstream(v, data, f))
 
 
 @query_app.command()
@@ -179,13 +200,17 @@ def inputs(
     depth: int = DepthOpt,
     view: str = ViewOpt,
     out: Path | None = GraphOut,
+    files: Path | None = FilesOpt,
+    base: Path | None = BaseOpt,
     language: str | None = LanguageOpt,
     as_json: bool = JsonOption,
 ) -> None:
     """The workflow's inputs."""
     from cairn.provenance.yw import queries
 
-    _answer(sources, language, depth, queries.inputs, view, out, as_json)
+    options = {"language": language, "depth": depth, "view": view, "out": out}
+    options |= {"as_json": as_json, "files": files, "base": base}
+    _answer(sources, options, queries.inputs)
 
 
 @query_app.command()
@@ -194,13 +219,17 @@ def outputs(
     depth: int = DepthOpt,
     view: str = ViewOpt,
     out: Path | None = GraphOut,
+    files: Path | None = FilesOpt,
+    base: Path | None = BaseOpt,
     language: str | None = LanguageOpt,
     as_json: bool = JsonOption,
 ) -> None:
     """The workflow's outputs."""
     from cairn.provenance.yw import queries
 
-    _answer(sources, language, depth, queries.outputs, view, out, as_json)
+    options = {"language": language, "depth": depth, "view": view, "out": out}
+    options |= {"as_json": as_json, "files": files, "base": base}
+    _answer(sources, options, queries.outputs)
 
 
 @query_app.command()

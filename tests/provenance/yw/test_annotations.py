@@ -177,3 +177,28 @@ def test_any_text_builds_a_model_or_fails_with_a_clear_error(text: str) -> None:
             build_model(extract_text(text, path=path))
         except AnnotationError as exc:
             assert exc.message.startswith(f"{path}:") or exc.detail
+
+
+TEMPLATE = (
+    "file:inputs/narr_apcp_rescaled_monthly/apcp_monthly_{start_year}_{end_year}_mean.{month}.nc"
+)
+
+
+@given(st.sets(st.sampled_from([i + 1 for i, c in enumerate(TEMPLATE) if c == "/"])))
+def test_a_template_wrapped_after_any_of_its_slashes_reads_as_one_line(cuts: set[int]) -> None:
+    pieces, last = [], 0
+    for cut in sorted(cuts):
+        pieces.append(TEMPLATE[last:cut])
+        last = cut
+    pieces.append(TEMPLATE[last:])
+    wrapped = "% @begin f\n% @in p @URI\n" + "".join(f"% {p}\n" for p in pieces) + "% @end f\n"
+    model = build_model(extract_text(wrapped, path="f.m"))
+    assert model.ports[1].uri == TEMPLATE
+
+
+def test_calls_are_recorded_on_their_block() -> None:
+    model = build_model(
+        extract_text("# @begin a\n# @call helper\n# @in x\n# @end a\n", path="s.py")
+    )
+    assert model.programs[1].calls == ["helper"]
+    assert model.ports[1].name == "x"

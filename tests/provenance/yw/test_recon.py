@@ -253,3 +253,52 @@ def test_cli_recon_json_and_hybrid_dot(run_dir: Path, tmp_path: Path) -> None:
     assert "#FFCC99" in graph.read_text()
     text = recon_facts(reconstruct(load_model([SCRIPT]), []))
     assert text.count("% FACT:") == 4  # every section headed, even with no file
+
+
+def test_lineage_of_a_run_file_on_the_hybrid_graph(run_dir: Path) -> None:
+    from cairn.provenance.yw import queries
+
+    model = load_model([SCRIPT])
+    result = reconstruct(model, read_file_records(run_dir / "run.yaml"), base=run_dir)
+    view = build_view(model)
+    files = hybrid_resources(result, view)
+    answer = queries.upstream(view, "results/2020/means.txt", files)
+    assert {f["path"] for f in answer.files} == {
+        "data/raw/station_A_2020.csv",
+        "data/raw/station_B_2020.csv",
+        "results/2020/means.txt",
+    }
+    assert "read_records" in answer.steps
+    down = queries.downstream(view, "data/raw/station_B_2020.csv", files)
+    assert {f["path"] for f in down.files} == {
+        "data/raw/station_A_2020.csv",  # the same data item: both stations feed read_records
+        "data/raw/station_B_2020.csv",
+        "results/run.log",
+        "results/2020/means.txt",
+    }
+
+
+def test_cli_query_with_a_run_answers_with_its_files(run_dir: Path, tmp_path: Path) -> None:
+    drawn = tmp_path / "up.dot"
+    result = runner.invoke(
+        app,
+        [
+            "yw",
+            "query",
+            "upstream",
+            str(SCRIPT),
+            "-d",
+            "results/run.log",
+            "-f",
+            str(run_dir / "run.yaml"),
+            "--base",
+            str(run_dir),
+            "-o",
+            str(drawn),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert [f["data"] for f in answer["files"]] == ["raw_records", "raw_records", "run_log"]
+    assert "#FFCC99" in drawn.read_text() and "plot_means" not in drawn.read_text()

@@ -9,10 +9,14 @@ the node keys of its subgraph, so it can be drawn with :func:`cairn.provenance.y
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cairn.provenance.yw.graph import Resource
 from cairn.provenance.yw.view import View
+
+Files = Mapping[int, Sequence[Resource]]
 
 __all__ = ["Lineage", "depends", "downstream", "inputs", "outputs", "upstream"]
 
@@ -26,6 +30,7 @@ class Lineage:
     data: list[str] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
     keep: set[str] = field(default_factory=set)
+    files: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -33,6 +38,7 @@ class Lineage:
             "subject": self.subject,
             "data": self.data,
             "steps": self.steps,
+            "files": self.files,
         }
 
 
@@ -66,38 +72,60 @@ def _closure(view: View, start: list[int], *, forward: bool) -> tuple[set[int], 
 
 
 def _lineage(
-    view: View, query: str, subject: str | None, data: set[int], steps: set[int]
+    view: View,
+    query: str,
+    subject: str | None,
+    data: set[int],
+    steps: set[int],
+    files: Files | None,
 ) -> Lineage:
     order = {d: i for i, d in enumerate(sorted(view.data))}
+    ordered = sorted(data, key=order.__getitem__)
     return Lineage(
         query=query,
         subject=subject,
-        data=[view.data[d].name for d in sorted(data, key=order.__getitem__)],
+        data=[view.data[d].name for d in ordered],
         steps=[view.model.programs[s].name for s in sorted(steps)],
         keep={f"d{d}" for d in data} | {f"s{s}" for s in steps},
+        files=[
+            {"path": r.path, "sha256": r.sha256, "data": view.data[d].name}
+            for d in ordered
+            for r in (files or {}).get(d, ())
+        ],
     )
 
 
-def upstream(view: View, name: str) -> Lineage:
-    """Everything ``name`` was made from: the steps and data items before it."""
-    data, steps = _closure(view, view.find_data(name), forward=False)
-    return _lineage(view, "upstream", name, data, steps)
+def _start(view: View, name: str, files: Files | None) -> list[int]:
+    """The data nodes a query starts from: ``name`` as a file of the run, or a data item."""
+    bound = [d for d, found in (files or {}).items() if any(r.path == name for r in found)]
+    return bound or view.find_data(name)
 
 
-def downstream(view: View, name: str) -> Lineage:
-    """Everything made from ``name``: the steps and data items after it."""
-    data, steps = _closure(view, view.find_data(name), forward=True)
-    return _lineage(view, "downstream", name, data, steps)
+def upstream(view: View, name: str, files: Files | None = None) -> Lineage:
+    """Everything ``name`` was made from: the steps and data items before it.
+
+    With ``files`` (the run's files per data node, from recon: the hybrid graph) ``name`` may
+    also be a file of the run, and the answer lists the run's files of each data item in it.
+    """
+    data, steps = _closure(view, _start(view, name, files), forward=False)
+    return _lineage(view, "upstream", name, data, steps, files)
 
 
-def inputs(view: View) -> Lineage:
+def downstream(view: View, name: str, files: Files | None = None) -> Lineage:
+    """Everything made from ``name``: the steps and data items after it (``files``: as for
+    :func:`upstream`)."""
+    data, steps = _closure(view, _start(view, name, files), forward=True)
+    return _lineage(view, "downstream", name, data, steps, files)
+
+
+def inputs(view: View, files: Files | None = None) -> Lineage:
     """The workflow's inputs (its in-ports, or what no shown step produces)."""
-    return _lineage(view, "inputs", None, set(view.inputs), set())
+    return _lineage(view, "inputs", None, set(view.inputs), set(), files)
 
 
-def outputs(view: View) -> Lineage:
+def outputs(view: View, files: Files | None = None) -> Lineage:
     """The workflow's outputs (its out-ports, or what no shown step reads)."""
-    return _lineage(view, "outputs", None, set(view.outputs), set())
+    return _lineage(view, "outputs", None, set(view.outputs), set(), files)
 
 
 def depends(view: View, output: str, on: str | None = None) -> dict[str, Any]:
