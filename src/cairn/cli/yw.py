@@ -74,7 +74,11 @@ def facts(
     from cairn.provenance.yw import write_facts
 
     written = write_facts(_model(sources, language), out)
-    emit({"written": [str(p) for p in written]}, as_json=as_json)
+    if as_json:
+        emit({"written": [str(p) for p in written]}, as_json=True)
+    else:
+        for path in written:
+            err.print(f"wrote {path}", highlight=False)
 
 
 ViewOpt = typer.Option("combined", "--view", help="process, data or combined.")

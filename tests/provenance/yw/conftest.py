@@ -20,3 +20,8 @@ def needs(tool: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(
         shutil.which(tool) is None, reason=f"{tool} is not installed (make install adds it as root)"
     )
+
+
+def squeezed(text: str) -> str:
+    """``text`` without white space: rich wraps long lines (even inside a path) to the terminal."""
+    return "".join(text.split())

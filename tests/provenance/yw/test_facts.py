@@ -12,7 +12,7 @@ from cairn.cli.main import app
 from cairn.provenance.yw import extract_facts, load_model, model_facts
 from cairn.provenance.yw.facts import atom
 
-from .conftest import needs
+from .conftest import needs, squeezed
 
 runner = CliRunner()
 
@@ -109,7 +109,7 @@ def test_cli_writes_both_files_into_a_new_or_existing_folder(
     refused = runner.invoke(
         app, ["yw", "facts", str(fixtures / "c3c4_listing1.m"), "-o", str(blocker)]
     )
-    assert refused.exit_code == 2 and "not a directory" in " ".join(refused.output.split())
+    assert refused.exit_code == 2 and squeezed("not a directory") in squeezed(refused.output)
 
 
 @needs("swipl")

@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 from cairn.cli.main import app
 from cairn.provenance.yw import AnnotationError, Model, build_model, extract_text, load_model
 
+from .conftest import squeezed
+
 runner = CliRunner()
 
 
@@ -144,5 +146,5 @@ def test_cli_reports_an_annotation_error_with_exit_code_2(tmp_path: Path) -> Non
     script.write_text("# @begin a\n")
     result = runner.invoke(app, ["yw", "model", str(script)])
     assert result.exit_code == 2
-    assert f"{script}:1: @begin a has no @end" in " ".join(result.output.split())
+    assert squeezed(f"{script}:1: @begin a has no @end") in squeezed(result.output)
     assert "Traceback" not in result.output

@@ -14,6 +14,8 @@ from cairn.provenance.yw import build_model, extract_text, load_model, queries
 from cairn.provenance.yw.graph import to_dot
 from cairn.provenance.yw.view import View, build_view
 
+from .conftest import squeezed
+
 runner = CliRunner()
 
 TWO_BRANCHES = """
@@ -107,7 +109,7 @@ def test_cli_queries(fixtures: Path, tmp_path: Path) -> None:
     outputs = runner.invoke(app, ["yw", "query", "outputs", script, "--json"])
     assert json.loads(outputs.stdout)["data"] == ["plot", "run_log"]
     missing = runner.invoke(app, ["yw", "query", "upstream", script, "-d", "nope"])
-    assert missing.exit_code == 4 and "no data item 'nope'" in missing.output
+    assert missing.exit_code == 4 and squeezed("no data item 'nope'") in squeezed(missing.output)
 
 
 def test_cli_depends_exit_code_says_the_answer(tmp_path: Path) -> None:

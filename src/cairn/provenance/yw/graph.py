@@ -130,16 +130,21 @@ def _edges(
             if kept(f"d{data}") and kept(f"s{step}"):
                 edges.extend(f"s{step} -> {end}" for end in ends(data))
     elif kind == "process":
+        readers: dict[int, list[int]] = {}
+        for data, step in sorted(view.reads):
+            readers.setdefault(data, []).append(step)
         for writer, data in sorted(view.writes):
-            for reader in sorted(s for d, s in view.reads if d == data):
+            for reader in readers.get(data, []):
                 if kept(f"s{writer}") and kept(f"s{reader}") and kept(f"d{data}"):
                     label = _quote(view.data[data].name)
                     edges.append(f"s{writer} -> s{reader} [label={label}]")
     else:
+        made: dict[int, list[int]] = {}
+        for step, data in sorted(view.writes):
+            made.setdefault(step, []).append(data)
         for data_in, step in sorted(view.reads):
-            for step_out, data_out in sorted(view.writes):
-                ends_kept = kept(f"d{data_in}") and kept(f"d{data_out}")
-                if step_out == step and ends_kept and kept(f"s{step}"):
+            for data_out in made.get(step, []):
+                if kept(f"d{data_in}") and kept(f"d{data_out}") and kept(f"s{step}"):
                     label = _quote(model.programs[step].name)
                     edges.append(f"d{data_in} -> d{data_out} [label={label}]")
     return edges
