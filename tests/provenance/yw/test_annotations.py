@@ -202,3 +202,13 @@ def test_calls_are_recorded_on_their_block() -> None:
     )
     assert model.programs[1].calls == ["helper"]
     assert model.ports[1].name == "x"
+
+
+def test_a_folder_or_binary_file_is_handled(tmp_path: Path) -> None:
+    folder = tmp_path / "dir.py"
+    folder.mkdir()
+    with pytest.raises(Invalid, match="cannot read"):
+        extract_files([folder])
+    binary = tmp_path / "blob.py"
+    binary.write_bytes(b"\xff\xfe# @begin \x00a\n\x80# @end a\n")
+    assert [a.tag for a in extract_files([binary]).annotations] == ["begin", "end"]

@@ -137,3 +137,30 @@ def test_swi_prolog_loads_the_facts_and_answers_a_join(fixtures: Path, tmp_path:
         "output_estimate_status_file_by_region_since_1980-status_df_data-write_status_to_csv_file"
     ]
     assert "Warning" not in done.stderr and "error" not in done.stderr.lower()
+
+
+@needs("swipl")
+def test_awkward_names_survive_a_round_trip_through_prolog(tmp_path: Path) -> None:
+    name = "it's\\a\x01é"
+    script = tmp_path / "odd.py"
+    script.write_text(f"# @begin {name}\n# @desc two\n# lines\n# @end\n", encoding="utf-8")
+    result = runner.invoke(app, ["yw", "facts", str(script), "-o", str(tmp_path / "f")])
+    assert result.exit_code == 0, result.output
+    goal = "forall(annotation(_, _, _, T, _, V), (atom_codes(V, C), write(T-C), nl))"
+    facts = tmp_path / "f" / "yw_extract_facts.P"
+    done = subprocess.run(
+        ["swipl", "-q", "-g", f"consult('{facts}')", "-g", goal, "-t", "halt"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+
+    def codes(text: str) -> str:
+        return "[" + ",".join(str(ord(c)) for c in text) + "]"
+
+    assert done.stdout.splitlines() == [
+        f"begin-{codes(name)}",
+        f"desc-{codes('two' + chr(10) + 'lines')}",
+        f"end-{codes('nil')}",
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,29 @@ def test_cli_prints_dot_without_output(fixtures: Path) -> None:
     )
     assert result.exit_code == 0
     assert result.stdout.startswith("digraph Workflow {") and "Rain_Matrix" in result.stdout
+
+
+def test_deep_nesting_draws_within_the_depth_limit() -> None:
+    from cairn.provenance.yw import build_model, extract_text
+
+    levels = 300
+    text = "".join(f"# @begin b{i}\n" for i in range(levels))
+    text += "# @in x\n# @out y\n" + "".join(f"# @end b{i}\n" for i in reversed(range(levels)))
+    view = build_view(build_model(extract_text(text, path="deep.py")), depth=100)
+    assert len(view.clusters) == 99 and to_dot(view).count("subgraph") == 99
+    with pytest.raises(Invalid, match="from 1 to 100"):
+        build_view(view.model, depth=101)
+
+
+@needs("dot")
+def test_the_installed_command_draws_a_real_script(fixtures: Path, tmp_path: Path) -> None:
+    cairn = Path(sys.executable).with_name("cairn")
+    target = tmp_path / "wf.svg"
+    done = subprocess.run(
+        [str(cairn), "yw", "graph", str(fixtures / "station_means.py"), "-o", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "plot_means" in target.read_text()

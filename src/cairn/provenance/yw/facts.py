@@ -7,6 +7,7 @@ are single-quoted Prolog atoms; a missing value is ``nil``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -26,6 +27,8 @@ __all__ = [
 
 Fact = tuple[int | str | None, ...]
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
 EXTRACT_FACTS = "yw_extract_facts.P"
 MODEL_FACTS = "yw_model_facts.P"
 
@@ -39,7 +42,8 @@ def atom(value: int | str | None) -> str:
     escaped = (
         value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\t", "\\t")
     )
-    return f"'{escaped}'"
+    # other control characters as ISO Prolog's \xHH\ escapes
+    return "'" + _CONTROL.sub(lambda m: f"\\x{ord(m.group()):x}\\", escaped) + "'"
 
 
 def render_facts(sections: Iterable[tuple[str, Sequence[Fact]]]) -> str:

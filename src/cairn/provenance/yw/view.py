@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from cairn.errors import Invalid, NotFound
 from cairn.provenance.yw.model import Model, Program
 
-__all__ = ["DataNode", "View", "build_view"]
+__all__ = ["MAX_DEPTH", "DataNode", "View", "build_view"]
+
+MAX_DEPTH = 100  # opened levels; drawing and walking recurse once per level
 
 
 @dataclass
@@ -67,10 +69,10 @@ def build_view(model: Model, depth: int = 1) -> View:
     """The graph of ``model`` with workflows opened down to ``depth`` levels.
 
     Raises:
-        Invalid: ``depth`` below 1, or a model with no block at all.
+        Invalid: ``depth`` outside 1..MAX_DEPTH, or a model with no block at all.
     """
-    if depth < 1:
-        raise Invalid(f"--depth must be 1 or more, not {depth}")
+    if not 1 <= depth <= MAX_DEPTH:
+        raise Invalid(f"--depth must be from 1 to {MAX_DEPTH}, not {depth}")
     if not model.programs:
         raise Invalid("no @begin block found: nothing to draw")
     top = model.top_level
