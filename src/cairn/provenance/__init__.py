@@ -1,0 +1,1 @@
+"""Provenance: recorded runs of scripts and programs, their files, lineage queries, exports."""
