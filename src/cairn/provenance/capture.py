@@ -208,8 +208,8 @@ class Capture:
                     del self.written[path]
 
     def _read(self, path: str) -> None:
-        if path in self.used or path in self.written or not os.path.exists(path):
-            return  # already kept, or reading back the run's own output
+        if path in self.used or path in self.written or not os.path.isfile(path):
+            return  # already kept, reading back the run's own output, or a folder
         self.used[path] = snapshot(
             path,
             "read",

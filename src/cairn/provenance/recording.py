@@ -194,6 +194,7 @@ def record_script(
         raise Invalid(f"no such script: {os.fspath(script)!r}")
     if Capture._active is not None:
         raise RecordingActive("A recording is already active in this process.")
+    store.work_dir.mkdir(parents=True, exist_ok=True)
     script_version = snapshot(path, "execute", stage_dir=store.work_dir, max_archive_bytes=1 << 62)
     draft = service.RunDraft(
         kind="script",
