@@ -333,6 +333,46 @@ def export(
         typer.echo(text, nl=False)
 
 
+@app.command("export-prolog")
+def export_prolog(
+    to: Path | None = typer.Option(None, "-o", "--output", help="File to write (else stdout)."),
+) -> None:
+    """Every run as Prolog facts in RunManager's layout (execmeta/17, filemeta/11, tag/3)
+    plus the derived views the published rule sets use (docs/provenance.md)."""
+    from cairn.provenance.prolog import export_prolog as facts
+
+    with local_session() as session:
+        text = facts(session)
+    if to is None:
+        typer.echo(text, nl=False)
+    else:
+        to.write_text(text, encoding="utf-8")
+
+
+@app.command()
+def query(
+    prolog: Path | None = typer.Option(None, "--prolog", help="A Prolog rules file (.P)."),
+    goal: str | None = typer.Option(None, "--goal", help="The Prolog goal, e.g. 'p(X, Y)'."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Query the recorded runs: Prolog rules over RunManager's facts (SWI-Prolog)."""
+    from cairn.errors import Invalid
+    from cairn.provenance.prolog import export_prolog as facts
+    from cairn.provenance.prolog import query_prolog
+
+    if prolog is None or not goal:
+        raise Invalid("give --prolog RULES.P and --goal '...'")
+    with local_session() as session:
+        text = facts(session)
+    rows = query_prolog(text, prolog, goal)
+    if as_json:
+        emit(rows, as_json=True)
+    elif not rows:
+        err.print("No solutions.")
+    else:
+        emit(rows, as_json=False)
+
+
 # --- cairn record -------------------------------------------------------------------------------
 
 
