@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -29,6 +31,9 @@ from cairn.provenance._select import LOCAL, RunSelector, Scope, select_runs_quer
 from cairn.provenance.capture import CapturedFile, discard_staged
 from cairn.provenance.errors import NoSelector, NotArchived, RunNotFound
 from cairn.provenance.models import FileVersion, Run, RunEdge, RunTag
+
+if TYPE_CHECKING:
+    from cairn.accounts.service import Actor
 
 __all__ = [
     "LOCAL",
@@ -46,12 +51,15 @@ __all__ = [
     "file_records",
     "get_run",
     "list_runs",
+    "page_runs",
     "purge_blobs",
     "record_activity",
     "save_run",
+    "scope_for",
     "select_runs",
     "start_run",
     "trace_runs",
+    "view_run",
     "view_runs",
 ]
 
@@ -243,7 +251,6 @@ def record_activity(
         return CapturedFile(path=path, access=access, sha256=blob.sha256, size=blob.size)
 
     now = utcnow()
-    env = environment()
     draft = RunDraft(
         kind=kind,
         script=description or kind,
@@ -252,12 +259,18 @@ def record_activity(
         ended_at=now,
         status="ok",
         exit_code=0,
-        env=Environment(user, env.host, env.os, "cairn", env.interpreter_version, "[]"),
+        env=Environment(user, platform.node(), platform.platform(), "cairn", _version(), "[]"),
         used=[as_file(item, "read") for item in used],
         generated=[as_file(item, "write") for item in generated],
     )
     draft.archived = {f.sha256: True for f in [*draft.used, *draft.generated] if f.sha256}
     return save_run(session, draft, organisation_id=organisation_id)
+
+
+def _version() -> str:
+    from cairn import __version__
+
+    return f"cairn {__version__}"
 
 
 # --- selecting and viewing --------------------------------------------------------------------
@@ -644,3 +657,36 @@ def export_file_records(
     if to is not None:
         Path(to).write_text(document, encoding="utf-8")
     return document
+
+
+# --- on a server: the caller's organisations --------------------------------------------------
+
+
+def scope_for(actor: Actor, organisation_id: str | None = None) -> Scope:
+    """The organisations whose runs ``actor`` may see (one, when named and a member)."""
+    if organisation_id is not None:
+        if organisation_id not in actor.privileges:
+            raise RunNotFound(f"No organisation {organisation_id!r}.")
+        return Scope((organisation_id,))
+    return Scope(tuple(sorted(actor.privileges)))
+
+
+def page_runs(
+    session: Session,
+    selector: RunSelector,
+    *,
+    scope: Scope,
+    page: int,
+    page_size: int,
+) -> tuple[list[dict[str, object]], int]:
+    """One page of ``list_runs`` rows and the total."""
+    from cairn.db import paginate
+
+    runs, total = paginate(
+        session, select_runs_query(selector, scope), page=page, page_size=page_size
+    )
+    return list_runs_rows(session, list(runs)), total
+
+
+def view_run(session: Session, run_ref: str, *, scope: Scope) -> RunView:
+    return _views(session, [get_run(session, run_ref, scope=scope)])[0]
