@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from cairn.blobs import BlobRef, BlobStore
@@ -181,38 +181,55 @@ def save_run(
     session: Session, draft: RunDraft, *, run: Run | None = None, organisation_id: str | None = None
 ) -> Run:
     """Store a finished run: its row (``run`` when ``start_run`` wrote it), file versions and
-    edges. Call ``archive_files`` first, so rows only ever name blobs that are stored."""
+    edges, in bulk (one INSERT per table, not a flush per file). Call ``archive_files``
+    first, so rows only ever name blobs that are stored."""
     if run is None:
         run = start_run(session, draft, organisation_id=organisation_id)
     else:
         for name, value in _run_values(draft).items():
             setattr(run, name, value)
+        session.flush()
     files = [*draft.used, *draft.generated]
     existing = _versions(session, run.organisation_id, files)
-    edges: set[tuple[int, str]] = set()
+    ids: dict[tuple[object, ...], int] = {}
+    fresh: dict[tuple[object, ...], dict[str, object]] = {}
     for item in files:
+        key = _identity(item)
         archived = item.sha256 if item.sha256 and draft.archived.get(item.sha256) else None
-        version = existing.get(_identity(item))
-        if version is None:
-            version = FileVersion(
-                organisation_id=run.organisation_id,
-                path=item.path,
-                path_key=path_key(item.path),
-                sha256=item.sha256,
-                size=item.size,
-                modified_at=item.modified_at,
-                created_at=item.created_at,
-                archived_sha256=archived,
-                flagged=item.flagged,
-            )
-            session.add(version)
-            existing[_identity(item)] = version
-        elif archived and version.archived_sha256 is None:
-            version.archived_sha256 = archived
-        session.flush() if version.id is None else None
-        if (version.id, item.access) not in edges:
-            edges.add((version.id, item.access))
-            session.add(RunEdge(run_seq=run.seq, file_id=version.id, access=item.access))
+        version = existing.get(key)
+        if version is not None:
+            ids[key] = version.id
+            if archived and version.archived_sha256 is None:
+                version.archived_sha256 = archived
+        elif key not in fresh:
+            fresh[key] = {
+                "organisation_id": run.organisation_id,
+                "path": item.path,
+                "path_key": path_key(item.path),
+                "sha256": item.sha256,
+                "size": item.size,
+                "modified_at": item.modified_at,
+                "created_at": item.created_at,
+                "archived_sha256": archived,
+                "flagged": item.flagged,
+            }
+    if fresh:
+        keys = list(fresh)
+        new_ids = session.scalars(
+            insert(FileVersion).returning(FileVersion.id, sort_by_parameter_order=True),
+            [fresh[k] for k in keys],
+        ).all()
+        ids.update(zip(keys, new_ids, strict=True))
+    now = utcnow()
+    edges = {(ids[_identity(item)], item.access) for item in files}
+    if edges:
+        session.execute(
+            insert(RunEdge),
+            [
+                {"run_seq": run.seq, "file_id": fid, "access": access, "at": now}
+                for fid, access in sorted(edges)
+            ],
+        )
     session.flush()
     return run
 
