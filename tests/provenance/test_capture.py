@@ -240,3 +240,19 @@ def test_a_recorded_block_keeps_the_exception_it_raised(store: RunStore, project
     assert set(paths(run["generated"])) == {"z.txt"}
     Path("after.txt").write_text("not recorded")  # the hook is idle again
     assert set(paths(view(store, run_id)["generated"])) == {"z.txt"}
+
+
+def test_a_rerun_over_stored_content_still_counts_it_archived(
+    run_script: Runner, project: Path, store: RunStore
+) -> None:
+    (project / "same.txt").write_bytes(b"unchanged input")
+    source = (
+        "import pathlib\npathlib.Path('out.txt').write_text(pathlib.Path('same.txt').read_text())\n"
+    )
+    first, second = run_script(source), run_script(source)
+    for result in (first, second):
+        run = view(store, result.run_id)
+        assert paths(run["used"])["same.txt"]["archived"] is True
+        assert paths(run["generated"])["out.txt"]["archived"] is True
+    assert store.blobs.read_bytes(sha(b"unchanged input")) == b"unchanged input"
+    assert not list((store.work_dir).glob("record-*"))  # no staging left behind

@@ -19,7 +19,7 @@ import site
 import stat
 import sys
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,16 +84,29 @@ class CapturedFile:
     created_at: datetime | None = None
     staged: str | None = None
     flagged: str | None = None
+    known: bool = False  # its content was in the blob store already
 
 
 def _stamp(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
+_SMALL = 1 << 20
+
+
 def snapshot(
-    path: str, access: str, *, stage_dir: Path | None, max_archive_bytes: int
+    path: str,
+    access: str,
+    *,
+    stage_dir: Path | None,
+    max_archive_bytes: int,
+    known: Callable[[str], bool] | None = None,
 ) -> CapturedFile:
-    """Hash ``path`` now (and copy it into ``stage_dir`` when small enough to archive)."""
+    """Hash ``path`` now and copy it into ``stage_dir`` when small enough to archive.
+
+    A small file is read once into memory and copied only when ``known`` (the blob store's
+    ``exists``) says its content is not stored yet: re-runs over the same inputs then cost one
+    read per file, not a read and a write."""
     shown, escaped = stored_path(path)
     record = CapturedFile(path=shown, access=access, flagged=NON_UTF8 if escaped else None)
     try:
@@ -111,6 +124,19 @@ def snapshot(
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as source:
+            if keep and info.st_size <= _SMALL:
+                data = source.read()
+                record.sha256 = hashlib.sha256(data).hexdigest()
+                record.size = len(data)
+                if known is None or not known(record.sha256):
+                    assert stage_dir is not None
+                    staged = stage_dir / f"{os.getpid()}-{threading.get_ident()}-{id(record)}"
+                    with open(staged, "wb") as copy:
+                        copy.write(data)
+                    record.staged = str(staged)
+                else:  # stored already: nothing to stage
+                    record.known = True
+                return record
             if keep:
                 assert stage_dir is not None
                 staged = stage_dir / f"{os.getpid()}-{threading.get_ident()}-{id(record)}"
@@ -143,9 +169,16 @@ class Capture:
     _installed = False
     _guard = threading.local()
 
-    def __init__(self, options: CaptureOptions, *, stage_dir: Path | None) -> None:
+    def __init__(
+        self,
+        options: CaptureOptions,
+        *,
+        stage_dir: Path | None,
+        known: Callable[[str], bool] | None = None,
+    ) -> None:
         self.options = options
         self.stage_dir = stage_dir
+        self.known = known
         self.used: dict[str, CapturedFile] = {}
         self.written: dict[str, None] = {}
         self._wanted: dict[str, bool] = {}
@@ -215,6 +248,7 @@ class Capture:
             "read",
             stage_dir=self.stage_dir,
             max_archive_bytes=self.options.max_archive_bytes,
+            known=self.known,
         )
 
     # --- start and stop ---------------------------------------------------------------------
@@ -245,6 +279,7 @@ class Capture:
             "write",
             stage_dir=self.stage_dir,
             max_archive_bytes=self.options.max_archive_bytes,
+            known=self.known,
         )
 
 

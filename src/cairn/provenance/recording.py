@@ -124,7 +124,9 @@ class _Session:
         self.stage = store.work_dir / f"record-{uuid.uuid4().hex}"
         self.stage.mkdir(parents=True, exist_ok=True)
         options.excluded_roots.append(str(self.stage))
-        self.capture = Capture(options, stage_dir=self.stage if options.archive else None)
+        self.capture = Capture(
+            options, stage_dir=self.stage if options.archive else None, known=store.blobs.exists
+        )
         self.options = options
         with store.uow.transaction() as session:
             run = service.start_run(session, draft, organisation_id=store.organisation_id)

@@ -103,6 +103,8 @@ def archive_files(blobs: BlobStore, files: Iterable[CapturedFile]) -> dict[str, 
     refs: list[BlobRef] = []
     leftovers: list[CapturedFile] = []
     for item in files:
+        if item.sha256 is not None and item.known:
+            kept[item.sha256] = True
         if item.sha256 is None or item.staged is None:
             continue
         if item.sha256 in kept or blobs.exists(item.sha256):

@@ -140,7 +140,9 @@ def record_program(
     stage = store.work_dir / f"record-{uuid.uuid4().hex}"
     stage.mkdir(parents=True, exist_ok=True)
     options.excluded_roots.append(str(stage))
-    capture = Capture(options, stage_dir=stage if options.archive else None)
+    capture = Capture(
+        options, stage_dir=stage if options.archive else None, known=store.blobs.exists
+    )
     program_path = os.path.abspath(program)
     script = snapshot(program_path, "execute", stage_dir=stage, max_archive_bytes=1 << 62)
     capture.used[program_path] = script
