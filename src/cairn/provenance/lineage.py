@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
@@ -20,6 +21,8 @@ from cairn.errors import Invalid
 from cairn.provenance._select import Scope
 
 __all__ = ["DIRECTIONS", "JOINS", "reach"]
+
+T = TypeVar("T")
 
 DIRECTIONS = ("upstream", "downstream", "both")
 JOINS = ("hash", "path", "strict")
@@ -58,25 +61,28 @@ def _walk_sql(direction: str, join: str, scope: Scope) -> tuple[str, dict[str, o
     )
     runs_ok, params = _scope_sql(scope, "r")
     s_ok, f_ok, nf_ok = (_scope_sql(scope, t)[0] for t in ("s", "f", "nf"))
-    on_key = f"{k1.format(t='f')} = reach.k1 AND {k2.format(t='f')} = reach.k2 AND {f_ok}"
+    same_key = f"{k1.format(t='f')} = reach.k1 AND {k2.format(t='f')} = reach.k2 AND {f_ok}"
+    # The step is written with IN subqueries, not joins: SQLite runs a recursive step once per
+    # queued row and, with joins, builds its Bloom filters (a scan of each table) every time.
     sql = f"""
 WITH RECURSIVE reach(k1, k2) AS (
     SELECT {k1.format(t="s")}, {k2.format(t="s")}
     FROM prov_file_versions s WHERE s.id IN :seeds AND s.sha256 IS NOT NULL AND {s_ok}
   UNION
     SELECT {k1.format(t="nf")}, {k2.format(t="nf")}
-    FROM reach
-    JOIN prov_file_versions f ON {on_key}
-    JOIN prov_edges e ON e.file_id = f.id AND e.access {seen}
-    JOIN prov_runs r ON r.seq = e.run_seq AND {runs_ok}
-    JOIN prov_edges ne ON ne.run_seq = e.run_seq AND ne.access {step}
-    JOIN prov_file_versions nf ON nf.id = ne.file_id AND nf.sha256 IS NOT NULL AND {nf_ok}
+    FROM reach, prov_file_versions nf
+    WHERE nf.sha256 IS NOT NULL AND {nf_ok} AND nf.id IN (
+        SELECT ne.file_id FROM prov_edges ne
+        WHERE ne.access {step} AND ne.run_seq IN (
+            SELECT e.run_seq FROM prov_edges e
+            WHERE e.access {seen} AND e.file_id IN (
+                SELECT f.id FROM prov_file_versions f WHERE {same_key}
+            )
+            AND e.run_seq IN (SELECT r.seq FROM prov_runs r WHERE r.seq = e.run_seq AND {runs_ok})
+        )
+    )
 )
-SELECT DISTINCT r.seq, f.id
-FROM reach
-JOIN prov_file_versions f ON {on_key}
-LEFT JOIN prov_edges e ON e.file_id = f.id AND e.access {seen}
-LEFT JOIN prov_runs r ON r.seq = e.run_seq AND {runs_ok}
+SELECT k1, k2 FROM reach
 """
     return sql, params
 
@@ -104,13 +110,52 @@ def reach(
         statement = text(sql).bindparams(bindparam("seeds", expanding=True))
         if "orgs" in params:
             statement = statement.bindparams(bindparam("orgs", expanding=True))
-        for run_seq, file_id in session.execute(statement, {"seeds": seed_ids, **params}):
-            files.add(file_id)
-            if run_seq is not None:
-                runs.add(run_seq)
+        keys = {(k1, k2) for k1, k2 in session.execute(statement, {"seeds": seed_ids, **params})}
+        found = _versions_with(session, keys, join, scope)
+        files.update(found)
+        runs.update(_runs_touching(session, sorted(found), way, scope))
     return Reach(frozenset(runs), frozenset(files))
 
 
-def chunks(values: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
+def _versions_with(
+    session: Session, keys: set[tuple[str, str]], join: str, scope: Scope
+) -> set[int]:
+    """The file versions whose join key is one of ``keys`` (the walk returns keys only: a
+    join back to the versions inside the recursive query costs SQLite a table scan)."""
+    k1, k2 = (expr.format(t="f") for expr in _KEYS[join])
+    where, params = _scope_sql(scope, "f")
+    statement = text(
+        f"SELECT f.id, {k1}, {k2} FROM prov_file_versions f WHERE {k1} IN :keys AND {where}"
+    ).bindparams(bindparam("keys", expanding=True))
+    if "orgs" in params:
+        statement = statement.bindparams(bindparam("orgs", expanding=True))
+    found: set[int] = set()
+    firsts = sorted({k for k, _ in keys})
+    for chunk in chunks(firsts):
+        for file_id, first, second in session.execute(statement, {"keys": list(chunk), **params}):
+            if (first, second) in keys:
+                found.add(file_id)
+    return found
+
+
+def _runs_touching(
+    session: Session, file_ids: Sequence[int], direction: str, scope: Scope
+) -> set[int]:
+    """Runs that generated (upstream) or used (downstream) one of these versions."""
+    seen = "<> 'write'" if direction == "downstream" else "= 'write'"
+    where, params = _scope_sql(scope, "r")
+    statement = text(
+        f"SELECT DISTINCT e.run_seq FROM prov_edges e JOIN prov_runs r ON r.seq = e.run_seq "
+        f"WHERE e.file_id IN :ids AND e.access {seen} AND {where}"
+    ).bindparams(bindparam("ids", expanding=True))
+    if "orgs" in params:
+        statement = statement.bindparams(bindparam("orgs", expanding=True))
+    runs: set[int] = set()
+    for chunk in chunks(file_ids):
+        runs.update(seq for (seq,) in session.execute(statement, {"ids": list(chunk), **params}))
+    return runs
+
+
+def chunks(values: Sequence[T], size: int = 500) -> Iterable[Sequence[T]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
