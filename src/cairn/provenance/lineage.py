@@ -48,27 +48,20 @@ def _scope_sql(scope: Scope, alias: str) -> tuple[str, dict[str, object]]:
     return f"{alias}.organisation_id IN :orgs", {"orgs": list(scope.organisations)}
 
 
-def _walk_sql(direction: str, join: str, scope: Scope) -> tuple[str, dict[str, object]]:
+def _walk_sql(
+    direction: str, join: str, scope: Scope, dialect: str = "sqlite"
+) -> tuple[str, dict[str, object]]:
     k1, k2 = _KEYS[join]
     # upstream: from a generated key, through its run, to what the run used; downstream: back.
-    seen, step = (
-        ("<> 'write'", "= 'write'")
-        if direction == "downstream"
-        else (
-            "= 'write'",
-            "<> 'write'",
-        )
-    )
+    used, generated = "<> 'write'", "= 'write'"
+    seen, step = (used, generated) if direction == "downstream" else (generated, used)
     runs_ok, params = _scope_sql(scope, "r")
     s_ok, f_ok, nf_ok = (_scope_sql(scope, t)[0] for t in ("s", "f", "nf"))
     same_key = f"{k1.format(t='f')} = reach.k1 AND {k2.format(t='f')} = reach.k2 AND {f_ok}"
-    # The step is written with IN subqueries, not joins: SQLite runs a recursive step once per
-    # queued row and, with joins, builds its Bloom filters (a scan of each table) every time.
-    sql = f"""
-WITH RECURSIVE reach(k1, k2) AS (
-    SELECT {k1.format(t="s")}, {k2.format(t="s")}
-    FROM prov_file_versions s WHERE s.id IN :seeds AND s.sha256 IS NOT NULL AND {s_ok}
-  UNION
+    if dialect == "sqlite":
+        # IN subqueries, not joins: SQLite runs a recursive step once per queued row and, with
+        # joins, builds its Bloom filters (a scan of each table) every time.
+        step_sql = f"""
     SELECT {k1.format(t="nf")}, {k2.format(t="nf")}
     FROM reach, prov_file_versions nf
     WHERE nf.sha256 IS NOT NULL AND {nf_ok} AND nf.id IN (
@@ -80,7 +73,22 @@ WITH RECURSIVE reach(k1, k2) AS (
             )
             AND e.run_seq IN (SELECT r.seq FROM prov_runs r WHERE r.seq = e.run_seq AND {runs_ok})
         )
-    )
+    )"""
+    else:
+        # Joins: PostgreSQL plans the correlated subqueries above as a scan per row.
+        step_sql = f"""
+    SELECT {k1.format(t="nf")}, {k2.format(t="nf")}
+    FROM reach
+    JOIN prov_file_versions f ON {same_key}
+    JOIN prov_edges e ON e.file_id = f.id AND e.access {seen}
+    JOIN prov_runs r ON r.seq = e.run_seq AND {runs_ok}
+    JOIN prov_edges ne ON ne.run_seq = e.run_seq AND ne.access {step}
+    JOIN prov_file_versions nf ON nf.id = ne.file_id AND nf.sha256 IS NOT NULL AND {nf_ok}"""
+    sql = f"""
+WITH RECURSIVE reach(k1, k2) AS (
+    SELECT {k1.format(t="s")}, {k2.format(t="s")}
+    FROM prov_file_versions s WHERE s.id IN :seeds AND s.sha256 IS NOT NULL AND {s_ok}
+  UNION{step_sql}
 )
 SELECT k1, k2 FROM reach
 """
@@ -106,7 +114,8 @@ def reach(
     runs: set[int] = set()
     files: set[int] = set(seed_ids)
     for way in ("upstream", "downstream") if direction == "both" else (direction,):
-        sql, params = _walk_sql(way, join, scope)
+        dialect = session.get_bind().dialect.name
+        sql, params = _walk_sql(way, join, scope, dialect)
         statement = text(sql).bindparams(bindparam("seeds", expanding=True))
         if "orgs" in params:
             statement = statement.bindparams(bindparam("orgs", expanding=True))
