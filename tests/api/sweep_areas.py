@@ -63,7 +63,35 @@ def seed_workspaces(client: TestClient, member: Member) -> AreaSeed:
     )
 
 
-SEEDERS: list[Callable[[TestClient, Member], AreaSeed]] = [seed_accounts, seed_workspaces]
+def seed_runs(client: TestClient, member: Member) -> AreaSeed:
+    """A workspace package build, which the platform records as a run (an activity)."""
+    answer = client.post(
+        "/api/v1/workspaces/upload",
+        headers=member.headers,
+        files={"file": ("runs.tar.gz", tar_gz({"data.csv": b"a,b\n1,2\n"}))},
+    )
+    assert answer.status_code == 201, answer.text
+    package = client.get(
+        f"/api/v1/workspaces/{answer.json()['id']}/package", headers=member.headers
+    )
+    assert package.status_code == 200, package.text
+    runs = client.get("/api/v1/runs", headers=member.headers).json()["items"]
+    run_id = runs[0]["run_id"]
+    return AreaSeed(
+        fill={"run_id": run_id},
+        identifiers={run_id},
+        state=lambda: [
+            client.get(f"/api/v1/runs/{run_id}", headers=member.headers).json(),
+            client.get("/api/v1/runs", headers=member.headers).json(),
+        ],
+    )
+
+
+SEEDERS: list[Callable[[TestClient, Member], AreaSeed]] = [
+    seed_accounts,
+    seed_workspaces,
+    seed_runs,
+]
 
 # Path prefix -> why an error answer there is not in that router's shape (None when it is).
 # Routes under no prefix here answer problem+json (checked by the sweep itself).

@@ -58,6 +58,16 @@ COMMANDS: dict[str, LazyCommand] = {
         "app",
         "Upload workspaces: upload, check, download, lock, release and delete.",
     ),
+    "record": LazyCommand(
+        "cairn.cli.runs",
+        "recorder",
+        "Run a script or program and record what it read and wrote (no server needed).",
+    ),
+    "runs": LazyCommand(
+        "cairn.cli.runs",
+        "app",
+        "Recorded runs: list, view, trace, check out, export and delete them.",
+    ),
     "yw": LazyCommand(
         "cairn.cli.yw",
         "app",

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         from_saved_login,
         login,
     )
+    from cairn.client.runs import Run, RunFile, Runs
     from cairn.client.workspaces import Finding, Workspace, WorkspaceFile, Workspaces
 
 _WHERE = {
@@ -37,6 +38,9 @@ _WHERE = {
     "connect": "cairn.client.accounts",
     "from_saved_login": "cairn.client.accounts",
     "login": "cairn.client.accounts",
+    "Run": "cairn.client.runs",
+    "RunFile": "cairn.client.runs",
+    "Runs": "cairn.client.runs",
     "Finding": "cairn.client.workspaces",
     "Workspace": "cairn.client.workspaces",
     "WorkspaceFile": "cairn.client.workspaces",
@@ -50,6 +54,9 @@ __all__ = [
     "Credits",
     "Finding",
     "Organisation",
+    "Run",
+    "RunFile",
+    "Runs",
     "User",
     "Workspace",
     "WorkspaceFile",

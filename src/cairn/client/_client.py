@@ -12,6 +12,7 @@ import httpx
 from cairn import errors
 
 if TYPE_CHECKING:
+    from cairn.client.runs import Runs
     from cairn.client.workspaces import Workspaces
 
 __all__ = ["DEFAULT_API_URL", "DEFAULT_TIMEOUT", "Client"]
@@ -69,6 +70,13 @@ class Client:
         from cairn.client.workspaces import Workspaces
 
         return Workspaces(self)
+
+    @cached_property
+    def runs(self) -> Runs:
+        """Recorded runs of your organisations: ``client.runs.list(tag=["v1"])``."""
+        from cairn.client.runs import Runs
+
+        return Runs(self)
 
     def __exit__(self, *exc: object) -> None:
         self.close()

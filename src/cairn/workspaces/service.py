@@ -25,6 +25,7 @@ from cairn.accounts.service import Actor, Privilege
 from cairn.blobs import BlobRef, BlobStore
 from cairn.db import UnitOfWork, paginate, utcnow
 from cairn.errors import BadRequest, Forbidden, Invalid, NotFound
+from cairn.provenance import service as provenance
 from cairn.tempfiles import scratch_dir
 from cairn.workspaces._checks import (
     Finding,
@@ -894,6 +895,14 @@ def get_package(
             workspace.package_sha256, workspace.package_size = sha256, size
             workspace.package_checksum = package.checksum
             log(session, workspace, actor, "info", f"package built ({size} bytes)")
+            provenance.record_activity(  # so lineage runs from the files to the package
+                session,
+                organisation_id=workspace.organisation_id,
+                kind="workspace.package",
+                used=[provenance.ActivityFile(f.sha256, f.public_path, f.size) for f in files],
+                generated=[provenance.ActivityFile(sha256, f"workspace-{workspace.id}.tar.gz")],
+                user=actor.id,
+            )
         log(session, workspace, actor, "info", f"downloaded package ({size} bytes)")
     return replace(package, sha256=sha256, size=size)
 

@@ -1,0 +1,475 @@
+"""`cairn record` and `cairn runs …`: record runs locally and query them with RunManager's
+calls (list, view, delete, trace, checkout, export). Both work on the data folder's store
+(CAIRN_DATA_DIR / CAIRN_DATABASE_URL) and need no server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.console import Console
+from rich.text import Text
+from typer.core import TyperGroup
+
+from cairn.cli._common import CairnTyper, JsonOption, emit, local_session
+
+if TYPE_CHECKING:
+    from cairn.provenance.service import RunSelector, RunView
+
+app = CairnTyper(help="Recorded runs: list, view, trace, check out, export and delete them.")
+err = Console(stderr=True, highlight=False)
+
+IdOpt = typer.Option(None, "--id", "--run-id", help="Run id; '*' is a wildcard.")
+ScriptOpt = typer.Option(None, "--script", help="Substring of the script path.")
+StartOpt = typer.Option(None, "--start", help="Started at or after (2026, 2026-11, …).")
+EndOpt = typer.Option(None, "--end", help="Started at or before (2026, 2026-11, …).")
+TagOpt = typer.Option(None, "--tag", help="Tag substring; repeat to OR several.")
+ErrorOpt = typer.Option(None, "--error", help="Substring of the error message.")
+SeqOpt = typer.Option(None, "--seq", help="Run number or range (3 or 1:10).")
+OrderOpt = typer.Option("-start_time", "--order-by", help="Column, '-' for descending.")
+
+
+def _selector(
+    run_id: str | None,
+    script: str | None,
+    start: str | None,
+    end: str | None,
+    tag: list[str] | None,
+    error: str | None,
+    seq: str | None,
+    order_by: str = "-start_time",
+) -> RunSelector:
+    from cairn.provenance.service import RunSelector
+
+    return RunSelector(
+        run_id=run_id,
+        script=script,
+        start=start,
+        end=end,
+        tag=tuple(tag or ()),
+        error=error,
+        seq=seq,
+        order_by=order_by,
+    )
+
+
+def _short_time(value: object) -> str:
+    return "" if value is None else str(value)[:19].replace("T", " ")
+
+
+def _table(rows: list[dict[str, Any]], *, full: bool) -> None:
+    """RunManager's listRuns table: more columns the wider the terminal (all with --full)."""
+    from rich.table import Table
+
+    out = Console()
+    width = out.width
+    columns = ["seq", "script", "tags", "start_time"]
+    if full or width >= 100:
+        columns += ["end_time", "run_id"]
+    if full or width >= 140:
+        columns += ["status", "error_message"]
+    table = Table(show_lines=False)
+    for name in columns:
+        table.add_column(name.replace("_", " "), overflow="fold" if full else "ellipsis")
+    for row in rows:
+        cells = []
+        for name in columns:
+            value = row.get(name)
+            if name == "script":
+                value = Path(str(value)).name if value else ""
+                value = value if full else value[:30]
+            elif name == "tags":
+                value = ", ".join(value or [])
+                value = value if full else value[:20]
+            elif name in ("start_time", "end_time"):
+                value = _short_time(value)
+            elif name == "run_id" and not full:
+                value = "..." + str(value)[-10:]
+            elif name == "error_message" and value and not full:
+                value = str(value)[:30]
+            cells.append(Text("" if value is None else str(value)))
+        table.add_row(*cells)
+    out.print(table)
+
+
+@app.command("list")
+def list_(
+    run_id: str | None = IdOpt,
+    script: str | None = ScriptOpt,
+    start: str | None = StartOpt,
+    end: str | None = EndOpt,
+    tag: list[str] | None = TagOpt,
+    error: str | None = ErrorOpt,
+    seq: str | None = SeqOpt,
+    order_by: str = OrderOpt,
+    full: bool = typer.Option(False, "--full", help="All columns, nothing shortened."),
+    as_json: bool = JsonOption,
+) -> None:
+    """List recorded runs, newest first."""
+    from cairn.provenance import service
+
+    selector = _selector(run_id, script, start, end, tag, error, seq, order_by)
+    with local_session() as session:
+        rows = service.list_runs(session, selector)
+    if as_json:
+        emit(rows, as_json=True)
+    elif not rows:
+        err.print("No runs matched search criteria.")
+    else:
+        _table(rows, full=full)
+
+
+def _print_view(view: RunView, sections: list[str], verbose: bool) -> None:
+    data = view.as_dict()
+    out = Console(highlight=False)
+    if "details" in sections:
+        out.print("[bold]\\[details]: Run details[/bold]")
+        out.print("-" * 40)
+        if data["kind"] == "console":
+            out.print(f"Started recording console input at {data['start_time']}", markup=False)
+        else:
+            out.print(f'"{data["script"]}" was executed on {data["start_time"]}', markup=False)
+        fields = [
+            ("Tag", ", ".join(f'"{t}"' for t in data["tags"])),  # type: ignore[attr-defined]
+            ("Run sequence #", data["seq"]),
+            ("Run Id", data["run_id"]),
+            ("Kind", data["kind"]),
+            ("Arguments", " ".join(data["arguments"])),  # type: ignore[arg-type]
+            ("Working directory", data["cwd"]),
+            ("Run by user", data["user"]),
+            ("HostId", data["host"]),
+            ("Operating system", data["os"]),
+            ("Interpreter", f"{data['interpreter']} ({data['interpreter_version']})"),
+            ("Dependencies", f"{len(data['packages'])} packages"),  # type: ignore[arg-type]
+            ("Run start time", data["start_time"]),
+            ("Run end time", data["end_time"]),
+            ("Status", f"{data['status']} (exit {data['exit_code']})"),
+            ("Error message from this run", data["error_message"] or ""),
+        ]
+        for label, value in fields:
+            out.print(f"{label}: {'' if value is None else value}", markup=False)
+        if data["traceback"]:
+            out.print(str(data["traceback"]).rstrip(), markup=False)
+        if verbose:
+            for name in data["packages"]:  # type: ignore[attr-defined]
+                out.print(f"  {name}", markup=False)
+    for section, key in (("used", "used"), ("generated", "generated")):
+        if section not in sections:
+            continue
+        items: list[dict[str, Any]] = data[key]  # type: ignore[assignment]
+        out.print(f"[bold]\\[{section}]: {len(items)} items {section} by this run[/bold]")
+        if items:
+            from rich.table import Table
+
+            table = Table()
+            for column in ("Location", "Size (kb)", "Modified time", "Archived"):
+                table.add_column(column)
+            for item in items:
+                location = str(item["path"])
+                location = location if len(location) <= 60 else "..." + location[-57:]
+                size = "" if item["size"] is None else f"{item['size'] / 1024:.1f}"
+                kept = "yes" if item["archived"] else f"no ({item['flagged'] or 'not kept'})"
+                table.add_row(
+                    *map(Text, (location, size, _short_time(item["modified_time"]), kept))
+                )
+            out.print(table)
+    if verbose:
+        out.print("[bold]\\[provenance]: relations[/bold]")
+        run = f"urn:uuid:{data['run_id']}"
+        for item in data["used"]:  # type: ignore[attr-defined]
+            out.print(f"{run} prov:used {item['path']} ({item['sha256']})", markup=False)
+        for item in data["generated"]:  # type: ignore[attr-defined]
+            out.print(f"{item['path']} ({item['sha256']}) prov:wasGeneratedBy {run}", markup=False)
+    out.print()
+
+
+@app.command()
+def view(
+    run_id: str | None = IdOpt,
+    script: str | None = ScriptOpt,
+    start: str | None = StartOpt,
+    end: str | None = EndOpt,
+    tag: list[str] | None = TagOpt,
+    error: str | None = ErrorOpt,
+    seq: str | None = SeqOpt,
+    order_by: str = OrderOpt,
+    section: list[str] | None = typer.Option(
+        None, "--section", help="details, used, generated (repeat; default all)."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", help="Add packages and PROV relations."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Show runs in detail: what ran where, and every file used and generated."""
+    from cairn.errors import Invalid
+    from cairn.provenance import service
+
+    sections = section or ["details", "used", "generated"]
+    unknown = set(sections) - {"details", "used", "generated"}
+    if unknown:
+        raise Invalid(f"unknown section {sorted(unknown)[0]!r}: use details, used, generated")
+    selector = _selector(run_id, script, start, end, tag, error, seq, order_by)
+    with local_session() as session:
+        views = service.view_runs(session, selector)
+        if as_json:
+            emit([v.as_dict() for v in views], as_json=True)
+            return
+        if not views:
+            err.print("No runs matched search criteria.")
+        for one in views:
+            _print_view(one, sections, verbose)
+
+
+@app.command()
+def delete(
+    run_id: str | None = IdOpt,
+    script: str | None = ScriptOpt,
+    start: str | None = StartOpt,
+    end: str | None = EndOpt,
+    tag: list[str] | None = TagOpt,
+    error: str | None = ErrorOpt,
+    seq: str | None = SeqOpt,
+    noop: bool = typer.Option(False, "--noop", help="Only list what would be deleted."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Delete runs and the archived file versions no other run needs (irreversible)."""
+    from cairn.cli._common import local_blob_store
+    from cairn.config import get_settings
+    from cairn.provenance import service
+
+    selector = _selector(run_id, script, start, end, tag, error, seq)
+    with local_session() as session:
+        report = service.delete_runs(session, selector, noop=noop)
+    freed: list[str] = []
+    if report.unreferenced_blobs:  # only once the rows are gone for good
+        blobs = local_blob_store(get_settings())
+        with local_session() as session:
+            freed = service.purge_blobs(session, blobs, report.unreferenced_blobs)
+    if as_json:
+        emit({"noop": noop, "runs": report.runs, "freed_blobs": freed}, as_json=True)
+        return
+    verb = "would have been" if noop else "were"
+    err.print(f"The following {len(report.runs)} runs {verb} deleted:")
+    if report.runs:
+        _table(report.runs, full=False)
+    if freed:
+        err.print(f"{len(freed)} archived file versions no other run needed were removed.")
+
+
+@app.command()
+def trace(
+    target: str = typer.Argument(..., help="A file path, a SHA-256 or a run id / number."),
+    direction: str = typer.Option("upstream", "--direction", help="upstream, downstream, both."),
+    join: str = typer.Option("hash", "--join", help="hash (content), path, or strict."),
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="Draw the graph to .svg, .png or .dot (Graphviz)."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """What a file (or a run) came from, or what came of it, across every recorded run."""
+    from cairn.provenance import service
+
+    with local_session() as session:
+        found = service.trace_runs(session, target, direction=direction, join=join)
+        data = found.as_dict()
+        if output is not None:
+            from cairn.provenance.plot import render
+
+            render(found, output)
+    if as_json:
+        emit(data, as_json=True)
+        return
+    runs: list[dict[str, Any]] = data["runs"]  # type: ignore[assignment]
+    err.print(f"{len(runs)} runs {direction} of {target} (joined by {join}):", markup=False)
+    if runs:
+        _table(runs, full=False)
+    files: list[dict[str, Any]] = data["files"]  # type: ignore[assignment]
+    emit(
+        [{"path": f["path"], "sha256": (f["sha256"] or "")[:12]} for f in files],
+        as_json=False,
+        title="Files",
+    )
+    if output is not None:
+        err.print(f"Graph written to {output}")
+
+
+@app.command()
+def checkout(
+    run: str = typer.Argument(..., help="Run id or number."),
+    path: str = typer.Argument(..., help="The file's path as the run saw it."),
+    to: Path = typer.Option(Path("."), "--to", help="File or folder to write it to."),
+    access: str | None = typer.Option(
+        None, "--access", help="read or write: the version found or the one left behind."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Write the exact version of a file that a run used or generated."""
+    from cairn.cli._common import local_blob_store
+    from cairn.config import get_settings
+    from cairn.provenance import service
+
+    blobs = local_blob_store(get_settings())
+    with local_session() as session:
+        version = service.checkout(session, blobs, run, path, to=to, access=access)
+        data = service.version_dict(version)
+    emit(data if as_json else f"Checked out {data['path']} ({data['sha256']})", as_json=as_json)
+
+
+@app.command("export")
+def export(
+    run: str = typer.Argument(..., help="Run id or number."),
+    base: Path = typer.Option(Path("."), "--base", help="Paths are written relative to this."),
+    to: Path | None = typer.Option(None, "--to", help="YAML file to write (else stdout)."),
+) -> None:
+    """The run's used and generated paths as the YAML (inputs: / outputs:) YesWorkflow's
+    recon reads."""
+    from cairn.provenance import service
+
+    with local_session() as session:
+        text = service.export_file_records(session, run, str(base), to=to)
+    if to is None:
+        typer.echo(text, nl=False)
+
+
+@app.command("export-prolog")
+def export_prolog(
+    to: Path | None = typer.Option(None, "-o", "--output", help="File to write (else stdout)."),
+) -> None:
+    """Every run as Prolog facts in RunManager's layout (execmeta/17, filemeta/11, tag/3)
+    plus the derived views the published rule sets use (docs/provenance.md)."""
+    from cairn.provenance.prolog import export_prolog as facts
+
+    with local_session() as session:
+        text = facts(session)
+    if to is None:
+        typer.echo(text, nl=False)
+    else:
+        to.write_text(text, encoding="utf-8")
+
+
+@app.command()
+def query(
+    prolog: Path | None = typer.Option(None, "--prolog", help="A Prolog rules file (.P)."),
+    goal: str | None = typer.Option(None, "--goal", help="The Prolog goal, e.g. 'p(X, Y)'."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Query the recorded runs: Prolog rules over RunManager's facts (SWI-Prolog)."""
+    from cairn.errors import Invalid
+    from cairn.provenance.prolog import export_prolog as facts
+    from cairn.provenance.prolog import query_prolog
+
+    if prolog is None or not goal:
+        raise Invalid("give --prolog RULES.P and --goal '...'")
+    with local_session() as session:
+        text = facts(session)
+    rows = query_prolog(text, prolog, goal)
+    if as_json:
+        emit(rows, as_json=True)
+    elif not rows:
+        err.print("No solutions.")
+    else:
+        emit(rows, as_json=False)
+
+
+# --- cairn record -------------------------------------------------------------------------------
+
+
+class _RecordGroup(TyperGroup):
+    """``cairn record`` is a group with only a callback, so that everything after the script
+    (its own options included) reaches it untouched; errors map to exit codes as in every
+    other command."""
+
+    def invoke(self, ctx: Any) -> Any:
+        from cairn import errors
+
+        try:
+            return super().invoke(ctx)
+        except errors.CairnError as exc:
+            err.print(f"[red]Error:[/red] {exc.message}")
+            raise typer.Exit(errors.outcome_for(exc).exit_code) from exc
+
+
+recorder = CairnTyper(
+    cls=_RecordGroup,
+    help="Run a script or program and record what it read and wrote (no server needed).",
+    invoke_without_command=True,
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+
+
+@recorder.callback()
+def record(
+    program: list[str] = typer.Argument(
+        None, help="SCRIPT.py [ARGS] (or, with --syscalls, -- PROGRAM [ARGS])."
+    ),
+    tag: list[str] | None = typer.Option(None, "--tag", help="Tag the run; repeat for several."),
+    syscalls: bool = typer.Option(
+        False, "--syscalls", help="Trace any program and its children with strace."
+    ),
+    max_archive_size: int = typer.Option(
+        256 * 1024 * 1024, "--max-archive-size", help="Larger files are recorded by hash only."
+    ),
+    include: list[str] | None = typer.Option(
+        None, "--include", help="Only record paths matching this glob (repeatable)."
+    ),
+    exclude: list[str] | None = typer.Option(
+        None, "--exclude", help="Never record paths matching this glob (repeatable)."
+    ),
+    check: bool = typer.Option(False, "--check", help="Say which capture modes work here."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Run a script or program and record what it read and wrote (no server needed)."""
+    if check:
+        _check(as_json)
+        return
+    from cairn.errors import Invalid
+    from cairn.provenance import RunStore
+    from cairn.provenance.capture import CaptureOptions
+
+    if not program:
+        raise Invalid("nothing to record: give SCRIPT.py [ARGS] or --syscalls -- PROGRAM [ARGS]")
+    options = CaptureOptions(max_archive_bytes=max_archive_size, include=tuple(include or ()))
+    if exclude:
+        options.exclude = (*options.exclude, *exclude)
+    with RunStore.local() as store:
+        if syscalls:
+            from cairn.provenance.syscalls import record_program
+
+            result = record_program(program, tag=tag or (), store=store, options=options)
+        else:
+            from cairn.provenance.recording import record_script
+
+            result = record_script(
+                program[0], *program[1:], tag=tag or (), store=store, options=options
+            )
+    summary = {
+        "run_id": result.run_id,
+        "seq": result.seq,
+        "status": result.status,
+        "exit_code": result.exit_code,
+    }
+    if as_json:
+        emit(summary, as_json=True)
+    else:
+        err.print(
+            f"Recorded run {result.seq} ({result.run_id}): {result.status}, "
+            f"exit status {result.exit_code}"
+        )
+    if result.exit_code:
+        raise typer.Exit(result.exit_code if result.exit_code < 256 else 1)
+
+
+def _check(as_json: bool) -> None:
+    """Which capture modes and tools this machine offers."""
+    tools = {name: shutil.which(name) for name in ("strace", "dot", "swipl")}
+    data = {
+        "python": "audit hooks (always available)",
+        "syscalls": "strace found" if tools["strace"] else "strace missing (apt install strace)",
+        "graphs": "dot found" if tools["dot"] else "dot missing (apt install graphviz)",
+        "prolog": "swipl found" if tools["swipl"] else "swipl missing (apt install swi-prolog-nox)",
+    }
+    emit(data if as_json else json.dumps(data, indent=2), as_json=as_json)

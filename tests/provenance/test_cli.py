@@ -1,0 +1,133 @@
+"""`cairn record` (a real process: exit codes, argv, signals) and `cairn runs …` (CliRunner)
+on a fresh local data folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cairn.cli.main import app
+from cairn.config import get_settings
+
+runner = CliRunner()
+CAIRN = [sys.executable, "-m", "cairn.cli.main"]
+
+
+@pytest.fixture
+def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh data folder (SQLite) and project folder; settings cache cleared around."""
+    data, project = tmp_path / "data", tmp_path / "project"
+    project.mkdir()
+    monkeypatch.setenv("CAIRN_DATA_DIR", str(data))
+    monkeypatch.setenv("CAIRN_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.delenv("CAIRN_DATABASE_URL", raising=False)
+    monkeypatch.delenv("CAIRN_BLOB_URL", raising=False)
+    monkeypatch.chdir(project)
+    get_settings.cache_clear()
+    yield project
+    get_settings.cache_clear()
+
+
+def cairn(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CAIRN, *args], capture_output=True, text=True, timeout=120)
+
+
+def runs(*args: str) -> object:
+    result = runner.invoke(app, ["runs", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_record_runs_the_script_with_its_own_options_and_exit_code(local: Path) -> None:
+    (local / "in.txt").write_text("data")
+    (local / "job.py").write_text(
+        "import sys, pathlib\n"
+        "pathlib.Path('out.txt').write_text(pathlib.Path(sys.argv[1]).read_text() + sys.argv[2])\n"
+        "sys.exit(int(sys.argv[3]))\n"
+    )
+    done = cairn("record", "--tag", "t1", "--json", "job.py", "in.txt", "--weird", "4")
+    assert done.returncode == 4, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["status"] == "error" and summary["exit_code"] == 4
+    assert (local / "out.txt").read_text() == "data--weird"
+    listed = runs("list")
+    assert isinstance(listed, list) and len(listed) == 1
+    assert listed[0]["run_id"] == summary["run_id"] and listed[0]["tags"] == ["t1"]
+    viewed = runs("view", "--seq", "1")
+    assert isinstance(viewed, list)
+    assert viewed[0]["arguments"] == ["in.txt", "--weird", "4"]
+    assert {Path(u["path"]).name for u in viewed[0]["used"]} == {"job.py", "in.txt"}
+
+
+def test_a_raising_script_exits_non_zero_and_keeps_the_traceback(local: Path) -> None:
+    (local / "bad.py").write_text("def f():\n    raise ValueError('nope')\nf()\n")
+    done = cairn("record", "bad.py")
+    assert done.returncode == 1
+    assert "error, exit status 1" in done.stderr
+    (run,) = runs("view", "--error", "nope")  # type: ignore[misc]
+    assert "ValueError: nope" in run["traceback"]
+
+
+def test_runs_commands_end_to_end(local: Path, tmp_path: Path) -> None:
+    (local / "a.py").write_text("import pathlib\npathlib.Path('mid.txt').write_text('m')\n")
+    (local / "b.py").write_text(
+        "from pathlib import Path\nPath('end.txt').write_text(Path('mid.txt').read_text() * 2)\n"
+    )
+    assert cairn("record", "a.py").returncode == 0
+    assert cairn("record", "b.py").returncode == 0
+    empty = runner.invoke(app, ["runs", "list", "--script", "zzz"])
+    assert empty.exit_code == 0 and "No runs matched" in empty.output
+    table = runner.invoke(app, ["runs", "list"])
+    assert "a.py" in table.stdout and "b.py" in table.stdout
+    traced = runs("trace", "end.txt")
+    assert isinstance(traced, dict)
+    assert {Path(r["script"]).name for r in traced["runs"]} == {"a.py", "b.py"}
+    graph = tmp_path / "g.dot"
+    assert runner.invoke(app, ["runs", "trace", "end.txt", "-o", str(graph)]).exit_code == 0
+    dot = graph.read_text()
+    assert "fillcolor=black" in dot and "#FFD27F" in dot and "mid.txt" in dot
+    if shutil.which("dot"):
+        svg = tmp_path / "g.svg"
+        assert runner.invoke(app, ["runs", "trace", "end.txt", "-o", str(svg)]).exit_code == 0
+        assert svg.read_text().lstrip().startswith(("<?xml", "<svg"))
+    exported = runner.invoke(app, ["runs", "export", "2", "--base", str(local)])
+    assert exported.stdout == 'inputs:\n  - "mid.txt"\noutputs:\n  - "end.txt"\n'
+    os.remove(local / "mid.txt")
+    out = tmp_path / "restored.txt"
+    checked = runner.invoke(app, ["runs", "checkout", "1", "mid.txt", "--to", str(out)])
+    assert checked.exit_code == 0, checked.output
+    assert out.read_text() == "m"
+    refused = runner.invoke(app, ["runs", "delete"])
+    assert refused.exit_code == 2 and "Refusing" in refused.output
+    noop = runs("delete", "--seq", "1", "--noop")
+    assert isinstance(noop, dict) and len(noop["runs"]) == 1
+    gone = runs("delete", "--seq", "1")
+    assert isinstance(gone, dict) and gone["noop"] is False
+    assert [r["seq"] for r in runs("list")] == [2]  # type: ignore[union-attr]
+    missing = runner.invoke(app, ["runs", "checkout", "1", "mid.txt"])
+    assert missing.exit_code == 4 and "No run" in missing.output
+    bad = runner.invoke(app, ["runs", "list", "--start", "yesterday"])
+    assert bad.exit_code == 2 and "not a date" in bad.output
+
+
+def test_record_check_names_the_capture_modes(local: Path) -> None:
+    done = runner.invoke(app, ["record", "--check", "--json"])
+    assert done.exit_code == 0
+    assert set(json.loads(done.stdout)) == {"python", "syscalls", "graphs", "prolog"}
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+def test_record_syscalls_from_the_command_line(local: Path) -> None:
+    done = cairn("record", "--syscalls", "--json", "--", "sh", "-c", "echo x > shell.txt")
+    assert done.returncode == 0, done.stderr
+    (run,) = runs("view")  # type: ignore[misc]
+    assert run["kind"] == "program"
+    assert [Path(g["path"]).name for g in run["generated"]] == ["shell.txt"]

@@ -1,0 +1,122 @@
+"""`/api/v1/runs` in-process: an organisation's runs (package builds are recorded as
+activities), their lineage, hostile input, other organisations' ids, and the SDK."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cairn.client import Client
+from cairn.errors import NotFound
+from tests.archives import tar_gz
+from tests.factories import Member
+
+
+def _package(client: TestClient, member: Member, files: dict[str, bytes]) -> int:
+    answer = client.post(
+        "/api/v1/workspaces/upload",
+        headers=member.headers,
+        files={"file": ("paper.tar.gz", tar_gz(files))},
+    )
+    assert answer.status_code == 201, answer.text
+    workspace_id: int = answer.json()["id"]
+    built = client.get(f"/api/v1/workspaces/{workspace_id}/package", headers=member.headers)
+    assert built.status_code == 200
+    return workspace_id
+
+
+def test_a_package_build_is_a_run_with_its_files(
+    client: TestClient, make_member: Callable[..., Member]
+) -> None:
+    member = make_member()
+    workspace_id = _package(client, member, {"main.tex": b"\\documentclass{article}\n"})
+    page = client.get("/api/v1/runs", headers=member.headers).json()
+    assert page["total"] == 1
+    (brief,) = page["items"]
+    assert brief["kind"] == "workspace.package" and brief["status"] == "ok"
+    run = client.get(f"/api/v1/runs/{brief['run_id']}", headers=member.headers).json()
+    assert [u["path"] for u in run["used"]] == ["main.tex"]
+    assert run["generated"][0]["path"] == f"workspace-{workspace_id}.tar.gz"
+    assert run["generated"][0]["archived"] is True
+    again = client.get(f"/api/v1/workspaces/{workspace_id}/package", headers=member.headers)
+    assert again.status_code == 200
+    assert client.get("/api/v1/runs", headers=member.headers).json()["total"] == 1  # cached
+    by_seq = client.get(f"/api/v1/runs/{brief['seq']}", headers=member.headers)
+    assert by_seq.json()["run_id"] == brief["run_id"]
+
+
+def test_trace_joins_two_builds_through_shared_files(
+    client: TestClient, make_member: Callable[..., Member]
+) -> None:
+    member = make_member()
+    _package(client, member, {"data.csv": b"1,2\n", "a.txt": b"a"})
+    _package(client, member, {"data.csv": b"1,2\n", "b.txt": b"b"})
+    first, second = sorted(
+        client.get("/api/v1/runs", headers=member.headers).json()["items"],
+        key=lambda r: r["seq"],
+    )
+    down = client.get(
+        f"/api/v1/runs/{first['run_id']}/trace",
+        params={"direction": "both"},
+        headers=member.headers,
+    ).json()
+    assert {r["run_id"] for r in down["runs"]} == {first["run_id"], second["run_id"]}
+    by_path = client.get(
+        f"/api/v1/runs/{first['run_id']}/trace", params={"join": "path"}, headers=member.headers
+    )
+    assert by_path.status_code == 200
+    bad = client.get(
+        f"/api/v1/runs/{first['run_id']}/trace",
+        params={"direction": "sideways"},
+        headers=member.headers,
+    )
+    assert bad.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"start": "last week"}, {"seq": "x:y"}, {"order_by": "password"}, {"page_size": 0}],
+)
+def test_bad_selectors_are_422_problems(
+    client: TestClient, make_member: Callable[..., Member], params: dict[str, object]
+) -> None:
+    member = make_member()
+    answer = client.get("/api/v1/runs", params=params, headers=member.headers)
+    assert answer.status_code == 422
+    assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+def test_another_organisation_sees_none_of_it(
+    client: TestClient, make_member: Callable[..., Member]
+) -> None:
+    owner, stranger = make_member(), make_member()
+    _package(client, owner, {"secret.txt": b"s"})
+    run_id = client.get("/api/v1/runs", headers=owner.headers).json()["items"][0]["run_id"]
+    assert client.get("/api/v1/runs", headers=stranger.headers).json()["total"] == 0
+    for path in (f"/api/v1/runs/{run_id}", f"/api/v1/runs/{run_id}/trace"):
+        assert client.get(path, headers=stranger.headers).status_code == 404
+    listed = client.get(
+        "/api/v1/runs",
+        params={"organisation_id": owner.organisation_id},
+        headers=stranger.headers,
+    )
+    assert listed.status_code == 404
+    assert client.get("/api/v1/runs").status_code == 401
+    assert client.get("/api/v1/runs/" + "x" * 65, headers=owner.headers).status_code == 422
+
+
+def test_the_sdk_lists_gets_and_traces(
+    client: TestClient, make_member: Callable[..., Member]
+) -> None:
+    member = make_member()
+    _package(client, member, {"x.txt": b"x"})
+    sdk = Client("http://testserver", token=member.token, http_client=client)
+    (run,) = list(sdk.runs.list(script="workspace"))
+    full = sdk.runs.get(run.run_id)
+    assert [f.path for f in full.used] == ["x.txt"]
+    assert full.trace()["runs"][0]["run_id"] == run.run_id
+    assert list(sdk.runs.list(tag=["nothing"])) == []
+    with pytest.raises(NotFound):
+        sdk.runs.get("00000000-0000-0000-0000-000000000000")
