@@ -16,9 +16,19 @@ from cairn.api.downloads import blob_response, client_has
 from cairn.api.uploads import receive_upload
 from cairn.blobs import BlobStore
 from cairn.workspaces import service
+from cairn.workspaces.schemas import checkpoint_filename
 from cairn.workspaces.service import FileDownload, Package
 
-__all__ = ["file_download", "file_response", "package", "package_response", "upload"]
+__all__ = [
+    "checkpoint_package",
+    "checkpoint_package_response",
+    "file_download",
+    "file_response",
+    "package",
+    "package_response",
+    "upload",
+    "upload_after_checkpoint",
+]
 
 
 def upload(
@@ -99,4 +109,55 @@ def file_download(
         path,
         read=request.method == "GET",
         client_has=client_has(request),
+    )
+
+
+# --- checkpoints (issue #13, section 4) ---------------------------------------------------------
+
+
+def upload_after_checkpoint(
+    request: Request, work: Workflow, workspace_id: int
+) -> service.WorkspaceView:
+    """arXiv's ``checkpoint_with_upload``: one service call, the body received from ``request``."""
+    return service.upload_after_checkpoint(
+        work.uow,
+        work.blobs,
+        work.actor,
+        receive_upload(request, work.work_dir),
+        work_dir=work.work_dir,
+        workspace_id=workspace_id,
+    )
+
+
+def checkpoint_package(request: Request, work: Workflow, workspace_id: int, key: str) -> Package:
+    """The checkpoint package route's one service call: a GET builds, a HEAD never does."""
+    return service.checkpoint_package(
+        work.uow,
+        work.blobs,
+        work.actor,
+        workspace_id,
+        key,
+        work_dir=work.work_dir,
+        build=request.method == "GET",
+        client_has=client_has(request),
+    )
+
+
+def checkpoint_package_response(
+    request: Request,
+    blobs: BlobStore,
+    package: Package,
+    *,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return blob_response(
+        request,
+        blobs,
+        sha256=package.sha256,
+        size=package.size,
+        etag=package.checksum,
+        modified=package.modified_at,
+        filename=checkpoint_filename(package.workspace_id, package.checksum),
+        media_type="application/gzip",
+        headers=headers,
     )

@@ -33,6 +33,7 @@ from cairn.workspaces.service import (
     MSG_NOT_FOUND,
     FileRecord,
     Package,
+    Receive,
     WorkspaceView,
     _delete_all_rows,
     _refresh_summary,
@@ -42,6 +43,7 @@ from cairn.workspaces.service import (
     list_files,
     log,
     manifest_checksum,
+    upload,
 )
 
 __all__ = [
@@ -57,6 +59,7 @@ __all__ = [
     "page_checkpoints",
     "restore_checkpoint",
     "save_checkpoint",
+    "upload_after_checkpoint",
 ]
 
 MAX_CHECKPOINTS = 10
@@ -333,3 +336,25 @@ def checkpoint_package(
 
 def _downloaded(checkpoint: WorkspaceCheckpoint) -> str:
     return f"downloaded checkpoint {checkpoint.checksum} ({checkpoint.package_size} bytes)"
+
+
+def upload_after_checkpoint(
+    uow: UnitOfWork,
+    blobs: BlobStore,
+    actor: Actor,
+    receive: Receive,
+    *,
+    work_dir: Path,
+    workspace_id: int,
+) -> WorkspaceView:
+    """Save a checkpoint of the current files, then upload as ``upload`` does (arXiv's
+    ``checkpoint_with_upload``). A workspace the upload would be refused on (locked, released)
+    is refused before anything is saved; an empty one has nothing to save and just uploads.
+    The checkpoint stays if the upload then fails: it is what the workspace held before.
+    """
+    with uow.transaction() as session:
+        workspace = _live(session, actor, workspace_id, need=Privilege.execute)
+        _require_writable(workspace)
+        if workspace.file_count:
+            save_checkpoint(session, actor, workspace_id)
+    return upload(uow, blobs, actor, receive, work_dir=work_dir, workspace_id=workspace_id)

@@ -929,6 +929,7 @@ from cairn.workspaces._checkpoints import (  # noqa: E402
     page_checkpoints,
     restore_checkpoint,
     save_checkpoint,
+    upload_after_checkpoint,
 )
 
 __all__ += [
@@ -944,4 +945,5 @@ __all__ += [
     "page_checkpoints",
     "restore_checkpoint",
     "save_checkpoint",
+    "upload_after_checkpoint",
 ]

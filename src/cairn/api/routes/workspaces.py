@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from cairn.api import workspace_calls as calls
 from cairn.api.deps import (
@@ -27,12 +27,14 @@ from cairn.api.paging import Page, PageDep, page_of
 from cairn.api.uploads import UPLOAD_FIELDS, upload_openapi
 from cairn.workspaces import service
 from cairn.workspaces.schemas import (
+    CheckpointRead,
     FileRead,
     LogEntryRead,
     WorkspaceBrief,
     WorkspaceCreate,
     WorkspaceRead,
     brief,
+    checkpoint_read,
     file_read,
     workspace_read,
 )
@@ -198,6 +200,101 @@ def get_package(
 def get_log(upload_id: UploadIdPath, actor: ActorDep, session: SessionDep) -> list[LogEntryRead]:
     """The workspace's source log: every action, request, warning and error, oldest first."""
     return [LogEntryRead.model_validate(e) for e in service.read_log(session, actor, upload_id)]
+
+
+# --- checkpoints (issue #13, section 4) ---------------------------------------------------------
+# Declared before `POST /{upload_id}/{action}`: routes match in order, and that one would take
+# `POST …/checkpoints` for an unknown action.
+
+CheckpointIdPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=64,
+        description="The checkpoint's id, or its checksum (as the file manager API names it).",
+    ),
+]
+
+
+@router.post(
+    "/{upload_id}/checkpoints",
+    status_code=201,
+    response_model=CheckpointRead,
+    responses={200: {"description": "This content had a checkpoint already: that one."}},
+)
+def save_checkpoint(
+    upload_id: UploadIdPath, actor: ActorDep, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """Save the workspace's current files as a checkpoint, to restore later. It shares the
+    files' stored bytes (nothing is copied). Saving content that already has a checkpoint
+    answers that one (200). A workspace keeps at most 10 checkpoints: an eleventh is 409."""
+    saved = service.save_checkpoint(session, actor, upload_id)
+    read = checkpoint_read(saved.checkpoint)
+    return Response(
+        read.model_dump_json(),
+        status_code=201 if saved.created else 200,
+        media_type="application/json",
+        headers={
+            "Location": f"{settings.base_url}{router.prefix}/{upload_id}/checkpoints/{read.id}"
+        },
+    )
+
+
+@router.get("/{upload_id}/checkpoints", response_model=Page[CheckpointRead])
+def list_checkpoints(
+    upload_id: UploadIdPath, actor: ActorDep, session: SessionDep, paging: PageDep
+) -> Page[CheckpointRead]:
+    """The workspace's checkpoints, newest first."""
+    items, total = service.page_checkpoints(
+        session, actor, upload_id, page=paging.page, page_size=paging.page_size
+    )
+    return page_of(items, total, paging, checkpoint_read)
+
+
+@router.delete("/{upload_id}/checkpoints", status_code=204)
+def delete_all_checkpoints(upload_id: UploadIdPath, actor: ActorDep, session: SessionDep) -> None:
+    """Delete every checkpoint of the workspace; its current files stay as they are."""
+    service.delete_all_checkpoints(session, actor, upload_id)
+
+
+@router.get("/{upload_id}/checkpoints/{checkpoint_id}", response_model=CheckpointRead)
+def get_checkpoint(
+    upload_id: UploadIdPath, checkpoint_id: CheckpointIdPath, actor: ActorDep, session: SessionDep
+) -> CheckpointRead:
+    """One checkpoint: when it was saved, by whom, its files' count and size."""
+    return checkpoint_read(service.find_checkpoint(session, actor, upload_id, checkpoint_id))
+
+
+@router.delete("/{upload_id}/checkpoints/{checkpoint_id}", status_code=204)
+def delete_checkpoint(
+    upload_id: UploadIdPath, checkpoint_id: CheckpointIdPath, actor: ActorDep, session: SessionDep
+) -> None:
+    """Delete one checkpoint; the workspace's current files stay as they are."""
+    service.delete_checkpoint(session, actor, upload_id, checkpoint_id)
+
+
+@router.post("/{upload_id}/checkpoints/{checkpoint_id}/restore", response_model=WorkspaceRead)
+def restore_checkpoint(
+    upload_id: UploadIdPath, checkpoint_id: CheckpointIdPath, actor: ActorDep, session: SessionDep
+) -> WorkspaceRead:
+    """Make the workspace's files exactly the checkpoint's (files added since are removed),
+    recorded in the log. A locked or released workspace refuses (403)."""
+    return workspace_read(service.restore_checkpoint(session, actor, upload_id, checkpoint_id))
+
+
+@router.get("/{upload_id}/checkpoints/{checkpoint_id}/package", responses=PACKAGE_RESPONSES)
+@router.head("/{upload_id}/checkpoints/{checkpoint_id}/package", include_in_schema=False)
+def get_checkpoint_package(
+    upload_id: UploadIdPath,
+    checkpoint_id: CheckpointIdPath,
+    request: Request,
+    work: WorkflowDep,
+) -> Response:
+    """The checkpoint's files as one deterministic .tar.gz (the workspace's package as it was),
+    built on first download. `ETag` is the checkpoint's checksum; `If-None-Match` answers
+    304; HEAD builds nothing."""
+    package = calls.checkpoint_package(request, work, upload_id, checkpoint_id)
+    return calls.checkpoint_package_response(request, work.blobs, package)
 
 
 @router.post("/{upload_id}/{action}", response_model=WorkspaceRead)
