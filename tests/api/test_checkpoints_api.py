@@ -6,11 +6,14 @@ from __future__ import annotations
 import io
 import tarfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from cairn import errors
+from cairn.client import Checkpoint, Client
 from tests.archives import tar_gz
 from tests.factories import Member
 
@@ -229,3 +232,35 @@ def test_checkpoint_with_upload_on_a_locked_workspace_saves_nothing(
     )
     assert answer.status_code == 403
     assert client.get(f"{FM}/{wid}/list_checkpoints", headers=member.headers).json() == []
+
+
+def test_the_sdk_saves_lists_downloads_restores_and_deletes(
+    app: Any, member: Member, tmp_path: Path
+) -> None:
+    with TestClient(app) as http:
+        sdk = Client("http://testserver", token=member.token, http_client=http)
+        archive = tmp_path / "p.tar.gz"
+        archive.write_bytes(tar_gz({"main.tex": TEX}))
+        workspace = sdk.workspaces.upload(archive)
+        saved = workspace.save_checkpoint()
+        assert isinstance(saved, Checkpoint) and saved.checksum == workspace.checksum
+        extra = tmp_path / "b.txt"
+        extra.write_bytes(b"b\n")
+        workspace.upload(extra)
+        assert [c.id for c in workspace.checkpoints] == [saved.id]
+        assert workspace.checkpoint(saved.checksum).id == saved.id
+        target = saved.download(tmp_path)
+        with tarfile.open(target, mode="r:gz") as tar:
+            assert tar.getnames() == ["main.tex"]
+        workspace.lock()
+        with pytest.raises(errors.Forbidden):
+            workspace.restore(saved)
+        workspace.unlock()
+        assert workspace.restore(saved).file_count == 1
+        assert workspace.checksum == saved.checksum
+        saved.delete()
+        with pytest.raises(errors.NotFound):
+            workspace.checkpoint(saved.id)
+        workspace.save_checkpoint()
+        workspace.delete_checkpoints()
+        assert list(workspace.checkpoints) == []

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
         from_saved_login,
         login,
     )
-    from cairn.client.workspaces import Finding, Workspace, WorkspaceFile, Workspaces
+    from cairn.client.workspaces import Checkpoint, Finding, Workspace, WorkspaceFile, Workspaces
 
 _WHERE = {
     "DEFAULT_API_URL": "cairn.client._client",
@@ -37,6 +37,7 @@ _WHERE = {
     "connect": "cairn.client.accounts",
     "from_saved_login": "cairn.client.accounts",
     "login": "cairn.client.accounts",
+    "Checkpoint": "cairn.client.workspaces",
     "Finding": "cairn.client.workspaces",
     "Workspace": "cairn.client.workspaces",
     "WorkspaceFile": "cairn.client.workspaces",
@@ -45,6 +46,7 @@ _WHERE = {
 
 __all__ = [
     "DEFAULT_API_URL",
+    "Checkpoint",
     "Client",
     "CreditEntry",
     "Credits",
