@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy import String, delete, func, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
 from cairn.accounts.service import Actor, Privilege
@@ -63,6 +63,8 @@ __all__ = [
 ]
 
 MAX_CHECKPOINTS = 10
+# The columns a checkpoint copies from the workspace's files, and back on restore.
+_COPIED = ["checkpoint_id", "public_path", "sha256", "size", "file_type", "modified_at"]
 MSG_CHECKPOINT_NOT_FOUND = "checkpoint not found"
 MSG_EMPTY = "workspace is empty"  # the arXiv service's 400
 
@@ -124,10 +126,11 @@ def save_checkpoint(session: Session, actor: Actor, workspace_id: int) -> SavedC
     taken under the workspace's row lock, so two saves racing cannot pass it together.
     """
     workspace = _live(session, actor, workspace_id, need=Privilege.execute)
-    files = list_files(session, workspace.id)
-    if not files:
+    if not workspace.file_count:
         raise BadRequest(MSG_EMPTY)
-    checksum = manifest_checksum(files)
+    # Every change of the files refreshes the checksum, count and size in the same transaction
+    # (service._refresh_summary), so the row names the files without reading them.
+    checksum = workspace.checksum or manifest_checksum(list_files(session, workspace.id))
     existing = session.scalar(
         select(WorkspaceCheckpoint).where(
             WorkspaceCheckpoint.workspace_id == workspace.id,
@@ -146,8 +149,8 @@ def save_checkpoint(session: Session, actor: Actor, workspace_id: int) -> SavedC
     checkpoint = WorkspaceCheckpoint(
         workspace_id=workspace.id,
         checksum=checksum,
-        file_count=len(files),
-        total_size=sum(f.size for f in files),
+        file_count=workspace.file_count,
+        total_size=workspace.total_size,
         created_by=actor.id,
         # Same manifest, same deterministic package: a built workspace package serves both.
         package_sha256=workspace.package_sha256 if cached else None,
@@ -155,21 +158,17 @@ def save_checkpoint(session: Session, actor: Actor, workspace_id: int) -> SavedC
     )
     session.add(checkpoint)
     session.flush()
+    # One INSERT … SELECT: the rows are copied inside the database, never through Python.
     session.execute(
-        insert(WorkspaceCheckpointFile),
-        [
-            {
-                "checkpoint_id": checkpoint.id,
-                "public_path": f.public_path,
-                "sha256": f.sha256,
-                "size": f.size,
-                "file_type": f.file_type,
-                "modified_at": f.modified_at,
-            }
-            for f in files
-        ],
+        insert(WorkspaceCheckpointFile).from_select(
+            _COPIED,
+            select(
+                literal(checkpoint.id, String), *(getattr(WorkspaceFile, c) for c in _COPIED[1:])
+            ).where(WorkspaceFile.workspace_id == workspace.id),
+        )
     )
-    log(session, workspace, actor, "info", f"saved checkpoint {checksum} ({len(files)} files)")
+    count = workspace.file_count
+    log(session, workspace, actor, "info", f"saved checkpoint {checksum} ({count} files)")
     session.flush()
     return SavedCheckpoint(checkpoint, created=True)
 
@@ -230,28 +229,23 @@ def restore_checkpoint(
     workspace = _live(session, actor, workspace_id, need=Privilege.execute)
     _require_writable(workspace)
     checkpoint = _lookup(session, workspace, key)
-    files = checkpoint_files(session, checkpoint)
     before = _delete_all_rows(session, workspace)
     session.execute(
-        insert(WorkspaceFile),
-        [
-            {
-                "workspace_id": workspace.id,
-                "public_path": f.public_path,
-                "sha256": f.sha256,
-                "size": f.size,
-                "file_type": f.file_type,
-                "modified_at": f.modified_at,
-            }
-            for f in files
-        ],
+        insert(WorkspaceFile).from_select(
+            ["workspace_id", *_COPIED[1:]],
+            select(
+                literal(workspace.id),
+                *(getattr(WorkspaceCheckpointFile, c) for c in _COPIED[1:]),
+            ).where(WorkspaceCheckpointFile.checkpoint_id == checkpoint.id),
+        )
     )
     log(
         session,
         workspace,
         actor,
         "info",
-        f"restored checkpoint {checkpoint.checksum} ({len(files)} files; {before} replaced)",
+        f"restored checkpoint {checkpoint.checksum} ({checkpoint.file_count} files; "
+        f"{before} replaced)",
     )
     _refresh_summary(session, workspace, actor, [], changed=True)
     if checkpoint.package_sha256 and workspace.checksum == checkpoint.checksum:
