@@ -7,7 +7,9 @@ area that serves blobs or receives uploads.
 
 from __future__ import annotations
 
-from fastapi import Request, Response
+from typing import Annotated
+
+from fastapi import BackgroundTasks, Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from cairn.accounts.service import Actor
@@ -20,6 +22,8 @@ from cairn.workspaces.schemas import checkpoint_filename
 from cairn.workspaces.service import FileDownload, Package
 
 __all__ = [
+    "Rebuild",
+    "RebuildDep",
     "checkpoint_package",
     "checkpoint_package_response",
     "file_download",
@@ -161,3 +165,35 @@ def checkpoint_package_response(
         media_type="application/gzip",
         headers=headers,
     )
+
+
+# --- background package builds (issue #13, section 6) -------------------------------------------
+
+
+class Rebuild:
+    """Queues the workspace's package build for after the response is sent, which is after the
+    request's transaction has committed, so the build reads the change it follows."""
+
+    def __init__(self, request: Request, background: BackgroundTasks) -> None:
+        self._builder: service.PackageBuilder = request.app.state.package_builder
+        self._background = background
+
+    def after(self, view: service.WorkspaceView) -> None:
+        """The content may have changed: build its package in the background."""
+        self._background.add_task(self._builder.submit, view.workspace.id)
+
+    def if_missing(self, view: service.WorkspaceView) -> None:
+        """A summary is shown without a package size and no build runs (a server restarted
+        mid-build, say): start one, so the size shows null only while a build runs."""
+        workspace = view.workspace
+        cached = workspace.package_sha256 and workspace.package_checksum == workspace.checksum
+        if (
+            workspace.file_count
+            and workspace.state != service.DELETED
+            and not cached
+            and not self._builder.building(workspace.id)
+        ):
+            self.after(view)
+
+
+RebuildDep = Annotated[Rebuild, Depends(Rebuild)]

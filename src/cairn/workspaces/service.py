@@ -914,8 +914,14 @@ def _cached_package(workspace: Workspace) -> tuple[str, int] | None:
     return None
 
 
-# Checkpoints live in their own module, which builds on the functions above; imported last so
-# that ``service`` stays the one place callers import the area's functions from.
+# Checkpoints (_checkpoints.py) and background package builds (_builds.py) live in their own
+# modules, which build on the functions above; imported last so that ``service`` stays the one
+# place callers import the area's functions from.
+from cairn.workspaces._builds import (  # noqa: E402
+    PackageBuilder,
+    package_builder,
+    refresh_package,
+)
 from cairn.workspaces._checkpoints import (  # noqa: E402
     MAX_CHECKPOINTS,
     CheckpointLimit,
@@ -935,6 +941,7 @@ from cairn.workspaces._checkpoints import (  # noqa: E402
 __all__ += [
     "MAX_CHECKPOINTS",
     "CheckpointLimit",
+    "PackageBuilder",
     "SavedCheckpoint",
     "checkpoint_files",
     "checkpoint_package",
@@ -942,7 +949,9 @@ __all__ += [
     "delete_checkpoint",
     "find_checkpoint",
     "list_checkpoints",
+    "package_builder",
     "page_checkpoints",
+    "refresh_package",
     "restore_checkpoint",
     "save_checkpoint",
     "upload_after_checkpoint",

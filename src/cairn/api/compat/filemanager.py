@@ -106,18 +106,26 @@ def create_upload(
     request: Request,
     work: WorkflowDep,
     settings: SettingsDep,
+    rebuild: calls.RebuildDep,
 ) -> Response:
     """Create a workspace and process a file or archive (.tar, .tar.gz, .tar.bz2, .tar.xz,
     .zip, .gz) into it: unpacked, sanitized and checked. Answers 201 with the summary."""
     view = calls.upload(request, work)
+    rebuild.after(view)
     location = f"{settings.base_url}{router.prefix}/{view.workspace.id}"
     return _answer(view, status=201, headers={"Location": location})
 
 
 @router.get("/{upload_id}", response_model=WorkspaceSummary)
-def get_upload(upload_id: UploadIdPath, actor: ActorDep, session: SessionDep) -> Response:
-    """The workspace summary: files, warnings and errors, states and checksum."""
-    return _answer(service.view_workspace(session, actor, upload_id))
+def get_upload(
+    upload_id: UploadIdPath, actor: ActorDep, session: SessionDep, rebuild: calls.RebuildDep
+) -> Response:
+    """The workspace summary: files, warnings and errors, states and checksum.
+    `upload_compressed_size` is null only while the package is being built, after each
+    change."""
+    view = service.view_workspace(session, actor, upload_id)
+    rebuild.if_missing(view)
+    return _answer(view)
 
 
 @router.post(
@@ -132,10 +140,12 @@ def add_upload(
     upload_id: UploadIdPath,
     request: Request,
     work: WorkflowDep,
+    rebuild: calls.RebuildDep,
 ) -> Response:
     """Add a file or archive to an existing, active and unlocked workspace; files with the same
     path are replaced. A fatal problem leaves the workspace's files unchanged."""
     view = calls.upload(request, work, upload_id)
+    rebuild.after(view)
     return _answer(view, status=201)
 
 
@@ -171,16 +181,23 @@ def get_log(
 
 
 @router.post("/{upload_id}/delete_all", response_model=WorkspaceSummary)
-def delete_all(upload_id: UploadIdPath, actor: ActorDep, session: SessionDep) -> Response:
+def delete_all(
+    upload_id: UploadIdPath, actor: ActorDep, session: SessionDep, rebuild: calls.RebuildDep
+) -> Response:
     """Delete every file in the workspace (the arXiv service's form)."""
-    return _answer(service.delete_all_files(session, actor, upload_id), reason="deleted all files")
+    view = service.delete_all_files(session, actor, upload_id)
+    rebuild.after(view)
+    return _answer(view, reason="deleted all files")
 
 
 @router.delete("/{upload_id}/delete_all", response_model=WorkspaceSummary)
-def delete_all_or_file(upload_id: UploadIdPath, actor: ActorDep, session: SessionDep) -> Response:
+def delete_all_or_file(
+    upload_id: UploadIdPath, actor: ActorDep, session: SessionDep, rebuild: calls.RebuildDep
+) -> Response:
     """Delete every file in the workspace; if it holds a file named `delete_all`, only that
     file (the arXiv service reads this path as that file's)."""
     view, done = service.delete_named_or_all(session, actor, upload_id, "delete_all")
+    rebuild.after(view)
     return _answer(view, reason=done)
 
 
@@ -222,10 +239,12 @@ def checkpoint_with_upload(
     upload_id: UploadIdPath,
     request: Request,
     work: WorkflowDep,
+    rebuild: calls.RebuildDep,
 ) -> Response:
     """Save a checkpoint of the current files, then add the file or archive as `POST
     /{upload_id}` does."""
     view = calls.upload_after_checkpoint(request, work, upload_id)
+    rebuild.after(view)
     return _answer(view, status=201)
 
 
@@ -250,10 +269,12 @@ def restore_checkpoint(
     checkpoint_checksum: ChecksumPath,
     actor: ActorDep,
     session: SessionDep,
+    rebuild: calls.RebuildDep,
 ) -> Response:
     """Make the workspace's files exactly the checkpoint's, recorded in the log. A GET, as the
     arXiv service has it (POST works too). A locked or released workspace refuses (403)."""
     view = service.restore_checkpoint(session, actor, upload_id, checkpoint_checksum)
+    rebuild.after(view)
     return _answer(view, reason="restored checkpoint")
 
 
@@ -329,8 +350,13 @@ def get_file_content(
 
 @router.delete("/{upload_id}/{public_file_path:filepath}", response_model=WorkspaceSummary)
 def delete_file(
-    upload_id: UploadIdPath, public_file_path: str, actor: ActorDep, session: SessionDep
+    upload_id: UploadIdPath,
+    public_file_path: str,
+    actor: ActorDep,
+    session: SessionDep,
+    rebuild: calls.RebuildDep,
 ) -> Response:
     """Delete one file."""
     view = service.delete_file(session, actor, upload_id, public_file_path)
+    rebuild.after(view)
     return _answer(view, reason="deleted file")

@@ -82,11 +82,13 @@ def upload_new(
     request: Request,
     work: WorkflowDep,
     settings: SettingsDep,
+    rebuild: calls.RebuildDep,
 ) -> Response:
     """Create a workspace from a file or archive (.tar, .tar.gz, .tar.bz2, .tar.xz, .zip, .gz):
     unpacked, sanitized and checked. A fatal finding still creates the workspace, with status
     ERRORS and no files, so you can read why; a refused request creates nothing."""
     view = calls.upload(request, work)
+    rebuild.after(view)
     return _created(settings.base_url, workspace_read(view))
 
 
@@ -100,9 +102,14 @@ def _created(public_url: str, read: WorkspaceRead) -> Response:
 
 
 @router.get("/{upload_id}", response_model=WorkspaceRead)
-def get_workspace(upload_id: UploadIdPath, actor: ActorDep, session: SessionDep) -> WorkspaceRead:
-    """The workspace: states, status, checksum and the findings of its latest operation."""
-    return workspace_read(service.view_workspace(session, actor, upload_id))
+def get_workspace(
+    upload_id: UploadIdPath, actor: ActorDep, session: SessionDep, rebuild: calls.RebuildDep
+) -> WorkspaceRead:
+    """The workspace: states, status, checksum and the findings of its latest operation.
+    `package_size` is null only while the package is being built, after each change."""
+    view = service.view_workspace(session, actor, upload_id)
+    rebuild.if_missing(view)
+    return workspace_read(view)
 
 
 @router.delete("/{upload_id}", response_model=WorkspaceRead)
@@ -126,10 +133,12 @@ def upload_files(
     upload_id: UploadIdPath,
     request: Request,
     work: WorkflowDep,
+    rebuild: calls.RebuildDep,
 ) -> WorkspaceRead:
     """Add a file or archive to an active, unlocked workspace; files with the same path are
     replaced. A fatal finding leaves the workspace's files unchanged."""
     view = calls.upload(request, work, upload_id)
+    rebuild.after(view)
     return workspace_read(view)
 
 
@@ -146,10 +155,12 @@ def list_files(
 
 @router.delete("/{upload_id}/files", response_model=WorkspaceRead)
 def delete_all_files(
-    upload_id: UploadIdPath, actor: ActorDep, session: SessionDep
+    upload_id: UploadIdPath, actor: ActorDep, session: SessionDep, rebuild: calls.RebuildDep
 ) -> WorkspaceRead:
     """Delete every file of the workspace."""
-    return workspace_read(service.delete_all_files(session, actor, upload_id))
+    view = service.delete_all_files(session, actor, upload_id)
+    rebuild.after(view)
+    return workspace_read(view)
 
 
 @router.get("/{upload_id}/files/{path:filepath}", response_model=FileRead)
@@ -160,10 +171,16 @@ def get_file(upload_id: UploadIdPath, path: str, actor: ActorDep, session: Sessi
 
 @router.delete("/{upload_id}/files/{path:filepath}", response_model=WorkspaceRead)
 def delete_file(
-    upload_id: UploadIdPath, path: str, actor: ActorDep, session: SessionDep
+    upload_id: UploadIdPath,
+    path: str,
+    actor: ActorDep,
+    session: SessionDep,
+    rebuild: calls.RebuildDep,
 ) -> WorkspaceRead:
     """Delete one file."""
-    return workspace_read(service.delete_file(session, actor, upload_id, path))
+    view = service.delete_file(session, actor, upload_id, path)
+    rebuild.after(view)
+    return workspace_read(view)
 
 
 @router.get("/{upload_id}/content/{path:filepath}", responses=FILE_RESPONSES)
@@ -275,11 +292,17 @@ def delete_checkpoint(
 
 @router.post("/{upload_id}/checkpoints/{checkpoint_id}/restore", response_model=WorkspaceRead)
 def restore_checkpoint(
-    upload_id: UploadIdPath, checkpoint_id: CheckpointIdPath, actor: ActorDep, session: SessionDep
+    upload_id: UploadIdPath,
+    checkpoint_id: CheckpointIdPath,
+    actor: ActorDep,
+    session: SessionDep,
+    rebuild: calls.RebuildDep,
 ) -> WorkspaceRead:
     """Make the workspace's files exactly the checkpoint's (files added since are removed),
     recorded in the log. A locked or released workspace refuses (403)."""
-    return workspace_read(service.restore_checkpoint(session, actor, upload_id, checkpoint_id))
+    view = service.restore_checkpoint(session, actor, upload_id, checkpoint_id)
+    rebuild.after(view)
+    return workspace_read(view)
 
 
 @router.get("/{upload_id}/checkpoints/{checkpoint_id}/package", responses=PACKAGE_RESPONSES)
