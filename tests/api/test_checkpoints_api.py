@@ -50,11 +50,16 @@ def paths(client: TestClient, member: Member, wid: int) -> set[str]:
 
 def test_native_life_cycle(client: TestClient, member: Member) -> None:
     wid = new_workspace(client, member, {"main.tex": TEX, "a.txt": b"a\n"})
-    checksum = client.get(f"{API}/{wid}", headers=member.headers).json()["checksum"]
+    client.app.state.package_builder.wait(wid)  # type: ignore[attr-defined]
+    workspace = client.get(f"{API}/{wid}", headers=member.headers).json()
+    checksum = workspace["checksum"]
     saved = client.post(f"{API}/{wid}/checkpoints", headers=member.headers)
     assert saved.status_code == 201, saved.text
     checkpoint = saved.json()
     assert checkpoint["checksum"] == checksum and checkpoint["file_count"] == 2
+    # The workspace's package, built in the background, is this content's: the checkpoint
+    # shares it (the service tests cover a checkpoint whose package is built on download).
+    assert checkpoint["package_size"] == workspace["package_size"] is not None
     assert saved.headers["location"].endswith(f"{API}/{wid}/checkpoints/{checkpoint['id']}")
     again = client.post(f"{API}/{wid}/checkpoints", headers=member.headers)
     assert again.status_code == 200 and again.json()["id"] == checkpoint["id"]
@@ -70,7 +75,8 @@ def test_native_life_cycle(client: TestClient, member: Member) -> None:
 
     package_url = f"{API}/{wid}/checkpoints/{checkpoint['id']}/package"
     head = client.head(package_url, headers=member.headers)
-    assert head.status_code == 200 and "content-length" not in head.headers  # not built yet
+    assert head.status_code == 200 and not head.content
+    assert head.headers["content-length"] == str(checkpoint["package_size"])
     package = client.get(package_url, headers=member.headers)
     assert package.status_code == 200 and package.headers["etag"] == f'"{checksum}"'
     assert package.headers["content-type"] == "application/gzip"
