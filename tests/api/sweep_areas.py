@@ -53,12 +53,23 @@ def seed_workspaces(client: TestClient, member: Member) -> AreaSeed:
     workspace_id = answer.json()["id"]
     base = f"/api/v1/workspaces/{workspace_id}"
     path = client.get(f"{base}/files", headers=member.headers).json()["items"][0]["path"]
+    saved = client.post(f"{base}/checkpoints", headers=member.headers)
+    assert saved.status_code == 201, saved.text
+    checkpoint = saved.json()
     return AreaSeed(
-        fill={"upload_id": str(workspace_id), "path": path, "public_file_path": path},
-        owned_ids={workspace_id},
+        fill={
+            "upload_id": str(workspace_id),
+            "path": path,
+            "public_file_path": path,
+            "checkpoint_id": checkpoint["id"],
+            "checkpoint_checksum": checkpoint["checksum"],
+        },
+        identifiers={checkpoint["id"]},
+        owned_ids={workspace_id, checkpoint["id"]},
         state=lambda: [
             client.get(base, headers=member.headers).json(),
             client.get(f"{base}/files", headers=member.headers).json(),
+            client.get(f"{base}/checkpoints", headers=member.headers).json(),
         ],
     )
 

@@ -35,6 +35,7 @@ def test_hostile_upload(
     corpus_dir = tmp_path / "corpus"
     corpus_dir.mkdir()
     upload = CORPUS[name](corpus_dir)
+    client.app.state.package_builder.wait_idle()  # type: ignore[attr-defined]
     outside_before = _all_files(tmp_path) - _all_files(settings.data_dir)
 
     with upload.open("rb") as handle:
@@ -60,7 +61,9 @@ def test_hostile_upload(
     for f in body["files"]:
         path = f["public_filepath"]
         assert not path.startswith("/") and ".." not in path.split("/") and "\\" not in path
-    # Nothing new outside the data folder, and no staging or spooled upload left behind.
+    # Nothing new outside the data folder, and no staging or spooled upload left behind, once
+    # the package build the upload queued has finished (issue #13, section 6).
+    client.app.state.package_builder.wait_idle()  # type: ignore[attr-defined]
     assert _all_files(tmp_path) - _all_files(settings.data_dir) == outside_before
     assert list(settings.work_dir.iterdir()) == []
     log = client.get(f"{API}/{wid}/log", headers=member.headers)

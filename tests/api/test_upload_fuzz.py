@@ -286,6 +286,8 @@ class Fuzz:
         )
 
     def check_scratch(self) -> None:
+        # Once the package build a change queued has finished (issue #13, section 6).
+        self.client.app.state.package_builder.wait_idle()  # type: ignore[attr-defined]
         if self.work_dir.exists():
             left = [p.name for p in self.work_dir.iterdir() if p.name.startswith(SCRATCH_PREFIXES)]
             assert not left, f"left in the scratch area: {left}"

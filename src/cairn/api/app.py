@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
@@ -15,6 +18,7 @@ from cairn.blobs import open_blob_store
 from cairn.config import Settings
 from cairn.db import make_engine, make_sessionmaker
 from cairn.plugins import call_hook, load_plugins
+from cairn.workspaces.service import package_builder
 
 __all__ = ["create_app"]
 
@@ -35,6 +39,13 @@ def _operation_id(route: APIRoute) -> str:
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    # Shutdown waits for the workspace package builds in flight (issue #13, section 6).
+    app.state.package_builder.close()
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Build the server. The database must already be migrated (``cairn serve`` does it)."""
     app = FastAPI(
@@ -43,6 +54,7 @@ def create_app(settings: Settings) -> FastAPI:
         description="Self-hosted research data platform: upload, process, archive and trace "
         "every file.",
         generate_unique_id_function=_operation_id,
+        lifespan=_lifespan,
     )
     load_plugins(settings)  # first: a plugin named in settings may provide the blob store
     engine = make_engine(settings)
@@ -50,6 +62,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.blobs = open_blob_store(settings.blob_url)
+    # Workspace packages are built in the background after each change (issue #13, section 6).
+    app.state.package_builder = package_builder(
+        app.state.sessionmaker, app.state.blobs, settings.work_dir
+    )
     install_error_handlers(app)
     install_allow_header(app)
     app.add_middleware(

@@ -7,7 +7,9 @@ area that serves blobs or receives uploads.
 
 from __future__ import annotations
 
-from fastapi import Request, Response
+from typing import Annotated
+
+from fastapi import BackgroundTasks, Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from cairn.accounts.service import Actor
@@ -16,9 +18,21 @@ from cairn.api.downloads import blob_response, client_has
 from cairn.api.uploads import receive_upload
 from cairn.blobs import BlobStore
 from cairn.workspaces import service
+from cairn.workspaces.schemas import checkpoint_filename
 from cairn.workspaces.service import FileDownload, Package
 
-__all__ = ["file_download", "file_response", "package", "package_response", "upload"]
+__all__ = [
+    "Rebuild",
+    "RebuildDep",
+    "checkpoint_package",
+    "checkpoint_package_response",
+    "file_download",
+    "file_response",
+    "package",
+    "package_response",
+    "upload",
+    "upload_after_checkpoint",
+]
 
 
 def upload(
@@ -100,3 +114,86 @@ def file_download(
         read=request.method == "GET",
         client_has=client_has(request),
     )
+
+
+# --- checkpoints (issue #13, section 4) ---------------------------------------------------------
+
+
+def upload_after_checkpoint(
+    request: Request, work: Workflow, workspace_id: int
+) -> service.WorkspaceView:
+    """arXiv's ``checkpoint_with_upload``: one service call, the body received from ``request``."""
+    return service.upload_after_checkpoint(
+        work.uow,
+        work.blobs,
+        work.actor,
+        receive_upload(request, work.work_dir),
+        work_dir=work.work_dir,
+        workspace_id=workspace_id,
+    )
+
+
+def checkpoint_package(request: Request, work: Workflow, workspace_id: int, key: str) -> Package:
+    """The checkpoint package route's one service call: a GET builds, a HEAD never does."""
+    return service.checkpoint_package(
+        work.uow,
+        work.blobs,
+        work.actor,
+        workspace_id,
+        key,
+        work_dir=work.work_dir,
+        build=request.method == "GET",
+        client_has=client_has(request),
+    )
+
+
+def checkpoint_package_response(
+    request: Request,
+    blobs: BlobStore,
+    package: Package,
+    *,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return blob_response(
+        request,
+        blobs,
+        sha256=package.sha256,
+        size=package.size,
+        etag=package.checksum,
+        modified=package.modified_at,
+        filename=checkpoint_filename(package.workspace_id, package.checksum),
+        media_type="application/gzip",
+        headers=headers,
+    )
+
+
+# --- background package builds (issue #13, section 6) -------------------------------------------
+
+
+class Rebuild:
+    """Queues the workspace's package build for after the response is sent, which is after the
+    request's transaction has committed, so the build reads the change it follows."""
+
+    def __init__(self, request: Request, background: BackgroundTasks) -> None:
+        self._builder: service.PackageBuilder = request.app.state.package_builder
+        self._background = background
+
+    def after(self, view: service.WorkspaceView) -> None:
+        """The content may have changed: build its package in the background."""
+        self._background.add_task(self._builder.submit, view.workspace.id)
+
+    def if_missing(self, view: service.WorkspaceView) -> None:
+        """A summary is shown without a package size and no build runs (a server restarted
+        mid-build, say): start one, so the size shows null only while a build runs."""
+        workspace = view.workspace
+        cached = workspace.package_sha256 and workspace.package_checksum == workspace.checksum
+        if (
+            workspace.file_count
+            and workspace.state != service.DELETED
+            and not cached
+            and not self._builder.building(workspace.id)
+        ):
+            self.after(view)
+
+
+RebuildDep = Annotated[Rebuild, Depends(Rebuild)]

@@ -216,3 +216,75 @@ _action("unlock", "Unlock a workspace.")
 _action("release", "Release a workspace: you are done with it.")
 _action("unrelease", "Make a released workspace active again.")
 _action("delete", "Delete a workspace's files; its record stays (state DELETED).")
+
+
+# --- checkpoints (issue #13, section 4) ---------------------------------------------------------
+
+CheckpointArg = typer.Argument(..., help="Checkpoint id or checksum.")
+CHECKPOINT_FIELDS = ["id", "checksum", "file_count", "total_size", "created_at"]
+CHECKPOINT_LABELS = {"file_count": "files", "total_size": "bytes", "created_at": "saved"}
+
+
+@app.command()
+def checkpoint(
+    workspace_id: int = WorkspaceArg, api_url: str | None = ApiUrl, as_json: bool = JsonOption
+) -> None:
+    """Save a workspace's current files as a checkpoint (at most 10 per workspace)."""
+    saved = _workspace(workspace_id, api_url).save_checkpoint()
+    emit(saved.to_dict(), as_json=as_json, columns=CHECKPOINT_FIELDS, title="Checkpoint")
+
+
+@app.command()
+def checkpoints(
+    workspace_id: int = WorkspaceArg, api_url: str | None = ApiUrl, as_json: bool = JsonOption
+) -> None:
+    """List a workspace's checkpoints, newest first."""
+    emit(
+        [c.to_dict() for c in _workspace(workspace_id, api_url).checkpoints],
+        as_json=as_json,
+        title="Checkpoints",
+        columns=CHECKPOINT_FIELDS,
+        labels=CHECKPOINT_LABELS,
+    )
+
+
+@app.command()
+def restore(
+    workspace_id: int = WorkspaceArg,
+    key: str = CheckpointArg,
+    api_url: str | None = ApiUrl,
+    as_json: bool = JsonOption,
+) -> None:
+    """Make a workspace's files exactly a checkpoint's (refused while locked)."""
+    _show(_workspace(workspace_id, api_url).restore(key), as_json)
+
+
+@app.command("download-checkpoint")
+def download_checkpoint(
+    workspace_id: int = WorkspaceArg,
+    key: str = CheckpointArg,
+    output: Path = typer.Option(Path("."), "--output", "-o", help="File or folder to write."),
+    api_url: str | None = ApiUrl,
+) -> None:
+    """Download a checkpoint's files as .tar.gz."""
+    found = _workspace(workspace_id, api_url).checkpoint(key)
+    with _transfer_bar(False) as bar:
+        task = bar.add_task("download", total=found.package_size)
+        saved = found.download(output, progress=lambda n: bar.advance(task, n))
+    err.print(f"Saved {saved}", highlight=False)
+
+
+@app.command("delete-checkpoint")
+def delete_checkpoint(
+    workspace_id: int = WorkspaceArg, key: str = CheckpointArg, api_url: str | None = ApiUrl
+) -> None:
+    """Delete one checkpoint; the workspace's files stay."""
+    _workspace(workspace_id, api_url).checkpoint(key).delete()
+    err.print(f"Deleted checkpoint {key}", highlight=False)
+
+
+@app.command("delete-checkpoints")
+def delete_checkpoints(workspace_id: int = WorkspaceArg, api_url: str | None = ApiUrl) -> None:
+    """Delete every checkpoint of a workspace; its files stay."""
+    _workspace(workspace_id, api_url).delete_checkpoints()
+    err.print(f"Deleted the checkpoints of workspace {workspace_id}", highlight=False)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
         login,
     )
     from cairn.client.runs import Run, RunFile, Runs
-    from cairn.client.workspaces import Finding, Workspace, WorkspaceFile, Workspaces
+    from cairn.client.workspaces import Checkpoint, Finding, Workspace, WorkspaceFile, Workspaces
 
 _WHERE = {
     "DEFAULT_API_URL": "cairn.client._client",
@@ -41,6 +41,7 @@ _WHERE = {
     "Run": "cairn.client.runs",
     "RunFile": "cairn.client.runs",
     "Runs": "cairn.client.runs",
+    "Checkpoint": "cairn.client.workspaces",
     "Finding": "cairn.client.workspaces",
     "Workspace": "cairn.client.workspaces",
     "WorkspaceFile": "cairn.client.workspaces",
@@ -49,6 +50,7 @@ _WHERE = {
 
 __all__ = [
     "DEFAULT_API_URL",
+    "Checkpoint",
     "Client",
     "CreditEntry",
     "Credits",

@@ -19,7 +19,7 @@ from cairn.client._model import Resource
 if TYPE_CHECKING:
     from cairn.client._client import Client
 
-__all__ = ["Finding", "Progress", "Workspace", "WorkspaceFile", "Workspaces"]
+__all__ = ["Checkpoint", "Finding", "Progress", "Workspace", "WorkspaceFile", "Workspaces"]
 
 API = "/api/v1/workspaces"
 
@@ -167,6 +167,61 @@ class Workspace(Resource):
     def delete(self) -> Workspace:
         """Delete every file; the record stays with state DELETED."""
         return self._act("DELETE", "")
+
+    # --- checkpoints -------------------------------------------------------------------------
+
+    def save_checkpoint(self) -> Checkpoint:
+        """Save the current files as a checkpoint (the same content gives the same one)."""
+        body = self._client.send_json("POST", f"{self.path}/checkpoints")
+        return Checkpoint.bind(self._client, body)
+
+    @property
+    def checkpoints(self) -> Iterator[Checkpoint]:
+        """The checkpoints, newest first."""
+        for item in self._client.paginate(f"{self.path}/checkpoints"):
+            yield Checkpoint.bind(self._client, item)
+
+    def checkpoint(self, key: str) -> Checkpoint:
+        """One checkpoint, by its id or its checksum."""
+        body = self._client.get_json(f"{self.path}/checkpoints/{key}")
+        return Checkpoint.bind(self._client, body)
+
+    def restore(self, checkpoint: Checkpoint | str) -> Workspace:
+        """Make the files exactly the checkpoint's (given as one, or its id or checksum)."""
+        key = checkpoint.id if isinstance(checkpoint, Checkpoint) else checkpoint
+        return self._act("POST", f"/checkpoints/{key}/restore")
+
+    def delete_checkpoints(self) -> None:
+        """Delete every checkpoint; the files stay."""
+        self._client.request("DELETE", f"{self.path}/checkpoints")
+
+
+class Checkpoint(Resource):
+    """A saved file set of a workspace: restore it (``Workspace.restore``) or download it."""
+
+    id: str
+    workspace_id: int
+    checksum: str
+    file_count: int
+    total_size: int
+    package_size: int | None = None
+    created_at: datetime
+    created_by: str | None = None
+
+    @property
+    def path(self) -> str:
+        return f"{API}/{self.workspace_id}/checkpoints/{self.id}"
+
+    def download(self, dest: str | Path, *, progress: Progress | None = None) -> Path:
+        """Save the checkpoint's files as .tar.gz to ``dest`` (a file or folder)."""
+        target = Path(dest)
+        if target.is_dir():
+            target = target / f"{self.workspace_id}-checkpoint-{self.checksum[:12]}.tar.gz"
+        self._client.download(f"{self.path}/package", target, progress=progress)
+        return target
+
+    def delete(self) -> None:
+        self._client.request("DELETE", self.path)
 
 
 def _send_upload(

@@ -1,4 +1,5 @@
-"""Workspace tables: the workspace, its current files, its findings and its source log."""
+"""Workspace tables: the workspace, its current files, its findings, its source log and its
+checkpoints."""
 
 from __future__ import annotations
 
@@ -7,9 +8,16 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cairn.db.base import Base, BlobHash, UtcDateTime, utcnow
+from cairn.db.base import Base, BlobHash, UtcDateTime, new_id, utcnow
 
-__all__ = ["Workspace", "WorkspaceFile", "WorkspaceFinding", "WorkspaceLogEntry"]
+__all__ = [
+    "Workspace",
+    "WorkspaceCheckpoint",
+    "WorkspaceCheckpointFile",
+    "WorkspaceFile",
+    "WorkspaceFinding",
+    "WorkspaceLogEntry",
+]
 
 
 class Workspace(Base):
@@ -83,3 +91,43 @@ class WorkspaceLogEntry(Base):
     level: Mapped[str] = mapped_column(String(8))
     actor_id: Mapped[str | None] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text)
+
+
+class WorkspaceCheckpoint(Base):
+    """A saved file set of a workspace (issue #13, section 4), named by its manifest checksum.
+
+    One checkpoint per distinct content: saving the same files again returns the one there is.
+    Its files reference the workspace's blobs, so a checkpoint costs rows, never bytes.
+    """
+
+    __tablename__ = "workspace_checkpoints"
+    __table_args__ = (UniqueConstraint("workspace_id", "checksum"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    checksum: Mapped[str] = mapped_column(String(64))
+    file_count: Mapped[int] = mapped_column(Integer)
+    total_size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    package_sha256: Mapped[str | None] = mapped_column(BlobHash)
+    package_size: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class WorkspaceCheckpointFile(Base):
+    """One file of a checkpoint, as it was in the workspace when the checkpoint was saved."""
+
+    __tablename__ = "workspace_checkpoint_files"
+    __table_args__ = (UniqueConstraint("checkpoint_id", "public_path"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    checkpoint_id: Mapped[str] = mapped_column(
+        ForeignKey("workspace_checkpoints.id", ondelete="CASCADE"), index=True
+    )
+    public_path: Mapped[str] = mapped_column(String(1024))
+    sha256: Mapped[str] = mapped_column(BlobHash)
+    size: Mapped[int] = mapped_column(BigInteger)
+    file_type: Mapped[str] = mapped_column(String(32))
+    modified_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -8,10 +8,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cairn.workspaces.models import Workspace
+from cairn.workspaces.models import Workspace, WorkspaceCheckpoint
 from cairn.workspaces.service import FileRecord, WorkspaceView
 
 __all__ = [
+    "ArxivCheckpoint",
+    "CheckpointRead",
     "FileRead",
     "FindingRead",
     "LogEntryRead",
@@ -20,7 +22,10 @@ __all__ = [
     "WorkspaceFileRead",
     "WorkspaceRead",
     "WorkspaceSummary",
+    "arxiv_checkpoint",
     "brief",
+    "checkpoint_filename",
+    "checkpoint_read",
     "file_read",
     "summarise",
     "workspace_read",
@@ -228,3 +233,67 @@ def summarise(view: WorkspaceView, *, reason: str | None = None) -> WorkspaceSum
         checksum=workspace.checksum,
         reason=reason,
     )
+
+
+# --- checkpoints (issue #13, section 4) ---------------------------------------------------------
+
+
+class CheckpointRead(BaseModel):
+    """A saved file set of a workspace: restore it, or download it as a package."""
+
+    id: str
+    workspace_id: int
+    checksum: str = Field(
+        description="Identifies the saved content (the workspace's checksum when it was saved); "
+        "the ETag of the checkpoint's package. The file manager API names checkpoints by it."
+    )
+    file_count: int
+    total_size: int = Field(description="Bytes of all its files.")
+    package_size: int | None = Field(
+        description="Size of its package; null until the package has been built."
+    )
+    created_at: datetime
+    created_by: str | None = Field(description="Who saved it (a user id).")
+
+
+def checkpoint_read(checkpoint: WorkspaceCheckpoint) -> CheckpointRead:
+    return CheckpointRead(
+        id=checkpoint.id,
+        workspace_id=checkpoint.workspace_id,
+        checksum=checkpoint.checksum,
+        file_count=checkpoint.file_count,
+        total_size=checkpoint.total_size,
+        package_size=checkpoint.package_size,
+        created_at=checkpoint.created_at,
+        created_by=checkpoint.created_by,
+    )
+
+
+class ArxivCheckpoint(BaseModel):
+    """A checkpoint as the file manager API lists it, named by its checksum."""
+
+    checksum: str = Field(description="The checkpoint's name in the checkpoint routes.")
+    name: str = Field(description="The file name its package downloads as.")
+    upload_total_size: int = Field(description="Bytes of all its files.")
+    upload_compressed_size: int | None = Field(
+        description="Size of its package; null until the package has been built."
+    )
+    file_count: int
+    created_datetime: datetime
+    owner_user_id: str | None = Field(description="Who saved it.")
+
+
+def arxiv_checkpoint(checkpoint: WorkspaceCheckpoint) -> ArxivCheckpoint:
+    return ArxivCheckpoint(
+        checksum=checkpoint.checksum,
+        name=checkpoint_filename(checkpoint.workspace_id, checkpoint.checksum),
+        upload_total_size=checkpoint.total_size,
+        upload_compressed_size=checkpoint.package_size,
+        file_count=checkpoint.file_count,
+        created_datetime=checkpoint.created_at,
+        owner_user_id=checkpoint.created_by,
+    )
+
+
+def checkpoint_filename(workspace_id: int, checksum: str) -> str:
+    return f"{workspace_id}-checkpoint-{checksum[:12]}.tar.gz"

@@ -36,7 +36,13 @@ from cairn.workspaces._checks import (
 from cairn.workspaces._limits import Limits, find_limits, known_targets
 from cairn.workspaces._package import PackageFile, build_package
 from cairn.workspaces._unpack import process_upload
-from cairn.workspaces.models import Workspace, WorkspaceFile, WorkspaceFinding, WorkspaceLogEntry
+from cairn.workspaces.models import (
+    Workspace,
+    WorkspaceCheckpoint,
+    WorkspaceFile,
+    WorkspaceFinding,
+    WorkspaceLogEntry,
+)
 
 __all__ = [
     "ACTIVE",
@@ -797,6 +803,10 @@ def delete_workspace(session: Session, actor: Actor, workspace_id: int) -> Works
     if workspace.owner_id != actor.id:
         actor.require(workspace.organisation_id, Privilege.manage)
     count = _delete_all_rows(session, workspace)
+    # Checkpoints go with the workspace's files: a deleted workspace keeps no content.
+    session.execute(
+        delete(WorkspaceCheckpoint).where(WorkspaceCheckpoint.workspace_id == workspace.id)
+    )
     workspace.state = DELETED
     workspace.package_sha256 = workspace.package_size = workspace.package_checksum = None
     log(session, workspace, actor, "info", f"deleted workspace ({count} files removed)")
@@ -911,3 +921,47 @@ def _cached_package(workspace: Workspace) -> tuple[str, int] | None:
     if workspace.package_sha256 and workspace.package_checksum == workspace.checksum:
         return workspace.package_sha256, workspace.package_size or 0
     return None
+
+
+# Checkpoints (_checkpoints.py) and background package builds (_builds.py) live in their own
+# modules, which build on the functions above; imported last so that ``service`` stays the one
+# place callers import the area's functions from.
+from cairn.workspaces._builds import (  # noqa: E402
+    PackageBuilder,
+    package_builder,
+    refresh_package,
+)
+from cairn.workspaces._checkpoints import (  # noqa: E402
+    MAX_CHECKPOINTS,
+    CheckpointLimit,
+    SavedCheckpoint,
+    checkpoint_files,
+    checkpoint_package,
+    delete_all_checkpoints,
+    delete_checkpoint,
+    find_checkpoint,
+    list_checkpoints,
+    page_checkpoints,
+    restore_checkpoint,
+    save_checkpoint,
+    upload_after_checkpoint,
+)
+
+__all__ += [
+    "MAX_CHECKPOINTS",
+    "CheckpointLimit",
+    "PackageBuilder",
+    "SavedCheckpoint",
+    "checkpoint_files",
+    "checkpoint_package",
+    "delete_all_checkpoints",
+    "delete_checkpoint",
+    "find_checkpoint",
+    "list_checkpoints",
+    "package_builder",
+    "page_checkpoints",
+    "refresh_package",
+    "restore_checkpoint",
+    "save_checkpoint",
+    "upload_after_checkpoint",
+]

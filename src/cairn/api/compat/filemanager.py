@@ -9,9 +9,9 @@ only translates: the request into its arguments, the answer into arXiv's summary
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from cairn.api import workspace_calls as calls
@@ -31,7 +31,13 @@ from cairn.api.downloads import (
 from cairn.api.errors import Problem, ProblemRoute, problem_responses
 from cairn.api.uploads import UPLOAD_FIELDS, upload_openapi
 from cairn.workspaces import service
-from cairn.workspaces.schemas import LogEntryRead, WorkspaceSummary, summarise
+from cairn.workspaces.schemas import (
+    ArxivCheckpoint,
+    LogEntryRead,
+    WorkspaceSummary,
+    arxiv_checkpoint,
+    summarise,
+)
 
 
 class ArxivProblem(Problem):
@@ -100,18 +106,26 @@ def create_upload(
     request: Request,
     work: WorkflowDep,
     settings: SettingsDep,
+    rebuild: calls.RebuildDep,
 ) -> Response:
     """Create a workspace and process a file or archive (.tar, .tar.gz, .tar.bz2, .tar.xz,
     .zip, .gz) into it: unpacked, sanitized and checked. Answers 201 with the summary."""
     view = calls.upload(request, work)
+    rebuild.after(view)
     location = f"{settings.base_url}{router.prefix}/{view.workspace.id}"
     return _answer(view, status=201, headers={"Location": location})
 
 
 @router.get("/{upload_id}", response_model=WorkspaceSummary)
-def get_upload(upload_id: UploadIdPath, actor: ActorDep, session: SessionDep) -> Response:
-    """The workspace summary: files, warnings and errors, states and checksum."""
-    return _answer(service.view_workspace(session, actor, upload_id))
+def get_upload(
+    upload_id: UploadIdPath, actor: ActorDep, session: SessionDep, rebuild: calls.RebuildDep
+) -> Response:
+    """The workspace summary: files, warnings and errors, states and checksum.
+    `upload_compressed_size` is null only while the package is being built, after each
+    change."""
+    view = service.view_workspace(session, actor, upload_id)
+    rebuild.if_missing(view)
+    return _answer(view)
 
 
 @router.post(
@@ -126,10 +140,12 @@ def add_upload(
     upload_id: UploadIdPath,
     request: Request,
     work: WorkflowDep,
+    rebuild: calls.RebuildDep,
 ) -> Response:
     """Add a file or archive to an existing, active and unlocked workspace; files with the same
     path are replaced. A fatal problem leaves the workspace's files unchanged."""
     view = calls.upload(request, work, upload_id)
+    rebuild.after(view)
     return _answer(view, status=201)
 
 
@@ -165,17 +181,140 @@ def get_log(
 
 
 @router.post("/{upload_id}/delete_all", response_model=WorkspaceSummary)
-def delete_all(upload_id: UploadIdPath, actor: ActorDep, session: SessionDep) -> Response:
+def delete_all(
+    upload_id: UploadIdPath, actor: ActorDep, session: SessionDep, rebuild: calls.RebuildDep
+) -> Response:
     """Delete every file in the workspace (the arXiv service's form)."""
-    return _answer(service.delete_all_files(session, actor, upload_id), reason="deleted all files")
+    view = service.delete_all_files(session, actor, upload_id)
+    rebuild.after(view)
+    return _answer(view, reason="deleted all files")
 
 
 @router.delete("/{upload_id}/delete_all", response_model=WorkspaceSummary)
-def delete_all_or_file(upload_id: UploadIdPath, actor: ActorDep, session: SessionDep) -> Response:
+def delete_all_or_file(
+    upload_id: UploadIdPath, actor: ActorDep, session: SessionDep, rebuild: calls.RebuildDep
+) -> Response:
     """Delete every file in the workspace; if it holds a file named `delete_all`, only that
     file (the arXiv service reads this path as that file's)."""
     view, done = service.delete_named_or_all(session, actor, upload_id, "delete_all")
+    rebuild.after(view)
     return _answer(view, reason=done)
+
+
+# --- checkpoints (issue #13, section 4), under the later arXiv service's route names ------------
+# Declared before `POST /{upload_id}/{action}` and `DELETE /{upload_id}/{public_file_path}`,
+# which would otherwise take these paths.
+
+ChecksumPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=64,
+        description="The checkpoint's checksum (as list_checkpoints names it), or its id.",
+    ),
+]
+
+
+@router.post("/{upload_id}/checkpoint", response_model=ArxivCheckpoint)
+def create_checkpoint(upload_id: UploadIdPath, actor: ActorDep, session: SessionDep) -> Response:
+    """Save the current files as a checkpoint and answer it with its `checksum` (also the
+    `ETag`). 400 "workspace is empty"; an eleventh checkpoint is 409 (arXiv answers '')."""
+    checkpoint = service.save_checkpoint(session, actor, upload_id).checkpoint
+    return Response(
+        arxiv_checkpoint(checkpoint).model_dump_json(),
+        media_type="application/json",
+        headers={"ETag": f'"{checkpoint.checksum}"'},
+    )
+
+
+@router.post(
+    "/{upload_id}/checkpoint_with_upload",
+    status_code=201,
+    response_model=WorkspaceSummary,
+    openapi_extra=upload_openapi(
+        {k: v for k, v in UPLOAD_FIELDS.items() if k != "organisation_id"}
+    ),
+)
+def checkpoint_with_upload(
+    upload_id: UploadIdPath,
+    request: Request,
+    work: WorkflowDep,
+    rebuild: calls.RebuildDep,
+) -> Response:
+    """Save a checkpoint of the current files, then add the file or archive as `POST
+    /{upload_id}` does."""
+    view = calls.upload_after_checkpoint(request, work, upload_id)
+    rebuild.after(view)
+    return _answer(view, status=201)
+
+
+@router.get("/{upload_id}/list_checkpoints", response_model=list[ArxivCheckpoint])
+def list_checkpoints(
+    upload_id: UploadIdPath, actor: ActorDep, session: SessionDep
+) -> list[ArxivCheckpoint]:
+    """The workspace's checkpoints (at most 10), newest first."""
+    return [arxiv_checkpoint(c) for c in service.list_checkpoints(session, actor, upload_id)]
+
+
+@router.get(
+    "/{upload_id}/restore_checkpoint/{checkpoint_checksum}", response_model=WorkspaceSummary
+)
+@router.post(
+    "/{upload_id}/restore_checkpoint/{checkpoint_checksum}",
+    response_model=WorkspaceSummary,
+    include_in_schema=False,
+)
+def restore_checkpoint(
+    upload_id: UploadIdPath,
+    checkpoint_checksum: ChecksumPath,
+    actor: ActorDep,
+    session: SessionDep,
+    rebuild: calls.RebuildDep,
+) -> Response:
+    """Make the workspace's files exactly the checkpoint's, recorded in the log. A GET, as the
+    arXiv service has it (POST works too). A locked or released workspace refuses (403)."""
+    view = service.restore_checkpoint(session, actor, upload_id, checkpoint_checksum)
+    rebuild.after(view)
+    return _answer(view, reason="restored checkpoint")
+
+
+@router.delete(
+    "/{upload_id}/delete_checkpoint/{checkpoint_checksum}", response_model=WorkspaceSummary
+)
+def delete_checkpoint(
+    upload_id: UploadIdPath,
+    checkpoint_checksum: ChecksumPath,
+    actor: ActorDep,
+    session: SessionDep,
+) -> Response:
+    """Delete one checkpoint; the workspace's files stay as they are."""
+    view = service.delete_checkpoint(session, actor, upload_id, checkpoint_checksum)
+    return _answer(view, reason="deleted checkpoint")
+
+
+@router.post("/{upload_id}/delete_all_checkpoints", response_model=WorkspaceSummary)
+def delete_all_checkpoints(
+    upload_id: UploadIdPath, actor: ActorDep, session: SessionDep
+) -> Response:
+    """Delete every checkpoint of the workspace; its files stay as they are."""
+    view, _ = service.delete_all_checkpoints(session, actor, upload_id)
+    return _answer(view, reason="deleted all checkpoints")
+
+
+@router.get("/{upload_id}/checkpoint/{checkpoint_checksum}", responses=PACKAGE_RESPONSES)
+@router.head("/{upload_id}/checkpoint/{checkpoint_checksum}", include_in_schema=False)
+def get_checkpoint_content(
+    upload_id: UploadIdPath,
+    checkpoint_checksum: ChecksumPath,
+    request: Request,
+    work: WorkflowDep,
+) -> Response:
+    """The checkpoint's files as one gzipped tar. `ETag` is the checkpoint's checksum;
+    `If-None-Match` answers 304."""
+    package = calls.checkpoint_package(request, work, upload_id, checkpoint_checksum)
+    return calls.checkpoint_package_response(
+        request, work.blobs, package, headers=_owner(package.owner_id)
+    )
 
 
 @router.post("/{upload_id}/{action}", response_model=WorkspaceSummary)
@@ -211,8 +350,13 @@ def get_file_content(
 
 @router.delete("/{upload_id}/{public_file_path:filepath}", response_model=WorkspaceSummary)
 def delete_file(
-    upload_id: UploadIdPath, public_file_path: str, actor: ActorDep, session: SessionDep
+    upload_id: UploadIdPath,
+    public_file_path: str,
+    actor: ActorDep,
+    session: SessionDep,
+    rebuild: calls.RebuildDep,
 ) -> Response:
     """Delete one file."""
     view = service.delete_file(session, actor, upload_id, public_file_path)
+    rebuild.after(view)
     return _answer(view, reason="deleted file")

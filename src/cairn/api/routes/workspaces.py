@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from cairn.api import workspace_calls as calls
 from cairn.api.deps import (
@@ -27,12 +27,14 @@ from cairn.api.paging import Page, PageDep, page_of
 from cairn.api.uploads import UPLOAD_FIELDS, upload_openapi
 from cairn.workspaces import service
 from cairn.workspaces.schemas import (
+    CheckpointRead,
     FileRead,
     LogEntryRead,
     WorkspaceBrief,
     WorkspaceCreate,
     WorkspaceRead,
     brief,
+    checkpoint_read,
     file_read,
     workspace_read,
 )
@@ -80,11 +82,13 @@ def upload_new(
     request: Request,
     work: WorkflowDep,
     settings: SettingsDep,
+    rebuild: calls.RebuildDep,
 ) -> Response:
     """Create a workspace from a file or archive (.tar, .tar.gz, .tar.bz2, .tar.xz, .zip, .gz):
     unpacked, sanitized and checked. A fatal finding still creates the workspace, with status
     ERRORS and no files, so you can read why; a refused request creates nothing."""
     view = calls.upload(request, work)
+    rebuild.after(view)
     return _created(settings.base_url, workspace_read(view))
 
 
@@ -98,9 +102,14 @@ def _created(public_url: str, read: WorkspaceRead) -> Response:
 
 
 @router.get("/{upload_id}", response_model=WorkspaceRead)
-def get_workspace(upload_id: UploadIdPath, actor: ActorDep, session: SessionDep) -> WorkspaceRead:
-    """The workspace: states, status, checksum and the findings of its latest operation."""
-    return workspace_read(service.view_workspace(session, actor, upload_id))
+def get_workspace(
+    upload_id: UploadIdPath, actor: ActorDep, session: SessionDep, rebuild: calls.RebuildDep
+) -> WorkspaceRead:
+    """The workspace: states, status, checksum and the findings of its latest operation.
+    `package_size` is null only while the package is being built, after each change."""
+    view = service.view_workspace(session, actor, upload_id)
+    rebuild.if_missing(view)
+    return workspace_read(view)
 
 
 @router.delete("/{upload_id}", response_model=WorkspaceRead)
@@ -124,10 +133,12 @@ def upload_files(
     upload_id: UploadIdPath,
     request: Request,
     work: WorkflowDep,
+    rebuild: calls.RebuildDep,
 ) -> WorkspaceRead:
     """Add a file or archive to an active, unlocked workspace; files with the same path are
     replaced. A fatal finding leaves the workspace's files unchanged."""
     view = calls.upload(request, work, upload_id)
+    rebuild.after(view)
     return workspace_read(view)
 
 
@@ -144,10 +155,12 @@ def list_files(
 
 @router.delete("/{upload_id}/files", response_model=WorkspaceRead)
 def delete_all_files(
-    upload_id: UploadIdPath, actor: ActorDep, session: SessionDep
+    upload_id: UploadIdPath, actor: ActorDep, session: SessionDep, rebuild: calls.RebuildDep
 ) -> WorkspaceRead:
     """Delete every file of the workspace."""
-    return workspace_read(service.delete_all_files(session, actor, upload_id))
+    view = service.delete_all_files(session, actor, upload_id)
+    rebuild.after(view)
+    return workspace_read(view)
 
 
 @router.get("/{upload_id}/files/{path:filepath}", response_model=FileRead)
@@ -158,10 +171,16 @@ def get_file(upload_id: UploadIdPath, path: str, actor: ActorDep, session: Sessi
 
 @router.delete("/{upload_id}/files/{path:filepath}", response_model=WorkspaceRead)
 def delete_file(
-    upload_id: UploadIdPath, path: str, actor: ActorDep, session: SessionDep
+    upload_id: UploadIdPath,
+    path: str,
+    actor: ActorDep,
+    session: SessionDep,
+    rebuild: calls.RebuildDep,
 ) -> WorkspaceRead:
     """Delete one file."""
-    return workspace_read(service.delete_file(session, actor, upload_id, path))
+    view = service.delete_file(session, actor, upload_id, path)
+    rebuild.after(view)
+    return workspace_read(view)
 
 
 @router.get("/{upload_id}/content/{path:filepath}", responses=FILE_RESPONSES)
@@ -198,6 +217,107 @@ def get_package(
 def get_log(upload_id: UploadIdPath, actor: ActorDep, session: SessionDep) -> list[LogEntryRead]:
     """The workspace's source log: every action, request, warning and error, oldest first."""
     return [LogEntryRead.model_validate(e) for e in service.read_log(session, actor, upload_id)]
+
+
+# --- checkpoints (issue #13, section 4) ---------------------------------------------------------
+# Declared before `POST /{upload_id}/{action}`: routes match in order, and that one would take
+# `POST …/checkpoints` for an unknown action.
+
+CheckpointIdPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=64,
+        description="The checkpoint's id, or its checksum (as the file manager API names it).",
+    ),
+]
+
+
+@router.post(
+    "/{upload_id}/checkpoints",
+    status_code=201,
+    response_model=CheckpointRead,
+    responses={200: {"description": "This content had a checkpoint already: that one."}},
+)
+def save_checkpoint(
+    upload_id: UploadIdPath, actor: ActorDep, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """Save the workspace's current files as a checkpoint, to restore later. It shares the
+    files' stored bytes (nothing is copied). Saving content that already has a checkpoint
+    answers that one (200). A workspace keeps at most 10 checkpoints: an eleventh is 409."""
+    saved = service.save_checkpoint(session, actor, upload_id)
+    read = checkpoint_read(saved.checkpoint)
+    return Response(
+        read.model_dump_json(),
+        status_code=201 if saved.created else 200,
+        media_type="application/json",
+        headers={
+            "Location": f"{settings.base_url}{router.prefix}/{upload_id}/checkpoints/{read.id}"
+        },
+    )
+
+
+@router.get("/{upload_id}/checkpoints", response_model=Page[CheckpointRead])
+def list_checkpoints(
+    upload_id: UploadIdPath, actor: ActorDep, session: SessionDep, paging: PageDep
+) -> Page[CheckpointRead]:
+    """The workspace's checkpoints, newest first."""
+    items, total = service.page_checkpoints(
+        session, actor, upload_id, page=paging.page, page_size=paging.page_size
+    )
+    return page_of(items, total, paging, checkpoint_read)
+
+
+@router.delete("/{upload_id}/checkpoints", status_code=204)
+def delete_all_checkpoints(upload_id: UploadIdPath, actor: ActorDep, session: SessionDep) -> None:
+    """Delete every checkpoint of the workspace; its current files stay as they are."""
+    service.delete_all_checkpoints(session, actor, upload_id)
+
+
+@router.get("/{upload_id}/checkpoints/{checkpoint_id}", response_model=CheckpointRead)
+def get_checkpoint(
+    upload_id: UploadIdPath, checkpoint_id: CheckpointIdPath, actor: ActorDep, session: SessionDep
+) -> CheckpointRead:
+    """One checkpoint: when it was saved, by whom, its files' count and size."""
+    return checkpoint_read(service.find_checkpoint(session, actor, upload_id, checkpoint_id))
+
+
+@router.delete("/{upload_id}/checkpoints/{checkpoint_id}", status_code=204)
+def delete_checkpoint(
+    upload_id: UploadIdPath, checkpoint_id: CheckpointIdPath, actor: ActorDep, session: SessionDep
+) -> None:
+    """Delete one checkpoint; the workspace's current files stay as they are."""
+    service.delete_checkpoint(session, actor, upload_id, checkpoint_id)
+
+
+@router.post("/{upload_id}/checkpoints/{checkpoint_id}/restore", response_model=WorkspaceRead)
+def restore_checkpoint(
+    upload_id: UploadIdPath,
+    checkpoint_id: CheckpointIdPath,
+    actor: ActorDep,
+    session: SessionDep,
+    rebuild: calls.RebuildDep,
+) -> WorkspaceRead:
+    """Make the workspace's files exactly the checkpoint's (files added since are removed),
+    recorded in the log. A locked or released workspace refuses (403)."""
+    view = service.restore_checkpoint(session, actor, upload_id, checkpoint_id)
+    rebuild.after(view)
+    return workspace_read(view)
+
+
+@router.get("/{upload_id}/checkpoints/{checkpoint_id}/package", responses=PACKAGE_RESPONSES)
+@router.head("/{upload_id}/checkpoints/{checkpoint_id}/package", include_in_schema=False)
+def get_checkpoint_package(
+    upload_id: UploadIdPath,
+    checkpoint_id: CheckpointIdPath,
+    request: Request,
+    work: WorkflowDep,
+) -> Response:
+    """The checkpoint's files as one deterministic .tar.gz (the workspace's package as it was),
+    built on first download. `ETag` is the checkpoint's checksum; `If-None-Match` answers
+    304; HEAD builds nothing."""
+    package = calls.checkpoint_package(request, work, upload_id, checkpoint_id)
+    return calls.checkpoint_package_response(request, work.blobs, package)
 
 
 @router.post("/{upload_id}/{action}", response_model=WorkspaceRead)
