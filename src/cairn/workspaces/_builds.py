@@ -23,7 +23,7 @@ from cairn.blobs import BlobStore
 from cairn.db import UnitOfWork
 from cairn.errors import NotFound
 from cairn.workspaces._package import PackageFile, build_package
-from cairn.workspaces.service import DELETED, _load, list_files, log
+from cairn.workspaces.service import DELETED, _load, list_files, store_package
 
 __all__ = ["PackageBuilder", "package_builder", "refresh_package"]
 
@@ -62,9 +62,7 @@ def refresh_package(
             return None
         if workspace.state == DELETED or workspace.checksum != checksum:
             return None
-        workspace.package_sha256, workspace.package_size = sha256, size
-        workspace.package_checksum = checksum
-        log(session, workspace, None, "info", f"package built ({size} bytes)")
+        store_package(session, workspace, None, files, sha256, size)
     return size
 
 

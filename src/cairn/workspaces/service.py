@@ -901,20 +901,34 @@ def get_package(
         workspace = get_workspace(session, actor, workspace_id, for_update=True)
         if workspace.state == DELETED:
             raise NotFound(MSG_NOT_FOUND)
-        if workspace.checksum == package.checksum:
-            workspace.package_sha256, workspace.package_size = sha256, size
-            workspace.package_checksum = package.checksum
-            log(session, workspace, actor, "info", f"package built ({size} bytes)")
-            provenance.record_activity(  # so lineage runs from the files to the package
-                session,
-                organisation_id=workspace.organisation_id,
-                kind="workspace.package",
-                used=[provenance.ActivityFile(f.sha256, f.public_path, f.size) for f in files],
-                generated=[provenance.ActivityFile(sha256, f"workspace-{workspace.id}.tar.gz")],
-                user=actor.id,
-            )
+        if workspace.checksum == package.checksum and _cached_package(workspace) is None:
+            store_package(session, workspace, actor, files, sha256, size)  # not raced by another
         log(session, workspace, actor, "info", f"downloaded package ({size} bytes)")
     return replace(package, sha256=sha256, size=size)
+
+
+def store_package(
+    session: Session,
+    workspace: Workspace,
+    actor: Actor | None,
+    files: list[PackageFile],
+    sha256: str,
+    size: int,
+) -> None:
+    """Record a package built from ``files`` as the workspace's current one, logged, and as a
+    platform activity in the provenance store, so lineage runs from the files to the package.
+    The caller has checked, under the row lock, that the content is still what was built."""
+    workspace.package_sha256, workspace.package_size = sha256, size
+    workspace.package_checksum = workspace.checksum
+    log(session, workspace, actor, "info", f"package built ({size} bytes)")
+    provenance.record_activity(
+        session,
+        organisation_id=workspace.organisation_id,
+        kind="workspace.package",
+        used=[provenance.ActivityFile(f.sha256, f.public_path, f.size) for f in files],
+        generated=[provenance.ActivityFile(sha256, f"workspace-{workspace.id}.tar.gz")],
+        user=actor.id if actor else None,
+    )
 
 
 def _cached_package(workspace: Workspace) -> tuple[str, int] | None:
