@@ -18,7 +18,7 @@ import traceback
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -119,11 +119,11 @@ class _Session:
     ) -> None:
         self.store = store
         self.draft = draft
-        options = options or CaptureOptions()
-        options.excluded_roots = [*options.excluded_roots, *store.excluded_roots]
+        base = options or CaptureOptions()  # copied: the caller's options stay as given
         self.stage = store.work_dir / f"record-{uuid.uuid4().hex}"
         self.stage.mkdir(parents=True, exist_ok=True)
-        options.excluded_roots.append(str(self.stage))
+        roots = [*base.excluded_roots, *store.excluded_roots, str(self.stage)]
+        options = replace(base, excluded_roots=roots)
         self.capture = Capture(
             options, stage_dir=self.stage if options.archive else None, known=store.blobs.exists
         )

@@ -20,6 +20,7 @@ import subprocess
 import threading
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 
 from cairn.db import utcnow
 from cairn.errors import Invalid
@@ -135,11 +136,11 @@ def record_program(
     if not os.path.exists(program):
         raise Invalid(f"no such program: {command[0]!r}")
     strace = _strace()
-    options = options or CaptureOptions()
-    options.excluded_roots = [*options.excluded_roots, *SYSTEM_ROOTS, *store.excluded_roots]
+    base = options or CaptureOptions()  # copied: the caller's options stay as given
     stage = store.work_dir / f"record-{uuid.uuid4().hex}"
     stage.mkdir(parents=True, exist_ok=True)
-    options.excluded_roots.append(str(stage))
+    roots = [*base.excluded_roots, *SYSTEM_ROOTS, *store.excluded_roots, str(stage)]
+    options = replace(base, excluded_roots=roots)
     capture = Capture(
         options, stage_dir=stage if options.archive else None, known=store.blobs.exists
     )
