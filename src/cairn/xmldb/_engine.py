@@ -22,11 +22,11 @@ from saxonche import (  # type: ignore[import-not-found]
 
 from cairn.xmldb.errors import XQueryError
 
-__all__ = ["Tree", "evaluate", "parse_document", "processor", "records", "serialize_item"]
+__all__ = ["Tree", "evaluate", "parse_document", "processor", "records", "serialize_sequence"]
 
 _lock = threading.Lock()
 _processor: PySaxonProcessor | None = None
-_ERROR = re.compile(r"\b([A-Z]{4}\d{4}|[A-Z]{2,}\d{3,})\b\s+(.*)", re.S)
+_ERROR = re.compile(r"\b([A-Z]{4}\d{4}|[A-Z]{2,}\d{3,})\b:?\s+(.*)", re.S)
 _WHERE = re.compile(r"line (\d+) column (\d+)|at char (\d+)")
 QUERY_BASE_URI = "urn:cairn:query"
 
@@ -42,11 +42,28 @@ def processor() -> PySaxonProcessor:
         return _processor
 
 
+def _without_warnings(text: str) -> str:
+    """Saxon puts its warnings (SXWN…) before the error; keep the error only."""
+    kept: list[str] = []
+    skipping = False
+    for line in text.splitlines():
+        if line.lstrip().startswith("Warning"):
+            skipping = True
+            continue
+        if skipping and line.startswith("  "):
+            continue
+        skipping = False
+        kept.append(line)
+    return "\n".join(kept) or text
+
+
 def _error(exc: PySaxonApiError) -> XQueryError:
-    text = str(exc).strip()
+    text = _without_warnings(str(exc).strip())
     found = _ERROR.search(text)
     code = found.group(1) if found else "XQuery"
     message = " ".join((found.group(2) if found else text).split())
+    if found and message.startswith(code + ":"):  # cairn's own errors repeat their code
+        message = message[len(code) + 1 :].strip()
     where = _WHERE.search(text)
     line = int(where.group(1)) if where and where.group(1) else None
     column = int(where.group(2)) if where and where.group(2) else None
@@ -91,14 +108,16 @@ def as_value(items: list[PyXdmItem]) -> PyXdmValue:
     return seq
 
 
-def serialize_item(item: PyXdmItem) -> str:
-    """An item as Sedna's lite answer shows it: nodes serialised, atoms as their string."""
-    if item.is_atomic:
-        return str(item.string_value)
-    return evaluate_string(
-        "declare variable $i external; serialize($i, map{'omit-xml-declaration': true()})",
-        {"i": item},
-    )
+_SERIALIZE = (
+    "declare variable $r external; string-join(for $i in $r return if ($i instance of node()) "
+    "then serialize($i, map{'omit-xml-declaration': true()}) else string($i), '&#10;')"
+)
+
+
+def serialize_sequence(value: PyXdmValue) -> str:
+    """A result as Sedna's lite answer shows it, one item a line: nodes serialised as XML,
+    atoms cast to string (one engine call for the whole sequence)."""
+    return evaluate_string(_SERIALIZE, {"r": value}) if value.size else ""
 
 
 class Tree:

@@ -16,7 +16,7 @@ __all__ = ["COLLS_VAR", "DOCS_VAR", "Prepared", "prepare"]
 DOCS_VAR = "cairn_stored_documents"
 COLLS_VAR = "cairn_stored_collections"
 _NS = "urn:cairn:xmldb"
-_ERR = "Q{http://www.w3.org/2005/xqt-errors}"
+_ERR = "QName('http://www.w3.org/2005/xqt-errors', 'err:FODC0002')"
 _MAP = "Q{http://www.w3.org/2005/xpath-functions/map}"
 
 # One line, so the engine's line numbers stay the user's.
@@ -25,15 +25,15 @@ PROLOG = (
     f"declare variable ${COLLS_VAR} as map(*) external; "
     f"declare function Q{{{_NS}}}doc($n as xs:string?) as document-node()? {{ "
     f"if (empty($n)) then () else if ({_MAP}contains(${DOCS_VAR}, $n)) then ${DOCS_VAR}($n) "
-    f"else error({_ERR}FODC0002, 'Document not found: ' || $n) }}; "
+    f"else error({_ERR}, 'FODC0002: Document not found: ' || $n) }}; "
     f"declare function Q{{{_NS}}}doc($n as xs:string?, $c as xs:string?) as document-node()? "
     f"{{ Q{{{_NS}}}doc($n) }}; "
     f"declare function Q{{{_NS}}}collection($n as xs:string?) as document-node()* {{ "
     f"if (empty($n) or not({_MAP}contains(${COLLS_VAR}, $n))) "
-    f"then error({_ERR}FODC0002, 'Collection not found: ' || string($n)) "
+    f"then error({_ERR}, 'FODC0002: Collection not found: ' || string($n)) "
     f"else for $k in ${COLLS_VAR}($n) return ${DOCS_VAR}($k) }}; "
     f"declare function Q{{{_NS}}}collection() as document-node()* {{ "
-    f"error({_ERR}FODC0002, 'There is no default collection; name one.') }}; "
+    f"error({_ERR}, 'FODC0002: There is no default collection; name one.') }}; "
 )
 
 _CALL = re.compile(
@@ -64,6 +64,13 @@ class Prepared:
     documents: frozenset[str]  # names given literally to doc()/document()
     collections: frozenset[str]
     dynamic: bool  # some call names its document at run time: bind them all
+    prolog_line: int = 1  # where cairn's one-line prolog went, to report the user's columns
+    prolog_column: int = 1
+
+    def user_position(self, line: int | None, column: int | None) -> tuple[int | None, int | None]:
+        if line == self.prolog_line and column is not None and column > self.prolog_column:
+            column = max(self.prolog_column, column - len(PROLOG))
+        return line, column
 
 
 def _code_spans(query: str) -> list[tuple[int, int]]:
@@ -174,9 +181,13 @@ def prepare(query: str) -> Prepared:
     out.append(query[last:])
     body = "".join(out)
     at = _insert_point(body, _code_spans(body))
+    line = body.count("\n", 0, at) + 1
+    column = at - (body.rfind("\n", 0, at) + 1) + 1
     return Prepared(
         text=body[:at] + PROLOG + body[at:],
         documents=frozenset(docs),
         collections=frozenset(colls),
         dynamic=dynamic,
+        prolog_line=line,
+        prolog_column=column,
     )

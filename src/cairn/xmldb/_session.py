@@ -31,7 +31,7 @@ from cairn.xmldb import _engine as engine
 from cairn.xmldb import service
 from cairn.xmldb._rewrite import COLLS_VAR, DOCS_VAR, prepare
 from cairn.xmldb._xml import normalise
-from cairn.xmldb.errors import DocumentNotFound, NodeDeleted, SessionGone
+from cairn.xmldb.errors import DocumentNotFound, NodeDeleted, SessionGone, XQueryError
 from cairn.xmldb.service import Change, DocRef, Snapshot
 
 __all__ = ["XmlServer", "XmlSession"]
@@ -351,22 +351,24 @@ class XmlSession:
         }
         for name, value in (variables or {}).items():
             params[_variable_name(name)] = _atomic(value)
-        value = engine.evaluate(prepared.text, params)
+        try:
+            value = engine.evaluate(prepared.text, params)
+        except XQueryError as exc:
+            where = exc.detail or {}
+            where["line"], where["column"] = prepared.user_position(
+                where.get("line"), where.get("column")
+            )
+            raise
         for i in range(value.size):
             item = value.item_at(i)
             if not (item.is_atomic or item.is_node):
                 raise Invalid("Maps, arrays and functions cannot be result items; serialize them.")
         if lite:
-            parts: list[str] = []
-            total = 0
-            for i in range(value.size):
-                text = engine.serialize_item(value.item_at(i))
-                total += len(text)
-                if total > MAX_LITE:
-                    raise TooLarge("The serialised result is over 16 MiB; use execute_query.")
-                parts.append(text)
+            text = engine.serialize_sequence(value)
+            if len(text) > MAX_LITE:
+                raise TooLarge("The serialised result is over 16 MiB; use execute_query.")
             self._autocommit(txn)
-            return {"kind": "query", "text": "\n".join(parts), "size": value.size}
+            return {"kind": "query", "text": text, "size": value.size}
         result = Result(str(uuid.uuid4()), value, value.size)
         txn.results[result.id] = result
         self._autocommit(txn)
