@@ -13,6 +13,10 @@ DOCUMENT = generate(0.004, seed=7)
 
 
 def _plain_saxon(query: str) -> str:
+    return engine.on_saxon_thread(lambda: _run_plain(query))
+
+
+def _run_plain(query: str) -> str:
     proc = engine.processor()
     doc = proc.parse_xml(xml_text=DOCUMENT)
     xq = proc.new_xquery_processor()

@@ -58,6 +58,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "app",
         "Upload workspaces: upload, check, download, lock, release and delete.",
     ),
+    "xml": LazyCommand(
+        "cairn.cli.xml",
+        "app",
+        "XML database: load, query, list, get and delete documents (XQuery 3.1).",
+    ),
 }
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         login,
     )
     from cairn.client.workspaces import Finding, Workspace, WorkspaceFile, Workspaces
+    from cairn.client.xmldb import XmlDatabases
 
 _WHERE = {
     "DEFAULT_API_URL": "cairn.client._client",
@@ -41,6 +42,7 @@ _WHERE = {
     "Workspace": "cairn.client.workspaces",
     "WorkspaceFile": "cairn.client.workspaces",
     "Workspaces": "cairn.client.workspaces",
+    "XmlDatabases": "cairn.client.xmldb",
 }
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "Workspace",
     "WorkspaceFile",
     "Workspaces",
+    "XmlDatabases",
     "connect",
     "from_saved_login",
     "login",

@@ -46,6 +46,7 @@ __all__ = [
     "QName",
     "Sequence",
     "Statement",
+    "XmlDatabases",
     "connect",
     "xml_errors",
 ]
@@ -632,6 +633,16 @@ def connect(
     return Connection(
         client, database, cache=cache, portion=portion, owns_client=http_client is None
     )
+
+
+class XmlDatabases:
+    """``client.xml``: sessions on the XML databases of the logged-in user's organisations."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def connect(self, database: str, *, cache: NodeCache | None = None) -> Connection:
+        return Connection(self._client, database, cache=cache)
 
 
 class DatabaseManager:

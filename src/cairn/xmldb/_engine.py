@@ -7,10 +7,13 @@ order, then its attributes in document order), which is what node OIDs rest on.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ParamSpec, TypeVar
 
 from saxonche import (  # type: ignore[import-not-found]
     PySaxonApiError,
@@ -26,6 +29,48 @@ __all__ = ["Tree", "evaluate", "parse_document", "processor", "records", "serial
 
 _lock = threading.Lock()
 _processor: PySaxonProcessor | None = None
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# saxonche binds its GraalVM isolate to a thread: an accessor such as ``node_kind`` called
+# from another thread than the one Saxon last ran on aborted the whole process (a fatal
+# StackOverflowError in the route sweep). Every Saxon call and every release of a Saxon
+# object therefore happens on this one thread.
+_saxon = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cairn-saxon")
+_saxon_ident: list[int] = []
+
+
+def _remember_thread() -> None:
+    _saxon_ident.append(threading.get_ident())
+
+
+_saxon.submit(_remember_thread).result()
+
+
+def on_saxon_thread(fn: Callable[[], R]) -> R:
+    """Run ``fn`` on Saxon's thread (at once when already there) and return its result."""
+    if threading.get_ident() == _saxon_ident[0]:
+        return fn()
+    return _saxon.submit(fn).result()
+
+
+def saxon_bound(method: Callable[P, R]) -> Callable[P, R]:
+    """Decorate a function that touches Saxon objects so that it runs on Saxon's thread."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        return on_saxon_thread(lambda: method(*args, **kwargs))
+
+    return wrapper
+
+
+def release(obj: object) -> None:
+    """Let the last reference to Saxon objects die on Saxon's thread."""
+    holder = [obj]
+    del obj
+    _saxon.submit(holder.clear)
+
+
 _ERROR = re.compile(r"\b([A-Z]{4}\d{4}|[A-Z]{2,}\d{3,})\b:?\s+(.*)", re.S)
 _WHERE = re.compile(r"line (\d+) column (\d+)|at char (\d+)")
 QUERY_BASE_URI = "urn:cairn:query"

@@ -12,9 +12,11 @@ namespace node's is its element's OID, ``~`` and the prefix; a node a query cons
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 import uuid
+from array import array
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,9 +30,10 @@ from cairn.db import UnitOfWork
 from cairn.db.base import new_id
 from cairn.errors import Invalid, NotFound, TooLarge
 from cairn.xmldb import _engine as engine
-from cairn.xmldb import service
+from cairn.xmldb import _update, service
 from cairn.xmldb._rewrite import COLLS_VAR, DOCS_VAR, prepare
-from cairn.xmldb._xml import normalise
+from cairn.xmldb._update import Statement, handles, parse_statement
+from cairn.xmldb._xml import normalise, parse_tree
 from cairn.xmldb.errors import DocumentNotFound, NodeDeleted, SessionGone, XQueryError
 from cairn.xmldb.service import Change, DocRef, Snapshot
 
@@ -87,11 +90,14 @@ class Entry:
 
     tree: engine.Tree
     doc: DocRef | None  # None: constructed, OIDs scoped to the transaction
+    ids: tuple[int, ...] | None = None  # the document's node ids, when not first + position
 
     def oid(self, gid: str, serial: int) -> str:
         if self.doc is None:
             return f"t{serial}.{gid}"
-        return f"{self.doc.id}.{self.doc.first_node_id + self.tree.position(gid)}"
+        pos = self.tree.position(gid)
+        node_id = self.ids[pos] if self.ids is not None else self.doc.first_node_id + pos
+        return f"{self.doc.id}.{node_id}"
 
 
 @dataclass
@@ -158,6 +164,7 @@ class XmlSession:
                 raise SessionGone("This session's database no longer exists.")
             return service.read_snapshot(session, database)
 
+    @engine.saxon_bound
     def begin(self) -> XmlSession:
         if self.txn is not None:
             raise Invalid("A transaction is already open; commit or roll it back first.")
@@ -166,14 +173,17 @@ class XmlSession:
         return self
 
     def commit(self) -> XmlSession:
-        """Apply the transaction; on a conflict nothing is applied and it is still over."""
+        """Apply the transaction; on a conflict nothing is applied and it is still over.
+        The commit itself touches no Saxon object, so commits race in the database."""
         txn = self._explicit()
         try:
             self._apply(txn)
         finally:
             self.txn = None
+            engine.release(txn)
         return self
 
+    @engine.saxon_bound
     def rollback(self) -> XmlSession:
         self._explicit()
         self.txn = None
@@ -194,9 +204,18 @@ class XmlSession:
             return
         self.actor.require(self.organisation_id, Privilege.execute)
         # Blobs first: content-addressed, so one left by a failed commit is only an orphan.
-        for pending in txn.writes.values():
+        for change_index, change in enumerate(changes):
+            pending = txn.writes[change.name]
             if pending.doc is not None and pending.content is not None:
                 self.server.blobs.put(pending.content)
+            if change.new is not None and change.new.node_ids is not None:
+                ids = array("q", change.new.node_ids).tobytes()
+                sha = self.server.blobs.put(ids).sha256
+                changes[change_index] = Change(
+                    change.name,
+                    change.base,
+                    dataclasses.replace(change.new, node_ids_sha256=sha, node_ids=None),
+                )
         with self.server.uow.transaction() as session:
             service.commit_changes(
                 session,
@@ -239,6 +258,7 @@ class XmlSession:
 
     # --- documents ------------------------------------------------------------------------
 
+    @engine.saxon_bound
     def load_document(
         self, name: str, content: bytes | str, collection: str | None = None, *, replace: bool
     ) -> DocRef:
@@ -271,6 +291,7 @@ class XmlSession:
         self._autocommit(txn)
         return doc
 
+    @engine.saxon_bound
     def delete_document(self, name: str) -> None:
         self.actor.require(self.organisation_id, Privilege.execute)
         txn = self._statement_txn()
@@ -279,6 +300,7 @@ class XmlSession:
         txn.writes[name] = Pending(None)
         self._autocommit(txn)
 
+    @engine.saxon_bound
     def list_documents(self, collection: str | None = None) -> list[DocRef]:
         txn = self._statement_txn() if self.txn is None else self.txn
         docs = [d for n in txn.names() if (d := txn.document(n)) is not None]
@@ -286,8 +308,11 @@ class XmlSession:
             docs = [d for d in docs if d.collection == collection]
         return docs
 
+    @engine.saxon_bound
     def document_text(self, name: str) -> bytes:
-        txn = self._statement_txn() if self.txn is None else self.txn
+        return self._content(self._statement_txn() if self.txn is None else self.txn, name)
+
+    def _content(self, txn: Transaction, name: str) -> bytes:
         doc = txn.document(name)
         if doc is None:
             raise DocumentNotFound(f"No document {name!r}.")
@@ -307,11 +332,13 @@ class XmlSession:
             tree = pending.tree
         else:
             tree = self.server.trees.get(doc)
-        txn.entries.setdefault(tree.docnum, Entry(tree, doc))
+        if tree.docnum not in txn.entries:
+            txn.entries[tree.docnum] = Entry(tree, doc, self.server.node_ids(doc))
         return tree
 
     # --- statements -----------------------------------------------------------------------
 
+    @engine.saxon_bound
     def execute(
         self,
         query: str,
@@ -321,6 +348,43 @@ class XmlSession:
         portion: int = DEFAULT_PORTION,
     ) -> dict[str, Any]:
         txn = self._statement_txn()
+        statement = parse_statement(query)
+        if statement is not None:
+            self.actor.require(self.organisation_id, Privilege.execute)
+            changed = self._update(txn, statement, variables or {})
+            self._autocommit(txn)
+            return {"kind": "update", "size": changed}
+        value = self._run(txn, query, variables)
+        for i in range(value.size):
+            item = value.item_at(i)
+            if not (item.is_atomic or item.is_node):
+                raise Invalid("Maps, arrays and functions cannot be result items; serialize them.")
+        if lite:
+            text = engine.serialize_sequence(value)
+            if len(text) > MAX_LITE:
+                raise TooLarge("The serialised result is over 16 MiB; use execute_query.")
+            self._autocommit(txn)
+            return {"kind": "query", "text": text, "size": value.size}
+        result = Result(str(uuid.uuid4()), value, value.size)
+        txn.results[result.id] = result
+        self._autocommit(txn)
+        first = self._items(txn, result, 0, 1, portion)
+        return {
+            "kind": "query",
+            "result_id": result.id,
+            "transaction": txn.serial,
+            "size": result.size,
+            **first,
+        }
+
+    def _run(
+        self,
+        txn: Transaction,
+        query: str,
+        variables: dict[str, Any] | None,
+        bound: dict[str, Any] | None = None,
+    ) -> PyXdmValue:
+        """Evaluate ``query`` in ``txn``: its documents bound, its variables set."""
         prepared = prepare(query)
         names = set(txn.names()) if prepared.dynamic else set(prepared.documents)
         colls: dict[str, list[str]] = {}
@@ -351,35 +415,117 @@ class XmlSession:
         }
         for name, value in (variables or {}).items():
             params[_variable_name(name)] = _atomic(value)
+        params.update(bound or {})
         try:
-            value = engine.evaluate(prepared.text, params)
+            return engine.evaluate(prepared.text, params)
         except XQueryError as exc:
             where = exc.detail or {}
             where["line"], where["column"] = prepared.user_position(
                 where.get("line"), where.get("column")
             )
             raise
+
+    def _targets(self, txn: Transaction, value: PyXdmValue) -> list[tuple[str, int]]:
+        """(document name, canonical position) of each node: stored nodes only."""
+        items = [value.item_at(i) for i in range(value.size)]
+        if any(not it.is_node for it in items):
+            raise Invalid("An update's target must be nodes, not atomic values.")
+        out: list[tuple[str, int]] = []
+        for gid in engine.generate_ids(items):
+            entry = txn.entries.get(engine.tree_of(gid))
+            if entry is None or entry.doc is None:
+                raise Invalid("Constructed (temporary) nodes cannot be update targets.")
+            out.append((entry.doc.name, entry.tree.position(gid)))
+        return out
+
+    def _pieces(self, value: PyXdmValue) -> list[tuple[str, str]]:
+        """What an insert or replace puts in, as serialised parts."""
+        out: list[tuple[str, str]] = []
+        last_atom = False
         for i in range(value.size):
             item = value.item_at(i)
-            if not (item.is_atomic or item.is_node):
-                raise Invalid("Maps, arrays and functions cannot be result items; serialize them.")
-        if lite:
-            text = engine.serialize_sequence(value)
-            if len(text) > MAX_LITE:
-                raise TooLarge("The serialised result is over 16 MiB; use execute_query.")
-            self._autocommit(txn)
-            return {"kind": "query", "text": text, "size": value.size}
-        result = Result(str(uuid.uuid4()), value, value.size)
-        txn.results[result.id] = result
-        self._autocommit(txn)
-        first = self._items(txn, result, 0, 1, portion)
-        return {
-            "kind": "query",
-            "result_id": result.id,
-            "transaction": txn.serial,
-            "size": result.size,
-            **first,
-        }
+            if item.is_atomic:
+                text = str(item.string_value)
+                out.append(("text", (" " if last_atom else "") + text))
+                last_atom = True
+                continue
+            last_atom = False
+            node = item.get_node_value()
+            kind = node.node_kind
+            if kind == 2:
+                name = str(node.name)  # Clark form Q{uri}local, or local
+                clark = name[1:] if name.startswith("Q{") else name
+                clark = clark[2:] if clark.startswith("{}") else clark
+                out.append(("attr", f"{clark}={node.string_value}"))
+            elif kind == 3:
+                out.append(("text", str(node.string_value)))
+            else:
+                out.append(("node", engine.serialize_sequence(engine.as_value([item]))))
+        return out
+
+    def _update(self, txn: Transaction, stmt: Statement, variables: dict[str, Any]) -> int:
+        """Apply one update statement to the transaction's documents; the count of targets."""
+        targets = self._targets(txn, self._run(txn, stmt.target, variables))
+        sources: list[list[tuple[str, str]]] = []
+        if stmt.action == "insert":
+            assert stmt.source is not None
+            sources = [self._pieces(self._run(txn, stmt.source, variables))]
+        elif stmt.action == "replace":
+            assert stmt.source is not None and stmt.variable is not None
+            declared = f"declare variable ${stmt.variable} external; {stmt.source}"
+            value = self._run(txn, stmt.target, variables)
+            for i in range(value.size):
+                got = self._run(txn, declared, variables, {stmt.variable: value.item_at(i)})
+                sources.append(self._pieces(got))
+        by_doc: dict[str, list[int]] = {}
+        for name, pos in targets:
+            by_doc.setdefault(name, []).append(pos)
+        for name, positions in by_doc.items():
+            doc = txn.document(name)
+            assert doc is not None
+            tree = parse_tree(self._content(txn, name))
+            before = handles(tree)
+            ids = list(
+                self.server.node_ids(doc)
+                or range(doc.first_node_id, doc.first_node_id + doc.node_count)
+            )
+            aliases: dict[Any, Any] = {}
+            for pos in positions:
+                handle = before[pos]
+                if stmt.action in ("delete", "delete_undeep"):
+                    _update.delete(handle, undeep=stmt.action == "delete_undeep")
+                elif stmt.action == "insert":
+                    assert stmt.where is not None
+                    _update.insert(_update.fragment(sources[0]), handle, stmt.where)
+                elif stmt.action == "replace":
+                    pieces = _update.fragment(sources[targets.index((name, pos))])
+                    if handle[0] != "node":
+                        raise Invalid("UPDATE replace works on elements, comments and PIs.")
+                    _update.insert(pieces, handle, "following")
+                    _update.delete(handle)
+                else:
+                    assert stmt.name is not None
+                    el = handle[1] if handle[0] != "doc" else None
+                    nsmap = dict(el.nsmap) if el is not None and hasattr(el, "nsmap") else {}
+                    old_key = handle
+                    _update.rename(handle, stmt.name, nsmap)
+                    if handle[0] == "attr":
+                        prefix, _, local = stmt.name.rpartition(":")
+                        clark = f"{{{nsmap[prefix]}}}{local}" if prefix else local
+                        aliases[("attr", handle[1], clark)] = old_key
+            content, fresh, next_id = _update.apply(tree, before, ids, doc.next_node_id, aliases)
+            new = dataclasses.replace(
+                doc,
+                sha256=_sha256(content),
+                size=len(content),
+                node_count=len(fresh),
+                first_node_id=fresh[0],
+                next_node_id=next_id,
+                node_ids=tuple(fresh),
+                node_ids_sha256=None,
+            )
+            txn.writes[name] = Pending(new, content)
+        return len(targets)
 
     def _result(self, result_id: str) -> tuple[Transaction, Result]:
         for txn in [*([self.txn] if self.txn else []), *reversed(self.recent.values())]:
@@ -387,10 +533,12 @@ class XmlSession:
                 return txn, txn.results[result_id]
         raise SessionGone("Result not found: it ended with its transaction, or was closed.")
 
+    @engine.saxon_bound
     def items(self, result_id: str, offset: int, count: int, portion: int) -> dict[str, Any]:
         txn, result = self._result(result_id)
         return self._items(txn, result, offset, count, portion)
 
+    @engine.saxon_bound
     def close_result(self, result_id: str) -> None:
         txn, result = self._result(result_id)
         del txn.results[result.id]
@@ -485,6 +633,7 @@ class XmlSession:
             "first_namespace": f"{me}~{prefixes[0]}" if prefixes else None,
         }
 
+    @engine.saxon_bound
     def node(self, oid: str, portion: int = DEFAULT_PORTION) -> list[dict[str, Any]]:
         """The node's record, then as many records of its subtree as ``portion`` bytes hold."""
         portion = max(256, min(portion, MAX_PORTION))
@@ -493,6 +642,7 @@ class XmlSession:
             return [self._namespace_record(txn, oid, base, prefix)]
         return self._portion(txn, base, portion)
 
+    @engine.saxon_bound
     def node_string(self, oid: str, offset: int, length: int) -> str:
         txn, node, prefix = self._resolve(oid)
         if prefix is not None:
@@ -556,13 +706,15 @@ class XmlSession:
             if any(d.id == doc_id for d in known):
                 raise NodeDeleted("Node deleted: its document was deleted in this transaction.")
             raise SessionGone("Node not found.")
-        if not doc.first_node_id <= node_id < doc.first_node_id + doc.node_count:
+        at = self.server.position(doc, node_id)
+        if at is None:
             if 0 < node_id < doc.next_node_id:
                 raise NodeDeleted(f"Node deleted: node {node_id} of {doc.name!r} no longer exists.")
             raise SessionGone("Node not found.")
         tree = self._tree(txn, doc.name)
-        return txn, tree.node_at(node_id - doc.first_node_id), (prefix if sep else None)
+        return txn, tree.node_at(at), (prefix if sep else None)
 
+    @engine.saxon_bound
     def close(self) -> None:
         self.txn = None
         self.recent.clear()
@@ -639,6 +791,45 @@ class XmlServer:
         self.trees = TreeCache(blobs, cache_bytes)
         self._sessions: dict[str, XmlSession] = {}
         self._lock = threading.Lock()
+        self._ids: dict[str, tuple[tuple[int, ...], dict[int, int]]] = {}
+        self._positions: dict[int, tuple[tuple[int, ...], dict[int, int]]] = {}
+
+    def node_ids(self, doc: DocRef) -> tuple[int, ...] | None:
+        """The document's node ids in canonical order, or None for first + position."""
+        if doc.node_ids is not None:
+            return doc.node_ids
+        if doc.node_ids_sha256 is None:
+            return None
+        with self._lock:
+            found = self._ids.get(doc.node_ids_sha256)
+        if found is None:
+            packed = array("q")
+            packed.frombytes(self.blobs.read_bytes(doc.node_ids_sha256))
+            found = (tuple(packed), {})
+            with self._lock:
+                self._ids[doc.node_ids_sha256] = found
+                while len(self._ids) > 64:
+                    self._ids.pop(next(iter(self._ids)))
+        return found[0]
+
+    def position(self, doc: DocRef, node_id: int) -> int | None:
+        """Where node ``node_id`` is in the document, or None when it is not there."""
+        ids = self.node_ids(doc)
+        if ids is None:
+            pos = node_id - doc.first_node_id
+            return pos if 0 <= pos < doc.node_count else None
+        # Keyed by the id of the tuple, which the cache holds (so the id cannot be reused).
+        key = id(ids)
+        with self._lock:
+            cached = self._positions.get(key)
+        if cached is None or cached[0] is not ids:
+            cached = (ids, {node: pos for pos, node in enumerate(ids)})
+            with self._lock:
+                self._positions[key] = cached
+                while len(self._positions) > 64:
+                    self._positions.pop(next(iter(self._positions)))
+        index = cached[1]
+        return index.get(node_id)
 
     def open_session(self, actor: Actor, database: str) -> XmlSession:
         with self.uow.transaction() as session:
@@ -670,3 +861,4 @@ class XmlServer:
         with self._lock:
             self._sessions.pop(xs.id, None)
         xs.close()
+        engine.release(xs)

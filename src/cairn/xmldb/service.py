@@ -49,6 +49,8 @@ class DocRef:
     node_count: int
     first_node_id: int
     next_node_id: int
+    node_ids_sha256: str | None = None  # set once an update moved ids off first + position
+    node_ids: tuple[int, ...] | None = None  # pending in a transaction, not yet a blob
 
 
 @dataclass
@@ -131,6 +133,7 @@ def read_snapshot(session: Session, database: XmlDatabase) -> Snapshot:
             node_count=d.node_count,
             first_node_id=d.first_node_id,
             next_node_id=d.next_node_id,
+            node_ids_sha256=d.node_ids_sha256,
         )
     return snap
 
@@ -180,6 +183,7 @@ def commit_changes(
                     node_count=new.node_count,
                     first_node_id=new.first_node_id,
                     next_node_id=new.next_node_id,
+                    node_ids_sha256=new.node_ids_sha256,
                     created_at=utcnow(),
                     modified_at=utcnow(),
                 )
@@ -208,6 +212,7 @@ def commit_changes(
                     node_count=new.node_count,
                     first_node_id=new.first_node_id,
                     next_node_id=new.next_node_id,
+                    node_ids_sha256=new.node_ids_sha256,
                     collection_id=_collection_id(session, database_id, new.collection),
                     modified_at=utcnow(),
                 )

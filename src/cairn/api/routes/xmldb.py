@@ -29,6 +29,7 @@ router = APIRouter(prefix="/api/v1/xml", tags=["xml"])
 
 SessionPath = Annotated[str, Path(max_length=64, description="The session id.")]
 ResultPath = Annotated[str, Path(max_length=64, description="The result id.")]
+DocumentPath = Annotated[str, Path(max_length=255, description="The document's name.")]
 OidPath = Annotated[str, Path(max_length=400, description="A node OID.")]
 Portion = Annotated[
     int, Query(ge=256, le=1024 * 1024, description="Bytes of records to answer at most.")
@@ -192,19 +193,21 @@ def load_document(
 
 
 @router.get(
-    "/sessions/{session_id}/documents/{name:filepath}",
+    "/sessions/{session_id}/documents/{document:filepath}",
     responses={200: {"content": {"application/xml": {}}, "description": "The XML text."}},
 )
-def get_document(session_id: SessionPath, name: str, actor: ActorDep, request: Request) -> Response:
+def get_document(
+    session_id: SessionPath, document: DocumentPath, actor: ActorDep, request: Request
+) -> Response:
     """The document as stored (normalised: UTF-8, no DOCTYPE)."""
-    content = calls.run(request, actor, session_id, lambda s: s.document_text(name), bytes)
+    content = calls.run(request, actor, session_id, lambda s: s.document_text(document), bytes)
     return Response(content, media_type="application/xml")
 
 
-@router.put("/sessions/{session_id}/documents/{name:filepath}", response_model=DocumentRead)
+@router.put("/sessions/{session_id}/documents/{document:filepath}", response_model=DocumentRead)
 def replace_document(
     session_id: SessionPath,
-    name: str,
+    document: DocumentPath,
     body: DocumentReplace,
     actor: ActorDep,
     request: Request,
@@ -214,15 +217,15 @@ def replace_document(
         request,
         actor,
         session_id,
-        lambda s: s.load_document(name, body.content, body.collection, replace=True),
+        lambda s: s.load_document(document, body.content, body.collection, replace=True),
         document_read,
     )
 
 
-@router.delete("/sessions/{session_id}/documents/{name:filepath}", status_code=204)
+@router.delete("/sessions/{session_id}/documents/{document:filepath}", status_code=204)
 def delete_document(
-    session_id: SessionPath, name: str, actor: ActorDep, request: Request
+    session_id: SessionPath, document: DocumentPath, actor: ActorDep, request: Request
 ) -> Response:
     """Delete a document."""
-    calls.run(request, actor, session_id, lambda s: s.delete_document(name), lambda _: None)
+    calls.run(request, actor, session_id, lambda s: s.delete_document(document), lambda _: None)
     return Response(status_code=204)
