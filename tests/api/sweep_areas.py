@@ -98,10 +98,44 @@ def seed_runs(client: TestClient, member: Member) -> AreaSeed:
     )
 
 
+def seed_xmldb(client: TestClient, member: Member) -> AreaSeed:
+    opened = client.post(
+        "/api/v1/xml/sessions", json={"database": member.organisation_id}, headers=member.headers
+    )
+    assert opened.status_code == 201, opened.text
+    session_id = opened.json()["id"]
+    base = f"/api/v1/xml/sessions/{session_id}"
+    loaded = client.post(
+        f"{base}/documents",
+        json={"name": "pets", "content": "<pets><cat>Tom</cat></pets>"},
+        headers=member.headers,
+    )
+    assert loaded.status_code == 201, loaded.text
+    answer = client.post(
+        f"{base}/statements", json={"query": 'doc("pets")/pets/cat'}, headers=member.headers
+    ).json()
+    return AreaSeed(
+        fill={
+            "database": member.organisation_id,
+            "session_id": session_id,
+            "result_id": answer["result_id"],
+            "oid": answer["items"][0]["oid"],
+            "document": "pets",
+        },
+        identifiers={session_id, answer["result_id"], loaded.json()["id"]},
+        state=lambda: [
+            client.get(base, headers=member.headers).json(),
+            client.get(f"{base}/documents", headers=member.headers).json(),
+            client.get(f"{base}/documents/pets", headers=member.headers).text,
+        ],
+    )
+
+
 SEEDERS: list[Callable[[TestClient, Member], AreaSeed]] = [
     seed_accounts,
     seed_workspaces,
     seed_runs,
+    seed_xmldb,
 ]
 
 # Path prefix -> why an error answer there is not in that router's shape (None when it is).

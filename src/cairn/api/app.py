@@ -13,7 +13,7 @@ from cairn.api.compat import filemanager
 from cairn.api.errors import PROBLEM_RESPONSES, install_error_handlers
 from cairn.api.limits import BodyLimitMiddleware
 from cairn.api.methods import install_allow_header
-from cairn.api.routes import auth, health, home, organisations, runs, users, workspaces
+from cairn.api.routes import auth, health, home, organisations, runs, users, workspaces, xmldb
 from cairn.blobs import open_blob_store
 from cairn.config import Settings
 from cairn.db import make_engine, make_sessionmaker
@@ -31,6 +31,7 @@ ROUTERS = (
     workspaces.router,
     filemanager.router,
     runs.router,
+    xmldb.router,
 )
 
 

@@ -73,6 +73,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "app",
         "YesWorkflow: model, facts, graphs, queries and recon from script comments.",
     ),
+    "xml": LazyCommand(
+        "cairn.cli.xml",
+        "app",
+        "XML database: load, query, list, get and delete documents (XQuery 3.1).",
+    ),
 }
 
 

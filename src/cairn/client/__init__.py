@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     )
     from cairn.client.runs import Run, RunFile, Runs
     from cairn.client.workspaces import Checkpoint, Finding, Workspace, WorkspaceFile, Workspaces
+    from cairn.client.xmldb import XmlDatabases
 
 _WHERE = {
     "DEFAULT_API_URL": "cairn.client._client",
@@ -46,6 +47,7 @@ _WHERE = {
     "Workspace": "cairn.client.workspaces",
     "WorkspaceFile": "cairn.client.workspaces",
     "Workspaces": "cairn.client.workspaces",
+    "XmlDatabases": "cairn.client.xmldb",
 }
 
 __all__ = [
@@ -63,6 +65,7 @@ __all__ = [
     "Workspace",
     "WorkspaceFile",
     "Workspaces",
+    "XmlDatabases",
     "connect",
     "from_saved_login",
     "login",

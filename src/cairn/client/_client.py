@@ -14,6 +14,7 @@ from cairn import errors
 if TYPE_CHECKING:
     from cairn.client.runs import Runs
     from cairn.client.workspaces import Workspaces
+    from cairn.client.xmldb import XmlDatabases
 
 __all__ = ["DEFAULT_API_URL", "DEFAULT_TIMEOUT", "Client"]
 
@@ -77,6 +78,13 @@ class Client:
         from cairn.client.runs import Runs
 
         return Runs(self)
+
+    @cached_property
+    def xml(self) -> XmlDatabases:
+        """XML databases: ``client.xml.connect("My Lab")`` opens a session (a Connection)."""
+        from cairn.client.xmldb import XmlDatabases
+
+        return XmlDatabases(self)
 
     def __exit__(self, *exc: object) -> None:
         self.close()

@@ -3,5 +3,6 @@
 from cairn.accounts import models as accounts_models
 from cairn.provenance import models as provenance_models
 from cairn.workspaces import models as workspaces_models
+from cairn.xmldb import models as xmldb_models
 
-__all__ = ["accounts_models", "provenance_models", "workspaces_models"]
+__all__ = ["accounts_models", "provenance_models", "workspaces_models", "xmldb_models"]

@@ -1,0 +1,1 @@
+"""XML database: collections, documents, XQuery in multi-statement transactions, node OIDs."""

@@ -1,0 +1,193 @@
+"""Preparing a query for Saxon: ``doc``/``document``/``collection`` go to the stored documents.
+
+The calls are renamed to cairn's own functions, declared in the prolog and answered from
+external maps of parsed documents, so a query reaches this database's documents and nothing
+else (Saxon's own URI access is switched off too, see ``_engine``). The scanner knows strings
+and comments, enough to find calls and the end of the prolog without a full XQuery parser.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["COLLS_VAR", "DOCS_VAR", "Prepared", "prepare"]
+
+DOCS_VAR = "cairn_stored_documents"
+COLLS_VAR = "cairn_stored_collections"
+_NS = "urn:cairn:xmldb"
+_ERR = "QName('http://www.w3.org/2005/xqt-errors', 'err:FODC0002')"
+_MAP = "Q{http://www.w3.org/2005/xpath-functions/map}"
+
+# One line, so the engine's line numbers stay the user's.
+PROLOG = (
+    f"declare variable ${DOCS_VAR} as map(*) external; "
+    f"declare variable ${COLLS_VAR} as map(*) external; "
+    f"declare function Q{{{_NS}}}doc($n as xs:string?) as document-node()? {{ "
+    f"if (empty($n)) then () else if ({_MAP}contains(${DOCS_VAR}, $n)) then ${DOCS_VAR}($n) "
+    f"else error({_ERR}, 'FODC0002: Document not found: ' || $n) }}; "
+    f"declare function Q{{{_NS}}}doc($n as xs:string?, $c as xs:string?) as document-node()? "
+    f"{{ Q{{{_NS}}}doc($n) }}; "
+    f"declare function Q{{{_NS}}}collection($n as xs:string?) as document-node()* {{ "
+    f"if (empty($n) or not({_MAP}contains(${COLLS_VAR}, $n))) "
+    f"then error({_ERR}, 'FODC0002: Collection not found: ' || string($n)) "
+    f"else for $k in ${COLLS_VAR}($n) return ${DOCS_VAR}($k) }}; "
+    f"declare function Q{{{_NS}}}collection() as document-node()* {{ "
+    f"error({_ERR}, 'FODC0002: There is no default collection; name one.') }}; "
+)
+
+_CALL = re.compile(
+    r"(?<![\w\-.:$@}])(?:fn:|Q\{http://www\.w3\.org/2005/xpath-functions\})?"
+    r"(doc|document|collection)(\s*\()"
+)
+_LITERAL_ARG = re.compile(r"\s*(?:\"((?:[^\"]|\"\")*)\"|'((?:[^']|'')*)')\s*[,)]")
+_DECLARE = re.compile(r"(declare|import)\s+(%|[\w-]+)")
+_VERSION = re.compile(r"xquery\s+(version|encoding)\b")
+_SETTERS = {
+    "boundary-space",
+    "default",
+    "base-uri",
+    "construction",
+    "ordering",
+    "copy-namespaces",
+    "decimal-format",
+    "namespace",
+    "schema",
+    "module",
+}
+_LATER = {"variable", "function", "option", "context", "updating", "%"}
+
+
+@dataclass(frozen=True)
+class Prepared:
+    text: str
+    documents: frozenset[str]  # names given literally to doc()/document()
+    collections: frozenset[str]
+    dynamic: bool  # some call names its document at run time: bind them all
+    prolog_line: int = 1  # where cairn's one-line prolog went, to report the user's columns
+    prolog_column: int = 1
+
+    def user_position(self, line: int | None, column: int | None) -> tuple[int | None, int | None]:
+        if line == self.prolog_line and column is not None and column > self.prolog_column:
+            column = max(self.prolog_column, column - len(PROLOG))
+        return line, column
+
+
+def _code_spans(query: str) -> list[tuple[int, int]]:
+    """(start, end) of the parts outside string literals and comments."""
+    spans: list[tuple[int, int]] = []
+    i, start, n = 0, 0, len(query)
+    while i < n:
+        ch = query[i]
+        if ch in "\"'":
+            spans.append((start, i))
+            j = i + 1
+            while j < n:
+                if query[j] == ch:
+                    if j + 1 < n and query[j + 1] == ch:
+                        j += 2
+                        continue
+                    break
+                j += 1
+            i = start = j + 1
+        elif query.startswith("(:", i):
+            spans.append((start, i))
+            depth, j = 1, i + 2
+            while j < n and depth:
+                if query.startswith("(:", j):
+                    depth, j = depth + 1, j + 2
+                elif query.startswith(":)", j):
+                    depth, j = depth - 1, j + 2
+                else:
+                    j += 1
+            i = start = j
+        else:
+            i += 1
+    spans.append((start, n))
+    return [(a, b) for a, b in spans if b > a]
+
+
+def _in_code(spans: list[tuple[int, int]], index: int) -> bool:
+    return any(a <= index < b for a, b in spans)
+
+
+def _skip_blank(query: str, spans: list[tuple[int, int]], i: int) -> int:
+    """Past whitespace and comments (not strings: a string starts the query body)."""
+    while i < len(query):
+        if query[i].isspace():
+            i += 1
+        elif query.startswith("(:", i):
+            while i < len(query) and not _in_code(spans, i):
+                i += 1
+        else:
+            break
+    return i
+
+
+def _statement_end(query: str, spans: list[tuple[int, int]], i: int) -> int:
+    depth = 0
+    while i < len(query):
+        if _in_code(spans, i):
+            ch = query[i]
+            if ch in "({[":
+                depth += 1
+            elif ch in ")}]":
+                depth -= 1
+            elif ch == ";" and depth <= 0:
+                return i
+        i += 1
+    return len(query)
+
+
+def _insert_point(query: str, spans: list[tuple[int, int]]) -> int:
+    i = _skip_blank(query, spans, 0)
+    if _VERSION.match(query, i):
+        i = _skip_blank(query, spans, _statement_end(query, spans, i) + 1)
+    while True:
+        m = _DECLARE.match(query, i)
+        if not m:
+            return i
+        kind = m.group(2)
+        if kind in _LATER and m.group(1) == "declare":
+            return i
+        if kind not in _SETTERS:
+            return i
+        i = _skip_blank(query, spans, _statement_end(query, spans, i) + 1)
+
+
+def prepare(query: str) -> Prepared:
+    """Rename the document functions, note which names they take, add cairn's prolog."""
+    spans = _code_spans(query)
+    docs: set[str] = set()
+    colls: set[str] = set()
+    dynamic = False
+    out: list[str] = []
+    last = 0
+    for m in _CALL.finditer(query):
+        if not _in_code(spans, m.start()):
+            continue
+        name = m.group(1)
+        arg = _LITERAL_ARG.match(query, m.end())
+        if arg:
+            raw = arg.group(1) if arg.group(1) is not None else arg.group(2)
+            literal = raw.replace('""', '"').replace("''", "'")
+            (colls if name == "collection" else docs).add(literal)
+        elif not re.match(r"\s*\)", query[m.end() :]):
+            dynamic = True
+        target = "collection" if name == "collection" else "doc"
+        out.append(query[last : m.start()])
+        out.append(f"Q{{{_NS}}}{target}{m.group(2)}")
+        last = m.end()
+    out.append(query[last:])
+    body = "".join(out)
+    at = _insert_point(body, _code_spans(body))
+    line = body.count("\n", 0, at) + 1
+    column = at - (body.rfind("\n", 0, at) + 1) + 1
+    return Prepared(
+        text=body[:at] + PROLOG + body[at:],
+        documents=frozenset(docs),
+        collections=frozenset(colls),
+        dynamic=dynamic,
+        prolog_line=line,
+        prolog_column=column,
+    )

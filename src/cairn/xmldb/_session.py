@@ -1,0 +1,864 @@
+"""Sessions, transactions, result cursors and node OIDs: the server side of the Sedna API.
+
+A session runs transactions one after another. Each transaction reads the snapshot taken at
+its begin plus its own pending changes; its results stay open together until it ends. Without
+``begin`` each statement is its own transaction, whose results stay readable (up to
+``AUTOCOMMIT_RESULTS`` of them) until the session begins a transaction or closes.
+
+OIDs: a stored node's is ``<document id>.<node id>``, the same for the node's whole life; a
+namespace node's is its element's OID, ``~`` and the prefix; a node a query constructed has
+``t<transaction>.<saxon id>``, valid only inside that transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import threading
+import uuid
+from array import array
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from saxonche import PyXdmItem, PyXdmNode, PyXdmValue  # type: ignore[import-not-found]
+
+from cairn.accounts.service import Actor, Privilege
+from cairn.blobs import BlobStore
+from cairn.db import UnitOfWork
+from cairn.db.base import new_id
+from cairn.errors import Invalid, NotFound, TooLarge
+from cairn.xmldb import _engine as engine
+from cairn.xmldb import _update, service
+from cairn.xmldb._rewrite import COLLS_VAR, DOCS_VAR, prepare
+from cairn.xmldb._update import Statement, handles, parse_statement
+from cairn.xmldb._xml import normalise, parse_tree
+from cairn.xmldb.errors import DocumentNotFound, NodeDeleted, SessionGone, XQueryError
+from cairn.xmldb.service import Change, DocRef, Snapshot
+
+__all__ = ["XmlServer", "XmlSession"]
+
+DEFAULT_PORTION = 64 * 1024
+MAX_PORTION = 1024 * 1024
+MAX_STRING = 64 * 1024  # longer string values ship in parts (node_string)
+MAX_LITE = 16 * 1024 * 1024
+AUTOCOMMIT_RESULTS = 16
+MAX_SESSIONS_PER_USER = 64
+_RECORD_GUESS = 200  # bytes per record, to size a portion's first query
+_serials = itertools.count(1)
+
+
+def base_uri(name: str) -> str:
+    return f"urn:cairn:doc:{quote(name, safe='')}"
+
+
+class TreeCache:
+    """Parsed documents keyed by (document id, version), bounded by their source bytes."""
+
+    def __init__(self, blobs: BlobStore, max_bytes: int) -> None:
+        self._blobs = blobs
+        self._max = max_bytes
+        self._entries: OrderedDict[tuple[str, int], tuple[engine.Tree, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.parses = 0
+
+    def get(self, doc: DocRef) -> engine.Tree:
+        key = (doc.id, doc.version)
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key][0]
+        tree = engine.Tree(
+            engine.parse_document(self._blobs.read_bytes(doc.sha256), base_uri(doc.name))
+        )
+        with self._lock:
+            self.parses += 1
+            if key not in self._entries:
+                self._entries[key] = (tree, doc.size)
+                self._bytes += doc.size
+            while self._bytes > self._max and len(self._entries) > 1:
+                _, (_, size) = self._entries.popitem(last=False)
+                self._bytes -= size
+            return self._entries[key][0] if key in self._entries else tree
+
+
+@dataclass
+class Entry:
+    """A tree a transaction has touched: a document version, or nodes a query constructed."""
+
+    tree: engine.Tree
+    doc: DocRef | None  # None: constructed, OIDs scoped to the transaction
+    ids: tuple[int, ...] | None = None  # the document's node ids, when not first + position
+
+    def oid(self, gid: str, serial: int) -> str:
+        if self.doc is None:
+            return f"t{serial}.{gid}"
+        pos = self.tree.position(gid)
+        node_id = self.ids[pos] if self.ids is not None else self.doc.first_node_id + pos
+        return f"{self.doc.id}.{node_id}"
+
+
+@dataclass
+class Pending:
+    """A document written inside a transaction, not yet committed."""
+
+    doc: DocRef | None  # None: deleted
+    content: bytes | None = None
+    tree: engine.Tree | None = None
+
+
+@dataclass
+class Result:
+    id: str
+    value: PyXdmValue
+    size: int
+
+
+@dataclass
+class Transaction:
+    serial: int
+    snapshot: Snapshot
+    explicit: bool
+    writes: dict[str, Pending] = field(default_factory=dict)
+    new_collections: set[str] = field(default_factory=set)
+    entries: dict[str, Entry] = field(default_factory=dict)  # by Saxon tree number
+    results: dict[str, Result] = field(default_factory=dict)
+
+    def document(self, name: str) -> DocRef | None:
+        if name in self.writes:
+            return self.writes[name].doc
+        return self.snapshot.documents.get(name)
+
+    def names(self) -> list[str]:
+        live = {n for n, d in self.snapshot.documents.items() if d} | set(self.writes)
+        return sorted(n for n in live if self.document(n) is not None)
+
+    def collections(self) -> set[str]:
+        return self.snapshot.collections | self.new_collections
+
+
+class XmlSession:
+    """One client session (Sedna's Connection) on one organisation's database."""
+
+    def __init__(self, server: XmlServer, actor: Actor, database_id: str, org_id: str) -> None:
+        self.id = str(uuid.uuid4())
+        self.server = server
+        self.actor = actor
+        self.user_id = actor.id
+        self.database_id = database_id
+        self.organisation_id = org_id
+        self.lock = threading.RLock()
+        self.txn: Transaction | None = None  # the explicit transaction, when one is open
+        self.recent: OrderedDict[int, Transaction] = OrderedDict()  # autocommitted, results open
+
+    # --- transactions ---------------------------------------------------------------------
+
+    def _snapshot(self) -> Snapshot:
+        with self.server.uow.transaction() as session:
+            from cairn.xmldb.models import XmlDatabase
+
+            database = session.get(XmlDatabase, self.database_id)
+            if database is None:
+                raise SessionGone("This session's database no longer exists.")
+            return service.read_snapshot(session, database)
+
+    @engine.saxon_bound
+    def begin(self) -> XmlSession:
+        if self.txn is not None:
+            raise Invalid("A transaction is already open; commit or roll it back first.")
+        self.recent.clear()
+        self.txn = Transaction(next(_serials), self._snapshot(), explicit=True)
+        return self
+
+    def commit(self) -> XmlSession:
+        """Apply the transaction; on a conflict nothing is applied and it is still over.
+        The commit itself touches no Saxon object, so commits race in the database."""
+        txn = self._explicit()
+        try:
+            self._apply(txn)
+        finally:
+            self.txn = None
+            engine.release(txn)
+        return self
+
+    @engine.saxon_bound
+    def rollback(self) -> XmlSession:
+        self._explicit()
+        self.txn = None
+        return self
+
+    def _explicit(self) -> Transaction:
+        if self.txn is None:
+            raise Invalid("No transaction is open; call begin first.")
+        return self.txn
+
+    def _apply(self, txn: Transaction) -> None:
+        changes = [
+            Change(name, txn.snapshot.documents.get(name), pending.doc)
+            for name, pending in sorted(txn.writes.items())
+            if not (txn.snapshot.documents.get(name) is None and pending.doc is None)
+        ]
+        if not changes and not txn.new_collections:
+            return
+        self.actor.require(self.organisation_id, Privilege.execute)
+        # Blobs first: content-addressed, so one left by a failed commit is only an orphan.
+        for change_index, change in enumerate(changes):
+            pending = txn.writes[change.name]
+            if pending.doc is not None and pending.content is not None:
+                self.server.blobs.put(pending.content)
+            if change.new is not None and change.new.node_ids is not None:
+                ids = array("q", change.new.node_ids).tobytes()
+                sha = self.server.blobs.put(ids).sha256
+                changes[change_index] = Change(
+                    change.name,
+                    change.base,
+                    dataclasses.replace(change.new, node_ids_sha256=sha, node_ids=None),
+                )
+        with self.server.uow.transaction() as session:
+            service.commit_changes(
+                session,
+                database_id=self.database_id,
+                changes=changes,
+                collections=txn.new_collections,
+            )
+
+    def _statement_txn(self) -> Transaction:
+        """The transaction a statement runs in: the open one, or a new autocommit one."""
+        if self.txn is not None:
+            return self.txn
+        txn = Transaction(next(_serials), self._snapshot(), explicit=False)
+        self.recent[txn.serial] = txn
+        while len(self.recent) > AUTOCOMMIT_RESULTS:
+            self.recent.popitem(last=False)
+        return txn
+
+    def _view(self, serial: int | None = None) -> Transaction:
+        """Where OIDs resolve: a named transaction, else the open one, else the latest."""
+        if serial is not None:
+            if self.txn is not None and self.txn.serial == serial:
+                return self.txn
+            if serial in self.recent:
+                return self.recent[serial]
+            raise SessionGone("This node belongs to a transaction that has ended.")
+        if self.txn is not None:
+            return self.txn
+        if self.recent:
+            return next(reversed(self.recent.values()))
+        return self._statement_txn()
+
+    def _autocommit(self, txn: Transaction) -> None:
+        if not txn.explicit:
+            try:
+                self._apply(txn)
+            except Exception:
+                self.recent.pop(txn.serial, None)
+                raise
+
+    # --- documents ------------------------------------------------------------------------
+
+    @engine.saxon_bound
+    def load_document(
+        self, name: str, content: bytes | str, collection: str | None = None, *, replace: bool
+    ) -> DocRef:
+        service.validate_name(name)
+        if collection is not None:
+            service.validate_name(collection, "collection")
+        self.actor.require(self.organisation_id, Privilege.execute)
+        normal = normalise(content)
+        txn = self._statement_txn()
+        old = txn.document(name)
+        if replace and old is None:
+            raise DocumentNotFound(f"No document {name!r} to replace.")
+        if not replace and old is not None:
+            raise service_conflict(name)
+        first = old.next_node_id if old else 1
+        doc = DocRef(
+            id=old.id if old else new_id(),
+            name=name,
+            collection=collection if collection is not None else (old.collection if old else None),
+            sha256=_sha256(normal.content),
+            size=len(normal.content),
+            version=(old.version if old else 0),
+            node_count=normal.node_count,
+            first_node_id=first,
+            next_node_id=first + normal.node_count,
+        )
+        if doc.collection is not None and doc.collection not in txn.collections():
+            txn.new_collections.add(doc.collection)
+        txn.writes[name] = Pending(doc, normal.content)
+        self._autocommit(txn)
+        return doc
+
+    @engine.saxon_bound
+    def delete_document(self, name: str) -> None:
+        self.actor.require(self.organisation_id, Privilege.execute)
+        txn = self._statement_txn()
+        if txn.document(name) is None:
+            raise DocumentNotFound(f"No document {name!r}.")
+        txn.writes[name] = Pending(None)
+        self._autocommit(txn)
+
+    @engine.saxon_bound
+    def list_documents(self, collection: str | None = None) -> list[DocRef]:
+        txn = self._statement_txn() if self.txn is None else self.txn
+        docs = [d for n in txn.names() if (d := txn.document(n)) is not None]
+        if collection is not None:
+            docs = [d for d in docs if d.collection == collection]
+        return docs
+
+    @engine.saxon_bound
+    def document_text(self, name: str) -> bytes:
+        return self._content(self._statement_txn() if self.txn is None else self.txn, name)
+
+    def _content(self, txn: Transaction, name: str) -> bytes:
+        doc = txn.document(name)
+        if doc is None:
+            raise DocumentNotFound(f"No document {name!r}.")
+        pending = txn.writes.get(name)
+        if pending is not None and pending.content is not None:
+            return pending.content
+        return self.server.blobs.read_bytes(doc.sha256)
+
+    def _tree(self, txn: Transaction, name: str) -> engine.Tree:
+        doc = txn.document(name)
+        if doc is None:
+            raise DocumentNotFound(f"Document {name!r} not found in this database.")
+        pending = txn.writes.get(name)
+        if pending is not None and pending.content is not None:
+            if pending.tree is None:
+                pending.tree = engine.Tree(engine.parse_document(pending.content, base_uri(name)))
+            tree = pending.tree
+        else:
+            tree = self.server.trees.get(doc)
+        if tree.docnum not in txn.entries:
+            txn.entries[tree.docnum] = Entry(tree, doc, self.server.node_ids(doc))
+        return tree
+
+    # --- statements -----------------------------------------------------------------------
+
+    @engine.saxon_bound
+    def execute(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        lite: bool = False,
+        portion: int = DEFAULT_PORTION,
+    ) -> dict[str, Any]:
+        txn = self._statement_txn()
+        statement = parse_statement(query)
+        if statement is not None:
+            self.actor.require(self.organisation_id, Privilege.execute)
+            changed = self._update(txn, statement, variables or {})
+            self._autocommit(txn)
+            return {"kind": "update", "size": changed}
+        value = self._run(txn, query, variables)
+        for i in range(value.size):
+            item = value.item_at(i)
+            if not (item.is_atomic or item.is_node):
+                raise Invalid("Maps, arrays and functions cannot be result items; serialize them.")
+        if lite:
+            text = engine.serialize_sequence(value)
+            if len(text) > MAX_LITE:
+                raise TooLarge("The serialised result is over 16 MiB; use execute_query.")
+            self._autocommit(txn)
+            return {"kind": "query", "text": text, "size": value.size}
+        result = Result(str(uuid.uuid4()), value, value.size)
+        txn.results[result.id] = result
+        self._autocommit(txn)
+        first = self._items(txn, result, 0, 1, portion)
+        return {
+            "kind": "query",
+            "result_id": result.id,
+            "transaction": txn.serial,
+            "size": result.size,
+            **first,
+        }
+
+    def _run(
+        self,
+        txn: Transaction,
+        query: str,
+        variables: dict[str, Any] | None,
+        bound: dict[str, Any] | None = None,
+    ) -> PyXdmValue:
+        """Evaluate ``query`` in ``txn``: its documents bound, its variables set."""
+        prepared = prepare(query)
+        names = set(txn.names()) if prepared.dynamic else set(prepared.documents)
+        colls: dict[str, list[str]] = {}
+        for coll in txn.collections() if prepared.dynamic else prepared.collections:
+            members = [n for n in txn.names() if (d := txn.document(n)) and d.collection == coll]
+            if coll in txn.collections():
+                colls[coll] = members
+                names.update(members)
+        if not prepared.dynamic:
+            for name in prepared.documents:
+                if txn.document(name) is None:
+                    raise DocumentNotFound(f"Document {name!r} not found in this database.")
+            for coll in prepared.collections:
+                if coll not in colls:
+                    raise DocumentNotFound(f"Collection {coll!r} not found in this database.")
+        proc = engine.processor()
+        docs = {name: self._tree(txn, name).root for name in sorted(names)}
+        params: dict[str, Any] = {
+            DOCS_VAR: proc.make_map2(docs) if docs else _empty_map(),
+            COLLS_VAR: proc.make_map2(
+                {
+                    k: engine.as_value([proc.make_string_value(v) for v in vs])
+                    for k, vs in colls.items()
+                }
+            )
+            if colls
+            else _empty_map(),
+        }
+        for name, value in (variables or {}).items():
+            params[_variable_name(name)] = _atomic(value)
+        params.update(bound or {})
+        try:
+            return engine.evaluate(prepared.text, params)
+        except XQueryError as exc:
+            where = exc.detail or {}
+            where["line"], where["column"] = prepared.user_position(
+                where.get("line"), where.get("column")
+            )
+            raise
+
+    def _targets(self, txn: Transaction, value: PyXdmValue) -> list[tuple[str, int]]:
+        """(document name, canonical position) of each node: stored nodes only."""
+        items = [value.item_at(i) for i in range(value.size)]
+        if any(not it.is_node for it in items):
+            raise Invalid("An update's target must be nodes, not atomic values.")
+        out: list[tuple[str, int]] = []
+        for gid in engine.generate_ids(items):
+            entry = txn.entries.get(engine.tree_of(gid))
+            if entry is None or entry.doc is None:
+                raise Invalid("Constructed (temporary) nodes cannot be update targets.")
+            out.append((entry.doc.name, entry.tree.position(gid)))
+        return out
+
+    def _pieces(self, value: PyXdmValue) -> list[tuple[str, str]]:
+        """What an insert or replace puts in, as serialised parts."""
+        out: list[tuple[str, str]] = []
+        last_atom = False
+        for i in range(value.size):
+            item = value.item_at(i)
+            if item.is_atomic:
+                text = str(item.string_value)
+                out.append(("text", (" " if last_atom else "") + text))
+                last_atom = True
+                continue
+            last_atom = False
+            node = item.get_node_value()
+            kind = node.node_kind
+            if kind == 2:
+                name = str(node.name)  # Clark form Q{uri}local, or local
+                clark = name[1:] if name.startswith("Q{") else name
+                clark = clark[2:] if clark.startswith("{}") else clark
+                out.append(("attr", f"{clark}={node.string_value}"))
+            elif kind == 3:
+                out.append(("text", str(node.string_value)))
+            else:
+                out.append(("node", engine.serialize_sequence(engine.as_value([item]))))
+        return out
+
+    def _update(self, txn: Transaction, stmt: Statement, variables: dict[str, Any]) -> int:
+        """Apply one update statement to the transaction's documents; the count of targets."""
+        targets = self._targets(txn, self._run(txn, stmt.target, variables))
+        sources: list[list[tuple[str, str]]] = []
+        if stmt.action == "insert":
+            assert stmt.source is not None
+            sources = [self._pieces(self._run(txn, stmt.source, variables))]
+        elif stmt.action == "replace":
+            assert stmt.source is not None and stmt.variable is not None
+            declared = f"declare variable ${stmt.variable} external; {stmt.source}"
+            value = self._run(txn, stmt.target, variables)
+            for i in range(value.size):
+                got = self._run(txn, declared, variables, {stmt.variable: value.item_at(i)})
+                sources.append(self._pieces(got))
+        by_doc: dict[str, list[int]] = {}
+        for name, pos in targets:
+            by_doc.setdefault(name, []).append(pos)
+        for name, positions in by_doc.items():
+            doc = txn.document(name)
+            assert doc is not None
+            tree = parse_tree(self._content(txn, name))
+            before = handles(tree)
+            ids = list(
+                self.server.node_ids(doc)
+                or range(doc.first_node_id, doc.first_node_id + doc.node_count)
+            )
+            aliases: dict[Any, Any] = {}
+            for pos in positions:
+                handle = before[pos]
+                if stmt.action in ("delete", "delete_undeep"):
+                    _update.delete(handle, undeep=stmt.action == "delete_undeep")
+                elif stmt.action == "insert":
+                    assert stmt.where is not None
+                    _update.insert(_update.fragment(sources[0]), handle, stmt.where)
+                elif stmt.action == "replace":
+                    pieces = _update.fragment(sources[targets.index((name, pos))])
+                    if handle[0] != "node":
+                        raise Invalid("UPDATE replace works on elements, comments and PIs.")
+                    _update.insert(pieces, handle, "following")
+                    _update.delete(handle)
+                else:
+                    assert stmt.name is not None
+                    el = handle[1] if handle[0] != "doc" else None
+                    nsmap = dict(el.nsmap) if el is not None and hasattr(el, "nsmap") else {}
+                    old_key = handle
+                    _update.rename(handle, stmt.name, nsmap)
+                    if handle[0] == "attr":
+                        prefix, _, local = stmt.name.rpartition(":")
+                        clark = f"{{{nsmap[prefix]}}}{local}" if prefix else local
+                        aliases[("attr", handle[1], clark)] = old_key
+            content, fresh, next_id = _update.apply(tree, before, ids, doc.next_node_id, aliases)
+            new = dataclasses.replace(
+                doc,
+                sha256=_sha256(content),
+                size=len(content),
+                node_count=len(fresh),
+                first_node_id=fresh[0],
+                next_node_id=next_id,
+                node_ids=tuple(fresh),
+                node_ids_sha256=None,
+            )
+            txn.writes[name] = Pending(new, content)
+        return len(targets)
+
+    def _result(self, result_id: str) -> tuple[Transaction, Result]:
+        for txn in [*([self.txn] if self.txn else []), *reversed(self.recent.values())]:
+            if result_id in txn.results:
+                return txn, txn.results[result_id]
+        raise SessionGone("Result not found: it ended with its transaction, or was closed.")
+
+    @engine.saxon_bound
+    def items(self, result_id: str, offset: int, count: int, portion: int) -> dict[str, Any]:
+        txn, result = self._result(result_id)
+        return self._items(txn, result, offset, count, portion)
+
+    @engine.saxon_bound
+    def close_result(self, result_id: str) -> None:
+        txn, result = self._result(result_id)
+        del txn.results[result.id]
+
+    def _items(
+        self, txn: Transaction, result: Result, offset: int, count: int, portion: int
+    ) -> dict[str, Any]:
+        portion = max(256, min(portion, MAX_PORTION))
+        end = min(result.size, offset + max(1, count))
+        picked = [result.value.item_at(i) for i in range(offset, end)]
+        nodes = [(i, it) for i, it in enumerate(picked) if it.is_node]
+        oids: dict[int, str] = {}
+        if nodes:
+            gids = engine.generate_ids([it for _, it in nodes])
+            for (i, it), gid in zip(nodes, gids, strict=True):
+                entry = self._entry_for(txn, gid, it)
+                oids[i] = entry.oid(gid, txn.serial)
+        out: list[dict[str, Any]] = []
+        records: list[dict[str, Any]] = []
+        budget = portion
+        for i, item in enumerate(picked):
+            if item.is_atomic:
+                atom = _atom(item)
+                out.append({"atom": atom})
+                budget -= len(atom["value"]) + 40
+            else:
+                node = item.get_node_value()
+                out.append({"oid": oids[i], "kind": _KINDS.get(node.node_kind, "element")})
+                if not records:
+                    records = self._portion(txn, node, budget)
+                    budget -= sum(len(str(r)) for r in records)
+            if budget <= 0:
+                break
+        return {"offset": offset, "items": out, "records": records, "next": offset + len(out)}
+
+    def _entry_for(self, txn: Transaction, gid: str, item: PyXdmItem) -> Entry:
+        docnum = engine.tree_of(gid)
+        entry = txn.entries.get(docnum)
+        if entry is None:
+            root = (
+                engine.evaluate("declare variable $n external; root($n)", {"n": item})
+                .item_at(0)
+                .get_node_value()
+            )
+            entry = Entry(engine.Tree(root), None)
+            txn.entries[entry.tree.docnum] = entry
+            txn.entries[docnum] = entry
+        return entry
+
+    # --- node records ---------------------------------------------------------------------
+
+    def _portion(self, txn: Transaction, node: PyXdmNode, budget: int) -> list[dict[str, Any]]:
+        nodes = engine.subtree(node, max(1, budget // _RECORD_GUESS))
+        raw = engine.records(nodes, MAX_STRING)
+        out: list[dict[str, Any]] = []
+        used = 0
+        for rec in raw:
+            wire = self._wire(txn, rec)
+            used += _size(wire)
+            if out and used > budget:
+                break
+            out.append(wire)
+        return out
+
+    def _wire(self, txn: Transaction, raw: dict[str, Any]) -> dict[str, Any]:
+        entry = txn.entries[engine.tree_of(raw["id"])]
+
+        def oid(gid: str | None) -> str | None:
+            return entry.oid(gid, txn.serial) if gid else None
+
+        me = oid(raw["id"])
+        assert me is not None
+        kind = raw["k"]
+        name = None
+        if kind in ("element", "attribute"):
+            name = {"ns": raw["ns"], "local": raw["ln"], "prefix": raw["px"]}
+        elif kind == "processing-instruction":
+            name = {"ns": "", "local": raw["ln"], "prefix": ""}
+        prefixes = raw.get("nsp") or []
+        return {
+            "oid": me,
+            "kind": kind,
+            "name": name,
+            "base_uri": raw["bu"] or None,
+            "type": _TYPES.get(kind, ""),
+            "string_value": raw["sv"],
+            "string_length": raw["sl"],
+            "parent": oid(raw["p"]),
+            "first_child": oid(raw["fc"]),
+            "next_sibling": oid(raw["nx"]),
+            "first_attribute": oid(raw["fa"]),
+            "first_namespace": f"{me}~{prefixes[0]}" if prefixes else None,
+        }
+
+    @engine.saxon_bound
+    def node(self, oid: str, portion: int = DEFAULT_PORTION) -> list[dict[str, Any]]:
+        """The node's record, then as many records of its subtree as ``portion`` bytes hold."""
+        portion = max(256, min(portion, MAX_PORTION))
+        txn, base, prefix = self._resolve(oid)
+        if prefix is not None:
+            return [self._namespace_record(txn, oid, base, prefix)]
+        return self._portion(txn, base, portion)
+
+    @engine.saxon_bound
+    def node_string(self, oid: str, offset: int, length: int) -> str:
+        txn, node, prefix = self._resolve(oid)
+        if prefix is not None:
+            value: str = self._namespace_record(txn, oid, node, prefix)["string_value"]
+            return value[offset : offset + length]
+        return engine.string_part(node, offset, min(length, MAX_PORTION))
+
+    def _namespace_record(
+        self, txn: Transaction, oid: str, element: PyXdmNode, prefix: str
+    ) -> dict[str, Any]:
+        parent = oid.rsplit("~", 1)[0]
+        pairs = engine.evaluate_string(
+            "declare variable $e external; string-join(for $p in in-scope-prefixes($e) return "
+            "($p || '=' || namespace-uri-for-prefix($p, $e)), ' ')",
+            {"e": element},
+        ).split(" ")
+        found = dict(p.split("=", 1) for p in pairs if "=" in p)
+        if prefix not in found:
+            raise SessionGone("Namespace node not found.")
+        order = list(found)
+        nxt = order.index(prefix) + 1
+        uri = found[prefix]
+        return {
+            "oid": oid,
+            "kind": "namespace",
+            "name": None,
+            "base_uri": None,
+            "type": "",
+            "string_value": uri,
+            "string_length": len(uri),
+            "parent": parent,
+            "first_child": None,
+            "next_sibling": f"{parent}~{order[nxt]}" if nxt < len(order) else None,
+            "first_attribute": None,
+            "first_namespace": None,
+        }
+
+    def _resolve(self, oid: str) -> tuple[Transaction, PyXdmNode, str | None]:
+        base, sep, prefix = oid.partition("~")
+        if base.startswith("t"):
+            serial_text, _, gid = base[1:].partition(".")
+            if not serial_text.isdigit():
+                raise SessionGone("Not a node OID.")
+            txn = self._view(int(serial_text))
+            entry = txn.entries.get(engine.tree_of(gid))
+            if entry is None or entry.doc is not None:
+                raise SessionGone("Node not found in this transaction.")
+            try:
+                pos = entry.tree.position(gid)
+            except KeyError:
+                raise SessionGone("Node not found in this transaction.") from None
+            return txn, entry.tree.node_at(pos), (prefix if sep else None)
+        doc_id, _, node_text = base.rpartition(".")
+        if not node_text.isdigit() or not doc_id:
+            raise SessionGone("Not a node OID.")
+        node_id = int(node_text)
+        txn = self._view()
+        doc = next((d for n in txn.names() if (d := txn.document(n)) and d.id == doc_id), None)
+        if doc is None:
+            known = txn.snapshot.documents.values()
+            if any(d.id == doc_id for d in known):
+                raise NodeDeleted("Node deleted: its document was deleted in this transaction.")
+            raise SessionGone("Node not found.")
+        at = self.server.position(doc, node_id)
+        if at is None:
+            if 0 < node_id < doc.next_node_id:
+                raise NodeDeleted(f"Node deleted: node {node_id} of {doc.name!r} no longer exists.")
+            raise SessionGone("Node not found.")
+        tree = self._tree(txn, doc.name)
+        return txn, tree.node_at(at), (prefix if sep else None)
+
+    @engine.saxon_bound
+    def close(self) -> None:
+        self.txn = None
+        self.recent.clear()
+
+
+def service_conflict(name: str) -> Exception:
+    from cairn.errors import Conflict
+
+    return Conflict(f"A document named {name!r} already exists; replace it instead.")
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def _size(record: dict[str, Any]) -> int:
+    return 120 + sum(len(v) for v in record.values() if isinstance(v, str))
+
+
+def _empty_map() -> Any:
+    return engine.evaluate("map{}").item_at(0)
+
+
+_KINDS = {
+    1: "element",
+    2: "attribute",
+    3: "text",
+    7: "processing-instruction",
+    8: "comment",
+    9: "document",
+    13: "namespace",
+}
+_TYPES = {"element": "no-type", "attribute": "no-type", "text": "untypedAtomic"}
+_XS = "Q{http://www.w3.org/2001/XMLSchema}"
+
+
+def _atom(item: PyXdmItem) -> dict[str, str]:
+    atomic = item.get_atomic_value()
+    type_name = str(atomic.primitive_type_name)
+    if type_name.startswith(_XS):
+        type_name = "xs:" + type_name[len(_XS) :]
+    return {"type": type_name, "value": str(atomic.string_value)}
+
+
+def _variable_name(name: str) -> str:
+    if not name or not all(c.isalnum() or c in "_-." for c in name) or name[0].isdigit():
+        raise Invalid(f"Not an external variable name: {name!r}.")
+    if name in (DOCS_VAR, COLLS_VAR):
+        raise Invalid(f"{name!r} is reserved.")
+    return name
+
+
+def _atomic(value: Any) -> Any:
+    proc = engine.processor()
+    if isinstance(value, bool):
+        return proc.make_boolean_value(value)
+    if isinstance(value, int):
+        return proc.make_integer_value(value)
+    if isinstance(value, float):
+        return proc.make_double_value(value)
+    if isinstance(value, str):
+        return proc.make_string_value(value)
+    raise Invalid("External variables take a string, number or boolean.")
+
+
+class XmlServer:
+    """The process's sessions over one database and blob store."""
+
+    def __init__(self, uow: UnitOfWork, blobs: BlobStore, cache_bytes: int = 512 << 20) -> None:
+        self.uow = uow
+        self.blobs = blobs
+        self.trees = TreeCache(blobs, cache_bytes)
+        self._sessions: dict[str, XmlSession] = {}
+        self._lock = threading.Lock()
+        self._ids: dict[str, tuple[tuple[int, ...], dict[int, int]]] = {}
+        self._positions: dict[int, tuple[tuple[int, ...], dict[int, int]]] = {}
+
+    def node_ids(self, doc: DocRef) -> tuple[int, ...] | None:
+        """The document's node ids in canonical order, or None for first + position."""
+        if doc.node_ids is not None:
+            return doc.node_ids
+        if doc.node_ids_sha256 is None:
+            return None
+        with self._lock:
+            found = self._ids.get(doc.node_ids_sha256)
+        if found is None:
+            packed = array("q")
+            packed.frombytes(self.blobs.read_bytes(doc.node_ids_sha256))
+            found = (tuple(packed), {})
+            with self._lock:
+                self._ids[doc.node_ids_sha256] = found
+                while len(self._ids) > 64:
+                    self._ids.pop(next(iter(self._ids)))
+        return found[0]
+
+    def position(self, doc: DocRef, node_id: int) -> int | None:
+        """Where node ``node_id`` is in the document, or None when it is not there."""
+        ids = self.node_ids(doc)
+        if ids is None:
+            pos = node_id - doc.first_node_id
+            return pos if 0 <= pos < doc.node_count else None
+        # Keyed by the id of the tuple, which the cache holds (so the id cannot be reused).
+        key = id(ids)
+        with self._lock:
+            cached = self._positions.get(key)
+        if cached is None or cached[0] is not ids:
+            cached = (ids, {node: pos for pos, node in enumerate(ids)})
+            with self._lock:
+                self._positions[key] = cached
+                while len(self._positions) > 64:
+                    self._positions.pop(next(iter(self._positions)))
+        index = cached[1]
+        return index.get(node_id)
+
+    def open_session(self, actor: Actor, database: str) -> XmlSession:
+        with self.uow.transaction() as session:
+            db = service.ensure_database(session, actor, database)
+            db_id, org_id = db.id, db.organisation_id
+        with self._lock:
+            mine = [s for s in self._sessions.values() if s.user_id == actor.id]
+            if len(mine) >= MAX_SESSIONS_PER_USER:
+                raise TooLarge(f"At most {MAX_SESSIONS_PER_USER} open sessions; close one.")
+            xs = XmlSession(self, actor, db_id, org_id)
+            self._sessions[xs.id] = xs
+        return xs
+
+    def session(self, actor: Actor, session_id: str) -> XmlSession:
+        """The caller's own session; anyone else's, or one lost in a restart, is not found."""
+        found = self._sessions.get(session_id)
+        if found is None or found.user_id != actor.id:
+            raise SessionGone(
+                "Session not found: it was closed, or the server restarted (an open "
+                "transaction was then rolled back, nothing of it applied)."
+            )
+        if found.organisation_id not in actor.privileges:
+            raise NotFound("Organisation not found.")
+        found.actor = actor
+        return found
+
+    def close_session(self, actor: Actor, session_id: str) -> None:
+        xs = self.session(actor, session_id)
+        with self._lock:
+            self._sessions.pop(xs.id, None)
+        xs.close()
+        engine.release(xs)

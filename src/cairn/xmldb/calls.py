@@ -1,0 +1,52 @@
+"""The glue the XML router uses: the app's one :class:`XmlServer`, and one locked call per
+request on a session (a session's requests run one at a time)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from cairn.accounts.service import Actor
+from cairn.db import UnitOfWork
+from cairn.xmldb._session import XmlServer, XmlSession
+from cairn.xmldb.schemas import SessionRead, statement_answer
+
+__all__ = ["run", "server", "session_read", "statement_answer"]
+
+T = TypeVar("T")
+_lock = threading.Lock()
+
+
+def server(request: Any) -> XmlServer:
+    """The app's XML server, made on first use (sessions live in this process)."""
+    state = request.app.state
+    found: XmlServer | None = getattr(state, "xmldb", None)
+    if found is None:
+        with _lock:
+            found = getattr(state, "xmldb", None)
+            if found is None:
+                found = XmlServer(UnitOfWork(state.sessionmaker), state.blobs)
+                state.xmldb = found
+    return found
+
+
+def run(
+    request: Any,
+    actor: Actor,
+    session_id: str,
+    call: Callable[[XmlSession], Any],
+    shape: Callable[[Any], T],
+) -> T:
+    xs = server(request).session(actor, session_id)
+    with xs.lock:
+        return shape(call(xs))
+
+
+def session_read(xs: XmlSession) -> SessionRead:
+    return SessionRead(
+        id=xs.id,
+        database_id=xs.database_id,
+        organisation_id=xs.organisation_id,
+        transaction=xs.txn.serial if xs.txn else None,
+    )

@@ -1,0 +1,229 @@
+"""XML database service: the organisation's database, committed snapshots, atomic commits.
+
+Transactions are snapshot isolation with first-committer-wins (docs/xmldb.md): a transaction
+reads the committed versions of its begin and never waits; its commit re-checks, in one
+database transaction, that every document it changed is still at the version it read, and
+applies all its changes or none. Sessions, queries and node OIDs live in ``_session``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from cairn.accounts import service as accounts
+from cairn.accounts.models import Organisation
+from cairn.accounts.service import Actor, Privilege
+from cairn.db.base import new_id, utcnow
+from cairn.errors import Invalid, NotFound
+from cairn.xmldb.errors import TransactionConflict
+from cairn.xmldb.models import XmlCollection, XmlDatabase, XmlDocument
+
+__all__ = [
+    "Change",
+    "DocRef",
+    "Snapshot",
+    "commit_changes",
+    "ensure_database",
+    "read_snapshot",
+    "resolve_organisation",
+    "validate_name",
+]
+
+MAX_NAME = 255
+
+
+@dataclass(frozen=True)
+class DocRef:
+    """A committed (or, inside a transaction, pending) version of one document."""
+
+    id: str
+    name: str
+    collection: str | None
+    sha256: str
+    size: int
+    version: int
+    node_count: int
+    first_node_id: int
+    next_node_id: int
+    node_ids_sha256: str | None = None  # set once an update moved ids off first + position
+    node_ids: tuple[int, ...] | None = None  # pending in a transaction, not yet a blob
+
+
+@dataclass
+class Snapshot:
+    """Everything of one database as of one moment: documents by name, collection names."""
+
+    database_id: str
+    organisation_id: str
+    documents: dict[str, DocRef] = field(default_factory=dict)
+    collections: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One document's change in a commit: ``new`` None deletes; ``base`` None creates."""
+
+    name: str
+    base: DocRef | None
+    new: DocRef | None
+
+
+def validate_name(name: str, what: str = "document") -> str:
+    if not name or len(name) > MAX_NAME or any(ord(c) < 32 for c in name):
+        raise Invalid(f"A {what} name is 1 to {MAX_NAME} printable characters.")
+    return name
+
+
+def resolve_organisation(session: Session, actor: Actor, database: str) -> str:
+    """The organisation a database name means: its id, or its name, among the actor's."""
+    if database in actor.privileges:
+        return database
+    try:
+        org = accounts.find_organisation_by_name(session, database)
+    except NotFound:
+        org = None
+    if org is None or org.id not in actor.privileges:
+        raise NotFound(f"No database {database!r}: name one of your organisations.")
+    return org.id
+
+
+def ensure_database(session: Session, actor: Actor, database: str) -> XmlDatabase:
+    """The organisation's database, created on first use (a racing creator is tolerated)."""
+    org_id = resolve_organisation(session, actor, database)
+    actor.require(org_id, Privilege.view)
+    found = session.scalar(select(XmlDatabase).where(XmlDatabase.organisation_id == org_id))
+    if found is not None:
+        return found
+    if session.get(Organisation, org_id) is None:
+        raise NotFound("Organisation not found.")
+    created = XmlDatabase(id=new_id(), organisation_id=org_id, created_at=utcnow())
+    try:
+        with session.begin_nested():
+            session.add(created)
+            session.flush()
+    except IntegrityError:
+        found = session.scalar(select(XmlDatabase).where(XmlDatabase.organisation_id == org_id))
+        if found is None:
+            raise
+        return found
+    return created
+
+
+def read_snapshot(session: Session, database: XmlDatabase) -> Snapshot:
+    """The committed state of the database, read in one statement per table."""
+    colls = {
+        c.id: c.name
+        for c in session.scalars(
+            select(XmlCollection).where(XmlCollection.database_id == database.id)
+        )
+    }
+    snap = Snapshot(database.id, database.organisation_id, collections=set(colls.values()))
+    for d in session.scalars(select(XmlDocument).where(XmlDocument.database_id == database.id)):
+        snap.documents[d.name] = DocRef(
+            id=d.id,
+            name=d.name,
+            collection=colls.get(d.collection_id) if d.collection_id else None,
+            sha256=d.sha256,
+            size=d.size,
+            version=d.version,
+            node_count=d.node_count,
+            first_node_id=d.first_node_id,
+            next_node_id=d.next_node_id,
+            node_ids_sha256=d.node_ids_sha256,
+        )
+    return snap
+
+
+def _collection_id(session: Session, database_id: str, name: str | None) -> str | None:
+    if name is None:
+        return None
+    found = session.scalar(
+        select(XmlCollection.id).where(
+            XmlCollection.database_id == database_id, XmlCollection.name == name
+        )
+    )
+    if found is not None:
+        return found
+    coll = XmlCollection(id=new_id(), database_id=database_id, name=name, created_at=utcnow())
+    session.add(coll)
+    session.flush()
+    return coll.id
+
+
+def commit_changes(
+    session: Session, *, database_id: str, changes: list[Change], collections: set[str]
+) -> None:
+    """Apply a transaction's changes, all or none: every changed document must still be at
+    the version the transaction read (first committer wins), else :class:`TransactionConflict`.
+    The caller's database transaction makes it atomic."""
+    for name in sorted(collections):
+        _collection_id(session, database_id, name)
+    for change in changes:
+        base, new = change.base, change.new
+        if base is None and new is not None:
+            if session.scalar(
+                select(XmlDocument.id).where(
+                    XmlDocument.database_id == database_id, XmlDocument.name == new.name
+                )
+            ):
+                raise _conflict(change.name)
+            session.add(
+                XmlDocument(
+                    id=new.id,
+                    database_id=database_id,
+                    collection_id=_collection_id(session, database_id, new.collection),
+                    name=new.name,
+                    sha256=new.sha256,
+                    size=new.size,
+                    version=1,
+                    node_count=new.node_count,
+                    first_node_id=new.first_node_id,
+                    next_node_id=new.next_node_id,
+                    node_ids_sha256=new.node_ids_sha256,
+                    created_at=utcnow(),
+                    modified_at=utcnow(),
+                )
+            )
+            try:
+                session.flush()
+            except IntegrityError:
+                raise _conflict(change.name) from None
+            continue
+        assert base is not None
+        where = (
+            XmlDocument.id == base.id,
+            XmlDocument.database_id == database_id,
+            XmlDocument.version == base.version,
+        )
+        if new is None:
+            done = session.execute(delete(XmlDocument).where(*where))
+        else:
+            done = session.execute(
+                update(XmlDocument)
+                .where(*where)
+                .values(
+                    sha256=new.sha256,
+                    size=new.size,
+                    version=base.version + 1,
+                    node_count=new.node_count,
+                    first_node_id=new.first_node_id,
+                    next_node_id=new.next_node_id,
+                    node_ids_sha256=new.node_ids_sha256,
+                    collection_id=_collection_id(session, database_id, new.collection),
+                    modified_at=utcnow(),
+                )
+            )
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            raise _conflict(change.name)
+    session.flush()
+
+
+def _conflict(name: str) -> TransactionConflict:
+    return TransactionConflict(
+        f"Document {name!r} was changed by a transaction that committed first; "
+        "nothing of this transaction was applied. Begin again and retry."
+    )

@@ -1,0 +1,135 @@
+"""The XML server without HTTP, on both databases: concurrent conflicting commits, database
+creation on first use, the parsed-document cache, and normalised storage."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import Engine
+
+from cairn.accounts import service as accounts
+from cairn.blobs import BlobStore
+from cairn.config import Settings
+from cairn.db import UnitOfWork, make_sessionmaker
+from cairn.errors import Conflict, Forbidden, NotFound
+from cairn.xmldb._session import XmlServer
+from cairn.xmldb._xml import canonical_count, normalise, parse_tree
+from cairn.xmldb.errors import MalformedXml, TransactionConflict
+from tests.factories import Member
+
+
+@pytest.fixture
+def server(engine: Engine, blobs: BlobStore, settings: Settings) -> XmlServer:
+    return XmlServer(UnitOfWork(make_sessionmaker(engine)), blobs, cache_bytes=1 << 20)
+
+
+def _actor(server: XmlServer, member: Member) -> accounts.Actor:
+    with server.uow.transaction() as session:
+        actor = accounts.authenticate(session, member.token)
+        _ = actor.user.memberships
+        return actor
+
+
+def test_racing_commits_on_one_document_one_wins(
+    server: XmlServer, make_member: Callable[..., Member]
+) -> None:
+    member = make_member()
+    actor = _actor(server, member)
+    setup = server.open_session(actor, member.organisation_id)
+    setup.load_document("doc", "<v>0</v>", replace=False)
+    racers = [server.open_session(actor, member.organisation_id) for _ in range(2)]
+    for n, xs in enumerate(racers):
+        xs.begin()
+        xs.load_document("doc", f"<v>{n + 1}</v>", replace=True)
+        xs.load_document(f"extra{n}", "<e/>", replace=False)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def commit(xs: object) -> None:
+        barrier.wait()
+        try:
+            xs.commit()  # type: ignore[attr-defined]
+            outcomes.append("ok")
+        except TransactionConflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=commit, args=(xs,)) for xs in racers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["conflict", "ok"]
+    docs = {d.name: d for d in setup.list_documents()}
+    winner = int(setup.execute("string(doc('doc'))", lite=True)["text"]) - 1
+    assert docs["doc"].version == 2
+    assert set(docs) == {"doc", f"extra{winner}"}  # the loser's other change is not there
+
+
+def test_the_database_is_created_once_and_only_for_members(
+    server: XmlServer, make_member: Callable[..., Member]
+) -> None:
+    member = make_member()
+    actor = _actor(server, member)
+    one = server.open_session(actor, member.organisation_id)
+    with server.uow.transaction() as session:
+        from cairn.accounts.models import Organisation
+
+        org = session.get(Organisation, member.organisation_id)
+        assert org is not None
+        name = org.name
+    two = server.open_session(actor, name)  # by name, too
+    assert one.database_id == two.database_id
+    stranger = _actor(server, make_member())
+    with pytest.raises(NotFound):
+        server.open_session(stranger, member.organisation_id)
+    with pytest.raises(NotFound):
+        server.session(stranger, one.id)
+
+
+def test_viewers_read_but_cannot_write(
+    server: XmlServer, make_member: Callable[..., Member]
+) -> None:
+    owner = make_member()
+    viewer = make_member("view", organisation_id=owner.organisation_id)
+    server.open_session(_actor(server, owner), owner.organisation_id).load_document(
+        "d", "<d/>", replace=False
+    )
+    xs = server.open_session(_actor(server, viewer), owner.organisation_id)
+    assert xs.execute("name(doc('d')/*)", lite=True)["text"] == "d"
+    with pytest.raises(Forbidden):
+        xs.load_document("e", "<e/>", replace=False)
+
+
+def test_names_are_unique_and_documents_parse_once_per_version(
+    server: XmlServer, make_member: Callable[..., Member]
+) -> None:
+    member = make_member()
+    xs = server.open_session(_actor(server, member), member.organisation_id)
+    xs.load_document("d", "<d>1</d>", replace=False)
+    with pytest.raises(Conflict):
+        xs.load_document("d", "<d>2</d>", replace=False)
+    before = server.trees.parses
+    for _ in range(3):
+        xs.execute("string(doc('d'))", lite=True)
+    assert server.trees.parses == before + 1
+    xs.load_document("d", "<d>2</d>", replace=True)
+    assert xs.execute("string(doc('d'))", lite=True)["text"] == "2"
+    assert server.trees.parses == before + 2
+
+
+def test_malformed_xml_names_line_and_column() -> None:
+    with pytest.raises(MalformedXml) as caught:
+        normalise("<a>\n  <b></a>")
+    assert caught.value.detail["line"] == 2
+    assert caught.value.detail["column"] > 0
+    with pytest.raises(MalformedXml):
+        normalise('<!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><a>&x;</a>')
+
+
+def test_storage_is_normalised_and_counts_every_numbered_node() -> None:
+    stored = normalise('<?xml version="1.0" encoding="ISO-8859-1"?><!--c--><a x="1">t<b/>u</a>')
+    assert stored.content.startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
+    # document, comment, a, @x, "t", b, "u"
+    assert stored.node_count == 7 == canonical_count(parse_tree(stored.content))
