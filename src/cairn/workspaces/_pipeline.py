@@ -37,7 +37,7 @@ from cairn.workspaces._streams import (
     open_decompressed,
 )
 from cairn.workspaces._tarheader import SafeTarInfo
-from cairn.workspaces._text_repair import repair_text
+from cairn.workspaces._text_repair import repair_text, write_over
 
 __all__ = ["MemberKind", "Upload"]
 
@@ -514,9 +514,7 @@ class Upload:
         for message in messages:
             self.log.add("warn", public, message)
         if cleaned != data:
-            temp = entry.local_path.with_name(f".{entry.local_path.name}.clean")
-            temp.write_bytes(cleaned)
-            os.replace(temp, entry.local_path)
+            write_over(entry.local_path, cleaned)
             self._replace_content(public, entry, len(cleaned), hashlib.sha256(cleaned).hexdigest())
 
     def _report_renames(self, member: ck.MemberPath, label: str, name: str) -> None:

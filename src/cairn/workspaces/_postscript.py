@@ -52,23 +52,40 @@ def _repair_dos_eps(data: bytes, name: str) -> tuple[bytes, list[str]]:
 
 
 def _strip_sections(data: bytes, name: str) -> tuple[bytes, list[str]]:
+    """One pass over the lines: each section from its opening to its closing line goes.
+
+    Line numbers and sizes in the messages are those of the file as each cut leaves it, as if
+    the sections were cut one after another from the top.
+    """
+    lines = data.splitlines(keepends=True)
+    kept: list[bytes] = []
     messages: list[str] = []
-    for kind, opening, closing in _SECTIONS:
-        while True:
-            lines = data.splitlines(keepends=True)
-            start = next((i for i, line in enumerate(lines) if opening.match(line)), None)
-            if start is None:
-                break
-            end = next((i for i in range(start + 1, len(lines)) if closing.match(lines[i])), None)
-            if end is None:
-                break  # no closing line: the rest may be real PostScript, keep it
-            before = len(data)
-            data = b"".join(lines[:start] + lines[end + 1 :])
-            messages.append(
-                f"Unnecessary {kind} removed from '{name}' from line {start + 1} to line "
-                f"{end + 1}, reduced from {before} bytes to {len(data)} bytes {HELP_SIZES}"
-            )
-    return data, messages
+    size = len(data)
+    removed_lines = 0
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        section = None
+        if line.startswith(b"%"):
+            section = next((s for s in _SECTIONS if s[1].match(line)), None)
+        if section is not None:
+            kind, _, closing = section
+            end = next((i for i in range(index + 1, len(lines)) if closing.match(lines[i])), None)
+            if end is not None:
+                cut = sum(len(x) for x in lines[index : end + 1])
+                start_no = index + 1 - removed_lines
+                messages.append(
+                    f"Unnecessary {kind} removed from '{name}' from line {start_no} to line "
+                    f"{start_no + end - index}, reduced from {size} bytes to {size - cut} bytes "
+                    f"{HELP_SIZES}"
+                )
+                size -= cut
+                removed_lines += end + 1 - index
+                index = end + 1
+                continue
+        kept.append(line)
+        index += 1
+    return (b"".join(kept), messages) if messages else (data, [])
 
 
 def clean_postscript(data: bytes, name: str) -> tuple[bytes, list[str]]:

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["TERMINATORS", "TextRepair", "repair_text"]
+__all__ = ["TERMINATORS", "TextRepair", "repair_text", "write_over"]
 
 CHUNK = 1024 * 1024
 # Bytes that DOS, old Macs and some editors leave at the end of a text file.
@@ -61,6 +61,8 @@ def repair_text(
         return TextRepair(False, (), last == b"\n", size, None, skipped=True)
     if not has_cr and (not last or last[0] not in TERMINATORS):
         return TextRepair(False, (), last == b"\n", size, None)
+    if whole is not None:
+        return _repair_in_memory(path, whole)
     temp = path.with_name(f".{path.name}.repair")
     digest = hashlib.sha256()
     written = 0
@@ -96,3 +98,33 @@ def repair_text(
         temp.unlink(missing_ok=True)
         raise
     return TextRepair(has_cr, tuple(seen), last_out == b"\n", written, digest.hexdigest())
+
+
+def _repair_in_memory(path: Path, data: bytes) -> TextRepair:
+    """The small-file case: repaired in memory and written over the file in place (creating a
+    file costs far more than writing one on these disks, see issue #13 section 8)."""
+    body = data.rstrip(_HOLD)  # as the streamed case treats the file's end
+    seen: list[str] = []
+    kept = bytearray()
+    for byte in data[len(body) :]:
+        if byte not in TERMINATORS:
+            kept.append(byte)
+        elif TERMINATORS[byte] not in seen:
+            seen.append(TERMINATORS[byte])
+    text = body + bytes(kept)
+    has_cr = b"\r" in text
+    out = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n") if has_cr else text
+    write_over(path, out)
+    sha256 = hashlib.sha256(out).hexdigest()
+    return TextRepair(has_cr, tuple(seen), out.endswith(b"\n"), len(out), sha256)
+
+
+def write_over(path: Path, data: bytes) -> None:
+    """Replace the content of ``path`` (ours, in staging) without creating a new file."""
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
