@@ -43,11 +43,16 @@ def test_lookup(archive: str, key: str) -> None:
     assert limits == replace(ARCHIVE_LIMITS[key], name=archive)
 
 
-def test_paper_archives_accept_tex_pdf_images_not_word() -> None:
-    accepted = limits_for("math").accepted_types
-    assert accepted == PAPER_TYPES
-    assert {ft.LATEX2E, ft.BIBTEX, ft.PDF, ft.IMAGE, ft.POSTSCRIPT} <= accepted
-    assert not {ft.DOCX, ft.ODT, ft.DVI, ft.RAR, ft.BINARY} & accepted
+def test_paper_archives_take_arxiv_rules_not_a_type_list() -> None:
+    # arXiv decides by its own rules (DVI and RAR fatal, a lone Word file invalid ...), and
+    # accepts any other file beside a paper: no accepted-types list on the arXiv targets.
+    for target in ("arxiv", "math", "hep-th", "cs.LG"):
+        assert limits_for(target).rules == "arxiv"
+        assert limits_for(target).accepted_types is None
+    assert DEFAULT_LIMITS.rules == limits_for("data").rules == "general"
+    # PAPER_TYPES stays for a custom target that wants a type list.
+    assert {ft.LATEX2E, ft.BIBTEX, ft.PDF, ft.IMAGE, ft.POSTSCRIPT} <= PAPER_TYPES
+    assert not {ft.DOCX, ft.ODT, ft.DVI, ft.RAR, ft.BINARY} & PAPER_TYPES
 
 
 def test_custom_table() -> None:

@@ -36,9 +36,14 @@ __all__ = [
 
 
 def upload(
-    request: Request, work: Workflow, workspace_id: int | None = None
+    request: Request,
+    work: Workflow,
+    workspace_id: int | None = None,
+    *,
+    default_archive: str | None = None,
 ) -> service.WorkspaceView:
-    """The upload route's one service call, with the body received from ``request``."""
+    """The upload route's one service call, with the body received from ``request``;
+    ``default_archive`` is a new workspace's target when the upload names none."""
     return service.upload(
         work.uow,
         work.blobs,
@@ -46,6 +51,7 @@ def upload(
         receive_upload(request, work.work_dir),
         work_dir=work.work_dir,
         workspace_id=workspace_id,
+        default_archive=default_archive,
     )
 
 

@@ -367,12 +367,15 @@ _HTML_COMPANIONS = frozenset({ft.HTML, ft.IMAGE, ft.POSTSCRIPT, ft.PDF})
 _PS_COMPANIONS = frozenset({ft.POSTSCRIPT, ft.PDF, ft.IMAGE})
 
 
-def infer_source_format(files: Iterable[tuple[str, str]]) -> tuple[str, list[Finding]]:
+def infer_source_format(
+    files: Iterable[tuple[str, str]], *, level: Level = "warn"
+) -> tuple[str, list[Finding]]:
     """arXiv's source format of a set of ``(public_path, file_type)``: tex, pdf, ps, html, invalid.
 
     Run it on the whole workspace after a merge (an upload alone may be just one figure). The
-    findings explain an ``invalid`` result; arXiv makes them fatal, cairn returns them as ``warn``
-    because a fatal finding makes ``process_upload``'s caller discard the upload.
+    findings explain an ``invalid`` result, at ``level``: arXiv makes them fatal, which the arXiv
+    targets follow (the workspace then shows ERRORS, and its files stay); cairn's own targets
+    warn.
     """
     items = list(files)
     main = [(p, t) for p, t in items if not p.startswith("anc/")]
@@ -381,7 +384,7 @@ def infer_source_format(files: Iterable[tuple[str, str]]) -> tuple[str, list[Fin
     if not main:
         if len(items) == 1:
             return "invalid", [
-                Finding("warn", items[0][0], "Found single ancillary file. Invalid submission.")
+                Finding(level, items[0][0], "Found single ancillary file. Invalid submission.")
             ]
         return "invalid", []
     if len(main) == 1:
@@ -395,11 +398,15 @@ def infer_source_format(files: Iterable[tuple[str, str]]) -> tuple[str, list[Fin
             message = "Submissions in docx are no longer supported. Please upload TeX or PDF."
         elif kind in (ft.ODT, ft.ODF):
             message = "Submissions in odf are no longer supported. Please upload TeX or PDF."
+        elif kind == ft.TEXAUX:
+            message = "Found single TeX auxiliary file (style, class, bbl). Invalid submission."
+        elif kind == ft.DOS_EPS:
+            message = "Found single DOS EPS file. Invalid submission."
         elif kind == ft.BINARY:
             message = "Could not determine file type."
         else:
             message = "Unsupported submission type"
-        return "invalid", [Finding("warn", path, message)]
+        return "invalid", [Finding(level, path, message)]
     kinds = {t for _, t in main}
     if ft.HTML in kinds and kinds <= _HTML_COMPANIONS:
         return "html", []

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from cairn.workspaces import _filetypes as ft
 
 __all__ = [
     "ARCHIVE_ALIASES",
     "ARCHIVE_LIMITS",
+    "ARXIV_TARGET",
     "DEFAULT_LIMITS",
     "PAPER_TYPES",
     "Limits",
+    "RuleSet",
     "find_limits",
     "known_targets",
     "limits_for",
@@ -26,6 +29,13 @@ __all__ = [
 KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
+
+RuleSet = Literal["general", "arxiv"]
+"""Which sanitizing rules apply: cairn's for research data, or arXiv's 31 ordered checks."""
+
+# The target /filemanager/api gives a workspace when the upload names no subject archive:
+# arXiv's rules and paper limits, as the arXiv service applies them to every submission.
+ARXIV_TARGET = "arxiv"
 
 
 @dataclass(frozen=True)
@@ -40,7 +50,9 @@ class Limits:
     than ``ratio_grace_bytes`` have been produced (so small, very compressible files still pass).
     ``max_depth`` is the number of archive layers opened: a ``.tar.gz`` upload is 1, a zip inside
     it 2. ``accepted_types`` lists the file types (``_filetypes`` names) accepted outside ``anc/``;
-    ``None`` accepts everything. Ancillary files are never type-checked.
+    ``None`` accepts everything. Ancillary files are never type-checked. ``rules`` picks the
+    sanitizing rules (``docs/arxiv-rules.md``): the arXiv targets decide what a paper may hold
+    by arXiv's own checks, so they list no accepted types.
     """
 
     max_total_bytes: int
@@ -51,9 +63,12 @@ class Limits:
     accepted_types: frozenset[str] | None
     name: str = "default"
     ratio_grace_bytes: int = 16 * MiB
+    rules: RuleSet = "general"
 
 
-# Types a paper submission may contain outside anc/ (arXiv rejects DVI, Word, ODF, RAR ...).
+# Types a paper submission may contain outside anc/, for a target that lists accepted types
+# (the arXiv targets use arXiv's own rules instead: DVI, .doc and RAR fatal, a lone Word file
+# an invalid source ...).
 PAPER_TYPES: frozenset[str] = frozenset(
     {
         *ft.TEX_TYPES,
@@ -86,8 +101,9 @@ _PAPER_LIMITS = Limits(
     max_files=2_000,
     max_ratio=200.0,
     max_depth=3,
-    accepted_types=PAPER_TYPES,
+    accepted_types=None,
     name="paper",
+    rules="arxiv",
 )
 
 _DATA_LIMITS = Limits(
@@ -102,6 +118,7 @@ _DATA_LIMITS = Limits(
 
 ARCHIVE_LIMITS: dict[str, Limits] = {
     "default": DEFAULT_LIMITS,
+    ARXIV_TARGET: _PAPER_LIMITS,
     "physics": _PAPER_LIMITS,
     "math": _PAPER_LIMITS,
     "cs": _PAPER_LIMITS,

@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import itertools
+import os
 import re
 import stat
 import tarfile
 import zipfile
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from cairn.workspaces import _arxiv_rules as ar
 from cairn.workspaces import _checks as ck
 from cairn.workspaces import _filetypes as ft
 from cairn.workspaces._budget import Budget
 from cairn.workspaces._findings import FindingLog
+from cairn.workspaces._postscript import MAX_CLEAN_BYTES, clean_postscript, has_sections
 from cairn.workspaces._staging import Entry, StagingFolder
 from cairn.workspaces._streams import (
     BUFFER,
@@ -33,6 +37,7 @@ from cairn.workspaces._streams import (
     open_decompressed,
 )
 from cairn.workspaces._tarheader import SafeTarInfo
+from cairn.workspaces._text_repair import repair_text, write_over
 
 __all__ = ["MemberKind", "Upload"]
 
@@ -98,6 +103,16 @@ class Upload:
     was_archive: bool = False
     reading: str | None = None  # the member being copied now (named if its archive breaks)
 
+    @property
+    def arxiv(self) -> bool:
+        """Whether the target applies arXiv's rules (docs/arxiv-rules.md)."""
+        return self.budget.limits.rules == "arxiv"
+
+    @property
+    def quiet(self) -> ck.Level:
+        """The level of a harmless removal: info as in arXiv, warn in cairn's own rules."""
+        return "info" if self.arxiv else "warn"
+
     # --- top level ---
     def run(self, source: Path, filename: str) -> None:
         name, notes = ck.clean_upload_filename(filename)
@@ -133,7 +148,10 @@ class Upload:
                 if claimed == "tar":
                     self.log.add("fatal", None, f"Unable to read tar '{shown}': not a tar file")
                     return
-                if claimed is not None or _COMPRESSION_SUFFIX.search(name):
+                if (claimed is not None or _COMPRESSION_SUFFIX.search(name)) and not (
+                    self.arxiv and kind in ("gzip", "bzip2")
+                ):
+                    # arXiv targets: no tar inside is fatal, via the file rules (rule 29).
                     self._decompress_single(source, kind, name, base, shown)
                     self._drain_queue()
                     return
@@ -337,8 +355,9 @@ class Upload:
             else:  # nothing to quote (an empty name, or one cut at a NUL): say where it is
                 log.add("fatal", None, f"Refused member {index} of '{meter.label}': {member}.")
             return
+        arxiv = self.arxiv
         public = member.public
-        junk = ck.junk_kind(member)
+        junk = ar.junk_kind(member) if arxiv else ck.junk_kind(member)
         if junk is not None:
             what, index = junk
             where = "/".join(member.parts[: index + 1])
@@ -346,7 +365,8 @@ class Upload:
                 if log.once(("macosx", meter.label), "warn", where, ck.MSG_MACOSX):
                     log.removed.append(where)
             elif what == "hidden":
-                if log.once(("hidden", where), "warn", where, ck.MSG_HIDDEN):
+                # arXiv's RemoveFilesWithLeadingDot says so as info; cairn's own rules warn.
+                if log.once(("hidden", where), self.quiet, where, ck.MSG_HIDDEN):
                     log.removed.append(where)
             else:
                 log.add("warn", public, ck.msg_not_allowed(ck.display_name(name)))
@@ -356,17 +376,39 @@ class Upload:
             log.add("warn", public, ck.msg_link(_KIND_LABEL[kind], ck.display_name(name)))
             log.removed.append(public)
             return
-        self._report_renames(member, meter.label, name)
-        for index, part in enumerate(member.parts[:-1]):
-            if part == "processed":
-                where = "/".join(member.parts[: index + 1])
-                log.once(("processed", where), "warn", where, ck.MSG_PROCESSED)
+        if arxiv:
+            # arXiv's order: processed (4), drive prefix (5), backups (7), renames (8, 9),
+            # then the files removed by name (10-15) and the last guard (16).
+            self._report_processed(member)
+            if not self.ancillary and not public.startswith("anc/"):
+                original = "/".join(member.original)
+                if ar.is_backup(original):
+                    shown = ck.display_name(original)
+                    log.add("warn", public, ck.msg_backup(shown))
+            self._report_renames(member, meter.label, name)
+            rule = ar.name_rule(member.parts[-1])
+            if rule is not None:
+                log.add(rule.level, public, rule.message)
+                if rule.remove:
+                    log.removed.append(public)
+                    return
+            if not ck.SAFE_PATH.fullmatch(public):  # PanicOnIllegalCharacters: unreachable
+                log.add("fatal", public, f"File '{public}' has an illegal character in its name.")
+                return
+        else:
+            self._report_renames(member, meter.label, name)
+            self._report_processed(member)
         staging = self.staging
         resolved = staging.resolve_clash(member, name)
         if resolved is None:
             return
         public = resolved
-        if not self.ancillary and not public.startswith("anc/") and ck.is_tex_backup(public):
+        if (
+            not arxiv
+            and not self.ancillary
+            and not public.startswith("anc/")
+            and ck.is_tex_backup(public)
+        ):
             log.add("warn", public, ck.msg_backup(public))
         self.budget.check_file_count(len(staging.entries))
         self.reading = public
@@ -378,7 +420,7 @@ class Upload:
         self.reading = None
         if entry.size == 0:
             entry.local_path.unlink()
-            log.add("warn", public, ck.msg_empty(public))
+            log.add(self.quiet, public, ck.msg_empty(public))
             log.removed.append(public)
             return
         entry.file_type = ft.detect_type(public, head, entry.size, entry.local_path)
@@ -389,6 +431,91 @@ class Upload:
             archive = "gzip" if _compressed_tar(head, "gzip", entry.local_path) else None
         if archive is not None:
             self.queue.append((public, entry, archive, depth + 1))
+        elif arxiv:
+            self._arxiv_file_rules(public, entry, head)
+
+    def _report_processed(self, member: ck.MemberPath) -> None:
+        for index, part in enumerate(member.parts[:-1]):
+            if part == "processed":
+                where = "/".join(member.parts[: index + 1])
+                self.log.once(("processed", where), "warn", where, ck.MSG_PROCESSED)
+
+    def _arxiv_file_rules(self, public: str, entry: Entry, head: bytes) -> None:
+        """arXiv's rules 20-26 and 29 for one staged file that is not an archive to unpack."""
+        log = self.log
+        if entry.file_type in (ft.GZIPPED, ft.BZIP2):
+            # UnpackCompressedTarFiles: a compressed file that holds no tar cannot be read.
+            fixed = ar.fixed_tgz_name(public)
+            log.add("fatal", public, f"Unable to read tar '{fixed}': not a tar file")
+            return
+        if public.startswith("anc/"):
+            return  # arXiv's file rules leave ancillary files alone
+        log.findings.extend(ar.type_findings(public, entry.file_type))
+        renamed = ar.fixed_extension(public, entry.file_type)
+        if renamed is not None:
+            public = self._rename_staged(public, renamed)
+        if entry.file_type in ft.TEX_TYPES or entry.file_type in (ft.HTML, ft.TEXT):
+            self._repair_text(public, entry, head)
+        elif entry.file_type in (ft.POSTSCRIPT, ft.DOS_EPS):
+            self._clean_postscript(public, entry, head)
+
+    def _rename_staged(self, public: str, wanted: str) -> str:
+        """FixFileExtensions (22): give ``public`` its type's extension, never over a file."""
+        staging = self.staging
+        target = wanted
+        stem, _, ext = wanted.rpartition(".")
+        number = 0
+        while target in staging.entries or target in staging.dirs:
+            number += 1
+            target = f"{stem}_{number}.{ext}"
+        entry = staging.entries[public]
+        local = Path(staging.target(target))
+        os.rename(entry.local_path, local)
+        staging.forget(public)
+        staging.add(target, replace(entry, local_path=local))
+        self.log.add("warn", target, ck.msg_renamed(public, target))
+        return target
+
+    def _replace_content(self, public: str, entry: Entry, size: int, sha256: str) -> None:
+        staging = self.staging
+        staging.forget(public)
+        staging.add(public, replace(entry, size=size, sha256=sha256))
+
+    def _repair_text(self, public: str, entry: Entry, head: bytes) -> None:
+        """UnMacify (23) for TeX and HTML, and for other text with CR line ends (arXiv's PC
+        and MAC types): plain LF text is left alone, so its end is not checked either."""
+        entry = self.staging.entries[public]
+        whole = head if entry.size <= len(head) else None
+        repair = repair_text(
+            entry.local_path, entry.size, whole=whole, need_cr=entry.file_type == ft.TEXT
+        )
+        if repair.skipped:
+            return
+        if repair.sha256 is not None:
+            self._replace_content(public, entry, repair.size, repair.sha256)
+        if repair.line_endings:
+            self.log.add("info", public, f"Line endings of '{public}' were changed to LF (\\n).")
+        for what in repair.stripped:
+            self.log.add("warn", public, f"Trailing {what} stripped from {public}.")
+        if not repair.final_newline:
+            self.log.add(
+                "warn", public, f"File '{public}' does not end with newline (\\n), TRUNCATED?"
+            )
+
+    def _clean_postscript(self, public: str, entry: Entry, head: bytes) -> None:
+        """CleanupPostScript and RepairDOSEPSFiles (24)."""
+        entry = self.staging.entries[public]
+        if entry.size > MAX_CLEAN_BYTES:
+            return
+        data = head if entry.size <= len(head) else entry.local_path.read_bytes()
+        if not has_sections(data):
+            return
+        cleaned, messages = clean_postscript(data, public)
+        for message in messages:
+            self.log.add("warn", public, message)
+        if cleaned != data:
+            write_over(entry.local_path, cleaned)
+            self._replace_content(public, entry, len(cleaned), hashlib.sha256(cleaned).hexdigest())
 
     def _report_renames(self, member: ck.MemberPath, label: str, name: str) -> None:
         log = self.log

@@ -27,13 +27,22 @@ from cairn.db import UnitOfWork, paginate, utcnow
 from cairn.errors import BadRequest, Forbidden, Invalid, NotFound
 from cairn.provenance import service as provenance
 from cairn.tempfiles import scratch_dir
+from cairn.workspaces import _filetypes as ft
+from cairn.workspaces._arxiv_rules import Removal, bib_rules, generated_files, msg_dvi
 from cairn.workspaces._checks import (
     Finding,
     case_duplicates,
     display_name,
     infer_source_format,
 )
-from cairn.workspaces._limits import Limits, find_limits, known_targets
+from cairn.workspaces._limits import (
+    ARXIV_TARGET,
+    DEFAULT_LIMITS,
+    Limits,
+    RuleSet,
+    find_limits,
+    known_targets,
+)
 from cairn.workspaces._package import PackageFile, build_package
 from cairn.workspaces._unpack import process_upload
 from cairn.workspaces.models import (
@@ -46,6 +55,7 @@ from cairn.workspaces.models import (
 
 __all__ = [
     "ACTIVE",
+    "ARXIV_TARGET",
     "DELETED",
     "LOCKED",
     "RELEASED",
@@ -367,9 +377,13 @@ def apply_upload(
     )
     findings = list(prepared.findings)
     current = {f.public_path: f for f in list_files(session, workspace.id)}
+    files, dropped = prepared.files, list[Removal]()
     if not prepared.fatal:
         findings.extend(_merged_limit_findings(current, prepared))
         findings.extend(_file_folder_clashes(current, prepared))
+        if prepared.limits.rules == "arxiv":
+            files, dropped, merged = _arxiv_merge(current, prepared.files)
+            findings.extend(merged)
     if any(f.level == "fatal" for f in findings):
         log(
             session,
@@ -380,10 +394,11 @@ def apply_upload(
         )
         changed = False
     else:
-        _merge_files(session, workspace.id, current, prepared.files, now)
+        _delete_rows(session, workspace.id, [r.public_path for r in dropped])
+        _merge_files(session, workspace.id, current, files, now)
         findings.extend(
             Finding("info", f.public_path, "replaced existing file")
-            for f in prepared.files
+            for f in files
             if f.public_path in current
         )
         log(
@@ -391,7 +406,7 @@ def apply_upload(
             workspace,
             actor,
             "info",
-            f"added {len(prepared.files)} file(s) from '{prepared.filename}'",
+            f"added {len(files)} file(s) from '{prepared.filename}'",
         )
         changed = True
     workspace.upload_started_at = prepared.started_at
@@ -436,8 +451,12 @@ def upload(
     *,
     work_dir: Path,
     workspace_id: int | None = None,
+    default_archive: str | None = None,
 ) -> WorkspaceView:
     """Upload a file or archive into a new workspace, or into ``workspace_id``.
+
+    A new workspace's target is the upload's ``archive``, else ``default_archive`` (the arXiv
+    file manager's routes give ``arxiv``: arXiv's rules); an existing one keeps its own.
 
     The caller's rights and the workspace's state are checked before the body is received, so
     a refused upload costs no transfer. Unpacking holds no transaction. The files are then
@@ -459,6 +478,8 @@ def upload(
     with receive() as request:
         if workspace_id is None:
             organisation_id = _choose_organisation(actor, request.organisation_id)
+            if not request.archive and default_archive:
+                request = replace(request, archive=default_archive)
         elif request.archive and _target(request.archive) != _target(existing_archive):
             raise BadRequest(
                 f"This workspace's target archive is '{existing_archive or 'default'}'; an "
@@ -511,6 +532,38 @@ def _merged_limit_findings(
             )
         ]
     return []
+
+
+def _arxiv_merge(
+    current: dict[str, FileRecord], files: list[StoredFile]
+) -> tuple[list[StoredFile], list[Removal], list[Finding]]:
+    """arXiv's rules over the merged file set: TeX-generated files next to their ``.tex`` go
+    (rule 17, also when the ``.tex`` came earlier or comes later), then a DVI file left is fatal
+    (rule 21). Returns the new files to keep, the existing files to remove, and the findings."""
+    new_paths = {f.public_path for f in files}
+    removals = generated_files(current.keys() | new_paths)
+    gone = {r.public_path for r in removals}
+    kept = [f for f in files if f.public_path not in gone]
+    findings = [r.finding for r in removals]
+    findings.extend(
+        Finding("fatal", f.public_path, msg_dvi(f.public_path))
+        for f in kept
+        if f.file_type == ft.DVI and not f.public_path.startswith("anc/")
+    )
+    return kept, [r for r in removals if r.public_path in current], findings
+
+
+def _delete_rows(session: Session, workspace_id: int, paths: Sequence[str]) -> None:
+    if paths:
+        session.execute(
+            delete(WorkspaceFile).where(
+                WorkspaceFile.workspace_id == workspace_id, WorkspaceFile.public_path.in_(paths)
+            )
+        )
+
+
+def _rules(workspace: Workspace) -> RuleSet:
+    return (find_limits(workspace.archive) or DEFAULT_LIMITS).rules
 
 
 def _folders(paths: Iterable[str]) -> set[str]:
@@ -587,15 +640,32 @@ def _refresh_summary(
     *,
     changed: bool,
 ) -> None:
-    """Re-run the workspace-wide checks and store findings, status and checksum."""
+    """Re-run the workspace-wide checks and store findings, status and checksum.
+
+    On the arXiv targets the source type's findings are fatal (ERRORS, the files stay) and
+    CheckForMissingReferences runs over the whole workspace (rule 28): a ``.bib`` goes once its
+    ``.bbl`` is there, whichever upload brought which.
+    """
     files = list_files(session, workspace.id)
+    arxiv = _rules(workspace) == "arxiv"
+    bib_findings: list[Finding] = []
+    if arxiv and files:
+        removals, bib_findings = bib_rules(f.public_path for f in files)
+        if removals:
+            gone = {r.public_path for r in removals}
+            _delete_rows(session, workspace.id, sorted(gone))
+            files = [f for f in files if f.public_path not in gone]
+            bib_findings = [r.finding for r in removals] + bib_findings
+            changed = True
     if files:
         source_format, format_findings = infer_source_format(
-            (f.public_path, f.file_type) for f in files
+            ((f.public_path, f.file_type) for f in files), level="fatal" if arxiv else "warn"
         )
     else:
         source_format, format_findings = "unknown", []
-    findings = findings + format_findings + case_duplicates(f.public_path for f in files)
+    findings = (
+        findings + format_findings + bib_findings + case_duplicates(f.public_path for f in files)
+    )
     session.execute(delete(WorkspaceFinding).where(WorkspaceFinding.workspace_id == workspace.id))
     if findings:
         session.execute(

@@ -109,8 +109,12 @@ def create_upload(
     rebuild: calls.RebuildDep,
 ) -> Response:
     """Create a workspace and process a file or archive (.tar, .tar.gz, .tar.bz2, .tar.xz,
-    .zip, .gz) into it: unpacked, sanitized and checked. Answers 201 with the summary."""
-    view = calls.upload(request, work)
+    .zip, .gz) into it: unpacked, sanitized and checked. Answers 201 with the summary.
+
+    With no `archive` field the workspace gets arXiv's whole rule set and paper limits (target
+    `arxiv`), as the arXiv service checks every submission; `archive` picks another target."""
+    # The arXiv service applies its rules to every upload (issue #13, section 1).
+    view = calls.upload(request, work, default_archive=service.ARXIV_TARGET)
     rebuild.after(view)
     location = f"{settings.base_url}{router.prefix}/{view.workspace.id}"
     return _answer(view, status=201, headers={"Location": location})
