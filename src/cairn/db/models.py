@@ -1,6 +1,7 @@
 """Imports every area's ORM models so ``Base.metadata`` knows all tables (Alembic, checks)."""
 
 from cairn.accounts import models as accounts_models
+from cairn.processing import models as processing_models
 from cairn.workspaces import models as workspaces_models
 
-__all__ = ["accounts_models", "workspaces_models"]
+__all__ = ["accounts_models", "processing_models", "workspaces_models"]
