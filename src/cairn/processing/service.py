@@ -216,6 +216,13 @@ def delete_data(session: Session, actor: Actor, organisation_id: str, data_id: s
     user = _used_by(session, organisation_id, data_id)
     if user is not None:
         raise Conflict(f"The data item is an input of process '{user.name}'; delete that first.")
+    _delete_item(session, item)
+
+
+def _delete_item(session: Session, item: DataItem) -> None:
+    """The item and its file rows (their blobs go when ``cairn admin gc`` finds them unused)."""
+    for file in session.scalars(select(DataFile).where(DataFile.data_id == item.id)):
+        session.delete(file)
     session.delete(item)
     session.flush()
 
@@ -599,7 +606,7 @@ def delete_execution(
 
 def _delete_execution(session: Session, execution: Execution) -> None:
     for item in session.scalars(select(DataItem).where(DataItem.execution_id == execution.id)):
-        session.delete(item)
+        _delete_item(session, item)
     session.delete(execution)
     session.flush()
 
