@@ -26,7 +26,6 @@ from cairn.db import UnitOfWork
 from cairn.db.base import utcnow
 from cairn.errors import CairnError, Conflict, Forbidden, NotFound
 from cairn.processing import service
-from cairn.processing._analysis import analyse_file
 from cairn.processing._engine import ComponentJob, Event, Executor, Job, LocalExecutor
 from cairn.processing._registry import get_service
 from cairn.processing._signing import SignedUrl, Signer
@@ -160,6 +159,8 @@ class Runtime:
             if file is None or file.sha256 is None:
                 return
             sha256, file_type, file_name = file.sha256, file.file_type, file.file_name
+        from cairn.processing._analysis import analyse_file  # GDAL and PROJ: only when needed
+
         folder = Path(tempfile.mkdtemp(prefix="analysis-", dir=self._scratch()))
         analysis: dict[str, Any] | None = None
         error: str | None = None
