@@ -321,6 +321,7 @@ def test_a_signed_upload_url_works_once_and_cannot_be_forged(
     url = _signed_upload(client, member)
     forged = url[:-4] + ("0000" if not url.endswith("0000") else "1111")
     assert client.put(forged, content=b"{}").status_code == 403
+    assert client.put(url + "&blob=" + "0" * 64, content=b"{}").status_code == 403
     assert client.put(url, content=b"{}").status_code == 200
     again = client.put(url, content=b"{}")
     assert again.status_code == 403
@@ -345,6 +346,9 @@ def test_a_signed_download_url_serves_once(client: TestClient, member: Member) -
         f"{org_path(member)}/data/{data_id}/download_file/{file['id']}", headers=member.headers
     )
     url = answer.json()["extras"]["url"]
+    # Like a presigned URL, it serves for its hour even if the item is deleted meanwhile (the
+    # SDK downloads in threads while the Quick Example goes on to delete everything).
+    assert client.delete(f"{org_path(member)}/data/{data_id}", headers=member.headers).json() == {}
     first = client.get(url)
     assert first.status_code == 200 and json.loads(first.content)["type"] == "FeatureCollection"
     assert client.get(url).status_code == 403

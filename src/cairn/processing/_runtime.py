@@ -14,6 +14,7 @@ import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,16 @@ DOWNLOAD_LIFETIME = service.UPLOAD_LIFETIME
 
 
 _CREATING = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Download:
+    """The bytes a download serves."""
+
+    sha256: str
+    size: int | None
+    file_name: str
+    modified: datetime
 
 
 @dataclass
@@ -104,14 +115,19 @@ class Runtime:
 
     # --- uploads and downloads ---------------------------------------------------------------
 
-    def sign(self, action: str, file_id: str) -> SignedUrl:
-        return self.signer.sign(action, file_id, service.UPLOAD_LIFETIME)
+    def sign(self, action: str, file_id: str, blob: str | None = None) -> SignedUrl:
+        """A signed URL for ``action`` on a file; a download's also names the file's blob."""
+        signed_action = f"{action}:{blob}" if blob else action
+        return self.signer.sign(signed_action, file_id, service.UPLOAD_LIFETIME)
 
     def _spend(
         self, session: Any, action: str, file_id: str, signed: Mapping[str, Any] | None
     ) -> None:
         if signed is not None:
-            self.signer.check(session, action=action, file_id=file_id, **signed)
+            given = dict(signed)
+            if given.pop("blob", None) is not None:  # only download URLs name a blob
+                raise Forbidden("This signed URL is not valid.")
+            self.signer.check(session, action=action, file_id=file_id, **given)
 
     def begin_upload(
         self,
@@ -189,19 +205,28 @@ class Runtime:
         *,
         signed: Mapping[str, Any] | None = None,
         actor: Actor | None = None,
-    ) -> DataFile:
-        """The file a download names: a signed URL is spent; without one the actor must be a
-        member of the file's organisation (another organisation's file is not found)."""
+    ) -> Download:
+        """What a download serves: a signed URL is spent and serves its blob for its hour even
+        if the file was deleted meanwhile (the SDK downloads in background threads while a
+        script goes on to delete the process, as the Quick Example does); without a URL the
+        actor must be a member of the file's organisation (another's file is not found)."""
         with self.uow.transaction() as session:
             file = session.get(DataFile, file_id)
             if actor is not None:
                 if file is None:
                     raise NotFound("File not found.")
                 actor.require(file.organisation_id, Privilege.view)
-            self._spend(session, "download", file_id, signed)
+            if signed is not None:
+                given = dict(signed)
+                blob = given.pop("blob", None)
+                action = f"download:{blob}" if blob else "download"
+                self.signer.check(session, action=action, file_id=file_id, **given)
+                if blob and (file is None or file.sha256 == blob):
+                    name = file.file_name if file is not None else file_id
+                    return Download(blob, file.size if file else None, name, utcnow())
             if file is None or file.sha256 is None:
                 raise Forbidden("This signed URL is not valid.")
-            return file
+            return Download(file.sha256, file.size, file.file_name, file.updated_at)
 
     def _scratch(self) -> Path:
         folder = self.settings.work_dir / "processing"

@@ -40,9 +40,12 @@ class SignedUrl:
     signature: str
 
     def query(self) -> str:
-        return urlencode(
-            {"expires": self.expires, "nonce": self.nonce, "signature": self.signature}
-        )
+        fields: dict[str, str | int] = {"expires": self.expires, "nonce": self.nonce}
+        _, _, blob = self.action.partition(":")
+        if blob:  # a download URL names its blob, so it serves for its hour like a presigned URL
+            fields["blob"] = blob
+        fields["signature"] = self.signature
+        return urlencode(fields)
 
 
 class Signer:

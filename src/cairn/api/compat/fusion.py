@@ -686,7 +686,7 @@ def download_file(
     file = service.get_file(session, actor, organisation_id, data_id, file_id)
     if file.sha256 is None:
         raise Conflict("The file has not been uploaded.")
-    signed = runtime.sign("download", file.id)
+    signed = runtime.sign("download", file.id, file.sha256)
     url = f"{settings.base_url}{router.prefix}/transfers/{file.id}/download?{signed.query()}"
     return _model(_file(file), url=url)
 
@@ -702,11 +702,14 @@ class _Signed:
         expires: Annotated[int | None, Query(ge=0, le=2**62)] = None,
         nonce: Annotated[str | None, Query(max_length=64)] = None,
         signature: Annotated[str | None, Query(max_length=128)] = None,
+        blob: Annotated[str | None, Query(max_length=64)] = None,
     ) -> None:
         given = [expires is not None, nonce is not None, signature is not None]
-        self.signed = (
+        self.signed: dict[str, Any] | None = (
             {"expires": expires, "nonce": nonce, "signature": signature} if all(given) else None
         )
+        if self.signed is not None and blob is not None:
+            self.signed["blob"] = blob
         if any(given) and not all(given):
             raise Forbidden("This signed URL is not valid.")
 
@@ -774,8 +777,8 @@ def download(
         blobs,
         sha256=file.sha256,
         size=file.size,
-        etag=file.sha256 or "",
-        modified=file.updated_at,
+        etag=file.sha256,
+        modified=file.modified,
         filename=file.file_name,
     )
 
