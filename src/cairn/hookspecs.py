@@ -7,7 +7,7 @@ arguments, so hooks can gain arguments without breaking plugins.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import pluggy
@@ -17,8 +17,15 @@ if TYPE_CHECKING:
 
     from cairn.blobs.registry import BlobStoreFactory
     from cairn.config import Settings
+    from cairn.processing._ssd import Service
 
-__all__ = ["hookimpl", "hookspec", "register_blob_stores", "register_routes"]
+__all__ = [
+    "hookimpl",
+    "hookspec",
+    "register_blob_stores",
+    "register_routes",
+    "register_services",
+]
 
 hookspec = pluggy.HookspecMarker("cairn")
 hookimpl = pluggy.HookimplMarker("cairn")
@@ -32,3 +39,8 @@ def register_blob_stores() -> Mapping[str, BlobStoreFactory] | None:
 @hookspec
 def register_routes(app: FastAPI, settings: Settings) -> None:
     """Add routers to the app (``app.include_router``) after cairn's own."""
+
+
+@hookspec
+def register_services() -> Sequence[Service] | None:
+    """Return processing service descriptions (``cairn.processing.Service``) to offer."""

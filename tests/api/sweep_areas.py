@@ -141,3 +141,19 @@ SEEDERS: list[Callable[[TestClient, Member], AreaSeed]] = [
 # Path prefix -> why an error answer there is not in that router's shape (None when it is).
 # Routes under no prefix here answer problem+json (checked by the sweep itself).
 ERROR_SHAPES: dict[str, Callable[[httpx.Response], str | None]] = {}
+
+
+def seed_processing(client: TestClient, member: Member) -> AreaSeed:
+    from tests.api.sweep_processing import seed  # its own module: it grew
+
+    return seed(client, member)
+
+
+def fusion_error(answer: httpx.Response) -> str | None:
+    from tests.api.sweep_processing import fusion_error_shape
+
+    return fusion_error_shape(answer)
+
+
+SEEDERS.append(seed_processing)
+ERROR_SHAPES["/fusion"] = fusion_error

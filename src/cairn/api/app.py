@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from cairn import __version__
-from cairn.api.compat import filemanager
+from cairn.api.compat import filemanager, fusion
 from cairn.api.errors import PROBLEM_RESPONSES, install_error_handlers
 from cairn.api.limits import BodyLimitMiddleware
 from cairn.api.methods import install_allow_header
@@ -32,6 +32,7 @@ ROUTERS = (
     filemanager.router,
     runs.router,
     xmldb.router,
+    fusion.router,
 )
 
 

@@ -1,0 +1,1 @@
+"""Processing: data items, services (SSDs), processes, executions and the engine that runs them."""

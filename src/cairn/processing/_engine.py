@@ -1,0 +1,311 @@
+"""The engine: a small executor interface and the default, a local pool of worker processes.
+
+Each component of an execution runs in a worker process of its own (forked from a clean
+forkserver, so starting one is cheap and a crash or ``stop`` never touches the server). A
+monitor thread per execution relays the worker's messages as events; at most ``max_workers``
+executions run at once, the rest queue. Part 2 adds a Dask executor on the same interface.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import multiprocessing.connection
+import os
+import resource
+import shutil
+import signal
+import tempfile
+import threading
+import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ComponentJob", "Event", "Executor", "Job", "LocalExecutor"]
+
+
+PRELOAD = [
+    "cairn.processing._engine",
+    "cairn.blobs",
+    "cairn.processing._analysis",
+    "cairn.processing.builtin",
+    "pystac",
+    "numpy",
+    "rasterio",
+    "rasterio.features",
+]
+
+
+@dataclass(frozen=True)
+class ComponentJob:
+    component_id: str
+    name: str
+    function: str  # module:name
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one execution needs: its chain, and its inputs as (file name, blob hash) lists."""
+
+    execution_id: str
+    components: Sequence[ComponentJob]
+    inputs: Sequence[Sequence[tuple[str, str]]]
+    blob_url: str
+    scratch: Path
+
+
+@dataclass(frozen=True)
+class Event:
+    """``kind``: started, log, progress, finished (``value`` = outputs and figures), failed
+    (``value`` = reason) for a component; done for the execution (``value`` = reason or None)."""
+
+    execution_id: str
+    kind: str
+    component_id: str | None = None
+    value: Any = None
+
+
+class Executor(ABC):
+    """Runs jobs and reports what happens as events, in order, from any thread."""
+
+    @abstractmethod
+    def submit(self, job: Job, on_event: Callable[[Event], None]) -> None: ...
+
+    @abstractmethod
+    def cancel(self, execution_id: str) -> bool:
+        """Abort a queued or running execution for real; False if it is not known here."""
+
+    @abstractmethod
+    def shutdown(self) -> None: ...
+
+
+@dataclass
+class _Running:
+    job: Job
+    on_event: Callable[[Event], None]
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    process: multiprocessing.process.BaseProcess | None = None
+
+
+class LocalExecutor(Executor):
+    """The default executor: worker processes on this machine, ``max_workers`` at a time."""
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        self._context = multiprocessing.get_context("forkserver")
+        # Workers fork from a server that has already imported what components use, so a
+        # worker starts in milliseconds rather than re-importing GDAL, PROJ and pystac.
+        self._context.set_forkserver_preload(PRELOAD)
+        self._slots = threading.Semaphore(max_workers or max(1, (os.cpu_count() or 2)))
+        self._running: dict[str, _Running] = {}
+        self._lock = threading.Lock()
+        atexit.register(self.shutdown)
+
+    def submit(self, job: Job, on_event: Callable[[Event], None]) -> None:
+        running = _Running(job, on_event)
+        with self._lock:
+            self._running[job.execution_id] = running
+        thread = threading.Thread(
+            target=self._run, args=(running,), name=f"execution-{job.execution_id}"
+        )
+        thread.daemon = True
+        thread.start()
+
+    def cancel(self, execution_id: str) -> bool:
+        with self._lock:
+            running = self._running.get(execution_id)
+        if running is None:
+            return False
+        running.cancelled.set()
+        process = running.process
+        if process is not None and process.is_alive():
+            process.kill()
+        return True
+
+    def shutdown(self) -> None:
+        with self._lock:
+            running = list(self._running.values())
+        for item in running:
+            item.cancelled.set()
+            if item.process is not None and item.process.is_alive():
+                item.process.kill()
+
+    def _run(self, running: _Running) -> None:
+        job, on_event = running.job, running.on_event
+        reason: str | None = None
+        try:
+            with self._slots:
+                job.scratch.mkdir(parents=True, exist_ok=True)
+                work = Path(tempfile.mkdtemp(prefix="execution-", dir=job.scratch))
+                try:
+                    previous: list[list[tuple[str, str]]] = []
+                    for component in job.components:
+                        if reason is None and running.cancelled.is_set():
+                            reason = "Stopped by a user."
+                        if reason is not None:
+                            on_event(
+                                Event(
+                                    job.execution_id,
+                                    "failed",
+                                    component.component_id,
+                                    "Not run: an earlier step stopped or failed.",
+                                )
+                            )
+                            continue
+                        on_event(Event(job.execution_id, "started", component.component_id))
+                        outputs, failure = self._component(running, component, work, previous)
+                        if failure is not None:
+                            reason = f"{component.name}: {failure}"
+                            on_event(
+                                Event(job.execution_id, "failed", component.component_id, failure)
+                            )
+                        else:
+                            assert outputs is not None
+                            on_event(
+                                Event(job.execution_id, "finished", component.component_id, outputs)
+                            )
+                            previous = [
+                                [(f["file_name"], f["sha256"]) for f in o["files"]]
+                                for o in outputs["outputs"]
+                            ]
+                finally:
+                    shutil.rmtree(work, ignore_errors=True)
+        except Exception as exc:  # the monitor itself must never die silently
+            reason = f"The engine failed: {type(exc).__name__}: {exc}"
+        finally:
+            with self._lock:
+                self._running.pop(job.execution_id, None)
+            on_event(Event(job.execution_id, "done", None, reason))
+
+    def _component(
+        self,
+        running: _Running,
+        component: ComponentJob,
+        work: Path,
+        previous: list[list[tuple[str, str]]],
+    ) -> tuple[dict[str, Any], None] | tuple[None, str]:
+        """Run one component in a fresh worker: (its result, None) or (None, why it failed)."""
+        job = running.job
+        parent, child = self._context.Pipe(duplex=False)
+        inputs = [list(i) for i in job.inputs] + previous
+        process = self._context.Process(
+            target=_worker_main,
+            args=(child, component.function, component.options, inputs, job.blob_url, str(work)),
+            name=f"cairn-component-{component.component_id[:8]}",
+        )
+        running.process = process
+        if running.cancelled.is_set():
+            return None, "Stopped by a user."
+        process.start()
+        child.close()
+        result: dict[str, Any] | None = None
+        failure: str | None = None
+        try:
+            while True:
+                try:
+                    kind, value = parent.recv()
+                except (EOFError, OSError):
+                    break
+                if kind in ("log", "progress"):
+                    running.on_event(Event(job.execution_id, kind, component.component_id, value))
+                elif kind == "result":
+                    result = value
+                elif kind == "error":
+                    failure = value
+        finally:
+            parent.close()
+            process.join()
+        if running.cancelled.is_set():
+            return None, "Stopped by a user."
+        if failure is not None:
+            return None, failure
+        if result is None or process.exitcode != 0:
+            code = process.exitcode
+            how = (
+                f"killed by signal {signal.Signals(-code).name}"
+                if code is not None and code < 0
+                else f"exit code {code}"
+            )
+            return None, f"The worker process crashed ({how})."
+        return result, None
+
+
+# --- the worker process ------------------------------------------------------------------------
+
+
+def _worker_main(
+    conn: multiprocessing.connection.Connection,
+    function: str,
+    options: dict[str, Any],
+    inputs: list[list[tuple[str, str]]],
+    blob_url: str,
+    work: str,
+) -> None:
+    """Run one component: fetch inputs from the blob store, call it, store and analyse outputs."""
+    from cairn.blobs import open_blob_store
+    from cairn.processing._analysis import analyse_file
+    from cairn.processing._context import ComponentContext
+
+    def send(kind: str, value: Any) -> None:
+        conn.send((kind, value))
+
+    try:
+        blobs = open_blob_store(blob_url)
+        root = Path(tempfile.mkdtemp(prefix="component-", dir=work))
+        local: list[list[Path]] = []
+        for number, files in enumerate(inputs, start=1):
+            folder = root / "inputs" / str(number)
+            folder.mkdir(parents=True)
+            paths = []
+            for file_name, sha256 in files:
+                target = folder / Path(file_name).name
+                with blobs.open(sha256) as source, target.open("wb") as out:
+                    shutil.copyfileobj(source, out)
+                paths.append(target)
+            local.append(paths)
+        out_dir = root / "outputs"
+        out_dir.mkdir()
+        module, _, name = function.partition(":")
+        run: Callable[[ComponentContext], None] = getattr(import_module(module), name)
+        ctx = ComponentContext(inputs=local, options=options, work_dir=out_dir, _send=send)
+        run(ctx)
+        outputs = []
+        for output in ctx.outputs:
+            stored = []
+            for path in output.paths:
+                try:
+                    analysis: dict[str, Any] | None = analyse_file(
+                        path, output.file_type, path.name
+                    )
+                    error = None
+                except Exception as exc:
+                    analysis, error = None, str(exc)
+                ref = blobs.put_file(path)
+                stored.append(
+                    {
+                        "file_name": path.name,
+                        "sha256": ref.sha256,
+                        "size": ref.size,
+                        "analysis": analysis,
+                        "error": error,
+                    }
+                )
+            outputs.append({"name": output.name, "file_type": output.file_type, "files": stored})
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        send(
+            "result",
+            {
+                "outputs": outputs,
+                "cpu": usage.ru_utime + usage.ru_stime,
+                "memory": usage.ru_maxrss * 1024,
+            },
+        )
+    except Exception as exc:
+        detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        send("error", detail[:2000])
+    finally:
+        conn.close()

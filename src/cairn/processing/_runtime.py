@@ -1,0 +1,404 @@
+"""The running side of processing: the engine, background analysis and signed transfers.
+
+One ``Runtime`` per server. Its workflows take short transactions of their own (a
+``UnitOfWork``): execute commits the charge and the execution before the engine starts it;
+every engine event is recorded in a transaction of its own; analysis reads the blob with no
+transaction open, then re-reads the file row before it writes the result.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from cairn.accounts.service import Actor, Privilege
+from cairn.blobs import BlobStore
+from cairn.config import Settings
+from cairn.db import UnitOfWork
+from cairn.db.base import utcnow
+from cairn.errors import CairnError, Conflict, Forbidden, NotFound
+from cairn.processing import service
+from cairn.processing._engine import ComponentJob, Event, Executor, Job, LocalExecutor
+from cairn.processing._registry import get_service
+from cairn.processing._signing import SignedUrl, Signer
+from cairn.processing._ssd import parse_option
+from cairn.processing.models import (
+    Component,
+    ComponentLog,
+    DataFile,
+    DataItem,
+    Execution,
+    Process,
+)
+
+__all__ = ["DOWNLOAD_LIFETIME", "Runtime"]
+
+DOWNLOAD_LIFETIME = service.UPLOAD_LIFETIME
+
+
+_CREATING = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Download:
+    """The bytes a download serves."""
+
+    sha256: str
+    size: int | None
+    file_name: str
+    modified: datetime
+
+
+@dataclass
+class _Progress:
+    components: int
+    done: int = 0
+
+
+class Runtime:
+    """Executes processes on an ``Executor`` and records what happens."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWork,
+        blobs: BlobStore,
+        settings: Settings,
+        executor: Executor | None = None,
+    ) -> None:
+        self.uow = uow
+        self.blobs = blobs
+        self.settings = settings
+        self.executor = executor or LocalExecutor()
+        self.signer = Signer(settings.data_dir)
+        self._analysis = ThreadPoolExecutor(max_workers=2, thread_name_prefix="analysis")
+        self._progress: dict[str, _Progress] = {}
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._recover()
+
+    def _recover(self) -> None:
+        """Executions a previous server left running can never finish: mark them failed, so
+        nothing waits forever."""
+        with self.uow.transaction() as session:
+            now = utcnow()
+            for execution in session.scalars(
+                select(Execution).where(Execution.ended_at.is_(None)).with_for_update()
+            ):
+                execution.ended_at, execution.progress = now, 100
+                execution.success, execution.abort = False, True
+                execution.abort_reason = "The server restarted while it ran."
+                process = session.get(Process, execution.process_id)
+                if process is not None:
+                    process.process_status = "stop"
+
+    @classmethod
+    def for_app(cls, state: Any) -> Runtime:
+        """The runtime of a server (its ``app.state``), started on first use."""
+        with _CREATING:
+            runtime: Runtime | None = getattr(state, "processing_runtime", None)
+            if runtime is None:
+                runtime = cls(
+                    uow=UnitOfWork(state.sessionmaker), blobs=state.blobs, settings=state.settings
+                )
+                state.processing_runtime = runtime
+            return runtime
+
+    # --- uploads and downloads ---------------------------------------------------------------
+
+    def sign(self, action: str, file_id: str, blob: str | None = None) -> SignedUrl:
+        """A signed URL for ``action`` on a file; a download's also names the file's blob."""
+        signed_action = f"{action}:{blob}" if blob else action
+        return self.signer.sign(signed_action, file_id, service.UPLOAD_LIFETIME)
+
+    def _spend(
+        self, session: Any, action: str, file_id: str, signed: Mapping[str, Any] | None
+    ) -> None:
+        if signed is not None:
+            given = dict(signed)
+            if given.pop("blob", None) is not None:  # only download URLs name a blob
+                raise Forbidden("This signed URL is not valid.")
+            self.signer.check(session, action=action, file_id=file_id, **given)
+
+    def begin_upload(
+        self,
+        file_id: str,
+        *,
+        signed: Mapping[str, Any] | None = None,
+        actor: Actor | None = None,
+    ) -> None:
+        """Accept the upload of a file: its signed URL is spent (or the actor, if no URL,
+        must hold ``execute``) before a byte of the body is read."""
+        with self.uow.transaction() as session:
+            file = session.get(DataFile, file_id)
+            if actor is not None:
+                if file is None:
+                    raise NotFound("File not found.")
+                actor.require(file.organisation_id, Privilege.execute)
+            self._spend(session, "upload", file_id, signed)
+            if file is None:
+                raise Forbidden("This signed URL is not valid.")
+            if file.state != "pending":
+                raise Forbidden("This file has been uploaded already.")
+            file.state = "uploading"
+
+    def finish_upload(self, file_id: str, body: Path) -> None:
+        """Store the received body as the file's blob, then analyse it in the background."""
+        ref = self.blobs.put_file(body)
+        with self.uow.transaction() as session:
+            file = session.get(DataFile, file_id, with_for_update=True)
+            if file is None:  # its data item was deleted meanwhile
+                raise NotFound("This file no longer exists.")
+            file.sha256, file.size, file.state = ref.sha256, ref.size, "analysing"
+        self._analysis.submit(self._analyse, file_id)
+
+    def abort_upload(self, file_id: str, reason: str) -> None:
+        """A body cut off half-way: nothing stored, the file is left ``incomplete``."""
+        with self.uow.transaction() as session:
+            file = session.get(DataFile, file_id, with_for_update=True)
+            if file is not None and file.state == "uploading":
+                file.state = "incomplete"
+                file.error = reason
+
+    def _analyse(self, file_id: str) -> None:
+        with self.uow.transaction() as session:
+            file = session.get(DataFile, file_id)
+            if file is None or file.sha256 is None:
+                return
+            sha256, file_type, file_name = file.sha256, file.file_type, file.file_name
+        from cairn.processing._analysis import analyse_file  # GDAL and PROJ: only when needed
+
+        folder = Path(tempfile.mkdtemp(prefix="analysis-", dir=self._scratch()))
+        analysis: dict[str, Any] | None = None
+        error: str | None = None
+        try:
+            local = folder / Path(file_name).name
+            with self.blobs.open(sha256) as source, local.open("wb") as out:
+                shutil.copyfileobj(source, out)
+            analysis = analyse_file(local, file_type, file_name)
+        except CairnError as exc:
+            error = exc.message
+        except Exception as exc:  # a library crashing on odd input is still an analysis error
+            error = f"Analysis failed: {type(exc).__name__}: {exc}"
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        with self.uow.transaction() as session:
+            file = session.get(DataFile, file_id, with_for_update=True)
+            if file is None:
+                return
+            file.analysis = analysis
+            file.error = error
+            file.state = "failed" if error else "analysed"
+
+    def check_download(
+        self,
+        file_id: str,
+        *,
+        signed: Mapping[str, Any] | None = None,
+        actor: Actor | None = None,
+    ) -> Download:
+        """What a download serves: a signed URL is spent and serves its blob for its hour even
+        if the file was deleted meanwhile (the SDK downloads in background threads while a
+        script goes on to delete the process, as the Quick Example does); without a URL the
+        actor must be a member of the file's organisation (another's file is not found)."""
+        with self.uow.transaction() as session:
+            file = session.get(DataFile, file_id)
+            if actor is not None:
+                if file is None:
+                    raise NotFound("File not found.")
+                actor.require(file.organisation_id, Privilege.view)
+            if signed is not None:
+                given = dict(signed)
+                blob = given.pop("blob", None)
+                action = f"download:{blob}" if blob else "download"
+                self.signer.check(session, action=action, file_id=file_id, **given)
+                if blob and (file is None or file.sha256 == blob):
+                    name = file.file_name if file is not None else file_id
+                    return Download(blob, file.size if file else None, name, utcnow())
+            if file is None or file.sha256 is None:
+                raise Forbidden("This signed URL is not valid.")
+            return Download(file.sha256, file.size, file.file_name, file.updated_at)
+
+    def _scratch(self) -> Path:
+        folder = self.settings.work_dir / "processing"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    # --- executions ----------------------------------------------------------------------------
+
+    def execute(self, actor: Actor, organisation_id: str, process_id: str) -> Process:
+        """Charge, record and start an execution of the process; answers once it is queued."""
+        with self.uow.transaction() as session:
+            process, execution, components = service.prepare_execution(
+                session, actor, organisation_id, process_id
+            )
+            svc = get_service(process.service_id)
+            options = {
+                spec.name: parse_option(spec, execution.options.get(spec.name, spec.default))
+                for spec in svc.options
+            }
+            inputs = []
+            for spec in svc.inputs:
+                data_id = execution.inputs[str(spec.number)]
+                files = session.scalars(
+                    select(DataFile).where(DataFile.data_id == data_id).order_by(DataFile.id)
+                ).all()
+                inputs.append([(f.file_name, f.sha256 or "") for f in files])
+            job = Job(
+                execution_id=execution.id,
+                components=[
+                    ComponentJob(c.id, c.name, spec.function, options)
+                    for c, spec in zip(components, svc.components, strict=True)
+                ],
+                inputs=inputs,
+                blob_url=self.settings.blob_url or str(self.settings.data_dir / "blobs"),
+                scratch=self._scratch(),
+            )
+        with self._lock:
+            self._progress[execution.id] = _Progress(len(components))
+        self.executor.submit(job, self._on_event)
+        return process
+
+    def stop(self, actor: Actor, organisation_id: str, process_id: str) -> Process:
+        """Stop the process: its running executions are aborted for real."""
+        with self.uow.transaction() as session:
+            actor.require(organisation_id, Privilege.execute)
+            process = service.get_process(session, actor, organisation_id, process_id)
+            runs = [
+                e
+                for e in service.list_executions(session, actor, organisation_id, process_id)
+                if service.running(e)
+            ]
+            for execution in runs:
+                execution.stopped = True
+            process.process_status = "stop"
+            process.process_status_at = utcnow()
+        for execution in runs:
+            self.executor.cancel(execution.id)
+        return process
+
+    def delete_process(self, actor: Actor, organisation_id: str, process_id: str) -> None:
+        """Stop, then delete the process with its executions and their outputs."""
+        self.stop(actor, organisation_id, process_id)
+        self.wait_idle(process_id=process_id, timeout=30)
+        with self.uow.transaction() as session:
+            process = service.get_process(session, actor, organisation_id, process_id)
+            for execution in service.list_executions(session, actor, organisation_id, process_id):
+                if service.running(execution):
+                    raise Conflict("An execution is still stopping; try again shortly.")
+                service._delete_execution(session, execution)
+            session.delete(process)
+
+    def wait_idle(self, *, process_id: str | None = None, timeout: float = 60) -> bool:
+        """Wait until no execution (of ``process_id``, if given) is running here."""
+        with self.uow.transaction() as session:
+            query = select(Execution.id).where(Execution.ended_at.is_(None))
+            if process_id is not None:
+                query = query.where(Execution.process_id == process_id)
+            wanted = set(session.scalars(query))
+        with self._idle:
+            return self._idle.wait_for(lambda: not (wanted & set(self._progress)), timeout=timeout)
+
+    def _on_event(self, event: Event) -> None:
+        try:
+            with self.uow.transaction() as session:
+                self._record(session, event)
+        finally:
+            if event.kind == "done":
+                with self._idle:
+                    self._progress.pop(event.execution_id, None)
+                    self._idle.notify_all()
+
+    def _record(self, session: Any, event: Event) -> None:
+        now = utcnow()
+        execution = session.get(Execution, event.execution_id, with_for_update=True)
+        if execution is None:  # deleted while running
+            return
+        component = session.get(Component, event.component_id) if event.component_id else None
+        tracker = self._progress.get(event.execution_id)
+        if event.kind == "started" and component is not None:
+            component.started_at = now
+            session.add(
+                ComponentLog(
+                    component_id=component.id, logged_at=now, message=f"Started {component.name}"
+                )
+            )
+        elif event.kind == "log" and component is not None:
+            session.add(
+                ComponentLog(
+                    component_id=component.id, logged_at=now, message=str(event.value)[:10_000]
+                )
+            )
+        elif event.kind == "progress" and tracker is not None:
+            share = (tracker.done + int(event.value) / 100) / max(1, tracker.components)
+            execution.progress = min(99, max(execution.progress, int(share * 100)))
+        elif event.kind == "finished" and component is not None:
+            outputs = []
+            for output in event.value["outputs"]:
+                item = DataItem(
+                    organisation_id=execution.organisation_id,
+                    name=output["name"],
+                    file_type=output["file_type"],
+                    execution_id=execution.id,
+                )
+                session.add(item)
+                session.flush()
+                for f in output["files"]:
+                    session.add(
+                        DataFile(
+                            organisation_id=execution.organisation_id,
+                            data_id=item.id,
+                            file_name=f["file_name"],
+                            file_type=output["file_type"],
+                            state="failed" if f["error"] else "analysed",
+                            sha256=f["sha256"],
+                            size=f["size"],
+                            error=f["error"],
+                            analysis=f["analysis"],
+                        )
+                    )
+                outputs.append(item.id)
+            component.outputs = outputs
+            self._end(component, now, success=True)
+            component.cpu = round(float(event.value.get("cpu", 0.0)), 3)
+            component.memory = int(event.value.get("memory", 0))
+            if tracker is not None:
+                tracker.done += 1
+                execution.progress = min(99, int(100 * tracker.done / tracker.components))
+        elif event.kind == "failed" and component is not None:
+            self._end(component, now, success=False)
+            session.add(
+                ComponentLog(component_id=component.id, logged_at=now, message=str(event.value))
+            )
+        elif event.kind == "done":
+            execution.ended_at = now
+            execution.progress = 100
+            execution.success = event.value is None and not execution.stopped
+            if not execution.success:
+                execution.abort = True
+                execution.abort_reason = (
+                    "Stopped by a user." if execution.stopped else str(event.value)
+                )
+            process = session.get(Process, execution.process_id, with_for_update=True)
+            if process is not None and process.process_status == "execute":
+                process.process_status = "stop"
+                process.process_status_at = now
+
+    @staticmethod
+    def _end(component: Component, now: Any, *, success: bool) -> None:
+        component.ended_at = now
+        component.success = success
+        component.runtime = max(0, int((now - component.started_at).total_seconds()))
+
+    def shutdown(self) -> None:
+        self.executor.shutdown()
+        self._analysis.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,665 @@
+"""Processing services: data items, services, processes, executions and their components.
+
+Every function takes the session (or, for workflows that run on the engine, the ``Runtime``)
+first and keyword arguments after; none commits. Another organisation's object is not found;
+privileges are view < execute < manage (``Actor.require``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cairn.accounts import service as accounts
+from cairn.accounts.models import Organisation
+from cairn.accounts.service import Actor, Privilege
+from cairn.db.base import new_id, utcnow
+from cairn.errors import Conflict, Invalid, NotFound, PaymentRequired
+from cairn.processing._registry import all_services, get_service, latest_services
+from cairn.processing._ssd import FILE_TYPES, Service, evaluate_price, parse_option
+from cairn.processing.models import (
+    Component,
+    ComponentLog,
+    DataFile,
+    DataItem,
+    Execution,
+    Process,
+)
+
+__all__ = [
+    "UPLOAD_LIFETIME",
+    "ProcessChanges",
+    "add_file",
+    "change_delete_expiry",
+    "copy_data",
+    "copy_process",
+    "create_data",
+    "create_process",
+    "delete_data",
+    "delete_execution",
+    "get_component",
+    "get_data",
+    "get_execution",
+    "get_file",
+    "get_process",
+    "get_service",
+    "list_component_logs",
+    "list_components",
+    "list_data",
+    "list_executions",
+    "list_files",
+    "list_processes",
+    "list_services",
+    "new_process",
+    "prepare_execution",
+    "show_service",
+    "update_data",
+    "update_process",
+]
+
+UPLOAD_LIFETIME = timedelta(hours=1)
+MAX_NAME = 500
+
+
+def _name(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid(f"A {what} needs a name.")
+    if len(value) > MAX_NAME:
+        raise Invalid(f"A {what} name may have at most {MAX_NAME} characters.")
+    return value.strip()
+
+
+# --- data items --------------------------------------------------------------------------------
+
+
+def _data(session: Session, organisation_id: str, data_id: str) -> DataItem:
+    item = session.get(DataItem, data_id)
+    if item is None or item.organisation_id != organisation_id:
+        raise NotFound("Data item not found.")
+    return item
+
+
+def get_data(session: Session, actor: Actor, organisation_id: str, data_id: str) -> DataItem:
+    actor.require(organisation_id, Privilege.view)
+    return _data(session, organisation_id, data_id)
+
+
+def list_data(
+    session: Session, actor: Actor, organisation_id: str, *, uploaded_only: bool = True
+) -> Sequence[DataItem]:
+    """The organisation's data items; ``uploaded_only`` leaves out components' outputs."""
+    actor.require(organisation_id, Privilege.view)
+    query = select(DataItem).where(DataItem.organisation_id == organisation_id)
+    if uploaded_only:
+        query = query.where(DataItem.execution_id.is_(None))
+    return session.scalars(query.order_by(DataItem.created_at, DataItem.id)).all()
+
+
+def create_data(
+    session: Session,
+    actor: Actor,
+    organisation_id: str,
+    *,
+    name: Any,
+    data_id: str | None = None,
+) -> DataItem:
+    """A new, empty data item; files are added with ``add_file``."""
+    actor.require(organisation_id, Privilege.execute)
+    item = DataItem(organisation_id=organisation_id, name=_name(name, "data item"))
+    item.created_by = actor.id
+    if data_id is not None:
+        if session.get(DataItem, data_id) is not None:
+            raise Conflict("A data item with this id already exists.")
+        item.id = data_id
+    session.add(item)
+    session.flush()
+    return item
+
+
+def add_file(
+    session: Session,
+    actor: Actor,
+    organisation_id: str,
+    data_id: str,
+    *,
+    file_name: Any,
+    file_type: Any,
+) -> DataFile:
+    """A file awaiting its upload (through a signed URL, for ``UPLOAD_LIFETIME``)."""
+    actor.require(organisation_id, Privilege.execute)
+    item = _data(session, organisation_id, data_id)
+    if item.execution_id is not None:
+        raise Conflict("An output data item cannot take more files.")
+    if file_type not in FILE_TYPES:
+        raise Invalid(f"Unknown file type {file_type!r}; choose one of {', '.join(FILE_TYPES)}.")
+    name = _name(file_name, "file")
+    if "/" in name or "\\" in name or name in (".", ".."):
+        raise Invalid("A file name may not contain a path.")
+    existing = list_files(session, actor, organisation_id, data_id)
+    if existing and existing[0].file_type != file_type:
+        raise Invalid(
+            f"A data item holds files of one type: this one holds {existing[0].file_type}."
+        )
+    item.file_type = file_type
+    file = DataFile(
+        organisation_id=organisation_id,
+        data_id=data_id,
+        file_name=name,
+        file_type=file_type,
+        state="pending",
+        upload_expires_at=utcnow() + UPLOAD_LIFETIME,
+    )
+    session.add(file)
+    session.flush()
+    return file
+
+
+def _expire_pending(files: Sequence[DataFile]) -> None:
+    now = utcnow()
+    for file in files:
+        if file.state == "pending" and file.upload_expires_at and file.upload_expires_at < now:
+            file.state = "incomplete"
+            file.error = "The upload never arrived before its URL expired."
+
+
+def list_files(
+    session: Session, actor: Actor, organisation_id: str, data_id: str
+) -> Sequence[DataFile]:
+    actor.require(organisation_id, Privilege.view)
+    _data(session, organisation_id, data_id)
+    files = session.scalars(
+        select(DataFile)
+        .where(DataFile.data_id == data_id)
+        .order_by(DataFile.created_at, DataFile.id)
+    ).all()
+    _expire_pending(files)
+    return files
+
+
+def get_file(
+    session: Session, actor: Actor, organisation_id: str, data_id: str, file_id: str
+) -> DataFile:
+    actor.require(organisation_id, Privilege.view)
+    _data(session, organisation_id, data_id)
+    file = session.get(DataFile, file_id)
+    if file is None or file.data_id != data_id:
+        raise NotFound("File not found.")
+    return file
+
+
+def update_data(
+    session: Session, actor: Actor, organisation_id: str, data_id: str, *, name: Any
+) -> DataItem:
+    actor.require(organisation_id, Privilege.execute)
+    item = _data(session, organisation_id, data_id)
+    item.name = _name(name, "data item")
+    session.flush()
+    return item
+
+
+def _used_by(session: Session, organisation_id: str, data_id: str) -> Process | None:
+    processes = session.scalars(
+        select(Process).where(Process.organisation_id == organisation_id)
+    ).all()
+    return next((p for p in processes if data_id in (p.inputs or {}).values()), None)
+
+
+def delete_data(session: Session, actor: Actor, organisation_id: str, data_id: str) -> None:
+    """Delete an item and its files; refused while a process uses it as an input."""
+    actor.require(organisation_id, Privilege.execute)
+    item = _data(session, organisation_id, data_id)
+    user = _used_by(session, organisation_id, data_id)
+    if user is not None:
+        raise Conflict(f"The data item is an input of process '{user.name}'; delete that first.")
+    _delete_item(session, item)
+
+
+def _delete_item(session: Session, item: DataItem) -> None:
+    """The item and its file rows (their blobs go when ``cairn admin gc`` finds them unused)."""
+    for file in session.scalars(select(DataFile).where(DataFile.data_id == item.id)):
+        session.delete(file)
+    session.delete(item)
+    session.flush()
+
+
+def copy_data(
+    session: Session, actor: Actor, organisation_id: str, data_id: str, *, name: Any
+) -> DataItem:
+    """A copy (same blobs) that outlives the execution an output came from."""
+    actor.require(organisation_id, Privilege.execute)
+    source = _data(session, organisation_id, data_id)
+    copy = DataItem(
+        organisation_id=organisation_id,
+        name=_name(name, "data item"),
+        file_type=source.file_type,
+        created_by=actor.id,
+    )
+    session.add(copy)
+    session.flush()
+    for file in list_files(session, actor, organisation_id, data_id):
+        if file.state not in ("analysed", "failed"):
+            raise Conflict("Only a data item whose files are all uploaded can be copied.")
+        session.add(
+            DataFile(
+                organisation_id=organisation_id,
+                data_id=copy.id,
+                file_name=file.file_name,
+                file_type=file.file_type,
+                state=file.state,
+                sha256=file.sha256,
+                size=file.size,
+                error=file.error,
+                analysis=file.analysis,
+            )
+        )
+    session.flush()
+    return copy
+
+
+# --- services ----------------------------------------------------------------------------------
+
+
+def list_services(actor: Actor, organisation_id: str, *, latest: bool = True) -> list[Service]:
+    actor.require(organisation_id, Privilege.view)
+    return latest_services() if latest else all_services()
+
+
+def show_service(actor: Actor, organisation_id: str, service_id: str) -> Service:
+    actor.require(organisation_id, Privilege.view)
+    return get_service(service_id)
+
+
+# --- processes ---------------------------------------------------------------------------------
+
+
+def _process(session: Session, organisation_id: str, process_id: str) -> Process:
+    process = session.get(Process, process_id)
+    if process is None or process.organisation_id != organisation_id:
+        raise NotFound("Process not found.")
+    return process
+
+
+def get_process(session: Session, actor: Actor, organisation_id: str, process_id: str) -> Process:
+    actor.require(organisation_id, Privilege.view)
+    return _process(session, organisation_id, process_id)
+
+
+def list_processes(session: Session, actor: Actor, organisation_id: str) -> Sequence[Process]:
+    actor.require(organisation_id, Privilege.view)
+    return session.scalars(
+        select(Process)
+        .where(Process.organisation_id == organisation_id)
+        .order_by(Process.created_at, Process.id)
+    ).all()
+
+
+def new_process(actor: Actor, organisation_id: str, service_id: str) -> Process:
+    """A template (never persisted): the service's options with their defaults, empty inputs."""
+    actor.require(organisation_id, Privilege.view)
+    service = get_service(service_id)
+    now = utcnow()
+    return Process(
+        id=None,
+        organisation_id=organisation_id,
+        service_id=service.id,
+        ssd_id=service.ssd_id,
+        name="",
+        options={o.name: o.default for o in service.options},
+        inputs={str(i.number): None for i in service.inputs},
+        run_type="run_once",
+        repeat_count=0,
+        repeat_start=now,
+        output_storage_period=14,
+        price=0,
+        process_status="stop",
+        process_status_at=now,
+        has_executed=False,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+@dataclass
+class ProcessChanges:
+    """What a create or update may set; None leaves a field as it is."""
+
+    name: Any = None
+    options: Mapping[str, Any] | None = None
+    inputs: Mapping[int, str | None] | None = None
+    run_type: Any = None
+    output_storage_period: Any = None
+    repeat_count: Any = None
+
+
+SCHEDULE_FIELDS = ("name", "run_type", "repeat_count")
+
+
+def _check_inputs(
+    session: Session, service: Service, organisation_id: str, inputs: Mapping[str, Any]
+) -> None:
+    for spec in service.inputs:
+        data_id = inputs.get(str(spec.number))
+        if not data_id:
+            raise Invalid(f"Input {spec.number} ({spec.title}) needs a data item.")
+        item = session.get(DataItem, str(data_id))
+        if item is None or item.organisation_id != organisation_id:
+            raise Invalid(f"Input {spec.number}: data item {data_id} not found.")
+        files = session.scalars(select(DataFile).where(DataFile.data_id == item.id)).all()
+        if not files:
+            raise Invalid(f"Input {spec.number}: data item '{item.name}' has no files.")
+        for file in files:
+            if file.state == "failed":
+                raise Invalid(
+                    f"Input {spec.number}: '{file.file_name}' failed its analysis: {file.error}"
+                )
+            if file.state != "analysed":
+                raise Invalid(
+                    f"Input {spec.number}: '{file.file_name}' is not analysed yet (state "
+                    f"{file.state})."
+                )
+            if not spec.accepts(file.file_type):
+                raise Invalid(
+                    f"Input {spec.number} takes {spec.file_type}, not {file.file_type} "
+                    f"('{item.name}')."
+                )
+
+
+def _apply(session: Session, process: Process, service: Service, changes: ProcessChanges) -> None:
+    if changes.name is not None:
+        process.name = _name(changes.name, "process")
+    if changes.options is not None:
+        unknown = set(changes.options) - {o.name for o in service.options}
+        if unknown:
+            raise Invalid(f"Unknown option(s): {', '.join(sorted(unknown))}.")
+        merged = dict(process.options)
+        merged.update({k: (None if v is None else str(v)) for k, v in changes.options.items()})
+        process.options = merged
+    if changes.inputs is not None:
+        numbers = {str(i.number) for i in service.inputs}
+        wanted = {str(k): v for k, v in changes.inputs.items()}
+        if set(wanted) - numbers:
+            raise Invalid(f"The service has inputs {', '.join(sorted(numbers))} only.")
+        process.inputs = {**process.inputs, **wanted}
+    if changes.run_type is not None:
+        if changes.run_type != "run_once":
+            raise Invalid("Only run_type 'run_once' is supported yet; schedules come later.")
+        process.run_type = changes.run_type
+    if changes.output_storage_period is not None:
+        try:
+            days = int(changes.output_storage_period)
+        except (TypeError, ValueError):
+            raise Invalid("output_storage_period is a number of days.") from None
+        if not 1 <= days <= 3650:
+            raise Invalid("output_storage_period must be between 1 and 3650 days.")
+        process.output_storage_period = days
+    if changes.repeat_count is not None:
+        try:
+            process.repeat_count = max(0, int(changes.repeat_count))
+        except (TypeError, ValueError):
+            raise Invalid("repeat_count is a whole number.") from None
+    typed: dict[str, float] = {}
+    for spec in service.options:
+        value = parse_option(spec, process.options.get(spec.name, spec.default))
+        if isinstance(value, bool | int | float):
+            typed[spec.name] = float(value)
+    _check_inputs(session, service, process.organisation_id, process.inputs)
+    typed["inputs"] = float(len(service.inputs))
+    process.price = evaluate_price(service.price, typed)
+
+
+def create_process(
+    session: Session,
+    actor: Actor,
+    organisation_id: str,
+    *,
+    service_id: str,
+    changes: ProcessChanges,
+    process_id: str | None = None,
+) -> Process:
+    """Validate (options, inputs analysed and of the right type) and persist, with a price."""
+    actor.require(organisation_id, Privilege.execute)
+    process = new_process(actor, organisation_id, service_id)
+    service = get_service(service_id)
+    if process_id is not None and session.get(Process, process_id) is not None:
+        raise Conflict("A process with this id already exists.")
+    process.id = process_id or new_id()
+    process.created_by = actor.id
+    if changes.name is None:
+        raise Invalid("A process needs a name.")
+    _apply(session, process, service, changes)
+    session.add(process)
+    session.flush()
+    return process
+
+
+def update_process(
+    session: Session,
+    actor: Actor,
+    organisation_id: str,
+    process_id: str,
+    changes: ProcessChanges,
+) -> Process:
+    """Before its first execution anything may change; after it, only name and schedule."""
+    actor.require(organisation_id, Privilege.execute)
+    process = _process(session, organisation_id, process_id)
+    if process.process_status == "execute":
+        raise Conflict("The process is executing; stop it before changing it.")
+    if process.has_executed:
+        frozen = {
+            "options": changes.options is not None
+            and dict(changes.options) != _set_options(process),
+            "inputs": changes.inputs is not None
+            and {str(k): v for k, v in changes.inputs.items()} != process.inputs,
+            "output_storage_period": changes.output_storage_period is not None
+            and int(changes.output_storage_period) != process.output_storage_period,
+        }
+        changed = [name for name, differs in frozen.items() if differs]
+        if changed:
+            raise Conflict(
+                f"The process has executed, so its {', '.join(changed)} cannot change; "
+                "copy it instead."
+            )
+        changes = ProcessChanges(
+            name=changes.name, run_type=changes.run_type, repeat_count=changes.repeat_count
+        )
+    _apply(session, process, get_service(process.service_id), changes)
+    session.flush()
+    return process
+
+
+def _set_options(process: Process) -> dict[str, Any]:
+    return {k: v for k, v in process.options.items()}
+
+
+def copy_process(session: Session, actor: Actor, organisation_id: str, process_id: str) -> Process:
+    """A template (not persisted) with the process's options and inputs, to create anew."""
+    source = get_process(session, actor, organisation_id, process_id)
+    template = new_process(actor, organisation_id, source.service_id)
+    template.name = f"{source.name} (copy)"
+    template.options = dict(source.options)
+    template.inputs = dict(source.inputs)
+    template.output_storage_period = source.output_storage_period
+    template.price = source.price
+    return template
+
+
+# --- executions --------------------------------------------------------------------------------
+
+
+def prepare_execution(
+    session: Session, actor: Actor, organisation_id: str, process_id: str
+) -> tuple[Process, Execution, list[Component]]:
+    """Charge the price and record an execution with its components, ready for the engine.
+
+    Raises:
+        PaymentRequired: the organisation holds fewer credits than the price; nothing is
+            charged or recorded.
+        Conflict: the process is executing already.
+    """
+    actor.require(organisation_id, Privilege.execute)
+    # Lock the organisation row: two executes at once must not both spend the same credits.
+    session.get(Organisation, organisation_id, with_for_update=True, populate_existing=True)
+    process = _process(session, organisation_id, process_id)
+    session.refresh(process, with_for_update=True)
+    if process.process_status == "execute":
+        raise Conflict("The process is executing already.")
+    service = get_service(process.service_id)
+    _check_inputs(session, service, organisation_id, process.inputs)
+    balance = accounts.credit_balance(session, organisation_id)
+    if balance < process.price:
+        raise PaymentRequired(
+            f"Executing costs {process.price} credits and the organisation holds {balance}."
+        )
+    organisation = session.get(Organisation, organisation_id)
+    assert organisation is not None
+    if process.price:
+        accounts.grant_credits(
+            session,
+            organisation=organisation,
+            amount=-process.price,
+            reason=f"Execution of process '{process.name}' ({process.id})",
+            by=actor.user,
+        )
+    now = utcnow()
+    execution = Execution(
+        organisation_id=organisation_id,
+        process_id=process.id,
+        service_id=service.id,
+        options=dict(process.options),
+        inputs=dict(process.inputs),
+        price=process.price,
+        started_at=now,
+        delete_expiry=now + timedelta(days=process.output_storage_period),
+    )
+    session.add(execution)
+    session.flush()
+    components = []
+    for index, spec in enumerate(service.components):
+        component = Component(
+            organisation_id=organisation_id,
+            execution_id=execution.id,
+            process_id=process.id,
+            service_id=service.id,
+            chain_index=index,
+            name=spec.name,
+            started_at=now,
+            cpu=float(spec.cpu),
+            memory=spec.memory,
+            inputs=[process.inputs[str(i.number)] for i in service.inputs] if index == 0 else [],
+            outputs=[],
+        )
+        session.add(component)
+        components.append(component)
+    process.repeat_start = now
+    process.process_status = "execute"
+    process.process_status_at = now
+    process.has_executed = True
+    session.flush()
+    return process, execution, components
+
+
+def _execution(session: Session, organisation_id: str, execution_id: str) -> Execution:
+    execution = session.get(Execution, execution_id)
+    if execution is None or execution.organisation_id != organisation_id:
+        raise NotFound("Process execution not found.")
+    return execution
+
+
+def get_execution(
+    session: Session, actor: Actor, organisation_id: str, execution_id: str
+) -> Execution:
+    actor.require(organisation_id, Privilege.view)
+    return _execution(session, organisation_id, execution_id)
+
+
+def list_executions(
+    session: Session, actor: Actor, organisation_id: str, process_id: str
+) -> Sequence[Execution]:
+    actor.require(organisation_id, Privilege.view)
+    _process(session, organisation_id, process_id)
+    return session.scalars(
+        select(Execution)
+        .where(Execution.process_id == process_id)
+        .order_by(Execution.started_at, Execution.id)
+    ).all()
+
+
+def running(execution: Execution) -> bool:
+    return execution.ended_at is None
+
+
+def delete_execution(
+    session: Session, actor: Actor, organisation_id: str, execution_id: str
+) -> None:
+    """Delete an ended execution with its components, logs and outputs (copies stay)."""
+    actor.require(organisation_id, Privilege.execute)
+    execution = _execution(session, organisation_id, execution_id)
+    if running(execution):
+        raise Conflict("The execution is still running; stop its process first.")
+    _delete_execution(session, execution)
+
+
+def _delete_execution(session: Session, execution: Execution) -> None:
+    for item in session.scalars(select(DataItem).where(DataItem.execution_id == execution.id)):
+        _delete_item(session, item)
+    session.delete(execution)
+    session.flush()
+
+
+def change_delete_expiry(
+    session: Session, actor: Actor, organisation_id: str, execution_id: str, *, expiry: Any
+) -> Execution:
+    actor.require(organisation_id, Privilege.execute)
+    execution = _execution(session, organisation_id, execution_id)
+    if isinstance(expiry, str):
+        try:
+            expiry = datetime.fromisoformat(expiry.replace("Z", "+00:00"))
+        except ValueError:
+            raise Invalid("delete_expiry must be an ISO 8601 date and time.") from None
+    if not isinstance(expiry, datetime):
+        raise Invalid("delete_expiry must be an ISO 8601 date and time.")
+    if expiry.tzinfo is None:
+        expiry = expiry.astimezone()
+    if expiry <= utcnow():
+        raise Invalid("delete_expiry must be in the future.")
+    execution.delete_expiry = expiry
+    session.flush()
+    return execution
+
+
+def list_components(
+    session: Session, actor: Actor, organisation_id: str, execution_id: str
+) -> Sequence[Component]:
+    actor.require(organisation_id, Privilege.view)
+    _execution(session, organisation_id, execution_id)
+    return session.scalars(
+        select(Component)
+        .where(Component.execution_id == execution_id)
+        .order_by(Component.chain_index)
+    ).all()
+
+
+def get_component(
+    session: Session, actor: Actor, organisation_id: str, component_id: str
+) -> Component:
+    actor.require(organisation_id, Privilege.view)
+    component = session.get(Component, component_id)
+    if component is None or component.organisation_id != organisation_id:
+        raise NotFound("Process service execution not found.")
+    return component
+
+
+def list_component_logs(
+    session: Session, actor: Actor, organisation_id: str, component_id: str
+) -> Sequence[ComponentLog]:
+    get_component(session, actor, organisation_id, component_id)
+    return session.scalars(
+        select(ComponentLog)
+        .where(ComponentLog.component_id == component_id)
+        .order_by(ComponentLog.logged_at, ComponentLog.id)
+    ).all()

@@ -1,0 +1,153 @@
+"""Acceptance: the unmodified Fusion Platform SDK runs the manual's Quick Example against a
+real `cairn serve`, in the current era (2.2.x: only `api_url` and a 1 s polling period changed)
+and the manual's (1.17.x: only `api_url` changed; it polls every 10 s).
+
+The SDK is installed from PyPI into its own virtual environment, cached under the pytest cache
+folder so reruns are quick; the test skips (saying why) only if it cannot be installed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import socket
+import subprocess
+import time
+import venv
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Server
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+PASSWORD = "Quick-example-pass1"
+VERSIONS = ["2.2", "1.17"]
+
+
+@pytest.fixture(scope="session", params=VERSIONS)
+def sdk(request: pytest.FixtureRequest) -> tuple[str, Path]:
+    """(version, a Python with that SDK installed), built once, then reused from the cache."""
+    version: str = request.param
+    package = f"fusion-platform-python-sdk=={version}.*"
+    root = Path(request.config.cache.mkdir(f"fusion-sdk-{version}"))
+    python = root / "venv" / "bin" / "python"
+    marker = root / "installed"
+    if not marker.exists():
+        venv.create(root / "venv", with_pip=True, clear=True)
+        installed = subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", package],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if installed.returncode != 0:
+            pytest.skip(f"cannot install {package}: {installed.stderr.strip()[-500:]}")
+        marker.write_text(package)
+    return version, python
+
+
+def _quick_example(python: Path, api_url: str, version: str, email: str) -> str:
+    """The SDK's own quick_example.py, with only its login call given api_url (and, where the
+    SDK has the option, a 1 s poll)."""
+    found = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import fusion_platform, os; print(os.path.dirname(fusion_platform.__file__))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    source = (Path(found.stdout.strip()) / "quick_example.py").read_text()
+    login = re.compile(r"fusion_platform\.login\(email='me@org\.com', password='MyPassword123!'\)")
+    assert len(login.findall(source)) == 1, "the Quick Example's login line changed"
+    poll = ", session_options={'api_update_wait_period': 1}" if version != "1.17" else ""
+    return login.sub(
+        f"fusion_platform.login(email={email!r}, password={PASSWORD!r}, api_url={api_url!r}{poll})",
+        source,
+    )
+
+
+def test_quick_example_runs_unchanged(
+    server: Server, sdk: tuple[str, Path], tmp_path: Path
+) -> None:
+    version, sdk_python = sdk
+    org = f"Quick {version}"
+    email = f"quick-{version}@example.org"
+    for args in (
+        ("admin", "create-org", "--name", org),
+        ("admin", "create-user", "--email", email, "--password", PASSWORD, "--org", org),
+        ("admin", "grant-credits", "--org", org, "--amount", "10"),
+    ):
+        done = server.cli(*args)
+        assert done.returncode == 0, done.stderr
+    script = tmp_path / "quick_example.py"
+    script.write_text(_quick_example(sdk_python, f"{server.url}/fusion", version, email))
+    run = subprocess.run(
+        [str(sdk_python), str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    log = server.log.read_text(errors="replace")[-3000:]
+    assert run.returncode == 0, f"{run.stdout}\n{run.stderr}\n--- server log ---\n{log}"
+    assert "Price: 1" in run.stdout
+    assert "Downloading Elevation" in run.stdout
+    tif = tmp_path / "component_0" / "0" / "elevation.tif"
+    csv = tmp_path / "component_0" / "1" / "elevation_statistics.csv"
+    assert tif.read_bytes()[:4] in (b"II*\x00", b"MM\x00*"), "not a GeoTIFF"
+    assert "minimum" in csv.read_text()
+    # The execution was charged its price: 10 granted, 1 spent, and 1 more granted now.
+    credits = server.cli("admin", "grant-credits", "--org", org, "--amount", "1", "--json")
+    assert credits.returncode == 0, credits.stderr
+    assert json.loads(credits.stdout)["balance"] == 10
+
+
+def test_an_upload_cut_off_half_way_leaves_a_deletable_incomplete_item(server: Server) -> None:
+    """A real client disconnecting mid-body: nothing is stored, the file says why."""
+    email, org = "cut@example.org", "Cut"
+    for args in (
+        ("admin", "create-org", "--name", org),
+        ("admin", "create-user", "--email", email, "--password", PASSWORD, "--org", org),
+    ):
+        assert server.cli(*args).returncode == 0
+    with httpx.Client(base_url=f"{server.url}/fusion", timeout=30) as http:
+        tokens = http.post("/users/login", json={"User": {"email": email, "password": PASSWORD}})
+        headers = {"Authorization": f"Bearer {tokens.json()['access_token']}"}
+        user = http.get(f"/users/{_subject(tokens.json()['id_token'])}", headers=headers)
+        base = f"/organisations/{user.json()['model']['organisations'][0]['id']}"
+        data_id = http.post(f"{base}/data", headers=headers, json={"Data[name]": "Cut"}).json()[
+            "model"
+        ]["id"]
+        url = http.post(
+            f"{base}/data/{data_id}/add_file",
+            headers=headers,
+            json={"Data": {"name": "big.geojson", "file_type": "GeoJSON"}},
+        ).json()["extras"]["url"]
+        target = httpx.URL(url)
+        with socket.create_connection((target.host, target.port)) as raw:
+            raw.sendall(
+                f"PUT {target.raw_path.decode()} HTTP/1.1\r\nHost: {target.host}\r\n"
+                "Content-Length: 1000000\r\n\r\n".encode()
+                + b'{"type": "FeatureCollection", "features": ['
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            (file,) = http.get(f"{base}/data/{data_id}/files", headers=headers).json()["list"]
+            if "error" in file:
+                break
+            time.sleep(0.2)
+        assert file["error"] is True and "cut off" in file["error_message"]
+        assert "publishable" not in file
+        again = httpx.put(url, content=b"{}")
+        assert again.status_code == 403  # the URL was spent by the cut-off attempt
+        assert http.delete(f"{base}/data/{data_id}", headers=headers).json() == {}
+
+
+def _subject(id_token: str) -> str:
+    payload = id_token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    subject: str = claims["sub"]
+    return subject
