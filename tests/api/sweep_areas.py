@@ -63,8 +63,32 @@ def seed_workspaces(client: TestClient, member: Member) -> AreaSeed:
     )
 
 
-SEEDERS: list[Callable[[TestClient, Member], AreaSeed]] = [seed_accounts, seed_workspaces]
+def seed_archive(client: TestClient, member: Member) -> AreaSeed:
+    from tests.archive.sweep import seed_archive as seed
+
+    return seed(client, member)
+
+
+SEEDERS: list[Callable[[TestClient, Member], AreaSeed]] = [
+    seed_accounts,
+    seed_workspaces,
+    seed_archive,
+]
 
 # Path prefix -> why an error answer there is not in that router's shape (None when it is).
 # Routes under no prefix here answer problem+json (checked by the sweep itself).
 ERROR_SHAPES: dict[str, Callable[[httpx.Response], str | None]] = {}
+
+
+def _cryptopro_envelope(answer: httpx.Response) -> str | None:
+    """CryptoPro Archive's routes answer errors as ``{data: null, errorCode, errorDescription}``."""
+    if not answer.headers.get("content-type", "").startswith("application/json"):
+        return f"content-type {answer.headers.get('content-type')!r}, not the JSON envelope"
+    body = answer.json()
+    if body.get("data") is not None or not isinstance(body.get("errorCode"), str):
+        return f"not the CryptoPro envelope: {body}"
+    return None
+
+
+for _prefix in ("/api/document", "/api/user", "/api/dictionary", "/swagger"):
+    ERROR_SHAPES[_prefix] = _cryptopro_envelope

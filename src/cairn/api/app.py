@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from cairn import __version__
-from cairn.api.compat import filemanager
+from cairn.api.compat import cryptopro, filemanager
 from cairn.api.errors import PROBLEM_RESPONSES, install_error_handlers
 from cairn.api.limits import BodyLimitMiddleware
 from cairn.api.methods import install_allow_header
@@ -26,6 +26,7 @@ ROUTERS = (
     organisations.router,
     workspaces.router,
     filemanager.router,
+    cryptopro.router,
 )
 
 

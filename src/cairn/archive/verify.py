@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from asn1crypto import cms, pem, tsp  # type: ignore[import-untyped]
 from asn1crypto import x509 as asn1_x509
@@ -193,7 +193,7 @@ def _unsupported(signed: cms.SignedData, level: str, attached: bool) -> Verifica
 
 def verify_signature(
     raw: bytes,
-    document: bytes | None,
+    document: bytes | Path | None,
     *,
     trust_roots: list[asn1_x509.Certificate],
     now: datetime | None = None,
@@ -267,7 +267,11 @@ def verify_signature(
         trust_roots=trust_roots, allow_fetching=False, revocation_mode="soft-fail"
     )
     try:
-        status = asyncio.run(_pyhanko_status(signed, data, attached, context, ts_context))
+        if isinstance(data, Path):
+            with data.open("rb") as handle:
+                status = asyncio.run(_pyhanko_status(signed, handle, attached, context, ts_context))
+        else:
+            status = asyncio.run(_pyhanko_status(signed, data, attached, context, ts_context))
     except SignatureValidationError as exc:
         report.update(verdict="broken", error=str(exc))
         return Verification(
@@ -303,7 +307,7 @@ def verify_signature(
 
 async def _pyhanko_status(
     signed: cms.SignedData,
-    data: bytes,
+    data: bytes | BinaryIO,
     attached: bool,
     context: ValidationContext,
     ts_context: ValidationContext,
@@ -318,6 +322,8 @@ async def _pyhanko_status(
         )
 
     # pyHanko's attached-signature path skips the signature timestamp: collect it here.
+    assert isinstance(data, bytes)  # an attached signature's content is in memory already
+
     def digest(algorithm: str) -> bytes:
         h = hashes.Hash(get_pyca_cryptography_hash(algorithm))
         h.update(data)
