@@ -10,7 +10,7 @@ from cairn.api.compat import cryptopro, filemanager
 from cairn.api.errors import PROBLEM_RESPONSES, install_error_handlers
 from cairn.api.limits import BodyLimitMiddleware
 from cairn.api.methods import install_allow_header
-from cairn.api.routes import auth, health, home, organisations, users, workspaces
+from cairn.api.routes import archive, auth, health, home, organisations, users, workspaces
 from cairn.blobs import open_blob_store
 from cairn.config import Settings
 from cairn.db import make_engine, make_sessionmaker
@@ -25,6 +25,7 @@ ROUTERS = (
     users.router,
     organisations.router,
     workspaces.router,
+    archive.router,
     filemanager.router,
     cryptopro.router,
 )
