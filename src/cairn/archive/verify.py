@@ -196,10 +196,12 @@ def verify_signature(
     document: bytes | Path | None,
     *,
     trust_roots: list[asn1_x509.Certificate],
+    tsa_roots: list[asn1_x509.Certificate] | None = None,
     now: datetime | None = None,
 ) -> Verification:
     """Verify one signature over ``document`` (``None`` for an attached signature, whose
-    encapsulated content is then the document). Never raises for a bad signature: the
+    encapsulated content is then the document). ``tsa_roots`` are trusted for timestamps
+    only (cairn's own TSA root). Never raises for a bad signature: the
     verdict says what is wrong; unparseable input raises ``NotCms`` / ``Base64Signature``."""
     signed = parse_signature(raw)
     content = signed["encap_content_info"]["content"]
@@ -264,7 +266,9 @@ def verify_signature(
         trust_roots=trust_roots, allow_fetching=False, revocation_mode="soft-fail", moment=moment
     )
     ts_context = ValidationContext(
-        trust_roots=trust_roots, allow_fetching=False, revocation_mode="soft-fail"
+        trust_roots=[*trust_roots, *(tsa_roots or [])],
+        allow_fetching=False,
+        revocation_mode="soft-fail",
     )
     try:
         if isinstance(data, Path):
@@ -350,8 +354,11 @@ def _judge(status: Any, signer: str) -> tuple[str, str | None]:
         )
     if not status.valid:
         return "broken", "The signature value does not verify with the signer's public key."
-    if status.timestamp_validity is not None and not status.timestamp_validity.bottom_line:
-        return "broken", "The signature timestamp does not verify."
+    stamp = status.timestamp_validity
+    if stamp is not None and not (stamp.intact and stamp.valid):
+        return "broken", "The signature timestamp does not verify (imprint or TSA signature)."
+    if stamp is not None and not stamp.trusted:
+        return "untrusted", "The signature timestamp's TSA does not chain to a trusted root."
     if not status.trusted:
         problem = getattr(status, "trust_problem_indic", None)
         return "untrusted", (
