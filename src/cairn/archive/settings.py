@@ -38,6 +38,11 @@ class ArchiveSettings(BaseSettings):
         default="UTC",
         description="IANA time zone of dates sent without a time (ArchiveDate=21.07.2030).",
     )
+    archive_worker: bool = Field(
+        default=True,
+        description="Run the enhancement worker inside `cairn serve` (off: run "
+        "`cairn archive worker` separately).",
+    )
     archive_max_signatures: int = Field(
         default=64, ge=1, description="Most signatures one container may hold."
     )

@@ -4,18 +4,41 @@ calls the same ``cairn.archive.service`` functions."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, FastAPI, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from cairn.api.deps import ActorDep, SessionDep, SettingsDep
 from cairn.archive import service
+from cairn.archive._worker import EnhanceContext, Worker
 from cairn.archive.schemas import EventRead, ReportRead, event_read, report_read
+from cairn.archive.settings import ArchiveSettings
 from cairn.archive.tsa import open_tsa
+from cairn.db import UnitOfWork
 
-router = APIRouter(prefix="/api/v1", tags=["archive"])
+
+@asynccontextmanager
+async def _background_worker(app: FastAPI) -> AsyncIterator[None]:
+    """The enhancement worker runs inside `cairn serve` (which sets
+    ``app.state.background_workers``), not in every app a test or a tool builds."""
+    worker = None
+    archive = ArchiveSettings()
+    if getattr(app.state, "background_workers", False) and archive.archive_worker:
+        context = EnhanceContext(app.state.blobs, archive, app.state.settings.data_dir)
+        worker = Worker(UnitOfWork(app.state.sessionmaker), context)
+        worker.start()
+    try:
+        yield
+    finally:
+        if worker is not None:
+            worker.stop()
+
+
+router = APIRouter(prefix="/api/v1", tags=["archive"], lifespan=_background_worker)
 
 ContainerIdPath = Annotated[UUID, Path(description="The container's uuid.")]
 _TSR: dict[int | str, dict[str, Any]] = {
