@@ -17,6 +17,7 @@ from cairn.archive.statuses import DESCRIPTIONS, ContainerStatus
 __all__ = [
     "ContainerBrief",
     "ContainerDetails",
+    "ContainerRead",
     "Envelope",
     "EnvelopeError",
     "EventRead",
@@ -28,6 +29,7 @@ __all__ = [
     "StatusRead",
     "container_brief",
     "container_details",
+    "container_read",
     "event_read",
     "report_read",
     "statuses",
@@ -200,3 +202,62 @@ def statuses() -> list[StatusRead]:
         for status, (name, description) in sorted(DESCRIPTIONS.items())
         if isinstance(status, ContainerStatus)
     ]
+
+
+class SignatureRead(BaseModel):
+    position: int = Field(description="Index in the container (signature-{i}.sig).")
+    level: str = Field(description="CAdES level: BES, T, LT or A.")
+    verdict: str | None = Field(description="The verdict of the latest verification.")
+    expires_at: datetime | None = Field(description="When this signature needs a new stamp.")
+
+
+class ContainerRead(BaseModel):
+    """A container in cairn's own (snake_case) shape."""
+
+    id: str
+    name: str
+    status: int = Field(description="Status number (GET /api/v1/archive/statuses).")
+    status_name: str
+    status_reason: str | None = Field(description="Why the container is in error, if it is.")
+    organisation_id: str
+    storage_id: int
+    source_system_id: int
+    save_type: int = Field(description="1 Temporary, 2 Permanent.")
+    archive_until: datetime | None
+    use_archive_ca: bool
+    document_type: str
+    document_sha256: str = Field(description="SHA-256 of the document (hex).")
+    document_size: int
+    created_at: datetime
+    modified_at: datetime
+    signature_update_at: datetime | None = Field(description="When the next stamp is due.")
+    signatures: list[SignatureRead]
+
+
+def container_read(view: ContainerView) -> ContainerRead:
+    container = view.container
+    return ContainerRead(
+        id=container.id,
+        name=container.name,
+        status=container.status,
+        status_name=DESCRIPTIONS[ContainerStatus(container.status)][0],
+        status_reason=container.status_reason,
+        organisation_id=container.organisation_id,
+        storage_id=container.storage_id,
+        source_system_id=container.source_system_id,
+        save_type=container.save_type,
+        archive_until=container.archive_until,
+        use_archive_ca=container.use_archive_ca,
+        document_type=container.document_type,
+        document_sha256=container.document_hash,
+        document_size=container.document_size,
+        created_at=container.created_at,
+        modified_at=container.modified_at,
+        signature_update_at=container.signature_update_at,
+        signatures=[
+            SignatureRead(
+                position=s.position, level=s.level, verdict=s.verdict, expires_at=s.expires_at
+            )
+            for s in view.signatures
+        ],
+    )

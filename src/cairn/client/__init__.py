@@ -25,9 +25,12 @@ if TYPE_CHECKING:
         from_saved_login,
         login,
     )
+    from cairn.client.archive import Archive, Container
     from cairn.client.workspaces import Finding, Workspace, WorkspaceFile, Workspaces
 
 _WHERE = {
+    "Archive": "cairn.client.archive",
+    "Container": "cairn.client.archive",
     "DEFAULT_API_URL": "cairn.client._client",
     "Client": "cairn.client._client",
     "CreditEntry": "cairn.client.accounts",
@@ -45,7 +48,9 @@ _WHERE = {
 
 __all__ = [
     "DEFAULT_API_URL",
+    "Archive",
     "Client",
+    "Container",
     "CreditEntry",
     "Credits",
     "Finding",

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any
@@ -48,7 +49,7 @@ from cairn.archive.statuses import SaveType
 from cairn.errors import BadRequest, Unauthorized
 from cairn.tempfiles import scratch_file
 
-__all__ = ["router"]
+__all__ = ["UPLOAD_OPENAPI", "received_put", "router"]
 
 ENVELOPE_JSON = "application/json"
 
@@ -151,7 +152,7 @@ _FIELDS: dict[str, Any] = {
         "description": "Storage plugin for the document (UseArchiveCa); default: cairn's blobs.",
     },
 }
-_UPLOAD_OPENAPI: dict[str, Any] = {
+UPLOAD_OPENAPI: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
@@ -258,23 +259,12 @@ async def _save_content(part: UploadFile, work_dir: Path) -> Path:
     return path
 
 
-@router.post(
-    "/api/document/content",
-    response_model=Envelope[str],
-    openapi_extra=_UPLOAD_OPENAPI,
-    summary="Store a document with its signatures (creates a container)",
-)
-async def post_content(
-    request: Request,
-    caller: CallerDep,
-    uow: UnitOfWorkDep,
-    blobs: BlobsDep,
-    settings: SettingsDep,
-) -> Envelope[str]:
-    """Create a container: the signed file as `Content` and its detached signatures as
-    `Signs` (or an attached signature as `Content` and no `Signs`). The answer's `data` is the
-    container's uuid. Signatures are verified at once; a failed verification shows as status
-    error with the reason in `GET /api/document/{id}`."""
+@asynccontextmanager
+async def received_put(
+    request: Request, work_dir: Path
+) -> AsyncIterator[tuple[service.PutRequest, ArchiveSettings]]:
+    """The upload form read into a ``PutRequest`` (the document in a scratch file, removed
+    afterwards); shared by this router and cairn's own ``POST /api/v1/archive/containers``."""
     archive = ArchiveSettings()
     form = await request.form(max_files=archive.archive_max_signatures + 2, max_fields=100)
     path: Path | None = None
@@ -297,14 +287,35 @@ async def post_content(
         _flag(form, "IsNeedArchivatorSign")  # accepted (and checked), then ignored
         if not put.name:
             raise BadRequest("ContainerName is required.")
-        put.document = path = await _save_content(content, settings.work_dir)
-        container_id = await run_in_threadpool(
-            service.put_container, uow, blobs, caller, put, settings=archive
-        )
+        put.document = path = await _save_content(content, work_dir)
+        yield put, archive
     finally:
         await form.close()
         if path is not None:
             path.unlink(missing_ok=True)
+
+
+@router.post(
+    "/api/document/content",
+    response_model=Envelope[str],
+    openapi_extra=UPLOAD_OPENAPI,
+    summary="Store a document with its signatures (creates a container)",
+)
+async def post_content(
+    request: Request,
+    caller: CallerDep,
+    uow: UnitOfWorkDep,
+    blobs: BlobsDep,
+    settings: SettingsDep,
+) -> Envelope[str]:
+    """Create a container: the signed file as `Content` and its detached signatures as
+    `Signs` (or an attached signature as `Content` and no `Signs`). The answer's `data` is the
+    container's uuid. Signatures are verified at once; a failed verification shows as status
+    error with the reason in `GET /api/document/{id}`."""
+    async with received_put(request, settings.work_dir) as (put, archive):
+        container_id = await run_in_threadpool(
+            service.put_container, uow, blobs, caller, put, settings=archive
+        )
     return Envelope[str](data=container_id)
 
 
