@@ -18,6 +18,8 @@ from tests.archive.pki import LocalPKI, make_pki, openssl_sign
 from tests.e2e.conftest import Server, _serve
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# Generous: the first upload imports pyHanko in the server, and CI machines are shared.
+TIMEOUT = 60
 DOCUMENT = b"A document for the real server.\n"
 
 
@@ -52,6 +54,7 @@ def test_upload_archive_and_verify_with_openssl(
     answer = httpx.post(
         f"{server.url}/api/document/content",
         headers=headers,
+        timeout=TIMEOUT,
         data={
             "ContainerName": "MyContainer",
             "ArchiveDate": "21.07.2030",
@@ -71,13 +74,15 @@ def test_upload_archive_and_verify_with_openssl(
     deadline = time.monotonic() + 90
     status = None
     while time.monotonic() < deadline:
-        status = httpx.get(status_url, headers=headers).json()["data"]
+        status = httpx.get(status_url, headers=headers, timeout=TIMEOUT).json()["data"]
         if status in (4, 7):
             break
         time.sleep(0.5)
     assert status == 4, server.log.read_text()[-3000:]
 
-    zipped = httpx.get(f"{server.url}/api/document/{container_id}/sign", headers=headers)
+    zipped = httpx.get(
+        f"{server.url}/api/document/{container_id}/sign", headers=headers, timeout=TIMEOUT
+    )
     with zipfile.ZipFile(io.BytesIO(zipped.content)) as archive:
         enhanced = archive.read("signature-0.sig")
     assert enhanced != signature
@@ -100,7 +105,9 @@ def test_cairns_tsa_answers_openssl(archive_server: Server, tmp_path: Path) -> N
     )
     assert made.returncode == 0, made.stderr
     token = httpx.post(
-        f"{server.url}/api/v1/auth/login", json={"email": email, "password": password}
+        f"{server.url}/api/v1/auth/login",
+        json={"email": email, "password": password},
+        timeout=TIMEOUT,
     ).json()["token"]
     (tmp_path / "data.txt").write_bytes(b"stamp me\n")
     subprocess.run(
@@ -111,6 +118,7 @@ def test_cairns_tsa_answers_openssl(archive_server: Server, tmp_path: Path) -> N
         f"{server.url}/api/v1/tsa",
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/timestamp-query"},
         content=(tmp_path / "q.tsq").read_bytes(),
+        timeout=TIMEOUT,
     )
     assert answer.headers["content-type"] == "application/timestamp-reply"
     (tmp_path / "r.tsr").write_bytes(answer.content)
