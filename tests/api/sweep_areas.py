@@ -131,16 +131,10 @@ def seed_xmldb(client: TestClient, member: Member) -> AreaSeed:
     )
 
 
-SEEDERS: list[Callable[[TestClient, Member], AreaSeed]] = [
-    seed_accounts,
-    seed_workspaces,
-    seed_runs,
-    seed_xmldb,
-]
+def seed_archive(client: TestClient, member: Member) -> AreaSeed:
+    from tests.archive.sweep import seed_archive as seed
 
-# Path prefix -> why an error answer there is not in that router's shape (None when it is).
-# Routes under no prefix here answer problem+json (checked by the sweep itself).
-ERROR_SHAPES: dict[str, Callable[[httpx.Response], str | None]] = {}
+    return seed(client, member)
 
 
 def seed_processing(client: TestClient, member: Member) -> AreaSeed:
@@ -155,5 +149,31 @@ def fusion_error(answer: httpx.Response) -> str | None:
     return fusion_error_shape(answer)
 
 
-SEEDERS.append(seed_processing)
-ERROR_SHAPES["/fusion"] = fusion_error
+def _cryptopro_envelope(answer: httpx.Response) -> str | None:
+    """CryptoPro Archive's routes answer errors as ``{data: null, errorCode, errorDescription}``."""
+    if not answer.headers.get("content-type", "").startswith("application/json"):
+        return f"content-type {answer.headers.get('content-type')!r}, not the JSON envelope"
+    body = answer.json()
+    if body.get("data") is not None or not isinstance(body.get("errorCode"), str):
+        return f"not the CryptoPro envelope: {body}"
+    return None
+
+
+SEEDERS: list[Callable[[TestClient, Member], AreaSeed]] = [
+    seed_accounts,
+    seed_workspaces,
+    seed_runs,
+    seed_xmldb,
+    seed_archive,
+    seed_processing,
+]
+
+# Path prefix -> why an error answer there is not in that router's shape (None when it is).
+# Routes under no prefix here answer problem+json (checked by the sweep itself).
+ERROR_SHAPES: dict[str, Callable[[httpx.Response], str | None]] = {
+    "/fusion": fusion_error,
+    **{
+        prefix: _cryptopro_envelope
+        for prefix in ("/api/document", "/api/user", "/api/dictionary", "/swagger")
+    },
+}

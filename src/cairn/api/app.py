@@ -9,11 +9,21 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from cairn import __version__
-from cairn.api.compat import filemanager, fusion
+from cairn.api.compat import cryptopro, filemanager, fusion
 from cairn.api.errors import PROBLEM_RESPONSES, install_error_handlers
 from cairn.api.limits import BodyLimitMiddleware
 from cairn.api.methods import install_allow_header
-from cairn.api.routes import auth, health, home, organisations, runs, users, workspaces, xmldb
+from cairn.api.routes import (
+    archive,
+    auth,
+    health,
+    home,
+    organisations,
+    runs,
+    users,
+    workspaces,
+    xmldb,
+)
 from cairn.blobs import open_blob_store
 from cairn.config import Settings
 from cairn.db import make_engine, make_sessionmaker
@@ -29,10 +39,12 @@ ROUTERS = (
     users.router,
     organisations.router,
     workspaces.router,
+    archive.router,
     filemanager.router,
     runs.router,
     xmldb.router,
     fusion.router,
+    cryptopro.router,
 )
 
 

@@ -51,6 +51,47 @@ def create_org(
     emit(data, as_json=as_json, title="Organisation created")
 
 
+@app.command("create-storage")
+def create_storage(
+    org: str = typer.Option(..., "--org", help="Organisation name."),
+    name: str = typer.Option(..., "--name", help="Storage name."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Create an archive storage; prints its integer id (the archive's StorageId)."""
+    from cairn.accounts import service as accounts
+    from cairn.archive import service as archive
+
+    with local_session() as session:
+        organisation = accounts.find_organisation_by_name(session, org)
+        storage = archive.create_storage(session, organisation=organisation, name=name)
+        data = {"id": storage.id, "name": storage.name, "organisation": organisation.name}
+    if as_json:
+        emit(data, as_json=True)
+    else:
+        typer.echo(data["id"])
+
+
+@app.command("create-source-system")
+def create_source_system(
+    org: str = typer.Option(..., "--org", help="Organisation name."),
+    name: str = typer.Option(..., "--name", help="Source system name."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Create an archive source system; prints its integer id and its API key (X-Api-Key),
+    shown only now."""
+    from cairn.accounts import service as accounts
+    from cairn.archive import service as archive
+
+    with local_session() as session:
+        organisation = accounts.find_organisation_by_name(session, org)
+        system, key = archive.create_source_system(session, organisation=organisation, name=name)
+        data = {"id": system.id, "name": system.name, "api_key": key}
+    if as_json:
+        emit(data, as_json=True)
+    else:
+        typer.echo(f"{data['id']} {key}")
+
+
 @app.command("create-user")
 def create_user(
     email: str = typer.Option(..., "--email"),

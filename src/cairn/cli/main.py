@@ -53,6 +53,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "Administer the local installation (reads CAIRN_DATA_DIR / CAIRN_DATABASE_URL).",
     ),
     "orgs": LazyCommand("cairn.cli.accounts", "orgs", "Your organisations and their credits."),
+    "archive": LazyCommand(
+        "cairn.cli.archive",
+        "app",
+        "Signed archive: put, search, show, status, signatures, storages, worker.",
+    ),
     "workspace": LazyCommand(
         "cairn.cli.workspaces",
         "app",

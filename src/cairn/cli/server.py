@@ -34,6 +34,7 @@ def serve(
             highlight=False,
         )
     app = create_app(settings)
+    app.state.background_workers = True  # areas' workers (archive enhancement) run in serve
     out.print(
         f"cairn serving data in {settings.data_dir} on "
         f"http://{settings.host}:{settings.port} (docs at /docs)",

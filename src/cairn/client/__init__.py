@@ -25,11 +25,14 @@ if TYPE_CHECKING:
         from_saved_login,
         login,
     )
+    from cairn.client.archive import Archive, Container
     from cairn.client.runs import Run, RunFile, Runs
     from cairn.client.workspaces import Checkpoint, Finding, Workspace, WorkspaceFile, Workspaces
     from cairn.client.xmldb import XmlDatabases
 
 _WHERE = {
+    "Archive": "cairn.client.archive",
+    "Container": "cairn.client.archive",
     "DEFAULT_API_URL": "cairn.client._client",
     "Client": "cairn.client._client",
     "CreditEntry": "cairn.client.accounts",
@@ -52,8 +55,10 @@ _WHERE = {
 
 __all__ = [
     "DEFAULT_API_URL",
+    "Archive",
     "Checkpoint",
     "Client",
+    "Container",
     "CreditEntry",
     "Credits",
     "Finding",

@@ -12,6 +12,7 @@ import httpx
 from cairn import errors
 
 if TYPE_CHECKING:
+    from cairn.client.archive import Archive
     from cairn.client.runs import Runs
     from cairn.client.workspaces import Workspaces
     from cairn.client.xmldb import XmlDatabases
@@ -64,6 +65,13 @@ class Client:
 
     def __enter__(self) -> Client:
         return self
+
+    @cached_property
+    def archive(self) -> Archive:
+        """The signed archive: ``client.archive.put("doc.pdf", ["doc.pdf.sig"], ...)``."""
+        from cairn.client.archive import Archive
+
+        return Archive(self)
 
     @cached_property
     def workspaces(self) -> Workspaces:

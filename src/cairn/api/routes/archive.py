@@ -1,0 +1,178 @@
+"""The signed archive, cairn's own API: put, list and read containers, their signatures,
+validation reports and event history, storages, statuses, and the RFC 3161 endpoint of cairn's
+own TSA. The CryptoPro Archive contract (api/compat/cryptopro.py) calls the same
+``cairn.archive.service`` functions."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from cairn.api.compat.cryptopro import UPLOAD_OPENAPI, received_put
+from cairn.api.deps import ActorDep, BlobsDep, SessionDep, SettingsDep, UnitOfWorkDep
+from cairn.api.downloads import content_disposition
+from cairn.api.paging import Page, PageDep, page_of
+from cairn.archive import service
+from cairn.archive._worker import EnhanceContext, Worker
+from cairn.archive.schemas import (
+    ContainerRead,
+    EventRead,
+    IdName,
+    ReportRead,
+    StatusRead,
+    container_read,
+    event_read,
+    report_read,
+    statuses,
+    storage_read,
+)
+from cairn.archive.settings import ArchiveSettings
+from cairn.archive.tsa import open_tsa
+from cairn.db import UnitOfWork
+
+
+@asynccontextmanager
+async def _background_worker(app: FastAPI) -> AsyncIterator[None]:
+    """The enhancement worker runs inside `cairn serve` (which sets
+    ``app.state.background_workers``), not in every app a test or a tool builds."""
+    worker = None
+    archive = ArchiveSettings()
+    if getattr(app.state, "background_workers", False) and archive.archive_worker:
+        context = EnhanceContext(app.state.blobs, archive, app.state.settings.data_dir)
+        worker = Worker(UnitOfWork(app.state.sessionmaker), context)
+        worker.start()
+    try:
+        yield
+    finally:
+        if worker is not None:
+            worker.stop()
+
+
+router = APIRouter(prefix="/api/v1", tags=["archive"], lifespan=_background_worker)
+
+ContainerIdPath = Annotated[UUID, Path(description="The container's uuid.")]
+_TSR: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "An RFC 3161 TimeStampResp (DER); a bad query is a rejection inside it.",
+        "content": {"application/timestamp-reply": {}},
+    }
+}
+
+
+@router.post(
+    "/archive/containers",
+    status_code=201,
+    response_model=ContainerRead,
+    openapi_extra=UPLOAD_OPENAPI,
+)
+async def put_container(
+    request: Request, actor: ActorDep, uow: UnitOfWorkDep, blobs: BlobsDep, settings: SettingsDep
+) -> ContainerRead:
+    """Archive a document with its signatures: the same form as CryptoPro Archive's
+    `POST /api/document/content`. Signatures are verified at once; the answer shows the
+    verdicts (status 2 verified, or 7 error with the reason)."""
+    caller = service.caller_for_actor(actor)
+    async with received_put(request, settings.work_dir) as (put, archive):
+        container_id = await run_in_threadpool(
+            service.put_container, uow, blobs, caller, put, settings=archive
+        )
+    with uow.transaction() as session:
+        return container_read(service.get_container(session, caller, container_id))
+
+
+@router.get("/archive/containers", response_model=Page[ContainerRead])
+def list_containers(
+    actor: ActorDep,
+    session: SessionDep,
+    paging: PageDep,
+    name: Annotated[str | None, Query(max_length=500, description="Name substring.")] = None,
+    status: Annotated[int | None, Query(ge=0, le=100, description="Status number.")] = None,
+    storage_id: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="Only this storage's.")
+    ] = None,
+) -> Page[ContainerRead]:
+    """Containers of your organisations, newest first."""
+    caller = service.caller_for_actor(actor)
+    filters = service.SearchFilters(
+        name=name, status=status, storage_ids=[storage_id] if storage_id else None
+    )
+    items, total = service.search_containers(
+        session, caller, filters, page=paging.page, page_size=paging.page_size
+    )
+    views = [service.get_container(session, caller, c.id) for c in items]
+    return page_of(views, total, paging, container_read)
+
+
+@router.get("/archive/containers/{container_id}", response_model=ContainerRead)
+def get_container(
+    container_id: ContainerIdPath, actor: ActorDep, session: SessionDep
+) -> ContainerRead:
+    """One container with its signatures' levels, verdicts and stamp dates."""
+    caller = service.caller_for_actor(actor)
+    return container_read(service.get_container(session, caller, str(container_id)))
+
+
+@router.get(
+    "/archive/containers/{container_id}/signatures",
+    response_class=Response,
+    responses={200: {"description": "signatures.zip", "content": {"application/zip": {}}}},
+)
+def get_signatures(
+    container_id: ContainerIdPath, actor: ActorDep, session: SessionDep, blobs: BlobsDep
+) -> Response:
+    """The signatures as a zip of `signature-{i}.sig` (CAdES-A once archived)."""
+    caller = service.caller_for_actor(actor)
+    data = service.signatures_zip(session, blobs, caller, str(container_id))
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={"Content-Disposition": content_disposition("signatures.zip")},
+    )
+
+
+@router.get("/archive/storages", response_model=list[IdName])
+def list_storages(actor: ActorDep, session: SessionDep) -> list[IdName]:
+    """The storages of your organisations."""
+    caller = service.caller_for_actor(actor)
+    return [storage_read(s) for s in service.list_storages(session, caller)]
+
+
+@router.get("/archive/statuses", response_model=list[StatusRead])
+def list_statuses(actor: ActorDep) -> list[StatusRead]:
+    """Every container status: number, name and meaning (numbers never change)."""
+    return statuses()
+
+
+@router.get("/archive/containers/{container_id}/reports", response_model=list[ReportRead])
+def list_reports(
+    container_id: ContainerIdPath, actor: ActorDep, session: SessionDep
+) -> list[ReportRead]:
+    """Every validation report of the container's signatures, oldest first: the verdict and
+    the full evidence (certificate path, timestamps, algorithms)."""
+    caller = service.caller_for_actor(actor)
+    return [report_read(r) for r in service.list_reports(session, caller, str(container_id))]
+
+
+@router.get("/archive/containers/{container_id}/events", response_model=list[EventRead])
+def list_events(
+    container_id: ContainerIdPath, actor: ActorDep, session: SessionDep
+) -> list[EventRead]:
+    """The container's history (created, verified, enhanced, ...), oldest first."""
+    caller = service.caller_for_actor(actor)
+    return [event_read(e) for e in service.list_events(session, caller, str(container_id))]
+
+
+@router.post("/tsa", response_class=Response, responses=_TSR)
+async def timestamp(request: Request, actor: ActorDep, settings: SettingsDep) -> Response:
+    """cairn's own RFC 3161 timestamp authority: send a DER `TimeStampReq` with
+    `Content-Type: application/timestamp-query` (e.g. made by `openssl ts -query`); the answer
+    is the `TimeStampResp`. Its certificates are in the data folder's `archive-tsa/`."""
+    body = await request.body()
+    tsa = await run_in_threadpool(open_tsa, settings.data_dir)  # the first call makes a key
+    answer = await run_in_threadpool(tsa.respond, body)
+    return Response(answer, media_type="application/timestamp-reply")

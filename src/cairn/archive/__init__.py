@@ -1,0 +1,1 @@
+"""Signed archive: containers of documents and CMS signatures, verification, timestamps."""

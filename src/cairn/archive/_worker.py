@@ -1,0 +1,248 @@
+"""The enhancement worker: claims verified (or re-stamp-due) containers one at a time,
+enhances their signatures with no transaction open, and stores the result only if it still
+holds the claim.
+
+A claim is a lease (owner, until) set by one conditional UPDATE, so of two workers only one
+gets a container and no signature is ever stamped twice. A worker that crashes leaves its
+container in status enhancing with a lease that runs out; the next run claims it again.
+Enhanced signatures are written to the blob store first and referenced only in the final
+transaction, so a half-enhanced signature is never served.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from asn1crypto import cms, tsp  # type: ignore[import-untyped]
+from asn1crypto import x509 as asn1_x509
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from cairn.archive._enhance import EnhanceFailed, enhance_signature
+from cairn.archive.models import ArchiveContainer, ArchiveEvent, ArchiveSignature
+from cairn.archive.settings import ArchiveSettings
+from cairn.archive.statuses import ContainerStatus
+from cairn.archive.tsa import open_tsa, request_timestamp, timestamp_token
+from cairn.archive.verify import load_trust_roots
+from cairn.blobs import BlobStore
+from cairn.db import UnitOfWork, utcnow
+
+__all__ = ["LEASE", "EnhanceContext", "Worker", "claim_next", "enhance_claimed", "mark_due"]
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(minutes=10)
+CLAIMABLE = (ContainerStatus.VERIFIED, ContainerStatus.ENHANCING, ContainerStatus.RESTAMP_DUE)
+
+
+@dataclass
+class EnhanceContext:
+    """What enhancement needs besides the database: blobs, settings, the data folder."""
+
+    blobs: BlobStore
+    settings: ArchiveSettings
+    data_dir: Path
+
+
+def mark_due(uow: UnitOfWork, *, now: datetime | None = None) -> int:
+    """Archived containers whose signatureUpdateDate has passed become re-stamp due."""
+    now = now or utcnow()
+    with uow.transaction() as session:
+        result = session.execute(
+            update(ArchiveContainer)
+            .where(
+                ArchiveContainer.status == int(ContainerStatus.ARCHIVED),
+                ArchiveContainer.signature_update_at <= now,
+            )
+            .values(status=int(ContainerStatus.RESTAMP_DUE), modified_at=now)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _claim(session: Session, container_id: str, worker_id: str, now: datetime) -> bool:
+    result = session.execute(
+        update(ArchiveContainer)
+        .where(
+            ArchiveContainer.id == container_id,
+            ArchiveContainer.status.in_([int(s) for s in CLAIMABLE]),
+            or_(ArchiveContainer.lease_until.is_(None), ArchiveContainer.lease_until < now),
+        )
+        .values(
+            status=int(ContainerStatus.ENHANCING),
+            lease_owner=worker_id,
+            lease_until=now + LEASE,
+            modified_at=now,
+        )
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def claim_next(
+    uow: UnitOfWork, *, worker_id: str, container_id: str | None = None, now: datetime | None = None
+) -> str | None:
+    """Claim one container to enhance (``container_id``, or the oldest waiting); None when
+    there is none or another worker holds it."""
+    now = now or utcnow()
+    with uow.transaction() as session:
+        if container_id is not None:
+            candidates = [container_id]
+        else:
+            candidates = list(
+                session.scalars(
+                    select(ArchiveContainer.id)
+                    .where(
+                        ArchiveContainer.status.in_([int(s) for s in CLAIMABLE]),
+                        or_(
+                            ArchiveContainer.lease_until.is_(None),
+                            ArchiveContainer.lease_until < now,
+                        ),
+                    )
+                    .order_by(ArchiveContainer.created_at)
+                    .limit(5)
+                )
+            )
+        for candidate in candidates:
+            if _claim(session, candidate, worker_id, now):
+                session.add(ArchiveEvent(container_id=candidate, kind="enhancing", detail=None))
+                return candidate
+    return None
+
+
+def _token_maker(
+    context: EnhanceContext,
+) -> tuple[Callable[[bytes], cms.ContentInfo], list[asn1_x509.Certificate]]:
+    if context.settings.tsa_url:
+        url = context.settings.tsa_url
+
+        def from_url(digest: bytes) -> cms.ContentInfo:
+            imprint = {"hash_algorithm": {"algorithm": "sha256"}, "hashed_message": digest}
+            return request_timestamp(url, tsp.MessageImprint(imprint))
+
+        return from_url, []
+    tsa = open_tsa(context.data_dir)
+    return (lambda digest: timestamp_token(digest, tsa=tsa)), [tsa.cert, tsa.root]
+
+
+def enhance_claimed(
+    uow: UnitOfWork, context: EnhanceContext, container_id: str, *, worker_id: str
+) -> bool:
+    """Enhance every signature of a claimed container and store the result; False when the
+    claim was lost meanwhile (nothing is stored then)."""
+    with uow.transaction() as session:
+        container = session.get(ArchiveContainer, container_id)
+        if container is None or container.lease_owner != worker_id:
+            return False
+        document_blob = container.document_sha256
+        content_sha256 = bytes.fromhex(container.document_hash)
+        restamp = container.signature_update_at is not None
+        work = [
+            (s.id, s.enhanced_sha256 or s.raw_sha256)
+            for s in session.scalars(
+                select(ArchiveSignature)
+                .where(ArchiveSignature.container_id == container_id)
+                .order_by(ArchiveSignature.position)
+            )
+        ]
+    document = context.blobs.read_bytes(document_blob) if document_blob else None
+    make_token, tsa_certs = _token_maker(context)
+    roots = load_trust_roots(context.settings.archive_trust_roots)
+    results: dict[int, tuple[str, str, datetime]] = {}
+    reason = None
+    try:
+        for signature_id, sha in work:
+            done = enhance_signature(
+                context.blobs.read_bytes(sha),
+                document=document,
+                content_sha256=content_sha256,
+                make_token=make_token,
+                tsa_certs=tsa_certs,
+                trust_roots=roots,
+            )
+            results[signature_id] = (context.blobs.put(done.raw).sha256, done.level, done.expires)
+    except EnhanceFailed as exc:
+        reason = str(exc)
+    return _finish(uow, context, container_id, worker_id, results, reason, restamp)
+
+
+def _finish(
+    uow: UnitOfWork,
+    context: EnhanceContext,
+    container_id: str,
+    worker_id: str,
+    results: dict[int, tuple[str, str, datetime]],
+    reason: str | None,
+    restamp: bool,
+) -> bool:
+    now = utcnow()
+    with uow.transaction() as session:
+        container = session.scalars(
+            select(ArchiveContainer)
+            .where(ArchiveContainer.id == container_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).one_or_none()
+        if (
+            container is None
+            or container.lease_owner != worker_id
+            or container.status != int(ContainerStatus.ENHANCING)
+        ):
+            return False
+        container.lease_owner = container.lease_until = None
+        container.modified_at = now
+        if reason is not None:
+            container.status, container.status_reason = int(ContainerStatus.ERROR), reason
+            session.add(ArchiveEvent(container_id=container_id, kind="error", detail=reason))
+            return True
+        expiries = []
+        for signature in session.scalars(
+            select(ArchiveSignature).where(ArchiveSignature.container_id == container_id)
+        ):
+            sha, level, expires = results[signature.id]
+            margin = timedelta(days=context.settings.archive_restamp_margin_days)
+            signature.enhanced_sha256, signature.level = sha, level
+            signature.expires_at = expires - margin
+            expiries.append(signature.expires_at)
+        container.status = int(ContainerStatus.ARCHIVED)
+        container.signature_update_at = min(expiries) if expiries else None
+        kind = "re-stamped" if restamp else "enhanced"
+        session.add(ArchiveEvent(container_id=container_id, kind=kind, detail=None))
+        return True
+
+
+class Worker:
+    """The background loop inside ``cairn serve``: mark due containers, enhance one, repeat."""
+
+    def __init__(self, uow: UnitOfWork, context: EnhanceContext, *, interval: float = 2.0):
+        self.uow, self.context, self.interval = uow, context, interval
+        self.worker_id = f"worker-{threading.get_native_id()}-{id(self):x}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cairn-archive", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def run_once(self) -> bool:
+        mark_due(self.uow)
+        claimed = claim_next(self.uow, worker_id=self.worker_id)
+        if claimed is None:
+            return False
+        enhance_claimed(self.uow, self.context, claimed, worker_id=self.worker_id)
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:  # a broken container must not stop the archive
+                log.exception("archive worker: enhancement failed; retrying later")
+                busy = False
+            if not busy:
+                self._stop.wait(self.interval)

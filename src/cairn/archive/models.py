@@ -1,0 +1,149 @@
+"""Archive tables: storages, source systems, containers, their signatures, reports and events.
+
+Storages and source systems have integer ids because the CryptoPro Archive contract exposes
+them as integers (``StorageId``, ``sourceSystemId``); containers are uuids, as there.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cairn.db.base import Base, BlobHash, UtcDateTime, new_id, utcnow
+
+__all__ = [
+    "ArchiveContainer",
+    "ArchiveEvent",
+    "ArchiveSignature",
+    "ArchiveSourceSystem",
+    "ArchiveStorage",
+    "ArchiveValidationReport",
+]
+
+
+class ArchiveStorage(Base):
+    """A named storage of an organisation, chosen by ``StorageId`` on upload."""
+
+    __tablename__ = "archive_storages"
+    __table_args__ = (UniqueConstraint("organisation_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    organisation_id: Mapped[str] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ArchiveSourceSystem(Base):
+    """An integration client. ``key_hash`` is the SHA-256 of its API key (a leak of the table
+    reveals no keys); a user's own source system (bearer tokens) has ``user_id`` and no key."""
+
+    __tablename__ = "archive_source_systems"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    organisation_id: Mapped[str] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ArchiveContainer(Base):
+    """A document with its signatures. ``document_sha256`` points into the blob store only
+    when the archive keeps the document (UseArchiveCa); ``document_hash`` is always kept."""
+
+    __tablename__ = "archive_containers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    organisation_id: Mapped[str] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    storage_id: Mapped[int] = mapped_column(
+        ForeignKey("archive_storages.id", ondelete="CASCADE"), index=True
+    )
+    source_system_id: Mapped[int] = mapped_column(
+        ForeignKey("archive_source_systems.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(500), index=True)
+    structure_name: Mapped[str | None] = mapped_column(String(500))
+    save_type: Mapped[int] = mapped_column(Integer)
+    archive_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    status: Mapped[int] = mapped_column(Integer, index=True)
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    use_archive_ca: Mapped[bool] = mapped_column(Boolean, default=False)
+    plugin_name: Mapped[str | None] = mapped_column(String(200))
+    document_sha256: Mapped[str | None] = mapped_column(BlobHash)
+    document_hash: Mapped[str] = mapped_column(String(64))
+    document_size: Mapped[int] = mapped_column(BigInteger)
+    document_type: Mapped[str] = mapped_column(String(200))
+    signature_update_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    modified_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ArchiveSignature(Base):
+    """One signature of a container: the bytes as uploaded, and the enhanced bytes once a
+    complete enhanced signature is stored (never a half-written one)."""
+
+    __tablename__ = "archive_signatures"
+    __table_args__ = (UniqueConstraint("container_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    container_id: Mapped[str] = mapped_column(
+        ForeignKey("archive_containers.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    raw_sha256: Mapped[str] = mapped_column(BlobHash)
+    enhanced_sha256: Mapped[str | None] = mapped_column(BlobHash)
+    attached: Mapped[bool] = mapped_column(Boolean, default=False)
+    level: Mapped[str] = mapped_column(String(16))
+    verdict: Mapped[str | None] = mapped_column(String(32))
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class ArchiveValidationReport(Base):
+    """The JSON report of one verification of one signature, kept as evidence."""
+
+    __tablename__ = "archive_validation_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    container_id: Mapped[str] = mapped_column(
+        ForeignKey("archive_containers.id", ondelete="CASCADE"), index=True
+    )
+    signature_id: Mapped[int] = mapped_column(
+        ForeignKey("archive_signatures.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    verdict: Mapped[str] = mapped_column(String(32))
+    report: Mapped[str] = mapped_column(Text)
+
+
+class ArchiveEvent(Base):
+    """One entry of a container's history (created, verified, enhanced, ...)."""
+
+    __tablename__ = "archive_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    container_id: Mapped[str] = mapped_column(
+        ForeignKey("archive_containers.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,407 @@
+"""The signed archive's behaviour: put, search, read and download containers.
+
+A container is created in one transaction together with the verdicts of its signatures:
+verification (the slow part) runs first with no transaction open, so there is no window in
+which a container exists unverified, and a crash before the commit leaves nothing behind
+(only content-addressed blobs, which ``cairn admin gc`` collects).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from cairn.archive._callers import (
+    Caller,
+    authenticate_api_key,
+    caller_for_actor,
+    create_source_system,
+    create_storage,
+    source_system_for,
+)
+from cairn.archive._sniff import document_type
+from cairn.archive.errors import (
+    ContainerNotFound,
+    PluginUnavailable,
+    StorageNotFound,
+    UnusableInput,
+)
+from cairn.archive.models import (
+    ArchiveContainer,
+    ArchiveEvent,
+    ArchiveSignature,
+    ArchiveSourceSystem,
+    ArchiveStorage,
+    ArchiveValidationReport,
+)
+from cairn.archive.settings import ArchiveSettings
+from cairn.archive.statuses import ContainerStatus, SaveType
+from cairn.archive.verify import Verification, load_trust_roots, parse_signature, verify_signature
+from cairn.blobs import BlobStore
+from cairn.db import UnitOfWork, paginate, utcnow
+
+__all__ = [
+    "ARCHIVED_STATUSES",
+    "Caller",
+    "ContainerView",
+    "PutRequest",
+    "SearchFilters",
+    "authenticate_api_key",
+    "caller_for_actor",
+    "create_source_system",
+    "create_storage",
+    "get_container",
+    "list_events",
+    "list_reports",
+    "list_storages",
+    "put_container",
+    "search_containers",
+    "signature_bytes",
+    "signatures_zip",
+]
+
+ARCHIVED_STATUSES = (ContainerStatus.ARCHIVED, ContainerStatus.RESTAMP_DUE)
+
+
+@dataclass
+class PutRequest:
+    """A new container as the caller sent it; the document is a scratch file on disk."""
+
+    name: str
+    storage_id: int
+    save_type: SaveType
+    document: Path
+    signatures: list[bytes]
+    archive_until: datetime | None = None
+    structure_name: str | None = None
+    use_archive_ca: bool = False
+    plugin_name: str | None = None
+    declared_type: str | None = None
+
+
+@dataclass
+class ContainerView:
+    """A container with what its details show: storage, source system and signatures."""
+
+    container: ArchiveContainer
+    storage: ArchiveStorage
+    source_system: ArchiveSourceSystem
+    signatures: list[ArchiveSignature] = field(default_factory=list)
+
+    @property
+    def is_archived(self) -> bool:
+        return self.container.status in ARCHIVED_STATUSES
+
+
+def _check_request(request: PutRequest, *, now: datetime, settings: ArchiveSettings) -> None:
+    if not request.name.strip():
+        raise UnusableInput("ContainerName is required.")
+    if len(request.name) > 500:
+        raise UnusableInput("ContainerName is longer than 500 characters.")
+    if request.structure_name is not None and len(request.structure_name) > 500:
+        raise UnusableInput("StructureName is longer than 500 characters.")
+    if request.save_type is SaveType.TEMPORARY:
+        if request.archive_until is None:
+            raise UnusableInput("ArchiveDate is required when SaveType is Temporary.")
+        if request.archive_until <= now:
+            raise UnusableInput(
+                f"ArchiveDate {request.archive_until.isoformat()} is in the past: "
+                "a Temporary container must be kept until a future date."
+            )
+    if request.document.stat().st_size == 0:
+        raise UnusableInput("Content is empty: send the signed file (or the attached signature).")
+    if len(request.signatures) > settings.archive_max_signatures:
+        raise UnusableInput(f"More than {settings.archive_max_signatures} signatures.")
+
+
+def _attached_content(document: Path) -> bytes | None:
+    """The encapsulated content when ``document`` is itself an attached CMS signature."""
+    if document.stat().st_size > 64 * 1024 * 1024:
+        return None
+    raw = document.read_bytes()
+    if raw[:1] != b"\x30":
+        return None
+    try:
+        signed = parse_signature(raw)
+    except Exception:  # not a signature: an ordinary document
+        return None
+    content = signed["encap_content_info"]["content"]
+    return None if content.native is None else bytes(content.native)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _summary(verdicts: Sequence[Verification]) -> tuple[ContainerStatus, str | None]:
+    failed = [(i, v) for i, v in enumerate(verdicts) if not v.ok]
+    if not failed:
+        return ContainerStatus.VERIFIED, None
+    reason = " ".join(f"Signature {i}: {v.reason}" for i, v in failed)
+    return ContainerStatus.ERROR, reason
+
+
+def put_container(
+    uow: UnitOfWork,
+    blobs: BlobStore,
+    caller: Caller,
+    request: PutRequest,
+    *,
+    settings: ArchiveSettings,
+    now: datetime | None = None,
+) -> str:
+    """Store a document with its signatures, verify them, and return the container's id.
+
+    Refused before anything is stored: missing or malformed fields, a past ArchiveDate, an
+    unknown storage or plugin, signatures that are not binary CMS, ``Signs`` sent with an
+    attached signature. A signature that parses but does not verify is kept, and the
+    container is in status error with the reason.
+    """
+    now = now or utcnow()
+    _check_request(request, now=now, settings=settings)
+    attached_content = _attached_content(request.document)
+    if attached_content is not None and request.signatures:
+        raise UnusableInput(
+            "Content is an attached signature: send no Signs with it (or send the signed "
+            "file as Content and its detached signatures as Signs)."
+        )
+    signatures = [parse_signature(raw) for raw in request.signatures]  # NotCms, Base64Signature
+    for index, signed in enumerate(signatures):
+        if signed["encap_content_info"]["content"].native is not None:
+            raise UnusableInput(
+                f"Signature {index} is an attached signature: send it as Content, without Signs."
+            )
+    if attached_content is None and not signatures:
+        raise UnusableInput(
+            "No signatures: send detached signatures as Signs, or an attached signature as Content."
+        )
+    raws = request.signatures or [request.document.read_bytes()]
+    with uow.transaction() as session:  # checks first: a bad storage wastes no verification
+        storage = _storage(session, caller, request.storage_id)
+        caller.require_write(storage.organisation_id)
+        _check_plugin(request.plugin_name)
+    roots = load_trust_roots(settings.archive_trust_roots)
+    document: bytes | Path | None = None if attached_content is not None else request.document
+    verdicts = [verify_signature(raw, document, trust_roots=roots, now=now) for raw in raws]
+    status, reason = _summary(verdicts)
+    if attached_content is not None:
+        doc_hash = hashlib.sha256(attached_content).hexdigest()
+        doc_size, doc_type = len(attached_content), document_type(None, attached_content[:4096])
+        doc_blob = None
+    else:
+        doc_hash, doc_size = _sha256(request.document), request.document.stat().st_size
+        with request.document.open("rb") as handle:
+            doc_type = document_type(request.declared_type, handle.read(4096))
+        doc_blob = blobs.put_file(request.document).sha256 if request.use_archive_ca else None
+    signature_blobs = [blobs.put(raw).sha256 for raw in raws]
+    with uow.transaction() as session:
+        storage = _storage(session, caller, request.storage_id)
+        caller.require_write(storage.organisation_id)
+        container = ArchiveContainer(
+            organisation_id=storage.organisation_id,
+            storage_id=storage.id,
+            source_system_id=source_system_for(session, caller, storage.organisation_id),
+            name=request.name.strip(),
+            structure_name=request.structure_name,
+            save_type=int(request.save_type),
+            archive_until=request.archive_until,
+            status=int(status),
+            status_reason=reason,
+            use_archive_ca=request.use_archive_ca,
+            plugin_name=request.plugin_name,
+            document_sha256=doc_blob,
+            document_hash=doc_hash,
+            document_size=doc_size,
+            document_type=doc_type,
+            created_at=now,
+            modified_at=now,
+        )
+        session.add(container)
+        session.flush()
+        _event(session, container, "created", f"{len(raws)} signature(s), storage {storage.id}")
+        for position, (blob, verdict) in enumerate(zip(signature_blobs, verdicts, strict=True)):
+            signature = ArchiveSignature(
+                container_id=container.id,
+                position=position,
+                raw_sha256=blob,
+                attached=verdict.attached,
+                level=verdict.level,
+                verdict=verdict.verdict,
+                expires_at=verdict.expires,
+            )
+            session.add(signature)
+            session.flush()
+            session.add(
+                ArchiveValidationReport(
+                    container_id=container.id,
+                    signature_id=signature.id,
+                    created_at=now,
+                    verdict=verdict.verdict,
+                    report=json.dumps(verdict.report, default=str, sort_keys=True),
+                )
+            )
+        _event(session, container, "verified" if reason is None else "error", reason)
+        session.flush()
+        return container.id
+
+
+def _check_plugin(name: str | None) -> None:
+    if name:
+        # Storage plugins (plugin-config.json) are not loaded yet: every name is unknown.
+        raise PluginUnavailable(f"Unknown storage plugin {name!r} (ArchiveCaPluginName).")
+
+
+def _event(session: Session, container: ArchiveContainer, kind: str, detail: str | None) -> None:
+    session.add(ArchiveEvent(container_id=container.id, kind=kind, detail=detail, at=utcnow()))
+
+
+def _storage(session: Session, caller: Caller, storage_id: int) -> ArchiveStorage:
+    storage = session.get(ArchiveStorage, storage_id)
+    if storage is None or storage.organisation_id not in caller.readable:
+        raise StorageNotFound(f"Storage {storage_id} not found (see GET /api/user/storages).")
+    return storage
+
+
+def list_storages(session: Session, caller: Caller) -> Sequence[ArchiveStorage]:
+    return session.scalars(
+        select(ArchiveStorage)
+        .where(ArchiveStorage.organisation_id.in_(sorted(caller.readable)))
+        .order_by(ArchiveStorage.id)
+    ).all()
+
+
+def _container(session: Session, caller: Caller, container_id: str) -> ArchiveContainer:
+    container = session.get(ArchiveContainer, container_id)
+    if container is None or container.organisation_id not in caller.readable:
+        raise ContainerNotFound(f"Container {container_id} not found.")
+    return container
+
+
+def get_container(session: Session, caller: Caller, container_id: str) -> ContainerView:
+    """The container with its storage, source system and signatures (404 when another
+    organisation's)."""
+    container = _container(session, caller, container_id)
+    storage = session.get(ArchiveStorage, container.storage_id)
+    system = session.get(ArchiveSourceSystem, container.source_system_id)
+    assert storage is not None and system is not None
+    signatures = session.scalars(
+        select(ArchiveSignature)
+        .where(ArchiveSignature.container_id == container.id)
+        .order_by(ArchiveSignature.position)
+    ).all()
+    return ContainerView(container, storage, system, list(signatures))
+
+
+@dataclass
+class SearchFilters:
+    storage_ids: list[int] | None = None
+    name: str | None = None
+    source_system_id: int | None = None
+    status: int | None = None
+    is_archived: bool | None = None
+
+
+def _filtered(caller: Caller, filters: SearchFilters, now: datetime) -> Select[ArchiveContainer]:
+    query = select(ArchiveContainer).where(
+        ArchiveContainer.organisation_id.in_(sorted(caller.readable))
+    )
+    if filters.storage_ids is not None:
+        query = query.where(ArchiveContainer.storage_id.in_(filters.storage_ids))
+    if filters.name:
+        escaped = filters.name.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(func.lower(ArchiveContainer.name).like(f"%{escaped}%", escape="\\"))
+    if filters.source_system_id is not None:
+        query = query.where(ArchiveContainer.source_system_id == filters.source_system_id)
+    if filters.status is not None:
+        query = query.where(ArchiveContainer.status == filters.status)
+    if filters.is_archived is True:
+        query = query.where(ArchiveContainer.status.in_([int(s) for s in ARCHIVED_STATUSES]))
+    elif filters.is_archived is False:
+        # The reference: false lists only Temporary containers whose storage period ended.
+        query = query.where(
+            ArchiveContainer.save_type == int(SaveType.TEMPORARY),
+            or_(
+                ArchiveContainer.archive_until <= now,
+                ArchiveContainer.status == int(ContainerStatus.STORAGE_ENDED),
+            ),
+        )
+    return query.order_by(ArchiveContainer.created_at.desc(), ArchiveContainer.id.desc())
+
+
+def search_containers(
+    session: Session,
+    caller: Caller,
+    filters: SearchFilters,
+    *,
+    page: int = 1,
+    page_size: int = 10,
+    now: datetime | None = None,
+) -> tuple[Sequence[ArchiveContainer], int]:
+    """The caller's containers matching ``filters``, newest first, one page (from 1)."""
+    if page < 1 or not 1 <= page_size <= 1000:
+        raise UnusableInput("page counts from 1; pageSize is 1 to 1000.")
+    return paginate(
+        session, _filtered(caller, filters, now or utcnow()), page=page, page_size=page_size
+    )
+
+
+def signature_bytes(blobs: BlobStore, view: ContainerView) -> list[bytes]:
+    """Each signature's bytes: enhanced when the container is archived, else as uploaded
+    (never a half-enhanced one: the enhanced blob is set only once complete)."""
+    found = []
+    for signature in view.signatures:
+        use_enhanced = view.is_archived and signature.enhanced_sha256 is not None
+        sha = signature.enhanced_sha256 if use_enhanced else signature.raw_sha256
+        assert sha is not None
+        found.append(blobs.read_bytes(sha))
+    return found
+
+
+def signatures_zip(session: Session, blobs: BlobStore, caller: Caller, container_id: str) -> bytes:
+    """A zip of ``signature-{i}.sig``: enhanced when the container is archived, else as
+    uploaded (never a half-enhanced one: the enhanced blob is set only when complete)."""
+    view = get_container(session, caller, container_id)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for position, raw in enumerate(signature_bytes(blobs, view)):
+            archive.writestr(f"signature-{position}.sig", raw)
+    return buffer.getvalue()
+
+
+def list_reports(
+    session: Session, caller: Caller, container_id: str
+) -> Sequence[ArchiveValidationReport]:
+    _container(session, caller, container_id)
+    return session.scalars(
+        select(ArchiveValidationReport)
+        .where(ArchiveValidationReport.container_id == container_id)
+        .order_by(ArchiveValidationReport.id)
+    ).all()
+
+
+def list_events(session: Session, caller: Caller, container_id: str) -> Sequence[ArchiveEvent]:
+    _container(session, caller, container_id)
+    return session.scalars(
+        select(ArchiveEvent)
+        .where(ArchiveEvent.container_id == container_id)
+        .order_by(ArchiveEvent.id)
+    ).all()
+
+
+def restamp_due(expiries: Sequence[datetime | None], *, margin_days: int) -> datetime | None:
+    """signatureUpdateDate: the earliest expiry among the certificates needed, minus the margin."""
+    known = [e for e in expiries if e is not None]
+    return min(known) - timedelta(days=margin_days) if known else None

@@ -1,0 +1,53 @@
+"""The archive's own settings (``CAIRN_ARCHIVE_*``, ``CAIRN_TSA_URL``), read beside the core
+``Settings`` so the area adds knobs without touching the shared settings class."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ArchiveSettings"]
+
+
+class ArchiveSettings(BaseSettings):
+    """Trust roots, timestamp authority, plugins and dates of the signed archive."""
+
+    model_config = SettingsConfigDict(env_prefix="CAIRN_", extra="ignore")
+
+    archive_trust_roots: Path | None = Field(
+        default=None,
+        description="Folder of PEM or DER CA certificates signatures must chain to; empty "
+        "trusts nothing, so every signer is reported untrusted.",
+    )
+    tsa_url: str = Field(
+        default="",
+        description="RFC 3161 timestamp authority URL; empty uses cairn's own TSA.",
+    )
+    archive_plugins: Path | None = Field(
+        default=None,
+        description="Folder holding plugin-config.json (storage and post-processing plugins).",
+    )
+    archive_restamp_margin_days: int = Field(
+        default=30,
+        ge=0,
+        description="Days before the earliest expiry at which the next archive timestamp is due.",
+    )
+    archive_time_zone: str = Field(
+        default="UTC",
+        description="IANA time zone of dates sent without a time (ArchiveDate=21.07.2030).",
+    )
+    archive_worker: bool = Field(
+        default=True,
+        description="Run the enhancement worker inside `cairn serve` (off: run "
+        "`cairn archive worker` separately).",
+    )
+    archive_max_signatures: int = Field(
+        default=64, ge=1, description="Most signatures one container may hold."
+    )
+    archive_max_signature_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024,
+        description="Largest single signature accepted (413 above).",
+    )

@@ -1,0 +1,151 @@
+"""`cairn archive`: put signed documents into the archive, find and read containers, and run
+the enhancement worker outside `cairn serve`."""
+
+from __future__ import annotations
+
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from cairn.cli._common import CairnTyper, JsonOption, emit, local_blob_store, remote_client
+
+app = CairnTyper(help="Signed archive: put, search, show, status, signatures, storages, worker.")
+err = Console(stderr=True)
+ApiUrl = typer.Option(None, "--api-url", envvar="CAIRN_API_URL", help="Server URL.")
+SUMMARY = ["id", "name", "status", "status_name", "status_reason", "storage_id", "created_at"]
+
+
+@app.command()
+def put(
+    document: Path = typer.Argument(..., exists=True, dir_okay=False, help="The signed file."),
+    signatures: list[Path] = typer.Option(
+        [], "--sign", "-s", exists=True, dir_okay=False, help="A detached signature (repeat)."
+    ),
+    storage_id: int = typer.Option(..., "--storage", help="StorageId (cairn archive storages)."),
+    name: str = typer.Option(..., "--name", help="Container name."),
+    save_type: str = typer.Option("Permanent", "--save-type", help="Temporary or Permanent."),
+    archive_date: str | None = typer.Option(None, "--until", help="ArchiveDate (Temporary)."),
+    keep_document: bool = typer.Option(
+        False, "--keep-document", help="UseArchiveCa: the archive keeps the document too."
+    ),
+    api_url: str | None = ApiUrl,
+    as_json: bool = JsonOption,
+) -> None:
+    """Archive a document with its detached signatures (none: it is an attached signature)."""
+    progress = err.status(f"uploading {document.name}") if not as_json else nullcontext()
+    with remote_client(api_url) as client, progress:
+        container = client.archive.put(
+            document,
+            signatures,
+            storage_id=storage_id,
+            name=name,
+            save_type=save_type,
+            archive_date=archive_date,
+            use_archive_ca=keep_document,
+        )
+    emit(container.to_dict(), as_json=as_json, title="Container")
+
+
+@app.command()
+def search(
+    name: str | None = typer.Option(None, "--name", help="Name substring."),
+    status: int | None = typer.Option(None, "--status", help="Status number."),
+    storage_id: int | None = typer.Option(None, "--storage", help="StorageId."),
+    api_url: str | None = ApiUrl,
+    as_json: bool = JsonOption,
+) -> None:
+    """Containers of your organisations, newest first."""
+    with remote_client(api_url) as client:
+        found = [
+            c.to_dict()
+            for c in client.archive.search(name=name, status=status, storage_id=storage_id)
+        ]
+    emit(found, as_json=as_json, columns=SUMMARY, title="Containers")
+
+
+@app.command()
+def show(
+    container_id: str = typer.Argument(..., help="Container uuid."),
+    api_url: str | None = ApiUrl,
+    as_json: bool = JsonOption,
+) -> None:
+    """A container with its signatures' levels and verdicts."""
+    with remote_client(api_url) as client:
+        emit(client.archive.get(container_id).to_dict(), as_json=as_json, title="Container")
+
+
+@app.command()
+def status(
+    container_id: str = typer.Argument(..., help="Container uuid."),
+    api_url: str | None = ApiUrl,
+    as_json: bool = JsonOption,
+) -> None:
+    """The container's status number and name."""
+    with remote_client(api_url) as client:
+        container = client.archive.get(container_id)
+    data = {"status": container.status, "name": container.status_name}
+    emit(data, as_json=as_json, title="Status")
+
+
+@app.command()
+def signatures(
+    container_id: str = typer.Argument(..., help="Container uuid."),
+    output: Path = typer.Option(Path("signatures.zip"), "--output", "-o", help="Zip to write."),
+    api_url: str | None = ApiUrl,
+) -> None:
+    """Download the signatures as a zip (CAdES-A once the status is 4)."""
+    with remote_client(api_url) as client:
+        client.archive.get(container_id).download_signatures(output)
+    err.print(f"wrote {output}", highlight=False)
+
+
+@app.command()
+def storages(api_url: str | None = ApiUrl, as_json: bool = JsonOption) -> None:
+    """The storages you may put containers in."""
+    with remote_client(api_url) as client:
+        found = [s.model_dump() for s in client.archive.storages()]
+    emit(found, as_json=as_json, columns=["id", "name"], title="Storages")
+
+
+@app.command()
+def statuses(api_url: str | None = ApiUrl, as_json: bool = JsonOption) -> None:
+    """Every container status: number, name and meaning."""
+    with remote_client(api_url) as client:
+        found = client.archive.statuses()
+    emit(found, as_json=as_json, columns=["id", "name", "description"], title="Statuses")
+
+
+@app.command()
+def worker(
+    once: bool = typer.Option(False, "--once", help="Enhance what is waiting, then exit."),
+    interval: float = typer.Option(2.0, "--interval", help="Seconds between polls."),
+) -> None:
+    """Run the enhancement worker on the local database (besides or instead of the one inside
+    `cairn serve`; set CAIRN_ARCHIVE_WORKER=false there to run only this one)."""
+    from cairn.archive._worker import EnhanceContext, Worker
+    from cairn.archive.settings import ArchiveSettings
+    from cairn.config import get_settings
+    from cairn.db import UnitOfWork, make_engine, make_sessionmaker, migrate
+
+    settings = get_settings()
+    engine = make_engine(settings)
+    migrate(engine)
+    context = EnhanceContext(local_blob_store(settings), ArchiveSettings(), settings.data_dir)
+    loop = Worker(UnitOfWork(make_sessionmaker(engine)), context, interval=interval)
+    done = 0
+    try:
+        while True:
+            if loop.run_once():
+                done += 1
+                continue
+            if once:
+                break
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.dispose()
+    err.print(f"enhanced {done} container(s)", highlight=False)

@@ -1,0 +1,145 @@
+"""SDK for the signed archive: put documents with signatures, find and read containers.
+
+>>> container = client.archive.put("contract.pdf", ["contract.pdf.sig"], storage_id=1,
+...                                name="Contract 7", save_type="Permanent")
+>>> container.status, container.status_name
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from cairn.client._model import Resource
+
+if TYPE_CHECKING:
+    from cairn.client._client import Client
+
+__all__ = ["Archive", "Container", "Signature", "Storage"]
+
+API = "/api/v1/archive"
+
+
+class Signature(BaseModel):
+    position: int
+    level: str
+    verdict: str | None = None
+    expires_at: datetime | None = None
+
+
+class Storage(BaseModel):
+    id: int
+    name: str
+
+
+class Container(Resource):
+    """An archived container; ``status`` 4 means every signature is CAdES-A."""
+
+    id: str
+    name: str
+    status: int
+    status_name: str
+    status_reason: str | None = None
+    organisation_id: str
+    storage_id: int
+    source_system_id: int
+    save_type: int
+    archive_until: datetime | None = None
+    use_archive_ca: bool
+    document_type: str
+    document_sha256: str
+    document_size: int
+    created_at: datetime
+    modified_at: datetime
+    signature_update_at: datetime | None = None
+    signatures: list[Signature] = []
+
+    @property
+    def path(self) -> str:
+        return f"{API}/containers/{self.id}"
+
+    def refresh(self) -> Container:
+        self._update(self._client.get_json(self.path))
+        return self
+
+    def download_signatures(self, target: Path) -> Path:
+        """Save ``signatures.zip`` (CAdES-A once archived) to ``target``."""
+        self._client.download(f"{self.path}/signatures", target)
+        return target
+
+    def reports(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._client.get_json(f"{self.path}/reports")
+        return found
+
+    def events(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._client.get_json(f"{self.path}/events")
+        return found
+
+
+class Archive:
+    """``client.archive``: put, get and search containers; storages and statuses."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def put(
+        self,
+        document: str | Path,
+        signatures: Sequence[str | Path] = (),
+        *,
+        storage_id: int,
+        name: str,
+        save_type: str = "Permanent",
+        archive_date: str | None = None,
+        use_archive_ca: bool = False,
+        structure_name: str | None = None,
+    ) -> Container:
+        """Archive ``document`` with its detached ``signatures`` (none: the document is an
+        attached signature)."""
+        fields = {
+            "ContainerName": name,
+            "StorageId": str(storage_id),
+            "SaveType": save_type,
+            "UseArchiveCa": "true" if use_archive_ca else "false",
+        }
+        if archive_date:
+            fields["ArchiveDate"] = archive_date
+        if structure_name:
+            fields["StructureName"] = structure_name
+        doc = Path(document)
+        with doc.open("rb") as handle:
+            files: list[tuple[str, Any]] = [("Content", (doc.name, handle))]
+            for sig in signatures:
+                files.append(("Signs", (Path(sig).name, Path(sig).read_bytes())))
+            answer = self._client.request(
+                "POST", f"{API}/containers", data=fields, files=files
+            ).json()
+        return Container.bind(self._client, answer)
+
+    def get(self, container_id: str) -> Container:
+        return Container.bind(
+            self._client, self._client.get_json(f"{API}/containers/{container_id}")
+        )
+
+    def search(
+        self, *, name: str | None = None, status: int | None = None, storage_id: int | None = None
+    ) -> Iterator[Container]:
+        """Your organisations' containers, newest first."""
+        params = {
+            k: v
+            for k, v in {"name": name, "status": status, "storage_id": storage_id}.items()
+            if v is not None
+        }
+        for item in self._client.paginate(f"{API}/containers", params):
+            yield Container.bind(self._client, item)
+
+    def storages(self) -> list[Storage]:
+        return [Storage.model_validate(s) for s in self._client.get_json(f"{API}/storages")]
+
+    def statuses(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._client.get_json(f"{API}/statuses")
+        return found

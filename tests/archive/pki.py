@@ -1,0 +1,225 @@
+"""A local test PKI made with ``cryptography``: a CA, RSA and ECDSA signers, an RSA TSA, and
+signatures made by pyHanko and by ``openssl cms -sign`` (a second, independent tool)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from asn1crypto import cms, keys
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from pyhanko.sign import signers
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+Key = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
+@dataclass
+class Identity:
+    """A certificate with its key, in both libraries' forms, and its PEM files on disk."""
+
+    cert: x509.Certificate
+    key: Key
+    cert_path: Path
+    key_path: Path
+
+    @property
+    def asn1_cert(self) -> asn1_x509.Certificate:
+        return asn1_x509.Certificate.load(self.cert.public_bytes(serialization.Encoding.DER))
+
+    @property
+    def asn1_key(self) -> keys.PrivateKeyInfo:
+        der = self.key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return keys.PrivateKeyInfo.load(der)
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "cairn test PKI"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _usage(*, sign: bool, non_repudiation: bool, ca: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=sign,
+        content_commitment=non_repudiation,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def make_identity(
+    folder: Path,
+    stem: str,
+    *,
+    issuer: Identity | None = None,
+    key: Key | None = None,
+    ca: bool = False,
+    tsa: bool = False,
+    digital_signature: bool = True,
+    non_repudiation: bool = False,
+    not_before: dt.datetime | None = None,
+    not_after: dt.datetime | None = None,
+) -> Identity:
+    """A certificate (self-signed when no issuer), written as ``stem.pem`` / ``stem.key``."""
+    key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = _name(f"{stem} (cairn test)")
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer.cert.subject if issuer else subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before or NOW - dt.timedelta(days=1))
+        .not_valid_after(not_after or NOW + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .add_extension(
+            _usage(sign=digital_signature or tsa, non_repudiation=non_repudiation, ca=ca),
+            critical=True,
+        )
+    )
+    if issuer is not None:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), False
+        )
+    if tsa:
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True
+        )
+    signing_key = issuer.key if issuer else key
+    cert = builder.sign(signing_key, hashes.SHA256())
+    cert_path, key_path = folder / f"{stem}.pem", folder / f"{stem}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return Identity(cert, key, cert_path, key_path)
+
+
+@dataclass
+class LocalPKI:
+    """The whole test PKI; ``roots`` is a trust-roots folder holding only the CA."""
+
+    folder: Path
+    roots: Path
+    ca: Identity
+    rsa_signer: Identity
+    ec_signer: Identity
+    tsa: Identity
+    expired_signer: Identity
+    stranger_ca: Identity
+    stranger_signer: Identity
+
+
+def make_pki(folder: Path) -> LocalPKI:
+    folder.mkdir(parents=True, exist_ok=True)
+    ca = make_identity(folder, "ca", ca=True, key=ec.generate_private_key(ec.SECP256R1()))
+    roots = folder / "roots"
+    roots.mkdir()
+    (roots / "ca.pem").write_bytes(ca.cert_path.read_bytes())
+    stranger_ca = make_identity(folder, "stranger-ca", ca=True)
+    return LocalPKI(
+        folder=folder,
+        roots=roots,
+        ca=ca,
+        # digitalSignature only, as many real signer certificates (pyHanko wants nonRepudiation)
+        rsa_signer=make_identity(folder, "rsa-signer", issuer=ca),
+        ec_signer=make_identity(
+            folder,
+            "ec-signer",
+            issuer=ca,
+            key=ec.generate_private_key(ec.SECP256R1()),
+            digital_signature=False,
+            non_repudiation=True,
+        ),
+        tsa=make_identity(folder, "tsa", issuer=ca, tsa=True, digital_signature=False),
+        expired_signer=make_identity(
+            folder,
+            "expired-signer",
+            issuer=ca,
+            not_before=NOW - dt.timedelta(days=30),
+            not_after=NOW - dt.timedelta(days=10),
+        ),
+        stranger_ca=stranger_ca,
+        stranger_signer=make_identity(folder, "stranger-signer", issuer=stranger_ca),
+    )
+
+
+def pyhanko_sign(
+    identity: Identity,
+    data: bytes,
+    *,
+    detached: bool = True,
+    digest: str = "sha256",
+    extra_certs: tuple[Identity, ...] = (),
+    prefer_pss: bool = False,
+    timestamper: object | None = None,
+) -> bytes:
+    """A CAdES-BES (or -T with a timestamper) signature by pyHanko, DER."""
+    registry = SimpleCertificateStore.from_certs([c.asn1_cert for c in extra_certs])
+    signer = signers.SimpleSigner(
+        signing_cert=identity.asn1_cert,
+        signing_key=identity.asn1_key,
+        cert_registry=registry,
+        prefer_pss=prefer_pss,
+    )
+    content = data if detached else cms.ContentInfo({"content_type": "data", "content": data})
+    signed = asyncio.run(
+        signer.async_sign_general_data(
+            content,
+            digest,
+            detached=detached,
+            use_cades=True,
+            timestamper=timestamper,  # type: ignore[arg-type]
+        )
+    )
+    der: bytes = signed.dump()
+    return der
+
+
+def openssl_sign(identity: Identity, data_path: Path, *, detached: bool = True) -> bytes:
+    """A CMS signature made by the openssl command line (binary DER)."""
+    args = [
+        "openssl",
+        "cms",
+        "-sign",
+        "-binary",
+        "-in",
+        str(data_path),
+        "-signer",
+        str(identity.cert_path),
+        "-inkey",
+        str(identity.key_path),
+        "-outform",
+        "DER",
+        "-md",
+        "sha256",
+    ]
+    if not detached:
+        args.append("-nodetach")
+    return subprocess.run(args, check=True, capture_output=True).stdout
