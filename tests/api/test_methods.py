@@ -29,7 +29,7 @@ def test_every_405_lists_exactly_the_methods_the_path_answers(client: TestClient
             shape = next((c for p, c in ERROR_SHAPES.items() if path.startswith(p)), None)
             if shape is None:
                 assert answer.headers["content-type"] == "application/problem+json"
-            else:  # a compatibility router answers in its own error shape
+            elif answer.request.method != "HEAD":  # a compat router's own shape (HEAD: no body)
                 assert shape(answer) is None, (path, answer.text)
 
 
