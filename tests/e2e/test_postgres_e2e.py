@@ -30,6 +30,10 @@ def test_accounts_and_workspaces_on_postgres(postgres_server: Server, tmp_path: 
         assert workspace.source_format == "tex"
         saved = workspace.download(tmp_path / "copy.tex", file="main.tex")
         assert saved.read_bytes() == paper.read_bytes()
+        # The package is built in the background after the upload; downloading it waits for
+        # none and builds it if needed, so the store then holds exactly the file and package.
+        package = workspace.download(tmp_path / "package.tar.gz")
+        assert package.stat().st_size > 0
     checked = server.cli("check", "--json")
     assert checked.returncode == 0, checked.stderr
-    assert json.loads(checked.stdout)["checked"] == 1
+    assert json.loads(checked.stdout)["checked"] == 2  # main.tex and its package
