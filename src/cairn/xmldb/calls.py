@@ -12,7 +12,7 @@ from cairn.db import UnitOfWork
 from cairn.xmldb._session import XmlServer, XmlSession
 from cairn.xmldb.schemas import SessionRead, statement_answer
 
-__all__ = ["run", "server", "session_read", "statement_answer"]
+__all__ = ["XmlSession", "run", "server", "session_read", "statement_answer"]
 
 T = TypeVar("T")
 _lock = threading.Lock()

@@ -59,20 +59,20 @@ def close_session(session_id: SessionPath, actor: ActorDep, request: Request) ->
 @router.post("/sessions/{session_id}/begin", response_model=SessionRead)
 def begin(session_id: SessionPath, actor: ActorDep, request: Request) -> SessionRead:
     """Begin a transaction: it reads the database as of now plus its own changes."""
-    return calls.run(request, actor, session_id, lambda s: s.begin(), calls.session_read)
+    return calls.run(request, actor, session_id, calls.XmlSession.begin, calls.session_read)
 
 
 @router.post("/sessions/{session_id}/commit", response_model=SessionRead)
 def commit(session_id: SessionPath, actor: ActorDep, request: Request) -> SessionRead:
     """Commit all of the transaction or none of it. If another transaction committed a change
     to a document this one changed, this answers 409 and applies nothing."""
-    return calls.run(request, actor, session_id, lambda s: s.commit(), calls.session_read)
+    return calls.run(request, actor, session_id, calls.XmlSession.commit, calls.session_read)
 
 
 @router.post("/sessions/{session_id}/rollback", response_model=SessionRead)
 def rollback(session_id: SessionPath, actor: ActorDep, request: Request) -> SessionRead:
     """Drop the transaction's changes and close its results."""
-    return calls.run(request, actor, session_id, lambda s: s.rollback(), calls.session_read)
+    return calls.run(request, actor, session_id, calls.XmlSession.rollback, calls.session_read)
 
 
 @router.post("/sessions/{session_id}/statements", response_model=StatementAnswer)
