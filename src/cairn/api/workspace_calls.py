@@ -80,8 +80,10 @@ def package_response(
     blobs: BlobStore,
     package: Package,
     *,
+    filename: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
+    """A package as a download, named ``<workspace id>.tar.gz`` unless ``filename`` says."""
     return blob_response(
         request,
         blobs,
@@ -89,7 +91,7 @@ def package_response(
         size=package.size,
         etag=package.checksum,
         modified=package.modified_at,
-        filename=f"{package.workspace_id}.tar.gz",
+        filename=filename or f"{package.workspace_id}.tar.gz",
         media_type="application/gzip",
         headers=headers,
     )
@@ -160,17 +162,9 @@ def checkpoint_package_response(
     *,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    return blob_response(
-        request,
-        blobs,
-        sha256=package.sha256,
-        size=package.size,
-        etag=package.checksum,
-        modified=package.modified_at,
-        filename=checkpoint_filename(package.workspace_id, package.checksum),
-        media_type="application/gzip",
-        headers=headers,
-    )
+    """A checkpoint's package, named after the workspace and the checkpoint's checksum."""
+    filename = checkpoint_filename(package.workspace_id, package.checksum)
+    return package_response(request, blobs, package, filename=filename, headers=headers)
 
 
 # --- background package builds (issue #13, section 6) -------------------------------------------
