@@ -5,6 +5,8 @@ Everything here works on local files: no server and no database.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -154,86 +156,58 @@ BaseOpt = typer.Option(None, "--base", help="The run's folder (for --files).")
 
 
 DataOpt = typer.Option(
-    ..., "--data", "-d", help="The data item (name or wf[name]); with --files also a file path."
+    ..., "--data", "-d", help="The data item (name or wf\\[name]); with --files also a file path."
 )
 
 
-@query_app.command()
-def upstream(
-    sources: list[Path] = SourcesArg,
-    data: str = DataOpt,
-    depth: int = DepthOpt,
-    view: str = ViewOpt,
-    out: Path | None = GraphOut,
-    files: Path | None = FilesOpt,
-    base: Path | None = BaseOpt,
-    language: str | None = LanguageOpt,
-    as_json: bool = JsonOption,
-) -> None:
-    """Steps and data items upstream of a data item (what it is made from)."""
+def _query(name: str, ask: Callable[..., Any], doc: str, *, about_data: bool) -> None:
+    """Register ``cairn yw query NAME``: a lineage question about one data item
+    (``about_data``: ``ask(view, data, files)``) or about the whole workflow (``ask(view, files)``,
+    and the command has no ``--data``)."""
+
+    def command(
+        sources: list[Path] = SourcesArg,
+        data: str = DataOpt,
+        depth: int = DepthOpt,
+        view: str = ViewOpt,
+        out: Path | None = GraphOut,
+        files: Path | None = FilesOpt,
+        base: Path | None = BaseOpt,
+        language: str | None = LanguageOpt,
+        as_json: bool = JsonOption,
+    ) -> None:
+        options = {"language": language, "depth": depth, "view": view, "out": out}
+        options |= {"as_json": as_json, "files": files, "base": base}
+        _answer(sources, options, (lambda v, f: ask(v, data, f)) if about_data else ask)
+
+    command.__doc__ = doc
+    if not about_data:  # Typer reads the signature: without ``data`` there is no --data
+        signature = inspect.signature(command)
+        kept = [p for p in signature.parameters.values() if p.name != "data"]
+        command.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]
+    query_app.command(name)(command)
+
+
+def _queries() -> Any:
     from cairn.provenance.yw import queries
 
-    options = {"language": language, "depth": depth, "view": view, "out": out}
-    options |= {"as_json": as_json, "files": files, "base": base}
-    _answer(sources, options, lambda v, f: queries.upstream(v, data, f))
+    return queries
 
 
-@query_app.command()
-def downstream(
-    sources: list[Path] = SourcesArg,
-    data: str = DataOpt,
-    depth: int = DepthOpt,
-    view: str = ViewOpt,
-    out: Path | None = GraphOut,
-    files: Path | None = FilesOpt,
-    base: Path | None = BaseOpt,
-    language: str | None = LanguageOpt,
-    as_json: bool = JsonOption,
-) -> None:
-    """Steps and data items downstream of a data item (what is made from it)."""
-    from cairn.provenance.yw import queries
-
-    options = {"language": language, "depth": depth, "view": view, "out": out}
-    options |= {"as_json": as_json, "files": files, "base": base}
-    _answer(sources, options, lambda v, f: queries.downstream(v, data, f))
-
-
-@query_app.command()
-def inputs(
-    sources: list[Path] = SourcesArg,
-    depth: int = DepthOpt,
-    view: str = ViewOpt,
-    out: Path | None = GraphOut,
-    files: Path | None = FilesOpt,
-    base: Path | None = BaseOpt,
-    language: str | None = LanguageOpt,
-    as_json: bool = JsonOption,
-) -> None:
-    """The workflow's inputs."""
-    from cairn.provenance.yw import queries
-
-    options = {"language": language, "depth": depth, "view": view, "out": out}
-    options |= {"as_json": as_json, "files": files, "base": base}
-    _answer(sources, options, queries.inputs)
-
-
-@query_app.command()
-def outputs(
-    sources: list[Path] = SourcesArg,
-    depth: int = DepthOpt,
-    view: str = ViewOpt,
-    out: Path | None = GraphOut,
-    files: Path | None = FilesOpt,
-    base: Path | None = BaseOpt,
-    language: str | None = LanguageOpt,
-    as_json: bool = JsonOption,
-) -> None:
-    """The workflow's outputs."""
-    from cairn.provenance.yw import queries
-
-    options = {"language": language, "depth": depth, "view": view, "out": out}
-    options |= {"as_json": as_json, "files": files, "base": base}
-    _answer(sources, options, queries.outputs)
+_query(
+    "upstream",
+    lambda *a: _queries().upstream(*a),
+    "Steps and data items upstream of a data item (what it is made from).",
+    about_data=True,
+)
+_query(
+    "downstream",
+    lambda *a: _queries().downstream(*a),
+    "Steps and data items downstream of a data item (what is made from it).",
+    about_data=True,
+)
+_query("inputs", lambda *a: _queries().inputs(*a), "The workflow's inputs.", about_data=False)
+_query("outputs", lambda *a: _queries().outputs(*a), "The workflow's outputs.", about_data=False)
 
 
 @query_app.command()
