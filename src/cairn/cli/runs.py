@@ -4,8 +4,11 @@ calls (list, view, delete, trace, checkout, export). Both work on the data folde
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,28 +35,48 @@ SeqOpt = typer.Option(None, "--seq", help="Run number or range (3 or 1:10).")
 OrderOpt = typer.Option("-start_time", "--order-by", help="Column, '-' for descending.")
 
 
-def _selector(
-    run_id: str | None,
-    script: str | None,
-    start: str | None,
-    end: str | None,
-    tag: list[str] | None,
-    error: str | None,
-    seq: str | None,
-    order_by: str = "-start_time",
-) -> RunSelector:
-    from cairn.provenance.service import RunSelector
+_SELECTOR_OPTIONS = {
+    "run_id": (str | None, IdOpt),
+    "script": (str | None, ScriptOpt),
+    "start": (str | None, StartOpt),
+    "end": (str | None, EndOpt),
+    "tag": (list[str] | None, TagOpt),
+    "error": (str | None, ErrorOpt),
+    "seq": (str | None, SeqOpt),
+    "order_by": (str, OrderOpt),
+}
 
-    return RunSelector(
-        run_id=run_id,
-        script=script,
-        start=start,
-        end=end,
-        tag=tuple(tag or ()),
-        error=error,
-        seq=seq,
-        order_by=order_by,
-    )
+
+def _selecting(*, ordered: bool = True) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command RunManager's selector options (--id, --script, --start, --end, --tag,
+    --error, --seq and, when ``ordered``, --order-by), handed to it as one ``selector``."""
+    names = [n for n in _SELECTOR_OPTIONS if ordered or n != "order_by"]
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        own = inspect.signature(command)
+        kept = [p for p in own.parameters.values() if p.name != "selector"]
+        added = [
+            inspect.Parameter(
+                n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=opt, annotation=kind
+            )
+            for n in names
+            for kind, opt in [_SELECTOR_OPTIONS[n]]
+        ]
+
+        @functools.wraps(command)
+        def run(**options: Any) -> None:
+            from cairn.provenance.service import RunSelector
+
+            picked = {n: options.pop(n) for n in names}
+            picked["tag"] = tuple(picked["tag"] or ())
+            command(selector=RunSelector(**picked), **options)
+
+        run.__signature__ = own.replace(parameters=added + kept)  # type: ignore[attr-defined]
+        hints = {k: v for k, v in command.__annotations__.items() if k != "selector"}
+        run.__annotations__ = {p.name: p.annotation for p in added} | hints
+        return run
+
+    return decorate
 
 
 def _short_time(value: object) -> str:
@@ -96,22 +119,15 @@ def _table(rows: list[dict[str, Any]], *, full: bool) -> None:
 
 
 @app.command("list")
+@_selecting()
 def list_(
-    run_id: str | None = IdOpt,
-    script: str | None = ScriptOpt,
-    start: str | None = StartOpt,
-    end: str | None = EndOpt,
-    tag: list[str] | None = TagOpt,
-    error: str | None = ErrorOpt,
-    seq: str | None = SeqOpt,
-    order_by: str = OrderOpt,
+    selector: RunSelector,
     full: bool = typer.Option(False, "--full", help="All columns, nothing shortened."),
     as_json: bool = JsonOption,
 ) -> None:
     """List recorded runs, newest first."""
     from cairn.provenance import service
 
-    selector = _selector(run_id, script, start, end, tag, error, seq, order_by)
     with local_session() as session:
         rows = service.list_runs(session, selector)
     if as_json:
@@ -187,15 +203,9 @@ def _print_view(view: RunView, sections: list[str], verbose: bool) -> None:
 
 
 @app.command()
+@_selecting()
 def view(
-    run_id: str | None = IdOpt,
-    script: str | None = ScriptOpt,
-    start: str | None = StartOpt,
-    end: str | None = EndOpt,
-    tag: list[str] | None = TagOpt,
-    error: str | None = ErrorOpt,
-    seq: str | None = SeqOpt,
-    order_by: str = OrderOpt,
+    selector: RunSelector,
     section: list[str] | None = typer.Option(
         None, "--section", help="details, used, generated (repeat; default all)."
     ),
@@ -210,7 +220,6 @@ def view(
     unknown = set(sections) - {"details", "used", "generated"}
     if unknown:
         raise Invalid(f"unknown section {sorted(unknown)[0]!r}: use details, used, generated")
-    selector = _selector(run_id, script, start, end, tag, error, seq, order_by)
     with local_session() as session:
         views = service.view_runs(session, selector)
         if as_json:
@@ -223,14 +232,9 @@ def view(
 
 
 @app.command()
+@_selecting(ordered=False)
 def delete(
-    run_id: str | None = IdOpt,
-    script: str | None = ScriptOpt,
-    start: str | None = StartOpt,
-    end: str | None = EndOpt,
-    tag: list[str] | None = TagOpt,
-    error: str | None = ErrorOpt,
-    seq: str | None = SeqOpt,
+    selector: RunSelector,
     noop: bool = typer.Option(False, "--noop", help="Only list what would be deleted."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -239,7 +243,6 @@ def delete(
     from cairn.config import get_settings
     from cairn.provenance import service
 
-    selector = _selector(run_id, script, start, end, tag, error, seq)
     with local_session() as session:
         report = service.delete_runs(session, selector, noop=noop)
     freed: list[str] = []
