@@ -83,6 +83,10 @@ def test_runs_commands_end_to_end(local: Path, tmp_path: Path) -> None:
     )
     assert cairn("record", "a.py").returncode == 0
     assert cairn("record", "b.py").returncode == 0
+    oldest_first = runs("list", "--order-by", "start_time")
+    assert [Path(r["script"]).name for r in oldest_first] == ["a.py", "b.py"]  # type: ignore[union-attr]
+    assert [Path(r["script"]).name for r in runs("list")] == ["b.py", "a.py"]  # type: ignore[union-attr]
+    assert runs("list", "--tag", "nope", "--tag", "none") == []
     empty = runner.invoke(app, ["runs", "list", "--script", "zzz"])
     assert empty.exit_code == 0 and "No runs matched" in empty.output
     table = runner.invoke(app, ["runs", "list"])
