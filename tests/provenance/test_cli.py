@@ -118,6 +118,12 @@ def test_runs_commands_end_to_end(local: Path, tmp_path: Path) -> None:
     assert [r["seq"] for r in runs("list")] == [2]  # type: ignore[union-attr]
     missing = runner.invoke(app, ["runs", "checkout", "1", "mid.txt"])
     assert missing.exit_code == 4 and "No run" in missing.output
+    counted = runs("query", "--sql", "SELECT count(*) AS n FROM runs")
+    assert counted == [{"n": 1}]
+    writes = runner.invoke(app, ["runs", "query", "--sql", "DELETE FROM prov_runs"])
+    assert writes.exit_code == 2 and "SQL refused" in writes.output
+    both = runner.invoke(app, ["runs", "query", "--sql", "SELECT 1", "--prolog", "x.P"])
+    assert both.exit_code == 2 and "either" in both.output
     bad = runner.invoke(app, ["runs", "list", "--start", "yesterday"])
     assert bad.exit_code == 2 and "not a date" in bad.output
 

@@ -356,22 +356,37 @@ def export_prolog(
 def query(
     prolog: Path | None = typer.Option(None, "--prolog", help="A Prolog rules file (.P)."),
     goal: str | None = typer.Option(None, "--goal", help="The Prolog goal, e.g. 'p(X, Y)'."),
+    sql: str | None = typer.Option(
+        None,
+        "--sql",
+        help="One read-only SELECT over the views runs, tags, files, used, generated and "
+        "lineage_edges (docs/provenance.md).",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Query the recorded runs: Prolog rules over RunManager's facts (SWI-Prolog)."""
+    """Query the recorded runs: Prolog rules over RunManager's facts (SWI-Prolog), or SQL."""
     from cairn.errors import Invalid
-    from cairn.provenance.prolog import export_prolog as facts
-    from cairn.provenance.prolog import query_prolog
 
-    if prolog is None or not goal:
-        raise Invalid("give --prolog RULES.P and --goal '...'")
-    with local_session() as session:
-        text = facts(session)
-    rows = query_prolog(text, prolog, goal)
+    if sum(x is not None for x in (prolog, sql)) != 1:
+        raise Invalid("give either --prolog RULES.P --goal '...' or --sql 'SELECT ...'")
+    if sql is not None:
+        from cairn.provenance.sql import query_sql
+
+        with local_session() as session:
+            rows = query_sql(session, sql).as_dicts()
+    else:
+        from cairn.provenance.prolog import export_prolog as facts
+        from cairn.provenance.prolog import query_prolog
+
+        if not goal:
+            raise Invalid("give --goal '...' with --prolog")
+        with local_session() as session:
+            text = facts(session)
+        rows = query_prolog(text, prolog, goal)  # type: ignore[arg-type]
     if as_json:
         emit(rows, as_json=True)
     elif not rows:
-        err.print("No solutions.")
+        err.print("No rows." if sql is not None else "No solutions.")
     else:
         emit(rows, as_json=False)
 

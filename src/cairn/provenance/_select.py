@@ -49,6 +49,13 @@ class Scope:
             return column.is_(None)
         return column.in_(self.organisations)
 
+    def sql(self, alias: str) -> tuple[str, dict[str, object]]:
+        """The same test as SQL text on ``alias.organisation_id``, and its parameters
+        (``:orgs``, to bind with ``expanding=True``)."""
+        if self.organisations is None:
+            return f"{alias}.organisation_id IS NULL", {}
+        return f"{alias}.organisation_id IN :orgs", {"orgs": list(self.organisations)}
+
 
 LOCAL = Scope()
 

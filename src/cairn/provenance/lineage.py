@@ -42,12 +42,6 @@ class Reach:
     file_ids: frozenset[int]
 
 
-def _scope_sql(scope: Scope, alias: str) -> tuple[str, dict[str, object]]:
-    if scope.organisations is None:
-        return f"{alias}.organisation_id IS NULL", {}
-    return f"{alias}.organisation_id IN :orgs", {"orgs": list(scope.organisations)}
-
-
 def _walk_sql(
     direction: str, join: str, scope: Scope, dialect: str = "sqlite"
 ) -> tuple[str, dict[str, object]]:
@@ -55,8 +49,8 @@ def _walk_sql(
     # upstream: from a generated key, through its run, to what the run used; downstream: back.
     used, generated = "<> 'write'", "= 'write'"
     seen, step = (used, generated) if direction == "downstream" else (generated, used)
-    runs_ok, params = _scope_sql(scope, "r")
-    s_ok, f_ok, nf_ok = (_scope_sql(scope, t)[0] for t in ("s", "f", "nf"))
+    runs_ok, params = scope.sql("r")
+    s_ok, f_ok, nf_ok = (scope.sql(t)[0] for t in ("s", "f", "nf"))
     same_key = f"{k1.format(t='f')} = reach.k1 AND {k2.format(t='f')} = reach.k2 AND {f_ok}"
     if dialect == "sqlite":
         # IN subqueries, not joins: SQLite runs a recursive step once per queued row and, with
@@ -132,7 +126,7 @@ def _versions_with(
     """The file versions whose join key is one of ``keys`` (the walk returns keys only: a
     join back to the versions inside the recursive query costs SQLite a table scan)."""
     k1, k2 = (expr.format(t="f") for expr in _KEYS[join])
-    where, params = _scope_sql(scope, "f")
+    where, params = scope.sql("f")
     statement = text(
         f"SELECT f.id, {k1}, {k2} FROM prov_file_versions f WHERE {k1} IN :keys AND {where}"
     ).bindparams(bindparam("keys", expanding=True))
@@ -152,7 +146,7 @@ def _runs_touching(
 ) -> set[int]:
     """Runs that generated (upstream) or used (downstream) one of these versions."""
     seen = "<> 'write'" if direction == "downstream" else "= 'write'"
-    where, params = _scope_sql(scope, "r")
+    where, params = scope.sql("r")
     statement = text(
         f"SELECT DISTINCT e.run_seq FROM prov_edges e JOIN prov_runs r ON r.seq = e.run_seq "
         f"WHERE e.file_id IN :ids AND e.access {seen} AND {where}"
