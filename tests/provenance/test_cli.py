@@ -3,6 +3,7 @@ on a fresh local data folder."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -122,8 +123,25 @@ def test_runs_commands_end_to_end(local: Path, tmp_path: Path) -> None:
     assert counted == [{"n": 1}]
     writes = runner.invoke(app, ["runs", "query", "--sql", "DELETE FROM prov_runs"])
     assert writes.exit_code == 2 and "SQL refused" in writes.output
+    upstream = runs("query", "--sparql", "SELECT ?x WHERE { ?e prov:wasDerivedFrom+ ?x }")
+    # run 2 is left: end.txt came from mid.txt ("m") and from b.py, which it executed
+    made_from = {
+        hashlib.sha256(b"m").hexdigest(),
+        hashlib.sha256((local / "b.py").read_bytes()).hexdigest(),
+    }
+    assert {row["x"] for row in upstream} == {f"urn:sha256:{h}" for h in made_from}  # type: ignore[index,union-attr]
+    asked = runner.invoke(app, ["runs", "query", "--sparql", "ASK { ?r a prov:Activity }"])
+    assert asked.exit_code == 0 and "True" in asked.stdout
+    no = runner.invoke(app, ["runs", "query", "--sparql", "ASK { ?r a prov:Agent, prov:Entity }"])
+    assert no.exit_code == 1
+    bad = runner.invoke(app, ["runs", "query", "--sparql", "SELECT ?x WHERE {"])
+    assert bad.exit_code == 2 and "SPARQL syntax error" in bad.output
+    prov_json = json.loads(runner.invoke(app, ["runs", "export-prov", "--seq", "2"]).stdout)
+    assert len(prov_json["activity"]) == 1 and prov_json["wasDerivedFrom"]
+    provn = runner.invoke(app, ["runs", "export-prov", "-f", "provn"])
+    assert provn.exit_code == 0 and provn.stdout.startswith("document")
     both = runner.invoke(app, ["runs", "query", "--sql", "SELECT 1", "--prolog", "x.P"])
-    assert both.exit_code == 2 and "either" in both.output
+    assert both.exit_code == 2 and "give one of" in both.output
     bad = runner.invoke(app, ["runs", "list", "--start", "yesterday"])
     assert bad.exit_code == 2 and "not a date" in bad.output
 

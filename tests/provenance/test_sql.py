@@ -83,9 +83,8 @@ def test_joins_and_own_with_clauses_work(
 def test_a_statement_that_writes_is_refused_and_changes_nothing(
     store: RunStore, two_steps: tuple[RecordResult, RecordResult], statement: str
 ) -> None:
-    with store.uow.transaction() as session:
-        with pytest.raises(Invalid, match="SQL refused"):
-            query_sql(session, statement)
+    with store.uow.transaction() as session, pytest.raises(Invalid, match="SQL refused"):
+        query_sql(session, statement)
     with store.uow.transaction() as session:
         assert session.scalar(select(func.count()).select_from(Run)) == 2
         assert query_sql(session, "SELECT count(*) AS n FROM tags").rows == [[1]]

@@ -352,6 +352,26 @@ def export_prolog(
         to.write_text(text, encoding="utf-8")
 
 
+@app.command("export-prov")
+@_selecting()
+def export_prov(
+    selector: RunSelector,
+    fmt: str = typer.Option("json", "--format", "-f", help="json (PROV-JSON) or provn (PROV-N)."),
+    to: Path | None = typer.Option(None, "-o", "--output", help="File to write (else stdout)."),
+) -> None:
+    """The selected runs (all by default) as a W3C PROV document: activities, file contents as
+    entities, used / wasGeneratedBy / wasDerivedFrom / wasAssociatedWith (docs/provenance.md)."""
+    from cairn.provenance.w3c import read_graph, to_prov
+
+    with local_session() as session:
+        graph = read_graph(session, selector)
+    text = to_prov(graph, fmt)
+    if to is None:
+        typer.echo(text, nl=False)
+    else:
+        to.write_text(text, encoding="utf-8")
+
+
 @app.command()
 def query(
     prolog: Path | None = typer.Option(None, "--prolog", help="A Prolog rules file (.P)."),
@@ -362,18 +382,32 @@ def query(
         help="One read-only SELECT over the views runs, tags, files, used, generated and "
         "lineage_edges (docs/provenance.md).",
     ),
+    sparql: str | None = typer.Option(
+        None,
+        "--sparql",
+        help="A SPARQL 1.1 query over the runs as PROV-O (prefixes prov, rdfs, xsd, cairn "
+        "predeclared), e.g. 'SELECT ?x WHERE { <urn:sha256:...> prov:wasDerivedFrom+ ?x }'.",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Query the recorded runs: Prolog rules over RunManager's facts (SWI-Prolog), or SQL."""
+    """Query the recorded runs: Prolog rules over RunManager's facts (SWI-Prolog), SQL over
+    read-only views, or SPARQL with property paths over PROV-O."""
     from cairn.errors import Invalid
 
-    if sum(x is not None for x in (prolog, sql)) != 1:
-        raise Invalid("give either --prolog RULES.P --goal '...' or --sql 'SELECT ...'")
+    if sum(x is not None for x in (prolog, sql, sparql)) != 1:
+        raise Invalid("give one of --prolog RULES.P --goal '...', --sql '...' or --sparql '...'")
+    answer: list[dict[str, Any]] | bool
     if sql is not None:
         from cairn.provenance.sql import query_sql
 
         with local_session() as session:
-            rows = query_sql(session, sql).as_dicts()
+            answer = query_sql(session, sql).as_dicts()
+    elif sparql is not None:
+        from cairn.provenance.w3c import query_sparql, read_graph
+
+        with local_session() as session:  # read, then answer with no transaction open
+            graph = read_graph(session)
+        answer = query_sparql(graph, sparql)
     else:
         from cairn.provenance.prolog import export_prolog as facts
         from cairn.provenance.prolog import query_prolog
@@ -382,13 +416,17 @@ def query(
             raise Invalid("give --goal '...' with --prolog")
         with local_session() as session:
             text = facts(session)
-        rows = query_prolog(text, prolog, goal)  # type: ignore[arg-type]
-    if as_json:
-        emit(rows, as_json=True)
-    elif not rows:
-        err.print("No rows." if sql is not None else "No solutions.")
+        answer = query_prolog(text, prolog or Path(), goal)
+    if isinstance(answer, bool):  # a SPARQL ASK: the answer is also the exit code
+        emit({"answer": answer}, as_json=as_json)
+        if not answer:
+            raise typer.Exit(1)
+    elif as_json:
+        emit(answer, as_json=True)
+    elif not answer:
+        err.print("No solutions." if prolog is not None else "No rows.")
     else:
-        emit(rows, as_json=False)
+        emit(answer, as_json=False)
 
 
 # --- cairn record -------------------------------------------------------------------------------
