@@ -159,3 +159,24 @@ def test_record_syscalls_from_the_command_line(local: Path) -> None:
     (run,) = runs("view")  # type: ignore[misc]
     assert run["kind"] == "program"
     assert [Path(g["path"]).name for g in run["generated"]] == ["shell.txt"]
+
+
+def test_metadata_then_publish(local: Path, tmp_path: Path) -> None:
+    (local / "job.py").write_text("import pathlib\npathlib.Path('o.txt').write_text('o')\n")
+    assert cairn("record", "job.py").returncode == 0
+    template = runner.invoke(app, ["runs", "metadata", "1"])
+    assert template.exit_code == 0 and "license: ''" in template.stdout
+    refused = runner.invoke(app, ["runs", "publish", "1", "--to", str(tmp_path)])
+    assert refused.exit_code == 2 and "no license" in refused.output
+    wanted = tmp_path / "meta.yaml"
+    wanted.write_text("title: A job\ncreators: [Ada]\nlicense: CC0-1.0\n")
+    assert runs("metadata", "1", "--set", str(wanted))["license"] == "CC0-1.0"  # type: ignore[index]
+    wanted.write_text("title: [unclosed\n")
+    broken = runner.invoke(app, ["runs", "metadata", "1", "--set", str(wanted)])
+    assert broken.exit_code == 2 and "cannot read" in broken.output
+    published = runs("publish", "1", "--to", str(tmp_path))
+    assert isinstance(published, dict) and published["version"] == 1
+    assert Path(str(published["path"])).is_file()
+    again = runner.invoke(app, ["runs", "publish", "1", "--to", str(tmp_path)])
+    assert again.exit_code != 0 and "--update" in again.output
+    assert runs("publish", "1", "--to", str(tmp_path), "--update")["version"] == 2  # type: ignore[index]

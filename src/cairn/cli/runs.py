@@ -352,6 +352,68 @@ def export_prolog(
         to.write_text(text, encoding="utf-8")
 
 
+@app.command()
+def metadata(
+    run: str = typer.Argument(..., help="Run id or number."),
+    set_from: Path | None = typer.Option(
+        None,
+        "--set",
+        help="A YAML file of fields to set (title, creators, description, "
+        "keywords, license); without it the current metadata is printed as such a file.",
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """The run's science metadata for publishing (RunManager's putMetadata): print the
+    template, edit it, then --set it."""
+    import yaml
+
+    from cairn.errors import Invalid
+    from cairn.provenance import publishing
+
+    with local_session() as session:
+        if set_from is None:
+            document = publishing.get_metadata(session, run)
+        else:
+            try:
+                wanted = yaml.safe_load(set_from.read_text(encoding="utf-8"))
+            except (OSError, yaml.YAMLError) as exc:
+                raise Invalid(f"cannot read {set_from}: {exc}") from exc
+            document = publishing.put_metadata(session, run, wanted)
+    if as_json:
+        emit(document, as_json=True)
+    else:
+        typer.echo(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), nl=False)
+
+
+@app.command()
+def publish(
+    run: str = typer.Argument(..., help="Run id or number."),
+    to: Path = typer.Option(
+        Path("."), "--to", help="The zip to write, or a folder for run-<seq>-v<version>.zip."
+    ),
+    update: bool = typer.Option(
+        False, "--update", help="Publish a run published before as a new, linked version."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Publish a run as an RO-Crate inside a BagIt bag (one zip): its scripts, the exact
+    versions of its files, environment, metadata, PROV and YesWorkflow model."""
+    from cairn.cli._common import local_blob_store
+    from cairn.config import get_settings
+    from cairn.provenance import publishing
+
+    blobs = local_blob_store(get_settings())
+    with local_session() as session:
+        published = publishing.publish_run(session, blobs, run, to=to, update=update)
+    if as_json:
+        emit(published.as_dict(), as_json=True)
+    else:
+        err.print(
+            f"published run {run} as urn:uuid:{published.id} (version {published.version}, "
+            f"{published.files} files): {published.path}"
+        )
+
+
 @app.command("export-prov")
 @_selecting()
 def export_prov(

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from cairn.db.base import Base, BlobHash, UtcDateTime, new_id, utcnow
 
-__all__ = ["ACCESS_KINDS", "FileVersion", "Run", "RunEdge", "RunTag"]
+__all__ = ["ACCESS_KINDS", "FileVersion", "Publication", "Run", "RunEdge", "RunTag"]
 
 ACCESS_KINDS = ("read", "write", "execute")
 """``read`` and ``execute`` edges are *used*, ``write`` edges are *generated*."""
@@ -54,6 +54,9 @@ class Run(Base):
     interpreter_version: Mapped[str | None] = mapped_column(String(256))
     packages: Mapped[str] = mapped_column(Text, default="[]")
     console_log: Mapped[str | None] = mapped_column(Text)
+    science_metadata: Mapped[str | None] = mapped_column(Text)
+    """The run's editable metadata template (JSON: title, creators, ...), RunManager's
+    ``putMetadata``; null until someone edits it."""
 
 
 class RunTag(Base):
@@ -106,3 +109,24 @@ class RunEdge(Base):
     )
     access: Mapped[str] = mapped_column(String(8), primary_key=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Publication(Base):
+    """One published version of a run: its stable identifier (``id``, a UUID), the metadata it
+    was published with and the SHA-256 of the package written. Publishing the run again makes
+    version + 1, linked to this one by ``previous_id``."""
+
+    __tablename__ = "prov_publications"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    run_seq: Mapped[int] = mapped_column(
+        ForeignKey("prov_runs.seq", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    previous_id: Mapped[str | None] = mapped_column(
+        ForeignKey("prov_publications.id", ondelete="SET NULL")
+    )
+    science_metadata: Mapped[str] = mapped_column(Text)
+    package_sha256: Mapped[str] = mapped_column(String(64))
+    doi: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -46,6 +46,7 @@ __all__ = [
     "Scope",
     "archive_files",
     "checkout",
+    "copy_blob",
     "delete_runs",
     "export_file_records",
     "file_records",
@@ -628,12 +629,17 @@ def checkout(
     target = Path(to)
     if target.is_dir():
         target = target / Path(version.path).name
+    copy_blob(blobs, version.archived_sha256, target)
+    return version
+
+
+def copy_blob(blobs: BlobStore, sha256: str, target: Path) -> None:
+    """Write a blob to ``target`` whole or not at all (through a partial file beside it)."""
     partial = target.with_name(f".{target.name}.cairn-partial")
-    with blobs.open(version.archived_sha256) as source, open(partial, "wb") as out:
+    with blobs.open(sha256) as source, open(partial, "wb") as out:
         while chunk := source.read(1 << 20):
             out.write(chunk)
     os.replace(partial, target)
-    return version
 
 
 def file_records(
