@@ -92,6 +92,13 @@ def test_runs_commands_end_to_end(local: Path, tmp_path: Path) -> None:
     assert empty.exit_code == 0 and "No runs matched" in empty.output
     table = runner.invoke(app, ["runs", "list"])
     assert "a.py" in table.stdout and "b.py" in table.stdout
+    plotted = tmp_path / "runs.dot"
+    drawn = runner.invoke(app, ["runs", "plot", "--script", "b.py", "-o", str(plotted)])
+    assert drawn.exit_code == 0, drawn.output
+    assert "b.py #2" in plotted.read_text() and "a.py" not in plotted.read_text()
+    assert "mid.txt" in plotted.read_text() and "end.txt" in plotted.read_text()
+    none = runner.invoke(app, ["runs", "plot", "--script", "zzz", "-o", str(plotted)])
+    assert none.exit_code == 1 and "No runs matched" in none.output
     traced = runs("trace", "end.txt")
     assert isinstance(traced, dict)
     assert {Path(r["script"]).name for r in traced["runs"]} == {"a.py", "b.py"}

@@ -299,6 +299,25 @@ def trace(
 
 
 @app.command()
+@_selecting()
+def plot(
+    selector: RunSelector,
+    output: Path = typer.Option(..., "-o", "--output", help="The graph: .svg, .png or .dot."),
+) -> None:
+    """Draw the selected runs (all by default) and the files they used and generated."""
+    from cairn.provenance import service
+    from cairn.provenance.plot import render
+
+    with local_session() as session:
+        found = service.plot_runs(session, selector)
+        if not found.runs:
+            err.print("No runs matched search criteria.")
+            raise typer.Exit(1)
+        render(found, output)
+    err.print(f"{len(found.runs)} runs and {len(found.files)} files drawn to {output}")
+
+
+@app.command()
 def checkout(
     run: str = typer.Argument(..., help="Run id or number."),
     path: str = typer.Argument(..., help="The file's path as the run saw it."),

@@ -53,6 +53,7 @@ __all__ = [
     "get_run",
     "list_runs",
     "page_runs",
+    "plot_runs",
     "purge_blobs",
     "record_activity",
     "save_run",
@@ -582,6 +583,17 @@ def trace_runs(
         files.extend(session.scalars(select(FileVersion).where(FileVersion.id.in_(chunk))))
     files.sort(key=lambda f: (f.path, f.id))
     return Lineage(target, direction, join, views, files)
+
+
+def plot_runs(session: Session, selector: RunSelector, *, scope: Scope = LOCAL) -> Lineage:
+    """The selected runs (RunManager's plotRuns) and every file they used or generated, as a
+    ``Lineage`` that ``plot.render`` draws: runs that share a file version are joined by it."""
+    views = _views(session, select_runs(session, selector, scope=scope))
+    files = {v.id: v for view in views for v, _ in view.used}
+    files |= {v.id: v for view in views for v in view.generated}
+    views.sort(key=lambda view: (view.run.started_at, view.run.seq))
+    shown = sorted(files.values(), key=lambda f: (f.path, f.id))
+    return Lineage("selection", "selected", "version", views, shown)
 
 
 # --- file versions -----------------------------------------------------------------------------
