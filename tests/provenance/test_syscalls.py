@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,6 +68,25 @@ def test_a_c_level_write_that_audit_hooks_miss_is_captured(store: RunStore, proj
     assert store.blobs.exists(digest)
     with sqlite3.connect(project / "results.db") as db:
         assert db.execute("select x from t").fetchall() == [(42,)]
+
+
+def test_an_h5py_write_is_captured(store: RunStore, project: Path, run_script: Any) -> None:
+    """HDF5's C library writes the file itself: audit hooks never see it, strace does."""
+    pytest.importorskip("h5py", reason="h5py is a test dependency (pip install -e '.[test]')")
+    code = (
+        "import h5py, sys; f = h5py.File('grid.h5', 'w'); "
+        "f.create_dataset('t', data=list(range(100))); f.close(); "
+        "print(h5py.File('grid.h5', 'r')['t'][42])"
+    )
+    result = record_program([sys.executable, "-c", code], store=store)
+    assert result.status == "ok"
+    generated = _names(_view(store, result.run_id)["generated"])
+    assert "grid.h5" in generated
+    digest = hashlib.sha256((project / "grid.h5").read_bytes()).hexdigest()
+    assert generated["grid.h5"]["sha256"] == digest
+    assert store.blobs.exists(digest)
+    hooked = run_script(code.replace("; ", "\n"), name="hooked.py")  # the audit-hook mode
+    assert "grid.h5" not in _names(_view(store, hooked.run_id)["generated"])
 
 
 def test_exit_status_and_signals_are_kept(store: RunStore, project: Path) -> None:
