@@ -187,3 +187,25 @@ def test_metadata_then_publish(local: Path, tmp_path: Path) -> None:
     again = runner.invoke(app, ["runs", "publish", "1", "--to", str(tmp_path)])
     assert again.exit_code != 0 and "--update" in again.output
     assert runs("publish", "1", "--to", str(tmp_path), "--update")["version"] == 2  # type: ignore[index]
+
+
+def test_yw_recon_reads_a_recorded_run(local: Path, tmp_path: Path) -> None:
+    from tests.provenance.yw.conftest import FIXTURES
+
+    script = local / "station_means.py"
+    shutil.copy(FIXTURES / "station_means.py", script)
+    raw = local / "data" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "station_A_2020.csv").write_text("a,1\n")
+    assert cairn("record", "station_means.py", "2020").returncode == 0
+    args = ["yw", "recon", str(script), "-o", str(tmp_path / "facts"), "--json"]
+    done = runner.invoke(app, [*args, "--run", "1"])
+    assert done.exit_code == 0, done.output
+    summary = json.loads(done.stdout)
+    bound = {r["path"]: r["data"] for r in summary["resources"] if r["data"]}
+    assert "data/raw/station_A_2020.csv" in bound
+    assert "results/2020/means.txt" in bound
+    both = runner.invoke(app, [*args, "--run", "1", "--files", "x.yaml"])
+    assert both.exit_code == 2 and "not both" in both.output
+    missing = runner.invoke(app, [*args, "--run", "9"])
+    assert missing.exit_code == 4

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from cairn.cli._common import CairnTyper, JsonOption, emit
+from cairn.errors import Invalid
 
 app = CairnTyper(help="YesWorkflow: model, facts, graphs, queries and recon from script comments.")
 err = Console(stderr=True)
@@ -235,11 +236,30 @@ def depends(
         raise typer.Exit(1)
 
 
+def _recorded_files(run: str, base: Path | None) -> tuple[list[Any], Path]:
+    """A recorded run's files as recon's records, relative to ``base`` (the run's folder)."""
+    from cairn.cli._common import local_session
+    from cairn.provenance import service
+    from cairn.provenance.yw.recon import FileRecord
+
+    with local_session() as session:
+        folder = base or Path(service.get_run(session, run).cwd or ".")
+        records = service.file_records(session, run, str(folder))
+    roles = (("inputs", "input"), ("outputs", "output"))
+    return [FileRecord(path, role) for key, role in roles for path in records[key]], folder
+
+
 @app.command()
 def recon(
     sources: list[Path] = SourcesArg,
-    files: Path = typer.Option(
-        ..., "--files", "-f", help="The run's file list: YAML with inputs: and outputs: lists."
+    files: Path | None = typer.Option(
+        None, "--files", "-f", help="The run's file list: YAML with inputs: and outputs: lists."
+    ),
+    run: str | None = typer.Option(
+        None,
+        "--run",
+        help="Or a recorded run (id or number) of the local store: its files, with --base "
+        "defaulting to the run's folder.",
     ),
     base: Path | None = typer.Option(
         None, "--base", help="The run's folder: paths are relative to it; logs are read there."
@@ -255,7 +275,8 @@ def recon(
     language: str | None = LanguageOpt,
     as_json: bool = JsonOption,
 ) -> None:
-    """Bind a run's files to the workflow's data via @uri templates; write reconfacts.P."""
+    """Bind a run's files (a YAML list, or a recorded run) to the workflow's data via @uri
+    templates; write reconfacts.P."""
     from cairn.provenance.yw.recon import (
         FileRecord,
         hybrid_resources,
@@ -265,7 +286,13 @@ def recon(
     )
 
     built = _model(sources, language)
-    records = read_file_records(files) + [FileRecord(str(p), "output") for p in logs]
+    if files is not None and run is None:
+        listed = read_file_records(files)
+    elif run is not None and files is None:
+        listed, base = _recorded_files(run, base)
+    else:
+        raise Invalid("give the run's files as --files FILE.yaml or --run RUN, not both")
+    records = listed + [FileRecord(str(p), "output") for p in logs]
     result = reconstruct(built, records, base=base)
     written = write_recon_facts(result, out)
     if graph_out is not None:
