@@ -107,6 +107,29 @@ def test_a_build_overtaken_by_a_change_records_nothing(
     assert workspace.package_checksum == workspace.checksum
 
 
+def test_a_download_during_a_background_build_is_recorded_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The background build read the workspace, then a download built and stored the same
+    package before the build finished: one 'package built' line, one provenance run."""
+    from cairn.provenance.models import Run
+
+    wid = world.upload({"main.tex": TEX, "a.txt": b"a\n"})
+    real = _builds.build_package
+
+    def download_then_build(*args: Any, **kwargs: Any) -> tuple[str, int]:
+        service.get_package(world.uow, world.blobs, world.actor, wid, work_dir=world.work_dir)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_builds, "build_package", download_then_build)
+    size = world.refresh(wid)
+    assert size == world.workspace(wid).package_size
+    assert len(world.built_lines(wid)) == 1
+    with world.uow.transaction() as session:
+        kinds = [run.kind for run in session.query(Run).all()]
+    assert kinds.count("workspace.package") == 1
+
+
 def test_nothing_is_built_for_an_empty_or_deleted_workspace(world: World) -> None:
     with world.uow.transaction() as session:
         empty = service.create_workspace(session, world.actor).workspace.id

@@ -62,6 +62,8 @@ def refresh_package(
             return None
         if workspace.state == DELETED or workspace.checksum != checksum:
             return None
+        if workspace.package_sha256 and workspace.package_checksum == checksum:
+            return workspace.package_size  # a download built it meanwhile: record it once
         store_package(session, workspace, None, files, sha256, size)
     return size
 
