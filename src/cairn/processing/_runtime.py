@@ -30,7 +30,6 @@ from cairn.processing import service
 from cairn.processing._engine import ComponentJob, Event, Executor, Job, LocalExecutor
 from cairn.processing._registry import get_service
 from cairn.processing._signing import SignedUrl, Signer
-from cairn.processing._ssd import parse_option
 from cairn.processing.models import (
     Component,
     ComponentLog,
@@ -39,6 +38,7 @@ from cairn.processing.models import (
     Execution,
     Process,
 )
+from cairn.processing.ssd import parse_option
 
 __all__ = ["DOWNLOAD_LIFETIME", "Runtime"]
 
