@@ -5,20 +5,15 @@ needs (docs/processing.md), so that SDK works against cairn unchanged with
 ``api_url="http://HOST:PORT/fusion"``. Single objects travel as ``{"model", "extras"}``, lists
 as ``{"list", "last", "extras"}``, errors as ``{"error_message"}``; every 2xx answer is JSON.
 Each handler calls ``cairn.processing.service`` (or the runtime, for work on the engine) and
-only translates. One module per resource group; ``records`` holds the resource shapes.
+only translates. One module per resource group registers on the one ``router``; ``records``
+holds the resource shapes.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
+# Importing a module registers its routes. Paths that overlap live in one module, in order
+# (``data/new`` before ``data/{id}``, ``services/latest`` before ``services/{id}``).
 from cairn.api.compat.fusion import data, executions, processes, services, transfers, users
-from cairn.api.compat.fusion._common import _ERRORS, PREFIX, FusionRoute
+from cairn.api.compat.fusion._common import router
 
-__all__ = ["router"]
-
-router = APIRouter(prefix=PREFIX, tags=["fusion"], route_class=FusionRoute, responses=_ERRORS)
-# Order matters where paths overlap: ``data/new`` and ``data/uploaded`` before ``data/{id}``,
-# ``services/latest`` before ``services/{id}``, ``processes/new`` before ``processes/{id}``.
-for _module in (users, data, transfers, services, processes, executions):
-    router.include_router(_module.router)
+__all__ = ["data", "executions", "processes", "router", "services", "transfers", "users"]

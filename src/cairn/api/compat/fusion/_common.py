@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -40,6 +40,10 @@ for _answer in _ERRORS.values():
 _ERRORS[402] = {**_ERRORS[403], "description": "Not enough credits"}
 
 PREFIX = "/fusion"
+# One router for every /fusion module: each registers its routes on it when the package imports
+# it. (Included sub-routers would hide the prefix from tools walking ``router.routes``: the body
+# limit middleware and the route sweep.)
+router = APIRouter(prefix=PREFIX, tags=["fusion"], route_class=FusionRoute, responses=_ERRORS)
 
 ORG = "/organisations/{organisation_id}"
 _Row = TypeVar("_Row")

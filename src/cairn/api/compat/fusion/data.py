@@ -5,14 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from sqlalchemy.orm import Session
 
 from cairn.accounts.service import Actor, Privilege
 from cairn.api.compat.fusion._common import (
     ORG,
     PREFIX,
-    FusionRoute,
     JsonBody,
     ListDep,
     RuntimeDep,
@@ -20,17 +19,16 @@ from cairn.api.compat.fusion._common import (
     _model,
     _nested,
     one,
+    router,
 )
 from cairn.api.compat.fusion.records import (
-    _data,
-    _file,
+    data_record,
+    file_record,
 )
 from cairn.api.deps import ActorDep, SessionDep, SettingsDep
 from cairn.errors import Conflict, Invalid
 from cairn.processing import service
 from cairn.processing.models import DataItem
-
-router = APIRouter(route_class=FusionRoute)
 
 # --- data items --------------------------------------------------------------------------------
 
@@ -38,7 +36,7 @@ router = APIRouter(route_class=FusionRoute)
 def _data_model(
     session: Session, actor: Actor, organisation_id: str, item: DataItem
 ) -> dict[str, Any]:
-    return _data(item, service.list_files(session, actor, organisation_id, item.id))
+    return data_record(item, service.list_files(session, actor, organisation_id, item.id))
 
 
 @router.get(ORG + "/data/new")
@@ -63,7 +61,7 @@ def create_data(
     item = service.create_data(
         session, actor, organisation_id, name=given.get("name"), data_id=data_id
     )
-    return _model(_data(item, []))
+    return _model(data_record(item, []))
 
 
 @router.get(ORG + "/data/uploaded")
@@ -109,7 +107,7 @@ def list_files(
 ) -> dict[str, Any]:
     """The item's files; `size` and `publishable` (or `error`) appear once analysed."""
     files = service.list_files(session, actor, organisation_id, data_id)
-    return query.page(files, _file, search_fields=("file_name",))
+    return query.page(files, file_record, search_fields=("file_name",))
 
 
 @router.get(ORG + "/data/{data_id}")
@@ -173,4 +171,4 @@ def download_file(
         raise Conflict("The file has not been uploaded.")
     signed = runtime.sign("download", file.id, file.sha256)
     url = f"{settings.base_url}{PREFIX}/transfers/{file.id}/download?{signed.query()}"
-    return one(_file, file, url=url)
+    return one(file_record, file, url=url)

@@ -4,27 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from cairn.accounts.service import Privilege
 from cairn.api.compat.fusion._common import (
     ORG,
-    FusionRoute,
     JsonBody,
     ListDep,
     _model,
     _nested,
     one,
+    router,
 )
 from cairn.api.compat.fusion.records import (
-    _component,
-    _execution,
-    _log,
+    component_record,
+    execution_record,
+    log_record,
 )
 from cairn.api.deps import ActorDep, SessionDep
 from cairn.processing import service
-
-router = APIRouter(route_class=FusionRoute)
 
 # --- executions and components ------------------------------------------------------------------
 
@@ -35,7 +31,9 @@ def get_execution(
 ) -> dict[str, Any]:
     """An execution: progress 0-100, success, abort reason, times, delete expiry."""
     return _model(
-        _execution(service.get_execution(session, actor, organisation_id, process_execution_id))
+        execution_record(
+            service.get_execution(session, actor, organisation_id, process_execution_id)
+        )
     )
 
 
@@ -50,7 +48,7 @@ def update_execution(
     """Executions have no fields to change here; use `change_delete_expiry`."""
     actor.require(organisation_id, Privilege.execute)
     execution = service.get_execution(session, actor, organisation_id, process_execution_id)
-    return one(_execution, execution)
+    return one(execution_record, execution)
 
 
 @router.delete(ORG + "/process_executions/{process_execution_id}")
@@ -76,7 +74,7 @@ def change_delete_expiry(
     execution = service.change_delete_expiry(
         session, actor, organisation_id, process_execution_id, expiry=given.get("delete_expiry")
     )
-    return one(_execution, execution)
+    return one(execution_record, execution)
 
 
 @router.get(ORG + "/process_executions/{process_execution_id}/process_service_executions")
@@ -89,7 +87,7 @@ def list_components(
 ) -> dict[str, Any]:
     """The execution's components, in chain order."""
     components = service.list_components(session, actor, organisation_id, process_execution_id)
-    return query.page(components, _component)
+    return query.page(components, component_record)
 
 
 @router.get(ORG + "/process_service_executions/{process_service_execution_id}")
@@ -98,7 +96,7 @@ def get_component(
 ) -> dict[str, Any]:
     """One component: times, CPU and memory figures, inputs and outputs (data ids)."""
     component = service.get_component(session, actor, organisation_id, process_service_execution_id)
-    return one(_component, component)
+    return one(component_record, component)
 
 
 @router.get(ORG + "/process_service_executions/{process_service_execution_id}/logs")
@@ -113,4 +111,4 @@ def list_component_logs(
     logs = service.list_component_logs(
         session, actor, organisation_id, process_service_execution_id
     )
-    return query.page(logs, _log, search_fields=("message",))
+    return query.page(logs, log_record, search_fields=("message",))

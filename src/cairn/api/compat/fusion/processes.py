@@ -6,29 +6,27 @@ import uuid
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from sqlalchemy.orm import Session
 
 from cairn.accounts.service import Actor
 from cairn.api.compat.fusion._common import (
     ORG,
-    FusionRoute,
     JsonBody,
     ListDep,
     RuntimeDep,
     _fields,
     _model,
+    router,
 )
 from cairn.api.compat.fusion.records import (
-    _execution,
-    _process,
+    execution_record,
+    process_record,
 )
 from cairn.api.deps import ActorDep, SessionDep
 from cairn.errors import Invalid
 from cairn.processing import service
 from cairn.processing.models import Process
-
-router = APIRouter(route_class=FusionRoute)
 
 # --- processes ---------------------------------------------------------------------------------
 
@@ -70,7 +68,7 @@ def _changes(given: Mapping[str, Any]) -> service.ProcessChanges:
 
 def _process_model(session: Session, actor: Actor, process: Process) -> dict[str, Any]:
     executions = service.list_executions(session, actor, process.organisation_id, process.id)
-    return _model(_process(session, process, executions), dispatchers=[])
+    return _model(process_record(session, process, executions), dispatchers=[])
 
 
 @router.get(ORG + "/processes/new")
@@ -82,7 +80,7 @@ def new_process(
 ) -> dict[str, Any]:
     """A template process for a service (nothing is stored): its options and inputs."""
     template = service.new_process(actor, organisation_id, service_id)
-    return _model(_process(session, template), dispatchers=[])
+    return _model(process_record(session, template), dispatchers=[])
 
 
 @router.get(ORG + "/processes")
@@ -93,7 +91,7 @@ def list_processes(
     processes = service.list_processes(session, actor, organisation_id)
     return query.page(
         processes,
-        lambda p: _process(
+        lambda p: process_record(
             session, p, service.list_executions(session, actor, organisation_id, p.id)
         ),
     )
@@ -166,7 +164,7 @@ def copy_process(
 ) -> dict[str, Any]:
     """A template holding the process's options and inputs, to create as a new process."""
     template = service.copy_process(session, actor, organisation_id, process_id)
-    return _model(_process(session, template), dispatchers=[])
+    return _model(process_record(session, template), dispatchers=[])
 
 
 @router.post(ORG + "/processes/{process_id}/execute")
@@ -195,4 +193,4 @@ def list_executions(
 ) -> dict[str, Any]:
     """The process's executions (`reverse=True`: newest first)."""
     executions = service.list_executions(session, actor, organisation_id, process_id)
-    return query.page(executions, _execution)
+    return query.page(executions, execution_record)

@@ -20,7 +20,7 @@ from cairn.processing.ssd import Service
 # --- resource shapes ---------------------------------------------------------------------------
 
 
-def _user(session: Session, user: User) -> dict[str, Any]:
+def user_record(session: Session, user: User) -> dict[str, Any]:
     memberships = session.scalars(select(Membership).where(Membership.user_id == user.id)).all()
     return {
         "id": user.id,
@@ -41,7 +41,7 @@ def _user(session: Session, user: User) -> dict[str, Any]:
     }
 
 
-def _organisation(session: Session, organisation: Organisation) -> dict[str, Any]:
+def organisation_record(session: Session, organisation: Organisation) -> dict[str, Any]:
     members = session.scalars(
         select(Membership).where(Membership.organisation_id == organisation.id)
     ).all()
@@ -67,7 +67,7 @@ def _organisation(session: Session, organisation: Organisation) -> dict[str, Any
     }
 
 
-def _file(file: DataFile) -> dict[str, Any]:
+def file_record(file: DataFile) -> dict[str, Any]:
     analysis = file.analysis or {}
     shown: dict[str, Any] = {
         "id": file.id,
@@ -94,7 +94,7 @@ def _file(file: DataFile) -> dict[str, Any]:
     return shown
 
 
-def _data(item: DataItem, files: Sequence[DataFile]) -> dict[str, Any]:
+def data_record(item: DataItem, files: Sequence[DataFile]) -> dict[str, Any]:
     boxes = [f.analysis["bounds"] for f in files if f.analysis and f.analysis.get("bounds")]
     bounds = (
         [
@@ -121,7 +121,7 @@ def _data(item: DataItem, files: Sequence[DataFile]) -> dict[str, Any]:
     }
 
 
-def _option_shape(service_def: Service, name: str, value: Any) -> dict[str, Any]:
+def option_record(service_def: Service, name: str, value: Any) -> dict[str, Any]:
     spec = service_def.option(name)
     assert spec is not None
     shown: dict[str, Any] = {
@@ -142,7 +142,7 @@ def _option_shape(service_def: Service, name: str, value: Any) -> dict[str, Any]
     return shown
 
 
-def _service(svc: Service) -> dict[str, Any]:
+def service_record(svc: Service) -> dict[str, Any]:
     created = _iso(svc.created_at)
     return {
         "id": svc.id,
@@ -170,7 +170,7 @@ def _service(svc: Service) -> dict[str, Any]:
     }
 
 
-def _process(
+def process_record(
     session: Session, process: Process, executions: Sequence[Execution] = ()
 ) -> dict[str, Any]:
     svc = service.get_service(process.service_id)
@@ -199,7 +199,7 @@ def _process(
         "service_id": process.service_id,
         "name": process.name,
         "inputs": inputs,
-        "options": [_option_shape(svc, o.name, process.options.get(o.name)) for o in svc.options],
+        "options": [option_record(svc, o.name, process.options.get(o.name)) for o in svc.options],
         "run_type": process.run_type,
         "repeat_count": process.repeat_count,
         "repeat_start": _iso(process.repeat_start),
@@ -214,11 +214,11 @@ def _process(
         # Strings, as the SDK's schema has them; it tests their truthiness.
         "has_executions": "True" if executed else "",
         "has_executions_organisation_id": process.organisation_id if executed else "",
-        "executions": [_status(e) for e in executions],
+        "executions": [status_record(e) for e in executions],
     }
 
 
-def _status(execution: Execution) -> dict[str, Any]:
+def status_record(execution: Execution) -> dict[str, Any]:
     return {
         "process_execution_id": execution.id,
         "job_status": "running" if execution.ended_at is None else "completed",
@@ -230,7 +230,7 @@ def _status(execution: Execution) -> dict[str, Any]:
     }
 
 
-def _execution(execution: Execution) -> dict[str, Any]:
+def execution_record(execution: Execution) -> dict[str, Any]:
     svc = service.get_service(execution.service_id)
     return {
         "id": execution.id,
@@ -238,7 +238,7 @@ def _execution(execution: Execution) -> dict[str, Any]:
         "updated_at": _iso(execution.updated_at),
         "organisation_id": execution.organisation_id,
         "process_id": execution.process_id,
-        "options": [_option_shape(svc, o.name, execution.options.get(o.name)) for o in svc.options],
+        "options": [option_record(svc, o.name, execution.options.get(o.name)) for o in svc.options],
         "started_at": _iso(execution.started_at),
         "ended_at": _iso(execution.ended_at),
         "stopped": execution.stopped,
@@ -254,7 +254,7 @@ def _execution(execution: Execution) -> dict[str, Any]:
     }
 
 
-def _component(component: Component) -> dict[str, Any]:
+def component_record(component: Component) -> dict[str, Any]:
     svc = service.get_service(component.service_id)
     return {
         "id": component.id,
@@ -279,7 +279,7 @@ def _component(component: Component) -> dict[str, Any]:
     }
 
 
-def _log(log: ComponentLog) -> dict[str, Any]:
+def log_record(log: ComponentLog) -> dict[str, Any]:
     return {
         "id": log.id,
         "created_at": _iso(log.created_at),

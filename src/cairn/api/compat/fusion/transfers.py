@@ -3,28 +3,29 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 from starlette.requests import ClientDisconnect
 
 from cairn.accounts import service as accounts
 from cairn.accounts.service import Actor
 from cairn.api.compat.fusion._common import (
-    FusionRoute,
     RuntimeDep,
+    router,
 )
 from cairn.api.deps import BlobsDep, SettingsDep
 from cairn.api.downloads import blob_response
 from cairn.api.uploads import UPLOAD_MARK
+from cairn.config import Settings
 from cairn.db import UnitOfWork
 from cairn.errors import BadRequest, Forbidden, Unauthorized
+from cairn.processing._runtime import Runtime
 from cairn.tempfiles import scratch_file
-
-router = APIRouter(route_class=FusionRoute)
 
 # --- signed transfers --------------------------------------------------------------------------
 
@@ -60,19 +61,20 @@ def _transfer_actor(request: Request, signed: _Signed) -> Actor | None:
         return accounts.authenticate(session, token.strip())
 
 
-@router.put("/transfers/{file_id}/upload", openapi_extra={UPLOAD_MARK: True})
-async def upload(
-    file_id: str,
+async def receive_upload(
     request: Request,
-    settings: SettingsDep,
-    runtime: RuntimeDep,
-    signed: Annotated[_Signed, Depends()],
-) -> dict[str, Any]:
-    """Receive a file's raw bytes (the URL `add_file` answered). A URL works once; a body cut
-    off half-way leaves the file incomplete."""
-    actor = await anyio.to_thread.run_sync(_transfer_actor, request, signed)
+    settings: Settings,
+    runtime: Runtime,
+    file_id: str,
+    *,
+    signed: Mapping[str, Any] | None,
+    actor: Actor | None,
+) -> None:
+    """Stream a request body into a file's blob: the URL is spent (or the actor's privilege
+    checked) before a byte is read, and a body cut off half-way leaves the file incomplete.
+    The native processing API's upload shares it."""
     await anyio.to_thread.run_sync(
-        lambda: runtime.begin_upload(file_id, signed=signed.signed, actor=actor)
+        lambda: runtime.begin_upload(file_id, signed=signed, actor=actor)
     )
     path: Path | None = None
     try:
@@ -92,6 +94,20 @@ async def upload(
     finally:
         if path is not None:
             path.unlink(missing_ok=True)
+
+
+@router.put("/transfers/{file_id}/upload", openapi_extra={UPLOAD_MARK: True})
+async def upload(
+    file_id: str,
+    request: Request,
+    settings: SettingsDep,
+    runtime: RuntimeDep,
+    signed: Annotated[_Signed, Depends()],
+) -> dict[str, Any]:
+    """Receive a file's raw bytes (the URL `add_file` answered). A URL works once; a body cut
+    off half-way leaves the file incomplete."""
+    actor = await anyio.to_thread.run_sync(_transfer_actor, request, signed)
+    await receive_upload(request, settings, runtime, file_id, signed=signed.signed, actor=actor)
     return {}
 
 

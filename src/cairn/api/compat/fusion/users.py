@@ -4,28 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from cairn.accounts import service as accounts
 from cairn.accounts.service import Actor, Privilege
 from cairn.api.compat.fusion._common import (
     ORG,
-    FusionRoute,
     JsonBody,
     RuntimeDep,
     _fields,
     _iso,
     _model,
     _nested,
+    router,
 )
 from cairn.api.compat.fusion.records import (
-    _organisation,
-    _user,
+    organisation_record,
+    user_record,
 )
 from cairn.api.deps import ActorDep, SessionDep, SettingsDep
 from cairn.errors import Invalid, NotFound, Unauthorized
-
-router = APIRouter(route_class=FusionRoute)
 
 # --- users, organisations, credits -------------------------------------------------------------
 
@@ -62,7 +58,7 @@ def _me(actor: Actor, user_id: str) -> None:
 def get_user(user_id: str, actor: ActorDep, session: SessionDep) -> dict[str, Any]:
     """Yourself, with the organisations you belong to."""
     _me(actor, user_id)
-    return _model(_user(session, actor.user))
+    return _model(user_record(session, actor.user))
 
 
 _USER_FIELDS = {"given_name": "given_name", "family_name": "family_name", "telephone": "phone"}
@@ -75,7 +71,7 @@ def update_user(
     """Change your name or telephone; other fields are read-only here."""
     _me(actor, user_id)
     given = _fields(body, "User")
-    current = _user(session, actor.user)
+    current = user_record(session, actor.user)
     changes = {
         ours: given[theirs]
         for theirs, ours in _USER_FIELDS.items()
@@ -85,7 +81,7 @@ def update_user(
         if value is not None and not isinstance(value, str):
             raise Invalid("User names and telephone are text.")
     user = accounts.update_user(session, actor.user, **changes) if changes else actor.user
-    return _model(_user(session, user))
+    return _model(user_record(session, user))
 
 
 @router.post("/users/{user_id}/change_password")
@@ -99,14 +95,14 @@ def change_password(
     if not isinstance(old, str) or not isinstance(new, str):
         raise Invalid("Give old_password and new_password.")
     accounts.change_password(session, actor.user, old=old, new=new)
-    return _model(_user(session, actor.user))
+    return _model(user_record(session, actor.user))
 
 
 @router.get(ORG)
 def get_organisation(organisation_id: str, actor: ActorDep, session: SessionDep) -> dict[str, Any]:
     """An organisation you belong to, with its members and their privileges."""
     organisation = accounts.get_organisation(session, actor, organisation_id)
-    return _model(_organisation(session, organisation))
+    return _model(organisation_record(session, organisation))
 
 
 @router.patch(ORG)
@@ -124,7 +120,7 @@ def update_organisation(
         )
     else:
         actor.require(organisation_id, Privilege.manage)
-    return _model(_organisation(session, organisation))
+    return _model(organisation_record(session, organisation))
 
 
 @router.get(ORG + "/credits/{credit_id}")
