@@ -27,7 +27,14 @@ from cairn.api.compat.fusion.records import (
     service_record,
 )
 from cairn.api.compat.fusion.transfers import receive_upload
-from cairn.api.deps import ActorDep, BlobsDep, SessionDep, SettingsDep, UnitOfWorkDep
+from cairn.api.deps import (
+    ActorDep,
+    BlobsDep,
+    ReadSessionDep,
+    SessionDep,
+    SettingsDep,
+    UnitOfWorkDep,
+)
 from cairn.api.downloads import blob_response
 from cairn.api.paging import Page, PageDep, PageParams
 from cairn.api.uploads import UPLOAD_MARK
@@ -67,17 +74,19 @@ def _page(
     search: str | None = None,
     search_fields: tuple[str, ...] = ("name",),
 ) -> Page[Record]:
-    """One page of ``rows`` as records, oldest first, matching ``name`` and ``search``."""
-    found = matching(
-        [shape(row) for row in rows], name=name, search=search, search_fields=search_fields
-    )
-    start = (params.page - 1) * params.page_size
-    return Page(
-        items=found[start : start + params.page_size],
-        total=len(found),
-        page=params.page,
-        page_size=params.page_size,
-    )
+    """One page of ``rows`` as records, oldest first, matching ``name`` and ``search``
+    (without them, only the page's rows are shaped)."""
+    start, end = (params.page - 1) * params.page_size, params.page * params.page_size
+    if name is None and not search:
+        ordered = sorted(rows, key=lambda row: (row.created_at, row.id))  # type: ignore[attr-defined]
+        items = [shape(row) for row in ordered[start:end]]
+        total = len(ordered)
+    else:
+        found = matching(
+            [shape(row) for row in rows], name=name, search=search, search_fields=search_fields
+        )
+        items, total = found[start:end], len(found)
+    return Page(items=items, total=total, page=params.page, page_size=params.page_size)
 
 
 def _data(session: Session, actor: Actor, organisation_id: str, item: DataItem) -> Record:
@@ -375,7 +384,7 @@ def stop_process(
 
 @router.get("/processes/{process_id}/executions", response_model=Page[Record])
 def list_executions(
-    organisation_id: str, process_id: str, actor: ActorDep, session: SessionDep, paging: PageDep
+    organisation_id: str, process_id: str, actor: ActorDep, session: ReadSessionDep, paging: PageDep
 ) -> Page[Record]:
     """The process's executions, oldest first."""
     executions = service.list_executions(session, actor, organisation_id, process_id)
@@ -387,7 +396,7 @@ def list_executions(
 
 @router.get("/executions/{execution_id}", response_model=Record)
 def get_execution(
-    organisation_id: str, execution_id: str, actor: ActorDep, session: SessionDep
+    organisation_id: str, execution_id: str, actor: ActorDep, session: ReadSessionDep
 ) -> Record:
     """An execution: progress 0-100, success, abort reason, times, delete expiry."""
     return execution_record(service.get_execution(session, actor, organisation_id, execution_id))

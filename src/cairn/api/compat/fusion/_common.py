@@ -90,6 +90,14 @@ def _nested(body: Mapping[str, Any] | None, model: str) -> dict[str, Any]:
     return inner
 
 
+_ROW = "__row__"
+
+
+def _keyed(row: Any) -> dict[str, Any]:
+    """What ordering and the cursor need of a row, standing in for its record."""
+    return {"id": row.id, "created_at": _iso(row.created_at), _ROW: row}
+
+
 class ListQuery:
     """``limit``, ``reverse``, ``search``, ``filter[...]`` and ``last[...]`` of a list call."""
 
@@ -120,9 +128,16 @@ class ListQuery:
         *,
         search_fields: Sequence[str] = ("name",),
     ) -> dict[str, Any]:
-        """One page of ``rows`` shown as records by ``shape``, in the list envelope."""
+        """One page of ``rows`` shown as records by ``shape``, in the list envelope.
+
+        Filters and search look at the records, so then every row is shaped; without them,
+        only the page's rows are (by their ``created_at`` and ``id``, the records' order), so
+        `execute` then `executions?reverse=True&limit=1` stays cheap however many ran.
+        """
+        plain = not self.filters and not self.search
+        records = [_keyed(row) if plain else shape(row) for row in rows]
         found = find(
-            [shape(row) for row in rows],
+            records,
             filters=self.filters,
             search=self.search,
             search_fields=search_fields,
@@ -130,7 +145,8 @@ class ListQuery:
             reverse=self.reverse,
             last=self.last,
         )
-        return {"list": found.items, "last": found.last, "extras": {}}
+        items = [shape(r[_ROW]) for r in found.items] if plain else found.items
+        return {"list": items, "last": found.last, "extras": {}}
 
 
 ListDep = Annotated[ListQuery, Depends()]

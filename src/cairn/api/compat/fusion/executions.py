@@ -19,7 +19,7 @@ from cairn.api.compat.fusion.records import (
     execution_record,
     log_record,
 )
-from cairn.api.deps import ActorDep, SessionDep
+from cairn.api.deps import ActorDep, ReadSessionDep, SessionDep
 from cairn.processing import service
 
 # --- executions and components ------------------------------------------------------------------
@@ -27,7 +27,7 @@ from cairn.processing import service
 
 @router.get(ORG + "/process_executions/{process_execution_id}")
 def get_execution(
-    organisation_id: str, process_execution_id: str, actor: ActorDep, session: SessionDep
+    organisation_id: str, process_execution_id: str, actor: ActorDep, session: ReadSessionDep
 ) -> dict[str, Any]:
     """An execution: progress 0-100, success, abort reason, times, delete expiry."""
     return _model(

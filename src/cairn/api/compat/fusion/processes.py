@@ -23,7 +23,7 @@ from cairn.api.compat.fusion.records import (
     execution_record,
     process_record,
 )
-from cairn.api.deps import ActorDep, SessionDep
+from cairn.api.deps import ActorDep, ReadSessionDep, SessionDep
 from cairn.errors import Invalid
 from cairn.processing import service
 from cairn.processing.models import Process
@@ -189,7 +189,7 @@ def stop_process(
 
 @router.get(ORG + "/processes/{process_id}/executions")
 def list_executions(
-    organisation_id: str, process_id: str, actor: ActorDep, session: SessionDep, query: ListDep
+    organisation_id: str, process_id: str, actor: ActorDep, session: ReadSessionDep, query: ListDep
 ) -> dict[str, Any]:
     """The process's executions (`reverse=True`: newest first)."""
     executions = service.list_executions(session, actor, organisation_id, process_id)
