@@ -20,6 +20,7 @@ import shutil
 import signal
 import tempfile
 import threading
+import time
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -44,6 +45,10 @@ PRELOAD = [
 
 
 MAX_USES = 100  # components one warm worker runs before it is replaced
+# A warm worker left idle this long exits by itself, so an executor nobody shuts down (an app
+# in a test) leaves no processes behind; the executor reuses only workers idle for less than
+# half of it, so it never sends work to one that is just exiting.
+IDLE_EXIT = 60.0
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,8 @@ class LocalExecutor(Executor):
         with self._lock:
             while self._idle:
                 worker = self._idle.pop()
-                if worker.process.is_alive():
+                fresh = time.monotonic() - worker.idle_since < IDLE_EXIT / 2
+                if fresh and worker.process.is_alive():
                     return worker
                 worker.close()
         parent, child = self._context.Pipe(duplex=True)
@@ -132,6 +138,7 @@ class LocalExecutor(Executor):
         if worker.uses >= MAX_USES or not worker.process.is_alive():
             worker.close()
             return
+        worker.idle_since = time.monotonic()
         with self._lock:
             self._idle.append(worker)
 
@@ -280,6 +287,7 @@ class _Worker:
     process: multiprocessing.process.BaseProcess
     conn: multiprocessing.connection.Connection
     uses: int = 0
+    idle_since: float = 0.0
 
     def close(self) -> None:
         """End the worker (killed if it still runs) and free its pipe."""
@@ -299,6 +307,8 @@ def _worker_loop(conn: multiprocessing.connection.Connection) -> None:
     stores: dict[str, BlobStore] = {}
     while True:
         try:
+            if not conn.poll(IDLE_EXIT):
+                return  # idle too long: see IDLE_EXIT
             function, options, inputs, blob_url, work = conn.recv()
         except (EOFError, OSError):
             return

@@ -8,11 +8,12 @@ are cairn's ``Page`` (``items``, ``total``, ``page``, ``page_size``), errors pro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
 
 import anyio.to_thread
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from cairn.accounts.service import Actor, Privilege
@@ -41,6 +42,7 @@ from cairn.api.uploads import UPLOAD_MARK
 from cairn.errors import Conflict
 from cairn.processing import service
 from cairn.processing._listing import matching
+from cairn.processing._runtime import Runtime
 from cairn.processing.models import DataItem, Process
 from cairn.processing.schemas import (
     DataCreate,
@@ -53,7 +55,23 @@ from cairn.processing.schemas import (
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1/processing/organisations/{organisation_id}", tags=["processing"])
+
+@asynccontextmanager
+async def _stop_runtime(app: FastAPI) -> AsyncIterator[None]:
+    """When the app stops, so do its engine's workers (running ones and warm idle ones)."""
+    try:
+        yield
+    finally:
+        runtime: Runtime | None = getattr(app.state, "processing_runtime", None)
+        if runtime is not None:
+            runtime.shutdown()
+
+
+router = APIRouter(
+    prefix="/api/v1/processing/organisations/{organisation_id}",
+    tags=["processing"],
+    lifespan=_stop_runtime,
+)
 
 Record = dict[str, Any]
 _Row = TypeVar("_Row")
