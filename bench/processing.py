@@ -24,7 +24,7 @@ _common.use_source_tree()
 
 from cairn import hookimpl  # noqa: E402
 from cairn.processing._context import ComponentContext  # noqa: E402
-from cairn.processing._ssd import ComponentSpec, InputSpec, Service  # noqa: E402
+from cairn.processing.ssd import ComponentSpec, InputSpec, Service  # noqa: E402
 
 TRIVIAL = Service(
     id="b0000000-0000-4000-8000-000000000001",

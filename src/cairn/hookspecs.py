@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from cairn.blobs.registry import BlobStoreFactory
     from cairn.config import Settings
-    from cairn.processing._ssd import Service
+    from cairn.processing.ssd import Service
 
 __all__ = [
     "hookimpl",
@@ -43,4 +43,4 @@ def register_routes(app: FastAPI, settings: Settings) -> None:
 
 @hookspec
 def register_services() -> Sequence[Service] | None:
-    """Return processing service descriptions (``cairn.processing.Service``) to offer."""
+    """Return processing service descriptions (``cairn.processing.ssd.Service``) to offer."""

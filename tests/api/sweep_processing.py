@@ -1,5 +1,6 @@
 """The processing area's part of the route sweep: a first-organisation data item, process,
-execution and component, and the Fusion error shape."""
+execution and component (named as both /fusion and /api/v1/processing call them), and the
+Fusion error shape."""
 
 from __future__ import annotations
 
@@ -39,6 +40,9 @@ def seed(client: TestClient, member: Member) -> AreaSeed:
             "process_id": process["id"],
             "process_execution_id": execution["id"],
             "process_service_execution_id": components[0]["id"],
+            # the native API's names for the same objects
+            "execution_id": execution["id"],
+            "component_id": components[0]["id"],
         },
         identifiers={data_id, file_id, process["id"], execution["id"], components[0]["id"]},
         owned_ids={data_id, file_id, process["id"], execution["id"]},

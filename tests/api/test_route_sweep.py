@@ -129,6 +129,8 @@ def _value(schema: dict[str, Any], components: dict[str, Any]) -> Any:
     if kind == "string":
         if schema.get("format") == "email":
             return "someone@example.org"
+        if schema.get("format") == "date-time":
+            return "2100-01-01T00:00:00+00:00"
         return "x" * max(1, schema.get("minLength", 1))
     if kind in ("integer", "number"):
         return max(1, schema.get("minimum", 1))

@@ -8,7 +8,7 @@ import time
 
 from cairn import hookimpl
 from cairn.processing._context import ComponentContext
-from cairn.processing._ssd import ComponentSpec, InputSpec, OptionSpec, Service
+from cairn.processing.ssd import ComponentSpec, InputSpec, OptionSpec, Service
 
 CRASH_ID = "0c9a7f54-0000-4000-8000-00000000c001"
 SLEEP_ID = "0c9a7f54-0000-4000-8000-00000000c002"

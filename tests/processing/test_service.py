@@ -14,9 +14,9 @@ from cairn.accounts.service import Actor
 from cairn.db import UnitOfWork, make_sessionmaker
 from cairn.errors import Conflict, Forbidden, Invalid, NotFound, PaymentRequired
 from cairn.processing import service
-from cairn.processing._ssd import OptionSpec, evaluate_price, parse_option
 from cairn.processing.builtin import ELEVATION, REGION_STATISTICS
 from cairn.processing.models import DataFile, Execution
+from cairn.processing.ssd import OptionSpec, evaluate_price, parse_option
 from tests.factories import make_org, make_user
 
 

@@ -19,6 +19,7 @@ from cairn.api.routes import (
     health,
     home,
     organisations,
+    processing,
     runs,
     users,
     workspaces,
@@ -44,6 +45,7 @@ ROUTERS = (
     runs.router,
     xmldb.router,
     fusion.router,
+    processing.router,
     cryptopro.router,
 )
 

@@ -16,11 +16,13 @@ from cairn.accounts import service as accounts
 from cairn.blobs import BlobStore
 from cairn.config import Settings
 from cairn.db import UnitOfWork, session_scope
+from cairn.db.engine import read_scope
 from cairn.errors import Unauthorized
 
 __all__ = [
     "ActorDep",
     "BlobsDep",
+    "ReadSessionDep",
     "SessionDep",
     "SettingsDep",
     "TokenDep",
@@ -60,6 +62,12 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_read_session(request: Request) -> Iterator[Session]:
+    """For routes that only read (polls): a transaction that takes no write lock on SQLite."""
+    with read_scope(request.app.state.sessionmaker) as session:
+        yield session
+
+
 def get_unit_of_work(request: Request) -> UnitOfWork:
     """For workflow routes (uploads, packages): the service opens its own short transactions."""
     return UnitOfWork(request.app.state.sessionmaker)
@@ -82,6 +90,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 # scope="function": commit when the handler returns, before the response goes out, so a
 # success answer means committed and a streamed download holds no transaction open.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_unit_of_work)]
 BlobsDep = Annotated[BlobStore, Depends(get_blobs)]
 TokenDep = Annotated[str, Depends(get_token)]
@@ -90,7 +99,7 @@ TokenDep = Annotated[str, Depends(get_token)]
 def get_actor(uow: UnitOfWorkDep, token: TokenDep) -> accounts.Actor:
     """The caller, read in a transaction of its own: a workflow route must hold none while it
     receives and unpacks a body (SQLite has one writer at a time)."""
-    with uow.transaction() as session:
+    with uow.read() as session:  # authenticating only reads: no write lock per request
         return accounts.authenticate(session, token)
 
 

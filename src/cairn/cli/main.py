@@ -63,6 +63,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "app",
         "Upload workspaces: upload, check, download, lock, release and delete.",
     ),
+    "process": LazyCommand(
+        "cairn.cli.process",
+        "app",
+        "Processing: list, display, define, start and download processes.",
+    ),
     "record": LazyCommand(
         "cairn.cli.runs",
         "recorder",

@@ -26,6 +26,15 @@ if TYPE_CHECKING:
         login,
     )
     from cairn.client.archive import Archive, Container
+    from cairn.client.processing import (
+        Component,
+        DataFile,
+        DataItem,
+        Execution,
+        Process,
+        Processing,
+        Service,
+    )
     from cairn.client.runs import Run, RunFile, Runs
     from cairn.client.workspaces import Checkpoint, Finding, Workspace, WorkspaceFile, Workspaces
     from cairn.client.xmldb import XmlDatabases
@@ -42,6 +51,13 @@ _WHERE = {
     "connect": "cairn.client.accounts",
     "from_saved_login": "cairn.client.accounts",
     "login": "cairn.client.accounts",
+    "Component": "cairn.client.processing",
+    "DataFile": "cairn.client.processing",
+    "DataItem": "cairn.client.processing",
+    "Execution": "cairn.client.processing",
+    "Process": "cairn.client.processing",
+    "Processing": "cairn.client.processing",
+    "Service": "cairn.client.processing",
     "Run": "cairn.client.runs",
     "RunFile": "cairn.client.runs",
     "Runs": "cairn.client.runs",
@@ -58,14 +74,21 @@ __all__ = [
     "Archive",
     "Checkpoint",
     "Client",
+    "Component",
     "Container",
     "CreditEntry",
     "Credits",
+    "DataFile",
+    "DataItem",
+    "Execution",
     "Finding",
     "Organisation",
+    "Process",
+    "Processing",
     "Run",
     "RunFile",
     "Runs",
+    "Service",
     "User",
     "Workspace",
     "WorkspaceFile",

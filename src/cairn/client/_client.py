@@ -13,6 +13,7 @@ from cairn import errors
 
 if TYPE_CHECKING:
     from cairn.client.archive import Archive
+    from cairn.client.processing import Processing
     from cairn.client.runs import Runs
     from cairn.client.workspaces import Workspaces
     from cairn.client.xmldb import XmlDatabases
@@ -72,6 +73,13 @@ class Client:
         from cairn.client.archive import Archive
 
         return Archive(self)
+
+    @cached_property
+    def processing(self) -> Processing:
+        """Processing: ``client.processing.find_services(org_id, keyword="Elevation")``."""
+        from cairn.client.processing import Processing
+
+        return Processing(self)
 
     @cached_property
     def workspaces(self) -> Workspaces:

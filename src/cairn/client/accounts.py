@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cairn.client._client import DEFAULT_API_URL, Client
 from cairn.client._model import Resource
 from cairn.client.credentials import SavedLogin, load_login, save_login
 from cairn.client.workspaces import Workspace, Workspaces
+from cairn.errors import NotFound
+
+if TYPE_CHECKING:
+    from cairn.client.processing import DataItem, Process, Service
 
 __all__ = [
     "CreditEntry",
@@ -67,6 +72,57 @@ class Organisation(Resource):
         """This organisation's upload workspaces, newest first."""
         return self._client.workspaces.list(organisation_id=self.id)
 
+    # Processing, as the Fusion Platform manual's organisation offers it (cairn.client.processing).
+
+    @property
+    def credit(self) -> int:
+        """The organisation's credit balance now."""
+        return self.credits.balance
+
+    @property
+    def data(self) -> Iterator[DataItem]:
+        """The organisation's uploaded data items."""
+        return self._client.processing.data(self.id)
+
+    def find_data(self, **by: str | None) -> tuple[DataItem | None, Iterator[DataItem]]:
+        """``(first or None, all)`` by ``name=`` prefix, ``id=`` or ``search=``."""
+        return self._client.processing.find_data(self.id, **by)
+
+    def create_data(
+        self,
+        *,
+        name: str,
+        file_type: str | None = None,
+        files: Sequence[str | Path] = (),
+        wait: bool = False,
+    ) -> DataItem:
+        """Upload ``files`` as one data item; ``wait``: until they are analysed."""
+        return self._client.processing.create_data(
+            self.id, name=name, file_type=file_type, files=files, wait=wait
+        )
+
+    @property
+    def services(self) -> Iterator[Service]:
+        """The newest version of every service."""
+        return self._client.processing.services(self.id)
+
+    def find_services(self, **by: str | None) -> tuple[Service | None, Iterator[Service]]:
+        """``(first or None, all)`` by ``name=``, ``keyword=``, ``id=``, ``ssd_id=``,
+        ``search=``."""
+        return self._client.processing.find_services(self.id, **by)
+
+    def new_process(self, *, name: str, service: Service | str) -> Process:
+        """A process template for ``service``: ``update`` it, then ``create`` it."""
+        return self._client.processing.new_process(self.id, name=name, service=service)
+
+    @property
+    def processes(self) -> Iterator[Process]:
+        return self._client.processing.processes(self.id)
+
+    def find_processes(self, **by: str | None) -> tuple[Process | None, Iterator[Process]]:
+        """``(first or None, all)`` by ``name=`` prefix, ``id=`` or ``search=``."""
+        return self._client.processing.find_processes(self.id, **by)
+
 
 class User(Resource):
     """You, logged in: your account's fields, and the way to everything else."""
@@ -115,10 +171,16 @@ class User(Resource):
             yield Organisation.bind(self._client, item)
 
     def find_organisations(
-        self, *, name: str | None = None
+        self, *, name: str | None = None, id: str | None = None
     ) -> tuple[Organisation | None, Iterator[Organisation]]:
         """``(first match or None, iterator over all matches)``; ``name`` is a case-insensitive
-        prefix."""
+        prefix, ``id`` one organisation's id."""
+        if id is not None:
+            try:
+                found = [self.organisation(id)]
+            except NotFound:
+                found = []
+            return (found[0] if found else None), iter(found)
         params = {"name": name} if name else {}
         matches = [
             Organisation.bind(self._client, item)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cairn.config import Settings
 from cairn.errors import Invalid
 
-__all__ = ["make_engine", "make_sessionmaker", "session_scope"]
+__all__ = ["READ_ONLY", "make_engine", "make_sessionmaker", "read_scope", "session_scope"]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -27,10 +27,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# The execution option ``read_scope`` sets: the transaction only reads.
+READ_ONLY = "cairn_read_only"
+
+
 def _begin_immediate(connection: Any) -> None:
     # Take SQLite's write lock up front: two deferred transactions that both upgrade to writing
     # deadlock with SQLITE_BUSY, while IMMEDIATE ones queue on busy_timeout. Keep transactions
     # short (no unpacking or hashing inside them) and this costs little.
+    if connection.get_execution_options().get(READ_ONLY):
+        # A reader needs no lock: in WAL mode it reads a snapshot and never waits for the
+        # writer, so polls do not queue behind the engine's events (issue #15, overhead).
+        connection.exec_driver_sql("BEGIN")
+        return
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -88,6 +97,21 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
             if "NUL" in reason:
                 raise Invalid(NUL_REFUSED) from exc
             raise Invalid(f"A value is not valid for the database: {reason}.") from exc
+        except BaseException:
+            session.rollback()
+            raise
+
+
+@contextmanager
+def read_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for reading only: on SQLite it takes no write lock. It ends with a commit,
+    not a rollback, because a rollback would expire the rows it read (the caller keeps using
+    them, e.g. the actor's user); with nothing written, that commit takes no lock either."""
+    with factory() as session:
+        session.connection(execution_options={READ_ONLY: True})
+        try:
+            yield session
+            session.commit()
         except BaseException:
             session.rollback()
             raise

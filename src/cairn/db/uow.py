@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from cairn.db.engine import session_scope
+from cairn.db.engine import read_scope, session_scope
 
 __all__ = ["UnitOfWork"]
 
@@ -32,4 +32,10 @@ class UnitOfWork:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         with session_scope(self._factory) as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A transaction that only reads (no write lock on SQLite)."""
+        with read_scope(self._factory) as session:
             yield session

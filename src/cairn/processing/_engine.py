@@ -1,9 +1,12 @@
 """The engine: a small executor interface and the default, a local pool of worker processes.
 
-Each component of an execution runs in a worker process of its own (forked from a clean
-forkserver, so starting one is cheap and a crash or ``stop`` never touches the server). A
-monitor thread per execution relays the worker's messages as events; at most ``max_workers``
-executions run at once, the rest queue. Part 2 adds a Dask executor on the same interface.
+Components run in worker processes forked from a clean forkserver (with GDAL, PROJ and
+pystac imported), so a crash or ``stop`` never touches the server. A worker that finished a
+component well stays warm and takes the next one (up to ``MAX_USES``), which saves its start-up
+on every execution (issue #15's overhead goal); one that crashed or was stopped is gone, and a
+fresh one replaces it. A monitor thread per execution relays the worker's messages as events;
+at most ``max_workers`` executions run at once, the rest queue. Part 2 adds a Dask executor on
+the same interface.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import shutil
 import signal
 import tempfile
 import threading
+import time
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -38,6 +42,13 @@ PRELOAD = [
     "rasterio",
     "rasterio.features",
 ]
+
+
+MAX_USES = 100  # components one warm worker runs before it is replaced
+# A warm worker left idle this long exits by itself, so an executor nobody shuts down (an app
+# in a test) leaves no processes behind; the executor reuses only workers idle for less than
+# half of it, so it never sends work to one that is just exiting.
+IDLE_EXIT = 60.0
 
 
 @dataclass(frozen=True)
@@ -102,8 +113,34 @@ class LocalExecutor(Executor):
         self._context.set_forkserver_preload(PRELOAD)
         self._slots = threading.Semaphore(max_workers or max(1, (os.cpu_count() or 2)))
         self._running: dict[str, _Running] = {}
+        self._idle: list[_Worker] = []
         self._lock = threading.Lock()
         atexit.register(self.shutdown)
+
+    def _take_worker(self) -> _Worker:
+        """A warm idle worker, else a new one."""
+        with self._lock:
+            while self._idle:
+                worker = self._idle.pop()
+                fresh = time.monotonic() - worker.idle_since < IDLE_EXIT / 2
+                if fresh and worker.process.is_alive():
+                    return worker
+                worker.close()
+        parent, child = self._context.Pipe(duplex=True)
+        process = self._context.Process(target=_worker_loop, args=(child,), name="cairn-worker")
+        process.daemon = True
+        process.start()
+        child.close()
+        return _Worker(process, parent)
+
+    def _give_back(self, worker: _Worker) -> None:
+        worker.uses += 1
+        if worker.uses >= MAX_USES or not worker.process.is_alive():
+            worker.close()
+            return
+        worker.idle_since = time.monotonic()
+        with self._lock:
+            self._idle.append(worker)
 
     def submit(self, job: Job, on_event: Callable[[Event], None]) -> None:
         running = _Running(job, on_event)
@@ -129,6 +166,9 @@ class LocalExecutor(Executor):
     def shutdown(self) -> None:
         with self._lock:
             running = list(self._running.values())
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.close()
         for item in running:
             item.cancelled.set()
             if item.process is not None and item.process.is_alive():
@@ -188,73 +228,113 @@ class LocalExecutor(Executor):
         work: Path,
         previous: list[list[tuple[str, str]]],
     ) -> tuple[dict[str, Any], None] | tuple[None, str]:
-        """Run one component in a fresh worker: (its result, None) or (None, why it failed)."""
+        """Run one component on a worker: (its result, None) or (None, why it failed)."""
         job = running.job
-        parent, child = self._context.Pipe(duplex=False)
         inputs = [list(i) for i in job.inputs] + previous
-        process = self._context.Process(
-            target=_worker_main,
-            args=(child, component.function, component.options, inputs, job.blob_url, str(work)),
-            name=f"cairn-component-{component.component_id[:8]}",
-        )
-        running.process = process
         if running.cancelled.is_set():
             return None, "Stopped by a user."
-        process.start()
-        child.close()
+        worker = self._take_worker()
+        running.process = worker.process
+        if running.cancelled.is_set():  # a stop that came while the worker started
+            worker.close()
+            return None, "Stopped by a user."
         result: dict[str, Any] | None = None
         failure: str | None = None
+        answered = False
         try:
+            worker.conn.send(
+                (component.function, component.options, inputs, job.blob_url, str(work))
+            )
             while True:
-                try:
-                    kind, value = parent.recv()
-                except (EOFError, OSError):
-                    break
+                kind, value = worker.conn.recv()
                 if kind in ("log", "progress"):
                     running.on_event(Event(job.execution_id, kind, component.component_id, value))
-                elif kind == "result":
+                    continue
+                if kind == "result":
                     result = value
                 elif kind == "error":
                     failure = value
+                answered = True
+                break
+        except (EOFError, OSError, BrokenPipeError):
+            pass  # the worker died: killed by stop, or crashed
         finally:
-            parent.close()
-            process.join()
-        if running.cancelled.is_set():
-            return None, "Stopped by a user."
-        if failure is not None:
-            return None, failure
-        if result is None or process.exitcode != 0:
-            code = process.exitcode
+            running.process = None
+        if answered and not running.cancelled.is_set():
+            self._give_back(worker)
+        else:
+            worker.process.join(timeout=10)
+            code = worker.process.exitcode
+            worker.close()
+            if running.cancelled.is_set():
+                return None, "Stopped by a user."
             how = (
                 f"killed by signal {signal.Signals(-code).name}"
                 if code is not None and code < 0
                 else f"exit code {code}"
             )
             return None, f"The worker process crashed ({how})."
+        if failure is not None:
+            return None, failure
+        assert result is not None
         return result, None
+
+
+@dataclass
+class _Worker:
+    """A warm worker process and the parent's end of its pipe."""
+
+    process: multiprocessing.process.BaseProcess
+    conn: multiprocessing.connection.Connection
+    uses: int = 0
+    idle_since: float = 0.0
+
+    def close(self) -> None:
+        """End the worker (killed if it still runs) and free its pipe."""
+        self.conn.close()
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=10)
 
 
 # --- the worker process ------------------------------------------------------------------------
 
 
-def _worker_main(
+def _worker_loop(conn: multiprocessing.connection.Connection) -> None:
+    """A warm worker: run the components the pipe sends, one at a time, until it closes."""
+    from cairn.blobs import BlobStore, open_blob_store
+
+    stores: dict[str, BlobStore] = {}
+    while True:
+        try:
+            if not conn.poll(IDLE_EXIT):
+                return  # idle too long: see IDLE_EXIT
+            function, options, inputs, blob_url, work = conn.recv()
+        except (EOFError, OSError):
+            return
+        if blob_url not in stores:
+            stores[blob_url] = open_blob_store(blob_url)
+        _run_component(conn, function, options, inputs, stores[blob_url], work)
+
+
+def _run_component(
     conn: multiprocessing.connection.Connection,
     function: str,
     options: dict[str, Any],
     inputs: list[list[tuple[str, str]]],
-    blob_url: str,
+    blobs: Any,
     work: str,
 ) -> None:
-    """Run one component: fetch inputs from the blob store, call it, store and analyse outputs."""
-    from cairn.blobs import open_blob_store
+    """Run one component: fetch inputs from the blob store, call it, store and analyse outputs;
+    the last message is ``result`` or ``error``."""
     from cairn.processing._analysis import analyse_file
     from cairn.processing._context import ComponentContext
 
     def send(kind: str, value: Any) -> None:
         conn.send((kind, value))
 
+    before = resource.getrusage(resource.RUSAGE_SELF)
     try:
-        blobs = open_blob_store(blob_url)
         root = Path(tempfile.mkdtemp(prefix="component-", dir=work))
         local: list[list[Path]] = []
         for number, files in enumerate(inputs, start=1):
@@ -296,16 +376,9 @@ def _worker_main(
                 )
             outputs.append({"name": output.name, "file_type": output.file_type, "files": stored})
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        send(
-            "result",
-            {
-                "outputs": outputs,
-                "cpu": usage.ru_utime + usage.ru_stime,
-                "memory": usage.ru_maxrss * 1024,
-            },
-        )
+        cpu = (usage.ru_utime + usage.ru_stime) - (before.ru_utime + before.ru_stime)
+        # Peak memory of the worker so far (a warm worker's peak may come from an earlier run).
+        send("result", {"outputs": outputs, "cpu": cpu, "memory": usage.ru_maxrss * 1024})
     except Exception as exc:
         detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
         send("error", detail[:2000])
-    finally:
-        conn.close()

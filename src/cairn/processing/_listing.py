@@ -13,7 +13,7 @@ from typing import Any
 
 from cairn.errors import Invalid
 
-__all__ = ["MODIFIERS", "Page", "find"]
+__all__ = ["MODIFIERS", "Page", "find", "matching", "parse_filters"]
 
 MODIFIERS = (
     "eq",
@@ -145,3 +145,24 @@ def find(
     more = len(chosen) > limit
     cursor = {"id": _text(page[-1].get("id")), order: key(page[-1])[0]} if more and page else None
     return Page(page, cursor)
+
+
+def matching(
+    records: Sequence[dict[str, Any]],
+    *,
+    name: str | None = None,
+    search: str | None = None,
+    search_fields: Sequence[str] = ("name",),
+) -> list[dict[str, Any]]:
+    """The records whose name begins with ``name`` (case-sensitive) and that hold ``search``
+    in any of ``search_fields`` (any case), oldest first: the native API's find."""
+    found = [
+        r
+        for r in records
+        if (name is None or _text(r.get("name")).startswith(name))
+        and (
+            not search
+            or any(search.lower() in _text(r.get(field)).lower() for field in search_fields)
+        )
+    ]
+    return sorted(found, key=lambda r: (_text(r.get("created_at")), _text(r.get("id"))))

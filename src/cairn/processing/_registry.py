@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from cairn.errors import NotFound
 from cairn.plugins import call_hook, get_plugin_manager
-from cairn.processing._ssd import Service
+from cairn.processing.ssd import Service
 
 __all__ = ["all_services", "get_service", "latest_services"]
 

@@ -30,7 +30,6 @@ from cairn.processing import service
 from cairn.processing._engine import ComponentJob, Event, Executor, Job, LocalExecutor
 from cairn.processing._registry import get_service
 from cairn.processing._signing import SignedUrl, Signer
-from cairn.processing._ssd import parse_option
 from cairn.processing.models import (
     Component,
     ComponentLog,
@@ -39,6 +38,7 @@ from cairn.processing.models import (
     Execution,
     Process,
 )
+from cairn.processing.ssd import parse_option
 
 __all__ = ["DOWNLOAD_LIFETIME", "Runtime"]
 
@@ -235,8 +235,9 @@ class Runtime:
 
     # --- executions ----------------------------------------------------------------------------
 
-    def execute(self, actor: Actor, organisation_id: str, process_id: str) -> Process:
-        """Charge, record and start an execution of the process; answers once it is queued."""
+    def execute(self, actor: Actor, organisation_id: str, process_id: str) -> str:
+        """Charge, record and start an execution of the process; answers its id once it is
+        queued."""
         with self.uow.transaction() as session:
             process, execution, components = service.prepare_execution(
                 session, actor, organisation_id, process_id
@@ -266,7 +267,7 @@ class Runtime:
         with self._lock:
             self._progress[execution.id] = _Progress(len(components))
         self.executor.submit(job, self._on_event)
-        return process
+        return job.execution_id
 
     def stop(self, actor: Actor, organisation_id: str, process_id: str) -> Process:
         """Stop the process: its running executions are aborted for real."""

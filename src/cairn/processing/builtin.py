@@ -13,7 +13,7 @@ import math
 from cairn.hookspecs import hookimpl
 from cairn.processing._context import ComponentContext
 from cairn.processing._geo import GEOD, read_features, union_bounds
-from cairn.processing._ssd import ComponentSpec, InputSpec, OptionSpec, Service
+from cairn.processing.ssd import ComponentSpec, InputSpec, OptionSpec, Service
 
 __all__ = ["ELEVATION", "REGION_STATISTICS", "register_services"]
 

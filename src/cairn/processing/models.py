@@ -1,6 +1,6 @@
 """Processing tables: data items and their files, processes, executions, components and logs.
 
-Services are code (see ``cairn.processing._ssd``), so no table holds them: a process keeps the
+Services are code (see ``cairn.processing.ssd``), so no table holds them: a process keeps the
 ``service_id`` (one version) and ``ssd_id`` (all versions) it was created from.
 """
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,7 +21,6 @@ from cairn.accounts.service import Actor, Privilege
 from cairn.db.base import new_id, utcnow
 from cairn.errors import Conflict, Invalid, NotFound, PaymentRequired
 from cairn.processing._registry import all_services, get_service, latest_services
-from cairn.processing._ssd import FILE_TYPES, Service, evaluate_price, parse_option
 from cairn.processing.models import (
     Component,
     ComponentLog,
@@ -30,6 +29,7 @@ from cairn.processing.models import (
     Execution,
     Process,
 )
+from cairn.processing.ssd import FILE_TYPES, Service, evaluate_price, parse_option
 
 __all__ = [
     "UPLOAD_LIFETIME",
@@ -66,6 +66,41 @@ UPLOAD_LIFETIME = timedelta(hours=1)
 MAX_NAME = 500
 
 
+class _Owned(Protocol):
+    organisation_id: str
+
+
+_Row = TypeVar("_Row", bound=_Owned)
+
+_NOT_FOUND: dict[type, str] = {
+    DataItem: "Data item not found.",
+    Process: "Process not found.",
+    Execution: "Process execution not found.",
+    Component: "Process service execution not found.",
+}
+
+
+def _owned(
+    session: Session,
+    actor: Actor,
+    model: type[_Row],
+    object_id: str,
+    *,
+    organisation_id: str,
+    need: Privilege = Privilege.view,
+) -> _Row:
+    """The row if ``organisation_id`` owns it and the actor holds ``need`` there.
+
+    The one ownership check of the area (as ``workspaces.get_workspace``): an organisation the
+    actor is not in, or another organisation's id, is not found.
+    """
+    actor.require(organisation_id, need)
+    found = session.get(model, object_id)
+    if found is None or found.organisation_id != organisation_id:
+        raise NotFound(_NOT_FOUND[model])
+    return found
+
+
 def _name(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise Invalid(f"A {what} needs a name.")
@@ -77,16 +112,8 @@ def _name(value: Any, what: str) -> str:
 # --- data items --------------------------------------------------------------------------------
 
 
-def _data(session: Session, organisation_id: str, data_id: str) -> DataItem:
-    item = session.get(DataItem, data_id)
-    if item is None or item.organisation_id != organisation_id:
-        raise NotFound("Data item not found.")
-    return item
-
-
 def get_data(session: Session, actor: Actor, organisation_id: str, data_id: str) -> DataItem:
-    actor.require(organisation_id, Privilege.view)
-    return _data(session, organisation_id, data_id)
+    return _owned(session, actor, DataItem, data_id, organisation_id=organisation_id)
 
 
 def list_data(
@@ -131,8 +158,9 @@ def add_file(
     file_type: Any,
 ) -> DataFile:
     """A file awaiting its upload (through a signed URL, for ``UPLOAD_LIFETIME``)."""
-    actor.require(organisation_id, Privilege.execute)
-    item = _data(session, organisation_id, data_id)
+    item = _owned(
+        session, actor, DataItem, data_id, organisation_id=organisation_id, need=Privilege.execute
+    )
     if item.execution_id is not None:
         raise Conflict("An output data item cannot take more files.")
     if file_type not in FILE_TYPES:
@@ -170,8 +198,7 @@ def _expire_pending(files: Sequence[DataFile]) -> None:
 def list_files(
     session: Session, actor: Actor, organisation_id: str, data_id: str
 ) -> Sequence[DataFile]:
-    actor.require(organisation_id, Privilege.view)
-    _data(session, organisation_id, data_id)
+    _owned(session, actor, DataItem, data_id, organisation_id=organisation_id)
     files = session.scalars(
         select(DataFile)
         .where(DataFile.data_id == data_id)
@@ -184,8 +211,7 @@ def list_files(
 def get_file(
     session: Session, actor: Actor, organisation_id: str, data_id: str, file_id: str
 ) -> DataFile:
-    actor.require(organisation_id, Privilege.view)
-    _data(session, organisation_id, data_id)
+    _owned(session, actor, DataItem, data_id, organisation_id=organisation_id)
     file = session.get(DataFile, file_id)
     if file is None or file.data_id != data_id:
         raise NotFound("File not found.")
@@ -195,8 +221,9 @@ def get_file(
 def update_data(
     session: Session, actor: Actor, organisation_id: str, data_id: str, *, name: Any
 ) -> DataItem:
-    actor.require(organisation_id, Privilege.execute)
-    item = _data(session, organisation_id, data_id)
+    item = _owned(
+        session, actor, DataItem, data_id, organisation_id=organisation_id, need=Privilege.execute
+    )
     item.name = _name(name, "data item")
     session.flush()
     return item
@@ -211,8 +238,9 @@ def _used_by(session: Session, organisation_id: str, data_id: str) -> Process | 
 
 def delete_data(session: Session, actor: Actor, organisation_id: str, data_id: str) -> None:
     """Delete an item and its files; refused while a process uses it as an input."""
-    actor.require(organisation_id, Privilege.execute)
-    item = _data(session, organisation_id, data_id)
+    item = _owned(
+        session, actor, DataItem, data_id, organisation_id=organisation_id, need=Privilege.execute
+    )
     user = _used_by(session, organisation_id, data_id)
     if user is not None:
         raise Conflict(f"The data item is an input of process '{user.name}'; delete that first.")
@@ -231,8 +259,9 @@ def copy_data(
     session: Session, actor: Actor, organisation_id: str, data_id: str, *, name: Any
 ) -> DataItem:
     """A copy (same blobs) that outlives the execution an output came from."""
-    actor.require(organisation_id, Privilege.execute)
-    source = _data(session, organisation_id, data_id)
+    source = _owned(
+        session, actor, DataItem, data_id, organisation_id=organisation_id, need=Privilege.execute
+    )
     copy = DataItem(
         organisation_id=organisation_id,
         name=_name(name, "data item"),
@@ -277,16 +306,8 @@ def show_service(actor: Actor, organisation_id: str, service_id: str) -> Service
 # --- processes ---------------------------------------------------------------------------------
 
 
-def _process(session: Session, organisation_id: str, process_id: str) -> Process:
-    process = session.get(Process, process_id)
-    if process is None or process.organisation_id != organisation_id:
-        raise NotFound("Process not found.")
-    return process
-
-
 def get_process(session: Session, actor: Actor, organisation_id: str, process_id: str) -> Process:
-    actor.require(organisation_id, Privilege.view)
-    return _process(session, organisation_id, process_id)
+    return _owned(session, actor, Process, process_id, organisation_id=organisation_id)
 
 
 def list_processes(session: Session, actor: Actor, organisation_id: str) -> Sequence[Process]:
@@ -445,8 +466,9 @@ def update_process(
     changes: ProcessChanges,
 ) -> Process:
     """Before its first execution anything may change; after it, only name and schedule."""
-    actor.require(organisation_id, Privilege.execute)
-    process = _process(session, organisation_id, process_id)
+    process = _owned(
+        session, actor, Process, process_id, organisation_id=organisation_id, need=Privilege.execute
+    )
     if process.process_status == "execute":
         raise Conflict("The process is executing; stop it before changing it.")
     if process.has_executed:
@@ -504,7 +526,7 @@ def prepare_execution(
     actor.require(organisation_id, Privilege.execute)
     # Lock the organisation row: two executes at once must not both spend the same credits.
     session.get(Organisation, organisation_id, with_for_update=True, populate_existing=True)
-    process = _process(session, organisation_id, process_id)
+    process = _owned(session, actor, Process, process_id, organisation_id=organisation_id)
     session.refresh(process, with_for_update=True)
     if process.process_status == "execute":
         raise Conflict("The process is executing already.")
@@ -563,25 +585,16 @@ def prepare_execution(
     return process, execution, components
 
 
-def _execution(session: Session, organisation_id: str, execution_id: str) -> Execution:
-    execution = session.get(Execution, execution_id)
-    if execution is None or execution.organisation_id != organisation_id:
-        raise NotFound("Process execution not found.")
-    return execution
-
-
 def get_execution(
     session: Session, actor: Actor, organisation_id: str, execution_id: str
 ) -> Execution:
-    actor.require(organisation_id, Privilege.view)
-    return _execution(session, organisation_id, execution_id)
+    return _owned(session, actor, Execution, execution_id, organisation_id=organisation_id)
 
 
 def list_executions(
     session: Session, actor: Actor, organisation_id: str, process_id: str
 ) -> Sequence[Execution]:
-    actor.require(organisation_id, Privilege.view)
-    _process(session, organisation_id, process_id)
+    _owned(session, actor, Process, process_id, organisation_id=organisation_id)
     return session.scalars(
         select(Execution)
         .where(Execution.process_id == process_id)
@@ -597,8 +610,14 @@ def delete_execution(
     session: Session, actor: Actor, organisation_id: str, execution_id: str
 ) -> None:
     """Delete an ended execution with its components, logs and outputs (copies stay)."""
-    actor.require(organisation_id, Privilege.execute)
-    execution = _execution(session, organisation_id, execution_id)
+    execution = _owned(
+        session,
+        actor,
+        Execution,
+        execution_id,
+        organisation_id=organisation_id,
+        need=Privilege.execute,
+    )
     if running(execution):
         raise Conflict("The execution is still running; stop its process first.")
     _delete_execution(session, execution)
@@ -614,8 +633,14 @@ def _delete_execution(session: Session, execution: Execution) -> None:
 def change_delete_expiry(
     session: Session, actor: Actor, organisation_id: str, execution_id: str, *, expiry: Any
 ) -> Execution:
-    actor.require(organisation_id, Privilege.execute)
-    execution = _execution(session, organisation_id, execution_id)
+    execution = _owned(
+        session,
+        actor,
+        Execution,
+        execution_id,
+        organisation_id=organisation_id,
+        need=Privilege.execute,
+    )
     if isinstance(expiry, str):
         try:
             expiry = datetime.fromisoformat(expiry.replace("Z", "+00:00"))
@@ -635,8 +660,7 @@ def change_delete_expiry(
 def list_components(
     session: Session, actor: Actor, organisation_id: str, execution_id: str
 ) -> Sequence[Component]:
-    actor.require(organisation_id, Privilege.view)
-    _execution(session, organisation_id, execution_id)
+    _owned(session, actor, Execution, execution_id, organisation_id=organisation_id)
     return session.scalars(
         select(Component)
         .where(Component.execution_id == execution_id)
@@ -647,11 +671,7 @@ def list_components(
 def get_component(
     session: Session, actor: Actor, organisation_id: str, component_id: str
 ) -> Component:
-    actor.require(organisation_id, Privilege.view)
-    component = session.get(Component, component_id)
-    if component is None or component.organisation_id != organisation_id:
-        raise NotFound("Process service execution not found.")
-    return component
+    return _owned(session, actor, Component, component_id, organisation_id=organisation_id)
 
 
 def list_component_logs(

@@ -1,0 +1,196 @@
+"""Processes: templates, create, change, copy, execute, stop, delete, their executions."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from fastapi import Query
+from sqlalchemy.orm import Session
+
+from cairn.accounts.service import Actor
+from cairn.api.compat.fusion._common import (
+    ORG,
+    JsonBody,
+    ListDep,
+    RuntimeDep,
+    _fields,
+    _model,
+    router,
+)
+from cairn.api.compat.fusion.records import (
+    execution_record,
+    process_record,
+)
+from cairn.api.deps import ActorDep, ReadSessionDep, SessionDep
+from cairn.errors import Invalid
+from cairn.processing import service
+from cairn.processing.models import Process
+
+# --- processes ---------------------------------------------------------------------------------
+
+
+def _changes(given: Mapping[str, Any]) -> service.ProcessChanges:
+    """A create/update body's process fields; ``repeat_gap``/``repeat_offset`` are ignored
+    (the SDK sends them back as Python text)."""
+    options = None
+    if isinstance(given.get("options"), list):
+        options = {}
+        for option in given["options"]:
+            if not isinstance(option, dict) or not isinstance(option.get("name"), str):
+                raise Invalid("Each option needs a name.")
+            options[option["name"]] = option.get("value")
+    inputs = None
+    if isinstance(given.get("inputs"), list):
+        inputs = {}
+        for index, entry in enumerate(given["inputs"], start=1):
+            if not isinstance(entry, dict):
+                raise Invalid("Each input is an object.")
+            number = entry.get("input", index)
+            data_id = entry.get("id")
+            if data_id is not None and not isinstance(data_id, str):
+                raise Invalid("An input's id is a data item id.")
+            if not isinstance(number, int):
+                raise Invalid("An input's number is a whole number.")
+            inputs[number] = data_id
+    elif given.get("inputs") is not None:
+        raise Invalid("inputs is a list.")
+    return service.ProcessChanges(
+        name=given.get("name"),
+        options=options,
+        inputs=inputs,
+        run_type=given.get("run_type"),
+        output_storage_period=given.get("output_storage_period"),
+        repeat_count=given.get("repeat_count"),
+    )
+
+
+def _process_model(session: Session, actor: Actor, process: Process) -> dict[str, Any]:
+    executions = service.list_executions(session, actor, process.organisation_id, process.id)
+    return _model(process_record(session, process, executions), dispatchers=[])
+
+
+@router.get(ORG + "/processes/new")
+def new_process(
+    organisation_id: str,
+    actor: ActorDep,
+    session: SessionDep,
+    service_id: Annotated[str, Query(max_length=64)],
+) -> dict[str, Any]:
+    """A template process for a service (nothing is stored): its options and inputs."""
+    template = service.new_process(actor, organisation_id, service_id)
+    return _model(process_record(session, template), dispatchers=[])
+
+
+@router.get(ORG + "/processes")
+def list_processes(
+    organisation_id: str, actor: ActorDep, session: SessionDep, query: ListDep
+) -> dict[str, Any]:
+    """Your organisation's processes."""
+    processes = service.list_processes(session, actor, organisation_id)
+    return query.page(
+        processes,
+        lambda p: process_record(
+            session, p, service.list_executions(session, actor, organisation_id, p.id)
+        ),
+    )
+
+
+@router.post(ORG + "/processes")
+def create_process(
+    organisation_id: str, actor: ActorDep, session: SessionDep, body: JsonBody = None
+) -> dict[str, Any]:
+    """Create a process from a template's fields (`{"Process[name]": ..., ...}`): options and
+    inputs are validated and the price is set."""
+    actor.require(organisation_id)  # a stranger learns nothing, not even about the body
+    given = _fields(body, "Process")
+    service_id = given.get("service_id")
+    if not isinstance(service_id, str):
+        raise Invalid("A process needs its service_id.")
+    process_id = given.get("id")
+    if process_id is not None:
+        try:
+            process_id = str(uuid.UUID(str(process_id)))
+        except ValueError:
+            raise Invalid("A process id is a UUID.") from None
+    process = service.create_process(
+        session,
+        actor,
+        organisation_id,
+        service_id=service_id,
+        changes=_changes(given),
+        process_id=process_id,
+    )
+    return _process_model(session, actor, process)
+
+
+@router.get(ORG + "/processes/{process_id}")
+def get_process(
+    organisation_id: str, process_id: str, actor: ActorDep, session: SessionDep
+) -> dict[str, Any]:
+    """A process with the status of its executions."""
+    process = service.get_process(session, actor, organisation_id, process_id)
+    return _process_model(session, actor, process)
+
+
+@router.patch(ORG + "/processes/{process_id}")
+def update_process(
+    organisation_id: str,
+    process_id: str,
+    actor: ActorDep,
+    session: SessionDep,
+    body: JsonBody = None,
+) -> dict[str, Any]:
+    """Change a process: anything before its first execution, only name and schedule after."""
+    process = service.update_process(
+        session, actor, organisation_id, process_id, _changes(_fields(body, "Process"))
+    )
+    return _process_model(session, actor, process)
+
+
+@router.delete(ORG + "/processes/{process_id}")
+def delete_process(
+    organisation_id: str, process_id: str, runtime: RuntimeDep, actor: ActorDep
+) -> dict[str, Any]:
+    """Stop the process, then delete it with its executions and their outputs."""
+    runtime.delete_process(actor, organisation_id, process_id)
+    return {}
+
+
+@router.get(ORG + "/processes/{process_id}/copy")
+def copy_process(
+    organisation_id: str, process_id: str, actor: ActorDep, session: SessionDep
+) -> dict[str, Any]:
+    """A template holding the process's options and inputs, to create as a new process."""
+    template = service.copy_process(session, actor, organisation_id, process_id)
+    return _model(process_record(session, template), dispatchers=[])
+
+
+@router.post(ORG + "/processes/{process_id}/execute")
+def execute_process(
+    organisation_id: str, process_id: str, actor: ActorDep, runtime: RuntimeDep, session: SessionDep
+) -> dict[str, Any]:
+    """Execute the process now: the price is charged (402 if the credits do not cover it)."""
+    runtime.execute(actor, organisation_id, process_id)
+    process = service.get_process(session, actor, organisation_id, process_id)
+    return _process_model(session, actor, process)
+
+
+@router.post(ORG + "/processes/{process_id}/stop")
+def stop_process(
+    organisation_id: str, process_id: str, actor: ActorDep, runtime: RuntimeDep, session: SessionDep
+) -> dict[str, Any]:
+    """Stop the process: running executions are aborted."""
+    runtime.stop(actor, organisation_id, process_id)
+    process = service.get_process(session, actor, organisation_id, process_id)
+    return _process_model(session, actor, process)
+
+
+@router.get(ORG + "/processes/{process_id}/executions")
+def list_executions(
+    organisation_id: str, process_id: str, actor: ActorDep, session: ReadSessionDep, query: ListDep
+) -> dict[str, Any]:
+    """The process's executions (`reverse=True`: newest first)."""
+    executions = service.list_executions(session, actor, organisation_id, process_id)
+    return query.page(executions, execution_record)

@@ -1,0 +1,70 @@
+"""Request bodies of the native processing API (``/api/v1/processing``).
+
+Answers are the same resource records the Fusion contract shows (see
+``cairn.api.compat.fusion.records``), so cairn's SDK offers the Fusion manual's object model.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cairn.processing.service import ProcessChanges
+
+__all__ = [
+    "DataCreate",
+    "ExpiryChange",
+    "FileCreate",
+    "NameChange",
+    "ProcessCreate",
+    "ProcessUpdate",
+]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataCreate(_Body):
+    name: str = Field(max_length=500, description="The data item's name.")
+
+
+class NameChange(_Body):
+    name: str = Field(max_length=500, description="The new name (or the copy's name).")
+
+
+class FileCreate(_Body):
+    name: str = Field(max_length=500, description="The file's name, without a folder.")
+    file_type: str = Field(max_length=40, description="GeoJSON, GeoTIFF, CSV ... (one per item).")
+
+
+class ProcessUpdate(_Body):
+    """What may change: anything before the first execution, only name and schedule after."""
+
+    name: str | None = Field(None, max_length=500)
+    options: dict[str, Any] | None = Field(None, description="Option name to value.")
+    inputs: dict[int, str | None] | None = Field(None, description="Input number to data id.")
+    run_type: str | None = Field(None, max_length=40, description="Only 'run_once' yet.")
+    output_storage_period: int | None = Field(None, description="Days outputs are kept.")
+    repeat_count: int | None = None
+
+    def changes(self) -> ProcessChanges:
+        return ProcessChanges(
+            name=self.name,
+            options=self.options,
+            inputs=self.inputs,
+            run_type=self.run_type,
+            output_storage_period=self.output_storage_period,
+            repeat_count=self.repeat_count,
+        )
+
+
+class ProcessCreate(ProcessUpdate):
+    service_id: str = Field(max_length=64, description="The service version to run.")
+    name: str = Field(max_length=500)
+
+
+class ExpiryChange(_Body):
+    delete_expiry: datetime = Field(description="Keep the outputs until then (ISO 8601).")

@@ -1,0 +1,108 @@
+"""End to end: the manual's Quick Example through `cairn process` and through `cairn.client`
+against a real `cairn serve` (SQLite, local blobs, components in worker processes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cairn import client
+from tests.e2e.conftest import Server
+from tests.processing.fusion_helpers import GLASGOW
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+EMAIL, PASSWORD = "mary@example.org", "Fossil-hunter-1823"
+
+
+@pytest.fixture(scope="module")
+def mary(server: Server) -> Server:
+    server.cli("admin", "create-org", "--name", "Lyme Lab")
+    made = server.cli(
+        "admin", "create-user", "--email", EMAIL, "--password", PASSWORD, "--org", "Lyme Lab"
+    )
+    assert made.returncode == 0, made.stderr
+    granted = server.cli("admin", "grant-credits", "--org", "Lyme Lab", "--amount", "10")
+    assert granted.returncode == 0, granted.stderr
+    assert server.cli("login", "--email", EMAIL, "--password", PASSWORD).returncode == 0
+    return server
+
+
+def _json(server: Server, *args: str) -> object:
+    done = server.cli("process", *args, "--json")
+    assert done.returncode == 0, done.stderr + done.stdout
+    return json.loads(done.stdout)
+
+
+def test_the_cli_starts_waits_downloads_defines_and_restarts(mary: Server, tmp_path: Path) -> None:
+    region = tmp_path / "glasgow.json"
+    region.write_text(json.dumps(GLASGOW))
+    out = tmp_path / "out"
+    started = _json(
+        mary, "start", "Elevation", "-l", str(region), "-n", "Glasgow heights", "--download",
+        str(out),
+    )  # fmt: skip
+    assert isinstance(started, dict) and started["success"] is True and started["price"] == 1
+    tifs = [Path(p) for p in started["files"] if p.endswith(".tif")]
+    assert tifs and tifs[0].is_file() and tifs[0].is_relative_to(out / "Glasgow_heights")
+
+    listed = _json(mary, "list")
+    assert isinstance(listed, list) and [p["name"] for p in listed] == ["Glasgow heights"]
+    assert listed[0]["executions"] == 1
+
+    shown = _json(mary, "display", "Glasgow heights")
+    assert isinstance(shown, dict) and shown["execution_ids"] == [started["execution_id"]]
+    service = _json(mary, "display", "Elevation")
+    assert isinstance(service, dict) and "Elevation" in service["keywords"]
+
+    process_file = tmp_path / "again.yml"
+    defined = mary.cli("process", "define", "Glasgow heights", "-o", str(process_file))
+    assert defined.returncode == 0, defined.stderr
+    document = yaml.safe_load(process_file.read_text())
+    assert document["service_name"] == "Elevation"
+    assert document["inputs"] == ["Glasgow heights 1"]  # the data item `start` uploaded
+    document["process_name"] = "Glasgow again"
+    process_file.write_text(yaml.safe_dump(document))
+    again = _json(mary, "start", str(process_file), "--wait")
+    assert isinstance(again, dict) and again["name"] == "Glasgow again" and again["success"]
+
+    fetched = _json(mary, "download", "Glasgow again", "-o", str(tmp_path / "fetched"))
+    assert isinstance(fetched, list) and any(p.endswith(".tif") for p in fetched)
+
+    missing = mary.cli("process", "display", "No such thing")
+    assert missing.returncode != 0 and "No process or service" in missing.stderr
+
+
+def test_the_quick_example_runs_on_cairn_client(mary: Server, tmp_path: Path) -> None:
+    region_file = tmp_path / "glasgow.json"
+    region_file.write_text(json.dumps(GLASGOW))
+    with client.login(email=EMAIL, password=PASSWORD, api_url=mary.url) as me:
+        organisation = next(me.organisations)
+        before = organisation.credit
+        region = organisation.create_data(
+            name="Glasgow (SDK)", file_type="GeoJSON", files=[region_file], wait=True
+        )
+        service, _ = organisation.find_services(keyword="Elevation")
+        assert service is not None
+        process = organisation.new_process(name="SDK example", service=service)
+        process.update(input_number=1, data=region)
+        process.create()
+        assert process.price == 1
+        process.execute(wait=True)
+        execution = next(process.executions)
+        assert execution.success is True
+        names = []
+        for component in execution.components:
+            for output in component.outputs:
+                for file in output.files:
+                    file.download(path=tmp_path / file.file_name, wait=True)
+                    names.append(file.file_name)
+        assert any(n.endswith(".tif") for n in names)
+        assert all((tmp_path / n).stat().st_size > 0 for n in names)
+        assert organisation.credit == before - 1
+        process.delete()
+        region.delete()
+        assert organisation.find_data(name="Glasgow (SDK)")[0] is None
