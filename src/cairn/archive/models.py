@@ -25,6 +25,7 @@ from cairn.db.base import Base, BlobHash, UtcDateTime, new_id, utcnow
 __all__ = [
     "ArchiveContainer",
     "ArchiveEvent",
+    "ArchivePluginTask",
     "ArchiveSignature",
     "ArchiveSourceSystem",
     "ArchiveStorage",
@@ -128,6 +129,7 @@ class ArchiveContainer(Base):
     use_archive_ca: Mapped[bool] = mapped_column(Boolean, default=False)
     plugin_name: Mapped[str | None] = mapped_column(String(200))
     document_sha256: Mapped[str | None] = mapped_column(BlobHash)
+    document_path: Mapped[str | None] = mapped_column(String(2000))
     document_hash: Mapped[str] = mapped_column(String(64))
     document_size: Mapped[int] = mapped_column(BigInteger)
     document_type: Mapped[str] = mapped_column(String(200))
@@ -187,3 +189,26 @@ class ArchiveEvent(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     kind: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class ArchivePluginTask(Base):
+    """A plugin call owed to a container: saving its document to the storage plugin it chose
+    (``store``, retried until it succeeds) or a post-processor's run after enhancement
+    (``post-process``, retried a bounded number of times). A lease, as on containers, lets
+    one worker at a time run it."""
+
+    __tablename__ = "archive_plugin_tasks"
+    __table_args__ = (UniqueConstraint("container_id", "kind", "plugin_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    container_id: Mapped[str] = mapped_column(
+        ForeignKey("archive_containers.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    plugin_name: Mapped[str] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    gave_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -28,21 +28,23 @@ from cairn.archive._callers import (
     create_storage,
     source_system_for,
 )
+from cairn.archive._plugin_tasks import STORE
 from cairn.archive._sniff import document_type
 from cairn.archive.errors import (
     ContainerNotFound,
-    PluginUnavailable,
     StorageNotFound,
     UnusableInput,
 )
 from cairn.archive.models import (
     ArchiveContainer,
     ArchiveEvent,
+    ArchivePluginTask,
     ArchiveSignature,
     ArchiveSourceSystem,
     ArchiveStorage,
     ArchiveValidationReport,
 )
+from cairn.archive.plugins import load_plugins
 from cairn.archive.settings import ArchiveSettings
 from cairn.archive.statuses import ContainerStatus, SaveType
 from cairn.archive.verify import Verification, load_trust_roots, parse_signature, verify_signature
@@ -192,7 +194,7 @@ def put_container(
     with uow.transaction() as session:  # checks first: a bad storage wastes no verification
         storage = _storage(session, caller, request.storage_id)
         caller.require_write(storage.organisation_id)
-        _check_plugin(request.plugin_name)
+    _check_plugin(request, settings)
     roots = load_trust_roots(settings.archive_trust_roots)
     document: bytes | Path | None = None if attached_content is not None else request.document
     verdicts = [verify_signature(raw, document, trust_roots=roots, now=now) for raw in raws]
@@ -232,6 +234,17 @@ def put_container(
         session.add(container)
         session.flush()
         _event(session, container, "created", f"{len(raws)} signature(s), storage {storage.id}")
+        if request.plugin_name and doc_blob is not None:
+            session.add(  # saved in the background; the blob store keeps it until then
+                ArchivePluginTask(
+                    container_id=container.id,
+                    kind=STORE,
+                    plugin_name=request.plugin_name,
+                    attempts=0,
+                    next_at=now,
+                    gave_up=False,
+                )
+            )
         for position, (blob, verdict) in enumerate(zip(signature_blobs, verdicts, strict=True)):
             signature = ArchiveSignature(
                 container_id=container.id,
@@ -258,10 +271,17 @@ def put_container(
         return container.id
 
 
-def _check_plugin(name: str | None) -> None:
-    if name:
-        # Storage plugins (plugin-config.json) are not loaded yet: every name is unknown.
-        raise PluginUnavailable(f"Unknown storage plugin {name!r} (ArchiveCaPluginName).")
+def _check_plugin(request: PutRequest, settings: ArchiveSettings) -> None:
+    """``ArchiveCaPluginName`` must name an enabled, writable storage plugin, and only makes
+    sense when the archive keeps the document (UseArchiveCa)."""
+    if not request.plugin_name:
+        return
+    load_plugins(settings.archive_plugins).storage_for_saving(request.plugin_name)
+    if not request.use_archive_ca:
+        raise UnusableInput(
+            "ArchiveCaPluginName names where the archive keeps the document: send "
+            "UseArchiveCa=true with it (with UseArchiveCa=false the client keeps the document)."
+        )
 
 
 def _event(session: Session, container: ArchiveContainer, kind: str, detail: str | None) -> None:

@@ -124,8 +124,11 @@ def worker(
     interval: float = typer.Option(2.0, "--interval", help="Seconds between polls."),
 ) -> None:
     """Run the enhancement worker on the local database (besides or instead of the one inside
-    `cairn serve`; set CAIRN_ARCHIVE_WORKER=false there to run only this one)."""
+    `cairn serve`; set CAIRN_ARCHIVE_WORKER=false there to run only this one). It also makes
+    the plugin calls that are due: saves to storage plugins and post-processing
+    (CAIRN_ARCHIVE_PLUGINS)."""
     from cairn.archive._worker import EnhanceContext, Worker
+    from cairn.archive.plugins import load_plugins
     from cairn.archive.settings import ArchiveSettings
     from cairn.config import get_settings
     from cairn.db import UnitOfWork, make_engine, make_sessionmaker, migrate
@@ -133,7 +136,9 @@ def worker(
     settings = get_settings()
     engine = make_engine(settings)
     migrate(engine)
-    context = EnhanceContext(local_blob_store(settings), ArchiveSettings(), settings.data_dir)
+    archive = ArchiveSettings()
+    load_plugins(archive.archive_plugins)  # a bad plugin-config.json stops here, named
+    context = EnhanceContext(local_blob_store(settings), archive, settings.data_dir)
     loop = Worker(UnitOfWork(make_sessionmaker(engine)), context, interval=interval)
     done = 0
     try:

@@ -56,6 +56,8 @@ class Container(Resource):
     created_at: datetime
     modified_at: datetime
     signature_update_at: datetime | None = None
+    storage_plugin: str | None = None
+    storage_pending: bool = False
     signatures: list[Signature] = []
 
     @property

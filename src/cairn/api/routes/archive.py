@@ -19,6 +19,7 @@ from cairn.api.downloads import content_disposition
 from cairn.api.paging import Page, PageDep, page_of
 from cairn.archive import service
 from cairn.archive._worker import EnhanceContext, Worker
+from cairn.archive.plugins import load_plugins
 from cairn.archive.schemas import (
     ContainerRead,
     EventRead,
@@ -42,6 +43,7 @@ async def _background_worker(app: FastAPI) -> AsyncIterator[None]:
     ``app.state.background_workers``), not in every app a test or a tool builds."""
     worker = None
     archive = ArchiveSettings()
+    load_plugins(archive.archive_plugins)  # a bad plugin-config.json stops start-up here
     if getattr(app.state, "background_workers", False) and archive.archive_worker:
         context = EnhanceContext(app.state.blobs, archive, app.state.settings.data_dir)
         worker = Worker(UnitOfWork(app.state.sessionmaker), context)
