@@ -73,6 +73,12 @@ class Container(Resource):
         self._client.download(f"{self.path}/signatures", target)
         return target
 
+    def export(self, target: Path) -> Path:
+        """Save the container as a BagIt bag (zip) to ``target``; check it offline with
+        ``cairn.archive.export.verify_export`` or ``cairn archive verify``."""
+        self._client.download(f"{self.path}/export", target)
+        return target
+
     def reports(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = self._client.get_json(f"{self.path}/reports")
         return found
