@@ -16,6 +16,7 @@ import os
 import statistics
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import _common
@@ -26,6 +27,7 @@ sys.path.insert(0, str(_common.ROOT))
 
 from pyhanko.sign.validation import generic_cms  # noqa: E402
 from pyhanko_certvalidator import ValidationContext  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
 from tests.archive.pki import make_pki, pyhanko_sign  # noqa: E402
 
 from cairn.accounts import service as accounts  # noqa: E402
@@ -63,13 +65,7 @@ def _cairn(tmp: Path, pairs: list[tuple[bytes, bytes]], roots_dir: Path) -> floa
     migrate(engine)
     uow = UnitOfWork(make_sessionmaker(engine))
     blobs = open_blob_store(settings.blob_url)
-    with uow.transaction() as session:
-        org = accounts.create_organisation(session, name="Bench")
-        storage = service.create_storage(session, organisation=org, name="Main").id
-        system, _ = service.create_source_system(session, organisation=org, name="Bench")
-        caller = service.Caller(
-            readable=frozenset({org.id}), writable=frozenset({org.id}), source_system_id=system.id
-        )
+    caller, storage, system = _org_fixture(uow, "Bench")
     archive = ArchiveSettings(archive_trust_roots=roots_dir)
     context = EnhanceContext(blobs, archive, settings.data_dir)
     open_tsa(settings.data_dir)  # key generation is start-up, not per container
@@ -91,56 +87,137 @@ def _cairn(tmp: Path, pairs: list[tuple[bytes, bytes]], roots_dir: Path) -> floa
     with uow.transaction() as session:
         archived = session.query(ArchiveContainer).filter_by(status=4).count()
     assert archived == len(pairs), archived
-    _search(uow, caller, storage, system.id, engine.url.get_backend_name())
+    _search(uow, caller, storage, system, engine.url.get_backend_name())
     engine.dispose()
     return seconds
 
 
-def _search(uow: UnitOfWork, caller, storage: int, system: int, backend: str, n: int = 0) -> None:  # type: ignore[no-untyped-def]
-    rows = int(os.environ.get("CAIRN_BENCH_SEARCH_ROWS", "100000"))
-    now = utcnow()
+def _org_fixture(uow: UnitOfWork, name: str):  # type: ignore[no-untyped-def]
     with uow.transaction() as session:
-        batch = [
-            {
-                "id": f"00000000-0000-4000-8000-{i:012d}",
-                "organisation_id": next(iter(caller.readable)),
-                "storage_id": storage,
-                "source_system_id": system,
-                "name": f"Invoice {i}",
-                "save_type": 2,
-                "status": int(ContainerStatus.ARCHIVED),
-                "use_archive_ca": False,
-                "document_hash": "0" * 64,
-                "document_size": 1024,
-                "document_type": "text/plain",
-                "created_at": now,
-                "modified_at": now,
-            }
-            for i in range(rows)
-        ]
-        session.execute(ArchiveContainer.__table__.insert(), batch)
-    timings = {}
-    for label, filters in [
-        ("newest 10", service.SearchFilters()),
-        ("name substring", service.SearchFilters(name="voice 4242")),
-        ("status + storage", service.SearchFilters(status=4, storage_ids=[storage])),
+        org = accounts.create_organisation(session, name=name)
+        storage = service.create_storage(session, organisation=org, name="Main").id
+        system, _ = service.create_source_system(session, organisation=org, name=name)
+        caller = service.Caller(
+            readable=frozenset({org.id}), writable=frozenset({org.id}), source_system_id=system.id
+        )
+    return caller, storage, system.id
+
+
+SEARCHES = [
+    ("newest 10", {}),
+    ("name substring", {"name": "voice 4242"}),
+    ("status + storage", {"status": 4, "storage_ids": True}),
+    ("isArchived=false", {"is_archived": False}),
+    ("page 500", {"page": 500}),
+]
+
+
+def _search(uow: UnitOfWork, caller, storage: int, system: int, backend: str) -> float:  # type: ignore[no-untyped-def]
+    """Insert ``CAIRN_BENCH_SEARCH_ROWS`` containers (plus as many in another organisation),
+    spread over a year, mostly archived, then time each search's p50; returns the worst p50."""
+    rows = int(os.environ.get("CAIRN_BENCH_SEARCH_ROWS", "100000"))
+    other, other_storage, other_system = _org_fixture(uow, "Other organisation")
+    now = utcnow()
+    org = next(iter(caller.readable))
+    for owner, owner_storage, owner_system, prefix in [
+        (org, storage, system, "1"),
+        (next(iter(other.readable)), other_storage, other_system, "2"),
     ]:
+        for chunk in range(0, rows, 10000):
+            batch = [
+                {
+                    "id": f"00000000-0000-4000-{prefix}000-{i:012d}",
+                    "organisation_id": owner,
+                    "storage_id": owner_storage,
+                    "source_system_id": owner_system,
+                    "name": f"Invoice {i}",
+                    "save_type": 1 if i % 10 == 0 else 2,
+                    "archive_until": now - timedelta(days=1) if i % 100 == 0 else None,
+                    "status": int(
+                        ContainerStatus.ERROR if i % 50 == 0 else ContainerStatus.ARCHIVED
+                    ),
+                    "use_archive_ca": False,
+                    "document_hash": "0" * 64,
+                    "document_size": 1024,
+                    "document_type": "text/plain",
+                    "created_at": now - timedelta(seconds=300 * (rows - i)),
+                    "modified_at": now,
+                }
+                for i in range(chunk, min(rows, chunk + 10000))
+            ]
+            with uow.transaction() as session:
+                session.execute(ArchiveContainer.__table__.insert(), batch)
+    # What autovacuum / a periodic ANALYZE does after a bulk load: statistics for the planner
+    # and, on PostgreSQL, the visibility map that lets count(*) read the index alone.
+    with uow.transaction() as session:
+        engine = session.get_bind()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE" if backend == "postgresql" else "ANALYZE"))
+    timings = {}
+    for label, spec in SEARCHES:
+        spec = dict(spec)
+        page = int(spec.pop("page", 1))
+        if spec.get("storage_ids"):
+            spec["storage_ids"] = [storage]
+        filters = service.SearchFilters(**spec)
         samples = []
         for _ in range(21):
             with uow.transaction() as session:
                 start = time.perf_counter()
-                service.search_containers(session, caller, filters, page=1, page_size=10)
+                found, total = service.search_containers(
+                    session, caller, filters, page=page, page_size=10
+                )
                 samples.append(time.perf_counter() - start)
-        timings[label] = statistics.median(samples) * 1000
-    shown = ", ".join(f"{k} {v:.1f} ms" for k, v in timings.items())
-    detail(f"search over {rows} containers on {backend}, p50: {shown} (goal < 20 ms)")
+        assert found and total, (label, total)
+        timings[label] = (
+            statistics.median(samples) * 1000,
+            min(samples) * 1000,
+            max(samples) * 1000,
+        )
+    shown = "; ".join(
+        f"{k} {p50:.1f} ms (min {lo:.1f}, max {hi:.1f})" for k, (p50, lo, hi) in timings.items()
+    )
+    detail(
+        f"search over {rows} containers (+{rows} in another organisation) on {backend}, "
+        f"p50: {shown} (goal < 20 ms)"
+    )
+    return max(p50 for p50, _, _ in timings.values())
+
+
+def _search_only(tmp: Path, database_url: str | None) -> None:
+    """Only the search measurement, on SQLite or (``--database-url``) PostgreSQL."""
+    schema = None
+    if database_url and database_url.startswith("postgresql"):
+        schema = f"cairn_bench_{os.getpid()}"
+        admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        database_url = f"{database_url}?options=-csearch_path%3D{schema}"
+    try:
+        settings = Settings(data_dir=tmp / "data", database_url=database_url or "")
+        engine = make_engine(settings)
+        migrate(engine)
+        uow = UnitOfWork(make_sessionmaker(engine))
+        caller, storage, system = _org_fixture(uow, "Bench")
+        _search(uow, caller, storage, system, engine.url.get_backend_name())
+        engine.dispose()
+    finally:
+        if schema:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--containers", type=int, default=1000)
+    parser.add_argument("--search-only", action="store_true", help="measure search alone")
+    parser.add_argument("--database-url", help="for --search-only: e.g. a PostgreSQL URL")
     args = parser.parse_args()
     with scratch_dir() as tmp:
+        if args.search_only:
+            _search_only(tmp, args.database_url)
+            return
         pki = make_pki(tmp / "pki")
         roots = load_trust_roots(pki.roots)
         pairs = []

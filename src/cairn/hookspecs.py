@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 __all__ = [
     "hookimpl",
     "hookspec",
+    "register_archive_post_processors",
+    "register_archive_storages",
     "register_blob_stores",
     "register_routes",
     "register_services",
@@ -44,3 +46,13 @@ def register_routes(app: FastAPI, settings: Settings) -> None:
 @hookspec
 def register_services() -> Sequence[Service] | None:
     """Return processing service descriptions (``cairn.processing.ssd.Service``) to offer."""
+
+
+@hookspec
+def register_archive_storages() -> Mapping[str, type] | None:
+    """Map names to archive document-storage plugin classes (AssemblyName may name them)."""
+
+
+@hookspec
+def register_archive_post_processors() -> Mapping[str, type] | None:
+    """Map names to archive post-processing plugin classes (AssemblyName may name them)."""

@@ -24,7 +24,9 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from cairn.archive._enhance import EnhanceFailed, enhance_signature
+from cairn.archive._plugin_tasks import run_plugin_tasks, schedule_post_processing
 from cairn.archive.models import ArchiveContainer, ArchiveEvent, ArchiveSignature
+from cairn.archive.plugins import ArchivePlugins, load_plugins
 from cairn.archive.settings import ArchiveSettings
 from cairn.archive.statuses import ContainerStatus
 from cairn.archive.tsa import open_tsa, request_timestamp, timestamp_token
@@ -46,6 +48,12 @@ class EnhanceContext:
     blobs: BlobStore
     settings: ArchiveSettings
     data_dir: Path
+
+    @property
+    def plugins(self) -> ArchivePlugins:
+        """The storage and post-processing plugins plugin-config.json enables (re-read when
+        the file changes)."""
+        return load_plugins(self.settings.archive_plugins)
 
 
 def mark_due(uow: UnitOfWork, *, now: datetime | None = None) -> int:
@@ -193,6 +201,8 @@ def _finish(
             return False
         container.lease_owner = container.lease_until = None
         container.modified_at = now
+        # Post-processors run after enhancement, also when it ended in error (the reference).
+        schedule_post_processing(session, container_id, context.plugins)
         if reason is not None:
             container.status, container.status_reason = int(ContainerStatus.ERROR), reason
             session.add(ArchiveEvent(container_id=container_id, kind="error", detail=reason))
@@ -230,12 +240,14 @@ class Worker:
         self._thread.join(timeout=30)
 
     def run_once(self) -> bool:
+        """Mark due containers, enhance one, then run the plugin calls that are due (saves
+        to storage plugins, post-processing); False when there was nothing to do."""
         mark_due(self.uow)
         claimed = claim_next(self.uow, worker_id=self.worker_id)
-        if claimed is None:
-            return False
-        enhance_claimed(self.uow, self.context, claimed, worker_id=self.worker_id)
-        return True
+        if claimed is not None:
+            enhance_claimed(self.uow, self.context, claimed, worker_id=self.worker_id)
+        ran = run_plugin_tasks(self.uow, self.context.blobs, self.context.plugins)
+        return claimed is not None or ran > 0
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -173,6 +173,7 @@ def container_details(view: ContainerView, signature_bytes: list[bytes]) -> Cont
         signatureUpdateDate=container.signature_update_at,
         archiveUntilDate=container.archive_until,
         isAvailable=container.document_sha256 is not None
+        or container.document_path is not None
         or any(s.attached for s in view.signatures),
         statusReason=container.status_reason,
     )
@@ -231,6 +232,13 @@ class ContainerRead(BaseModel):
     created_at: datetime
     modified_at: datetime
     signature_update_at: datetime | None = Field(description="When the next stamp is due.")
+    storage_plugin: str | None = Field(
+        description="The storage plugin keeping the document (ArchiveCaPluginName), if any."
+    )
+    storage_pending: bool = Field(
+        description="True while the document waits to be saved to its storage plugin (cairn's "
+        "blob store keeps it until then); the event history shows failed tries."
+    )
     signatures: list[SignatureRead]
 
 
@@ -254,6 +262,8 @@ def container_read(view: ContainerView) -> ContainerRead:
         created_at=container.created_at,
         modified_at=container.modified_at,
         signature_update_at=container.signature_update_at,
+        storage_plugin=container.plugin_name,
+        storage_pending=container.plugin_name is not None and container.document_path is None,
         signatures=[
             SignatureRead(
                 position=s.position, level=s.level, verdict=s.verdict, expires_at=s.expires_at

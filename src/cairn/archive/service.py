@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, column, func, or_, select, table, text
 from sqlalchemy.orm import Session
 
 from cairn.archive._callers import (
@@ -28,26 +28,28 @@ from cairn.archive._callers import (
     create_storage,
     source_system_for,
 )
+from cairn.archive._plugin_tasks import STORE
 from cairn.archive._sniff import document_type
 from cairn.archive.errors import (
     ContainerNotFound,
-    PluginUnavailable,
     StorageNotFound,
     UnusableInput,
 )
 from cairn.archive.models import (
     ArchiveContainer,
     ArchiveEvent,
+    ArchivePluginTask,
     ArchiveSignature,
     ArchiveSourceSystem,
     ArchiveStorage,
     ArchiveValidationReport,
 )
+from cairn.archive.plugins import load_plugins
 from cairn.archive.settings import ArchiveSettings
 from cairn.archive.statuses import ContainerStatus, SaveType
 from cairn.archive.verify import Verification, load_trust_roots, parse_signature, verify_signature
 from cairn.blobs import BlobStore
-from cairn.db import UnitOfWork, paginate, utcnow
+from cairn.db import UnitOfWork, utcnow
 
 __all__ = [
     "ARCHIVED_STATUSES",
@@ -192,7 +194,7 @@ def put_container(
     with uow.transaction() as session:  # checks first: a bad storage wastes no verification
         storage = _storage(session, caller, request.storage_id)
         caller.require_write(storage.organisation_id)
-        _check_plugin(request.plugin_name)
+    _check_plugin(request, settings)
     roots = load_trust_roots(settings.archive_trust_roots)
     document: bytes | Path | None = None if attached_content is not None else request.document
     verdicts = [verify_signature(raw, document, trust_roots=roots, now=now) for raw in raws]
@@ -232,6 +234,17 @@ def put_container(
         session.add(container)
         session.flush()
         _event(session, container, "created", f"{len(raws)} signature(s), storage {storage.id}")
+        if request.plugin_name and doc_blob is not None:
+            session.add(  # saved in the background; the blob store keeps it until then
+                ArchivePluginTask(
+                    container_id=container.id,
+                    kind=STORE,
+                    plugin_name=request.plugin_name,
+                    attempts=0,
+                    next_at=now,
+                    gave_up=False,
+                )
+            )
         for position, (blob, verdict) in enumerate(zip(signature_blobs, verdicts, strict=True)):
             signature = ArchiveSignature(
                 container_id=container.id,
@@ -258,10 +271,17 @@ def put_container(
         return container.id
 
 
-def _check_plugin(name: str | None) -> None:
-    if name:
-        # Storage plugins (plugin-config.json) are not loaded yet: every name is unknown.
-        raise PluginUnavailable(f"Unknown storage plugin {name!r} (ArchiveCaPluginName).")
+def _check_plugin(request: PutRequest, settings: ArchiveSettings) -> None:
+    """``ArchiveCaPluginName`` must name an enabled, writable storage plugin, and only makes
+    sense when the archive keeps the document (UseArchiveCa)."""
+    if not request.plugin_name:
+        return
+    load_plugins(settings.archive_plugins).storage_for_saving(request.plugin_name)
+    if not request.use_archive_ca:
+        raise UnusableInput(
+            "ArchiveCaPluginName names where the archive keeps the document: send "
+            "UseArchiveCa=true with it (with UseArchiveCa=false the client keeps the document)."
+        )
 
 
 def _event(session: Session, container: ArchiveContainer, kind: str, detail: str | None) -> None:
@@ -314,31 +334,56 @@ class SearchFilters:
     is_archived: bool | None = None
 
 
-def _filtered(caller: Caller, filters: SearchFilters, now: datetime) -> Select[ArchiveContainer]:
-    query = select(ArchiveContainer).where(
-        ArchiveContainer.organisation_id.in_(sorted(caller.readable))
-    )
+# The SQLite FTS5 trigram table over container names (migration archive_0002).
+_NAMES = table("archive_container_names", column("container_id"), column("name"))
+
+
+def _name_condition(name: str, dialect: str) -> list[ColumnElement[bool]]:
+    """A case-insensitive substring match on the name. PostgreSQL's trigram index serves the
+    LIKE itself; on SQLite the FTS5 trigram table narrows to candidates first (it needs 3
+    characters), and the LIKE keeps the result exact either way."""
+    escaped = name.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    conditions: list[ColumnElement[bool]] = [
+        func.lower(ArchiveContainer.name).like(f"%{escaped}%", escape="\\")
+    ]
+    if dialect == "sqlite" and len(name) >= 3:
+        phrase = '"' + name.replace('"', '""') + '"'
+        candidates = select(_NAMES.c.container_id).where(
+            text("archive_container_names MATCH :phrase").bindparams(phrase=phrase)
+        )
+        conditions.append(ArchiveContainer.id.in_(candidates))
+    return conditions
+
+
+def _conditions(
+    caller: Caller, filters: SearchFilters, now: datetime, dialect: str
+) -> list[ColumnElement[bool]]:
+    organisation: ColumnElement[str] = ArchiveContainer.organisation_id.expression
+    if dialect == "sqlite" and filters.name and len(filters.name) >= 3:
+        # ``|| ''`` keeps SQLite from walking the organisation's index row by row: the few
+        # candidates from the name index are looked up by id instead.
+        organisation = ArchiveContainer.organisation_id + ""
+    conditions: list[ColumnElement[bool]] = [organisation.in_(sorted(caller.readable))]
     if filters.storage_ids is not None:
-        query = query.where(ArchiveContainer.storage_id.in_(filters.storage_ids))
+        conditions.append(ArchiveContainer.storage_id.in_(filters.storage_ids))
     if filters.name:
-        escaped = filters.name.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(func.lower(ArchiveContainer.name).like(f"%{escaped}%", escape="\\"))
+        conditions += _name_condition(filters.name, dialect)
     if filters.source_system_id is not None:
-        query = query.where(ArchiveContainer.source_system_id == filters.source_system_id)
+        conditions.append(ArchiveContainer.source_system_id == filters.source_system_id)
     if filters.status is not None:
-        query = query.where(ArchiveContainer.status == filters.status)
+        conditions.append(ArchiveContainer.status == filters.status)
     if filters.is_archived is True:
-        query = query.where(ArchiveContainer.status.in_([int(s) for s in ARCHIVED_STATUSES]))
+        conditions.append(ArchiveContainer.status.in_([int(s) for s in ARCHIVED_STATUSES]))
     elif filters.is_archived is False:
         # The reference: false lists only Temporary containers whose storage period ended.
-        query = query.where(
+        conditions += [
             ArchiveContainer.save_type == int(SaveType.TEMPORARY),
             or_(
                 ArchiveContainer.archive_until <= now,
                 ArchiveContainer.status == int(ContainerStatus.STORAGE_ENDED),
             ),
-        )
-    return query.order_by(ArchiveContainer.created_at.desc(), ArchiveContainer.id.desc())
+        ]
+    return conditions
 
 
 def search_containers(
@@ -350,12 +395,23 @@ def search_containers(
     page_size: int = 10,
     now: datetime | None = None,
 ) -> tuple[Sequence[ArchiveContainer], int]:
-    """The caller's containers matching ``filters``, newest first, one page (from 1)."""
+    """The caller's containers matching ``filters``, newest first, one page (from 1).
+
+    The total is a plain ``count(*)`` over the same conditions (no subquery of whole rows), so
+    the database can answer it from the ``(organisation_id, ...)`` indexes alone.
+    """
     if page < 1 or not 1 <= page_size <= 1000:
         raise UnusableInput("page counts from 1; pageSize is 1 to 1000.")
-    return paginate(
-        session, _filtered(caller, filters, now or utcnow()), page=page, page_size=page_size
-    )
+    conditions = _conditions(caller, filters, now or utcnow(), session.get_bind().dialect.name)
+    total = session.scalar(select(func.count()).select_from(ArchiveContainer).where(*conditions))
+    items = session.scalars(
+        select(ArchiveContainer)
+        .where(*conditions)
+        .order_by(ArchiveContainer.created_at.desc(), ArchiveContainer.id.desc())
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    ).all()
+    return items, int(total or 0)
 
 
 def signature_bytes(blobs: BlobStore, view: ContainerView) -> list[bytes]:

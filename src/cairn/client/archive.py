@@ -56,6 +56,8 @@ class Container(Resource):
     created_at: datetime
     modified_at: datetime
     signature_update_at: datetime | None = None
+    storage_plugin: str | None = None
+    storage_pending: bool = False
     signatures: list[Signature] = []
 
     @property
@@ -69,6 +71,12 @@ class Container(Resource):
     def download_signatures(self, target: Path) -> Path:
         """Save ``signatures.zip`` (CAdES-A once archived) to ``target``."""
         self._client.download(f"{self.path}/signatures", target)
+        return target
+
+    def export(self, target: Path) -> Path:
+        """Save the container as a BagIt bag (zip) to ``target``; check it offline with
+        ``cairn.archive.export.verify_export`` or ``cairn archive verify``."""
+        self._client.download(f"{self.path}/export", target)
         return target
 
     def reports(self) -> list[dict[str, Any]]:

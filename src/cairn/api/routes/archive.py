@@ -17,8 +17,9 @@ from cairn.api.compat.cryptopro import UPLOAD_OPENAPI, received_put
 from cairn.api.deps import ActorDep, BlobsDep, SessionDep, SettingsDep, UnitOfWorkDep
 from cairn.api.downloads import content_disposition
 from cairn.api.paging import Page, PageDep, page_of
-from cairn.archive import service
+from cairn.archive import export, service
 from cairn.archive._worker import EnhanceContext, Worker
+from cairn.archive.plugins import load_plugins
 from cairn.archive.schemas import (
     ContainerRead,
     EventRead,
@@ -42,6 +43,7 @@ async def _background_worker(app: FastAPI) -> AsyncIterator[None]:
     ``app.state.background_workers``), not in every app a test or a tool builds."""
     worker = None
     archive = ArchiveSettings()
+    load_plugins(archive.archive_plugins)  # a bad plugin-config.json stops start-up here
     if getattr(app.state, "background_workers", False) and archive.archive_worker:
         context = EnhanceContext(app.state.blobs, archive, app.state.settings.data_dir)
         worker = Worker(UnitOfWork(app.state.sessionmaker), context)
@@ -132,6 +134,26 @@ def get_signatures(
         data,
         media_type="application/zip",
         headers={"Content-Disposition": content_disposition("signatures.zip")},
+    )
+
+
+@router.get(
+    "/archive/containers/{container_id}/export",
+    response_class=Response,
+    responses={200: {"description": "A BagIt bag (zip)", "content": {"application/zip": {}}}},
+)
+def export_container(
+    container_id: ContainerIdPath, actor: ActorDep, session: SessionDep, blobs: BlobsDep
+) -> Response:
+    """The container as a BagIt bag in a zip: document, signatures, validation reports, event
+    history, with SHA-256 and SHA-512 manifests. `cairn archive verify` checks it offline."""
+    caller = service.caller_for_actor(actor)
+    plugins = load_plugins(ArchiveSettings().archive_plugins)
+    data = export.export_container(session, blobs, plugins, caller, str(container_id))
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={"Content-Disposition": content_disposition(f"container-{container_id}.zip")},
     )
 
 
