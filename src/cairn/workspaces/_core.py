@@ -12,11 +12,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from cairn.accounts.service import Actor, Privilege
-from cairn.db import utcnow
+from cairn.db import new_id, utcnow
 from cairn.errors import Forbidden, NotFound
 from cairn.provenance import service as provenance
 from cairn.workspaces._arxiv_rules import bib_rules
@@ -28,6 +28,7 @@ from cairn.workspaces.models import (
     WorkspaceFile,
     WorkspaceFinding,
     WorkspaceLogEntry,
+    WorkspaceRemovedFile,
 )
 
 __all__ = [
@@ -43,13 +44,16 @@ __all__ = [
     "UNLOCKED",
     "FileRecord",
     "Package",
+    "RemovedFile",
     "WorkspaceView",
     "describe",
     "get_workspace",
+    "keep_removed",
     "list_files",
     "log",
     "log_many",
     "manifest_checksum",
+    "removed_file",
     "store_package",
 ]
 
@@ -172,6 +176,13 @@ def _refresh_summary(
         removals, bib_findings = bib_rules(f.public_path for f in files)
         if removals:
             gone = {r.public_path for r in removals}
+            reasons = {r.public_path: (r.rule, r.finding.message) for r in removals}
+            keep_removed(
+                session,
+                workspace,
+                actor,
+                [removed_file(f, *reasons[f.public_path]) for f in files if f.public_path in gone],
+            )
             _delete_rows(session, workspace.id, sorted(gone))
             files = [f for f in files if f.public_path not in gone]
             bib_findings = [r.finding for r in removals] + bib_findings
@@ -265,6 +276,8 @@ class WorkspaceView:
     workspace: Workspace
     files: list[FileRecord]
     findings: list[Finding]
+    removed_count: int = 0  # entries in its quarantine
+    removed_size: int = 0  # their bytes, kept in the blob store too
 
 
 def describe(session: Session, workspace: Workspace) -> WorkspaceView:
@@ -273,10 +286,74 @@ def describe(session: Session, workspace: Workspace) -> WorkspaceView:
         .where(WorkspaceFinding.workspace_id == workspace.id)
         .order_by(WorkspaceFinding.id)
     )
+    removed_count, removed_size = session.execute(
+        select(func.count(), func.coalesce(func.sum(WorkspaceRemovedFile.size), 0)).where(
+            WorkspaceRemovedFile.workspace_id == workspace.id
+        )
+    ).one()
     return WorkspaceView(
         workspace,
         list_files(session, workspace.id),
         [Finding(level, path, message) for level, path, message in findings],  # type: ignore[arg-type]
+        int(removed_count),
+        int(removed_size),
+    )
+
+
+# --- the quarantine's rows (the rest is in _quarantine.py) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class RemovedFile:
+    """A file leaving the workspace (or an upload) that the quarantine keeps, and why."""
+
+    public_path: str
+    sha256: str
+    size: int
+    file_type: str
+    rule: str  # the check that removed it (arXiv's checker name where it is arXiv's rule)
+    reason: str  # what the finding said
+    modified_at: datetime | None = None  # None: the time it was removed
+
+
+def removed_file(record: FileRecord, rule: str, reason: str) -> RemovedFile:
+    """A current file of the workspace, about to be removed or replaced."""
+    return RemovedFile(
+        record.public_path,
+        record.sha256,
+        record.size,
+        record.file_type,
+        rule,
+        reason,
+        record.modified_at,
+    )
+
+
+def keep_removed(
+    session: Session, workspace: Workspace, actor: Actor | None, removed: Sequence[RemovedFile]
+) -> None:
+    """Put files in the workspace's quarantine, in one statement; their blobs are stored."""
+    if not removed:
+        return
+    now = utcnow()
+    session.execute(
+        insert(WorkspaceRemovedFile),
+        [
+            {
+                "id": new_id(),
+                "workspace_id": workspace.id,
+                "public_path": r.public_path,
+                "rule": r.rule,
+                "reason": r.reason,
+                "removed_at": now,
+                "removed_by": actor.id if actor else None,
+                "sha256": r.sha256,
+                "size": r.size,
+                "file_type": r.file_type,
+                "modified_at": r.modified_at or now,
+            }
+            for r in removed
+        ],
     )
 
 

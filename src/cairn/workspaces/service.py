@@ -58,6 +58,7 @@ from cairn.workspaces._core import (
     UNLOCKED,
     FileRecord,
     Package,
+    RemovedFile,
     WorkspaceView,
     _cached_package,
     _delete_all_rows,
@@ -66,10 +67,12 @@ from cairn.workspaces._core import (
     _require_writable,
     describe,
     get_workspace,
+    keep_removed,
     list_files,
     log,
     log_many,
     manifest_checksum,
+    removed_file,
     store_package,
 )
 from cairn.workspaces._limits import (
@@ -79,12 +82,24 @@ from cairn.workspaces._limits import (
     known_targets,
 )
 from cairn.workspaces._package import PackageFile, build_package
+from cairn.workspaces._quarantine import (
+    RULE_REPLACED,
+    NameTaken,
+    dropped_new,
+    find_removed,
+    lookup_removed,
+    owned_for_restore,
+    page_removed,
+    replaced_files,
+    staged_removed,
+)
 from cairn.workspaces._unpack import process_upload
 from cairn.workspaces.models import (
     Workspace,
     WorkspaceCheckpoint,
     WorkspaceFile,
     WorkspaceLogEntry,
+    WorkspaceRemovedFile,
 )
 
 __all__ = [
@@ -94,10 +109,12 @@ __all__ = [
     "LOCKED",
     "MAX_CHECKPOINTS",
     "RELEASED",
+    "RULE_REPLACED",
     "UNLOCKED",
     "CheckpointLimit",
     "FileDownload",
     "FileRecord",
+    "NameTaken",
     "Package",
     "PackageBuilder",
     "PreparedUpload",
@@ -120,6 +137,7 @@ __all__ = [
     "file_download",
     "find_checkpoint",
     "find_file",
+    "find_removed",
     "get_package",
     "get_workspace",
     "list_checkpoints",
@@ -130,10 +148,12 @@ __all__ = [
     "package_builder",
     "page_checkpoints",
     "page_files",
+    "page_removed",
     "prepare_upload",
     "read_log",
     "refresh_package",
     "restore_checkpoint",
+    "restore_removed",
     "save_checkpoint",
     "store_package",
     "target_limits",
@@ -267,6 +287,7 @@ class PreparedUpload:
     limits: Limits
     files: list[StoredFile] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    removed: list[RemovedFile] = field(default_factory=list)  # stored too, for the quarantine
     started_at: datetime = field(default_factory=utcnow)
 
     @property
@@ -284,10 +305,12 @@ def prepare_upload(
     ancillary: bool = False,
     existing_total: int = 0,
     existing_count: int = 0,
+    folder: tuple[str, ...] = (),
 ) -> PreparedUpload:
     """Unpack, sanitize and check ``source`` and put every resulting file in the blob store.
 
-    Touches no database. Nothing is stored when a finding is fatal.
+    Touches no database. Nothing is stored when a finding is fatal. The files rules removed
+    are stored as well, for the workspace's quarantine. ``folder`` is where a lone file goes.
     """
     limits = target_limits(archive)
     upload_size = source.stat().st_size
@@ -306,17 +329,24 @@ def prepare_upload(
             ancillary=ancillary,
             existing_total=existing_total,
             existing_count=existing_count,
+            folder=folder,
         )
         prepared.findings = list(result.findings)
         if result.fatal:
             return prepared
+        staged_all = [*result.files, *result.quarantined]
         refs = blobs.ingest_files(
-            [staged.local_path for staged in result.files],
-            refs=[BlobRef(staged.sha256, staged.size) for staged in result.files],
+            [staged.local_path for staged in staged_all],
+            refs=[BlobRef(staged.sha256, staged.size) for staged in staged_all],
         )
+        kept = len(result.files)
         prepared.files = [
             StoredFile(staged.public_path, ref.sha256, ref.size, staged.file_type, staged.mtime)
-            for staged, ref in zip(result.files, refs, strict=True)
+            for staged, ref in zip(result.files, refs[:kept], strict=True)
+        ]
+        prepared.removed = [
+            staged_removed(staged, ref.sha256)
+            for staged, ref in zip(result.quarantined, refs[kept:], strict=True)
         ]
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -345,11 +375,12 @@ def apply_upload(
     findings = list(prepared.findings)
     current = {f.public_path: f for f in list_files(session, workspace.id)}
     files, dropped = prepared.files, list[Removal]()
+    dropped_reasons: dict[str, Removal] = {}
     if not prepared.fatal:
         findings.extend(_merged_limit_findings(current, prepared))
         findings.extend(_file_folder_clashes(current, prepared))
         if prepared.limits.rules == "arxiv":
-            files, dropped, merged = _arxiv_merge(current, prepared.files)
+            files, dropped, merged, dropped_reasons = _arxiv_merge(current, prepared.files)
             findings.extend(merged)
     if any(f.level == "fatal" for f in findings):
         log(
@@ -361,6 +392,17 @@ def apply_upload(
         )
         changed = False
     else:
+        keep_removed(
+            session,
+            workspace,
+            actor,
+            [
+                *prepared.removed,
+                *dropped_new(prepared.files, files, dropped_reasons),
+                *(removed_file(current[r.public_path], r.rule, r.finding.message) for r in dropped),
+                *replaced_files(current, files, prepared.filename),
+            ],
+        )
         _delete_rows(session, workspace.id, [r.public_path for r in dropped])
         _merge_files(session, workspace.id, current, files, now)
         findings.extend(
@@ -503,10 +545,11 @@ def _merged_limit_findings(
 
 def _arxiv_merge(
     current: dict[str, FileRecord], files: list[StoredFile]
-) -> tuple[list[StoredFile], list[Removal], list[Finding]]:
+) -> tuple[list[StoredFile], list[Removal], list[Finding], dict[str, Removal]]:
     """arXiv's rules over the merged file set: TeX-generated files next to their ``.tex`` go
     (rule 17, also when the ``.tex`` came earlier or comes later), then a DVI file left is fatal
-    (rule 21). Returns the new files to keep, the existing files to remove, and the findings."""
+    (rule 21). Returns the new files to keep, the existing files to remove, the findings, and
+    every removal by path (the new files dropped go to the quarantine too)."""
     new_paths = {f.public_path for f in files}
     removals = generated_files(current.keys() | new_paths)
     gone = {r.public_path for r in removals}
@@ -517,7 +560,8 @@ def _arxiv_merge(
         for f in kept
         if f.file_type == ft.DVI and not f.public_path.startswith("anc/")
     )
-    return kept, [r for r in removals if r.public_path in current], findings
+    by_path = {r.public_path: r for r in removals}
+    return kept, [r for r in removals if r.public_path in current], findings, by_path
 
 
 def _folders(paths: Iterable[str]) -> set[str]:
@@ -693,9 +737,13 @@ def delete_workspace(session: Session, actor: Actor, workspace_id: int) -> Works
     if workspace.owner_id != actor.id:
         actor.require(workspace.organisation_id, Privilege.manage)
     count = _delete_all_rows(session, workspace)
-    # Checkpoints go with the workspace's files: a deleted workspace keeps no content.
+    # Checkpoints and the quarantine go with the workspace's files: a deleted workspace keeps
+    # no content (gc then releases the blobs no other row holds).
     session.execute(
         delete(WorkspaceCheckpoint).where(WorkspaceCheckpoint.workspace_id == workspace.id)
+    )
+    session.execute(
+        delete(WorkspaceRemovedFile).where(WorkspaceRemovedFile.workspace_id == workspace.id)
     )
     workspace.state = DELETED
     workspace.package_sha256 = workspace.package_size = workspace.package_checksum = None
@@ -809,3 +857,112 @@ def upload_after_checkpoint(
         if workspace.file_count:
             save_checkpoint(session, actor, workspace_id)
     return upload(uow, blobs, actor, receive, work_dir=work_dir, workspace_id=workspace_id)
+
+
+# --- the quarantine (the rest is in _quarantine.py) ------------------------------------------
+
+
+def restore_removed(
+    uow: UnitOfWork,
+    blobs: BlobStore,
+    actor: Actor,
+    workspace_id: int,
+    entry_id: str,
+    *,
+    work_dir: Path,
+    path: str | None = None,
+    overwrite: bool = False,
+) -> WorkspaceView:
+    """Put a quarantined file back into the workspace, through the checks of an upload.
+
+    It goes back to its own path unless ``path`` names another. A current file there is a
+    ``NameTaken`` (409) unless ``overwrite``: then that file is replaced and goes to the
+    quarantine itself, so a restore loses nothing either. The checks must let the file through
+    at that path: a rule that would remove, rename or refuse it again refuses the restore
+    (``Invalid``, naming the findings), and the entry stays; restore it under another ``path``,
+    or download it. Refused (403) while the workspace is locked or released, like an upload.
+
+    The file is checked with no transaction open, then applied under the workspace's row lock,
+    where the entry leaves the quarantine: of two restores racing on one entry, one restores it
+    and the other finds no entry (404).
+    """
+    with uow.transaction() as session:
+        workspace = owned_for_restore(session, actor, workspace_id)
+        _require_writable(workspace)
+        entry = lookup_removed(session, workspace, entry_id)
+        target = path.strip("/") if path else entry.public_path
+        _check_name_free(session, workspace, target, overwrite=overwrite)
+        sha256, modified = entry.sha256, entry.modified_at
+        archive = workspace.archive
+        existing_total, existing_count = workspace.total_size, workspace.file_count
+    folder, _, name = target.rpartition("/")
+    scratch = scratch_dir(work_dir, "restore-")
+    try:
+        source = scratch / "restored"
+        with blobs.open(sha256) as stored, source.open("xb") as copy:
+            shutil.copyfileobj(stored, copy, 1024 * 1024)
+        prepared = prepare_upload(
+            blobs,
+            source,
+            name,
+            work_dir=work_dir,
+            archive=archive,
+            existing_total=existing_total,
+            existing_count=existing_count,
+            folder=tuple(folder.split("/")) if folder else (),
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    _require_restorable(prepared, target)
+    prepared.filename = f"removed file {target}"
+    prepared.files = [replace(f, mtime=int(modified.timestamp())) for f in prepared.files]
+    with uow.transaction() as session:
+        workspace = owned_for_restore(session, actor, workspace_id)
+        _require_writable(workspace)
+        entry = lookup_removed(session, workspace, entry_id, for_update=True)
+        _check_name_free(session, workspace, target, overwrite=overwrite)
+        apply_upload(session, actor, workspace_id, prepared)
+        view = describe(session, workspace)
+        if not any(f.public_path == target for f in view.files):
+            # A merge rule refused it (limits, a file/folder clash): the transaction rolls back.
+            raise Invalid(_refusal(target, [f for f in view.findings if f.level == "fatal"]))
+        log(
+            session,
+            workspace,
+            actor,
+            "info",
+            f"restored removed file '{entry.public_path}' as '{target}' (removed by {entry.rule})",
+        )
+        session.delete(entry)
+        session.flush()
+        return describe(session, workspace)
+
+
+def _check_name_free(
+    session: Session, workspace: Workspace, target: str, *, overwrite: bool
+) -> None:
+    if overwrite:
+        return
+    try:
+        find_file(session, workspace, target)
+    except NotFound:
+        return
+    raise NameTaken(
+        f"The workspace has a file '{target}' already: restore with overwrite=true to replace "
+        "it (it then goes to the removed files), or give another path."
+    )
+
+
+def _require_restorable(prepared: PreparedUpload, target: str) -> None:
+    """The checks must give back exactly the file, at ``target``."""
+    if not prepared.fatal and [f.public_path for f in prepared.files] == [target]:
+        return
+    raise Invalid(_refusal(target, [f for f in prepared.findings if f.level != "info"]))
+
+
+def _refusal(target: str, findings: Sequence[Finding]) -> str:
+    said = " ".join(f.message for f in findings) or "it would not be kept as it is."
+    return (
+        f"'{target}' cannot be restored there: the checks of an upload say: {said} Restore it "
+        "under another path, or download it."
+    )
