@@ -9,7 +9,7 @@ import io
 import tarfile
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,6 +23,8 @@ from cairn.blobs.check import collect_garbage
 from cairn.db import UnitOfWork, make_sessionmaker, referenced_blobs
 from cairn.errors import Forbidden, Invalid, NotFound
 from cairn.workspaces import service
+from cairn.workspaces._limits import DEFAULT_LIMITS
+from cairn.workspaces._unpack import process_upload
 from cairn.workspaces.models import WorkspaceRemovedFile
 from tests.archives import write_tar_gz
 from tests.conftest import _wipe
@@ -394,3 +396,19 @@ def test_gc_keeps_quarantined_blobs_and_deleting_the_workspace_releases_them(
     assert entries[".a"].sha256 in report.deleted
     assert entries[".b"].sha256 not in report.deleted  # still a file of the other workspace
     assert world.files(other)["shared.txt"] == shared
+
+
+def test_a_removed_file_above_the_limits_is_kept_and_fails_nothing(tmp_path: Path) -> None:
+    """Before the quarantine a hidden file was skipped unread; keeping it must not make an
+    upload that passed fail the per-file or total limit of the kept files."""
+    limits = replace(DEFAULT_LIMITS, max_file_bytes=1000, max_total_bytes=1500)
+    archive = write_tar_gz(tmp_path / "big.tar.gz", {"a.txt": b"a\n", ".git/pack": b"\1" * 1200})
+    staging = tmp_path / "staging"
+    result = process_upload(archive, archive.name, staging=staging, limits=limits)
+    assert not result.fatal, result.findings
+    assert [f.public_path for f in result.files] == ["a.txt"]
+    assert [(q.public_path, q.size) for q in result.quarantined] == [(".git/pack", 1200)]
+    # A kept file of that size still fails (the negative case).
+    archive = write_tar_gz(tmp_path / "kept.tar.gz", {"b.txt": b"\1" * 1200})
+    result = process_upload(archive, archive.name, staging=tmp_path / "s2", limits=limits)
+    assert result.fatal

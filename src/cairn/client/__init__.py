@@ -27,7 +27,14 @@ if TYPE_CHECKING:
     )
     from cairn.client.archive import Archive, Container
     from cairn.client.runs import Run, RunFile, Runs
-    from cairn.client.workspaces import Checkpoint, Finding, Workspace, WorkspaceFile, Workspaces
+    from cairn.client.workspaces import (
+        Checkpoint,
+        Finding,
+        RemovedFile,
+        Workspace,
+        WorkspaceFile,
+        Workspaces,
+    )
     from cairn.client.xmldb import XmlDatabases
 
 _WHERE = {
@@ -47,6 +54,7 @@ _WHERE = {
     "Runs": "cairn.client.runs",
     "Checkpoint": "cairn.client.workspaces",
     "Finding": "cairn.client.workspaces",
+    "RemovedFile": "cairn.client.workspaces",
     "Workspace": "cairn.client.workspaces",
     "WorkspaceFile": "cairn.client.workspaces",
     "Workspaces": "cairn.client.workspaces",
@@ -63,6 +71,7 @@ __all__ = [
     "Credits",
     "Finding",
     "Organisation",
+    "RemovedFile",
     "Run",
     "RunFile",
     "Runs",

@@ -197,7 +197,7 @@ class StagingFolder:
         digest = hashlib.sha256()
         head = b""
         size = 0
-        count_written = self.budget.count_written
+        count_written = self.budget.count_removed if aside else self.budget.count_written
         step = meter.step
         try:
             try:
