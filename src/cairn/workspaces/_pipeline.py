@@ -522,20 +522,22 @@ class Upload:
         staging = self.staging
         entry = staging.entries[public]
         whole = head if entry.size <= len(head) else None
-        # The original bytes go to the quarantine if the repair changes them: in memory for a
-        # small file, else a second name, since a large one is rewritten by rename.
-        original: bytes | Path = whole if whole is not None else staging.link_original(entry)
+        # The original bytes go to the quarantine if the repair changes them: from memory for a
+        # small file; a large one is rewritten and leaves its original at an aside name.
+        original: bytes | Path = whole if whole is not None else staging.aside_path()
         repair = repair_text(
-            entry.local_path, entry.size, whole=whole, need_cr=entry.file_type == ft.TEXT
+            entry.local_path,
+            entry.size,
+            whole=whole,
+            need_cr=entry.file_type == ft.TEXT,
+            keep=original if isinstance(original, Path) else None,
         )
+        if repair.skipped:
+            return
         if repair.sha256 is not None:
             reason = f"The text of '{public}' before its repair (line endings, trailing bytes)."
             staging.keep_original(public, entry, original, qu.RULE_TEXT_REPAIR, reason)
             self._replace_content(public, entry, repair.size, repair.sha256)
-        elif isinstance(original, Path):
-            original.unlink()
-        if repair.skipped:
-            return
         if repair.line_endings:
             self.log.add("info", public, f"Line endings of '{public}' were changed to LF (\\n).")
         for what in repair.stripped:

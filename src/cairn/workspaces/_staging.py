@@ -67,7 +67,7 @@ class StagingFolder:
         self.forget(public)
         return temp
 
-    def _aside(self) -> Path:
+    def aside_path(self) -> Path:
         """A fresh name outside the public namespace (hidden names are never staged)."""
         self._temp_counter += 1
         return self.root / f".cairn-removed-{self._temp_counter}"
@@ -79,7 +79,7 @@ class StagingFolder:
     def remove_staged(self, public: str, rule: str, reason: str) -> None:
         """Take a staged file out of the upload and keep it for the quarantine."""
         entry = self.entries[public]
-        aside = self._aside()
+        aside = self.aside_path()
         os.rename(entry.local_path, aside)
         self.forget(public)
         self.quarantine(public, replace(entry, local_path=aside), rule, reason)
@@ -91,18 +91,12 @@ class StagingFolder:
         if isinstance(data, Path):
             size, sha256, aside = entry.size, entry.sha256, data
         else:
-            aside = self._aside()
+            aside = self.aside_path()
             with aside.open("xb") as f:
                 f.write(data)
             size, sha256 = len(data), hashlib.sha256(data).hexdigest()
         kept = replace(entry, local_path=aside, size=size, sha256=sha256)
         self.quarantine(public, kept, rule, reason)
-
-    def link_original(self, entry: Entry) -> Path:
-        """A second name for a staged file's bytes before a repair replaces it by rename."""
-        aside = self._aside()
-        os.link(entry.local_path, aside)
-        return aside
 
     def resolve_clash(self, member: ck.MemberPath, name: str) -> str | None:
         """The public path to write, after handling clashes with files already staged."""
@@ -191,7 +185,7 @@ class StagingFolder:
         ``aside`` the file is written outside the public namespace: a removed member kept for
         the quarantine goes through the same copy, hashing and limits as a kept one.
         """
-        target = str(self._aside()) if aside else self.target(public)
+        target = str(self.aside_path()) if aside else self.target(public)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(target, flags, 0o644)
         digest = hashlib.sha256()
