@@ -47,7 +47,13 @@ def seed_workspaces(client: TestClient, member: Member) -> AreaSeed:
     answer = client.post(
         "/api/v1/workspaces/upload",
         headers=member.headers,
-        files={"file": ("paper.tar.gz", tar_gz({"main.tex": b"\\documentclass{article}\n"}))},
+        # The hidden file goes to the quarantine: the removed-file routes get an entry id.
+        files={
+            "file": (
+                "paper.tar.gz",
+                tar_gz({"main.tex": b"\\documentclass{article}\n", ".env": b"SECRET=1\n"}),
+            )
+        },
     )
     assert answer.status_code == 201, answer.text
     workspace_id = answer.json()["id"]
@@ -56,6 +62,7 @@ def seed_workspaces(client: TestClient, member: Member) -> AreaSeed:
     saved = client.post(f"{base}/checkpoints", headers=member.headers)
     assert saved.status_code == 201, saved.text
     checkpoint = saved.json()
+    entry = client.get(f"{base}/removed", headers=member.headers).json()["items"][0]
     return AreaSeed(
         fill={
             "upload_id": str(workspace_id),
@@ -63,13 +70,15 @@ def seed_workspaces(client: TestClient, member: Member) -> AreaSeed:
             "public_file_path": path,
             "checkpoint_id": checkpoint["id"],
             "checkpoint_checksum": checkpoint["checksum"],
+            "entry_id": entry["id"],
         },
-        identifiers={checkpoint["id"]},
-        owned_ids={workspace_id, checkpoint["id"]},
+        identifiers={checkpoint["id"], entry["id"], entry["sha256"]},
+        owned_ids={workspace_id, checkpoint["id"], entry["id"]},
         state=lambda: [
             client.get(base, headers=member.headers).json(),
             client.get(f"{base}/files", headers=member.headers).json(),
             client.get(f"{base}/checkpoints", headers=member.headers).json(),
+            client.get(f"{base}/removed", headers=member.headers).json(),
         ],
     )
 

@@ -30,6 +30,7 @@ __all__ = [
     "file_response",
     "package",
     "package_response",
+    "removed_download",
     "upload",
     "upload_after_checkpoint",
 ]
@@ -165,6 +166,28 @@ def checkpoint_package_response(
     """A checkpoint's package, named after the workspace and the checkpoint's checksum."""
     filename = checkpoint_filename(package.workspace_id, package.checksum)
     return package_response(request, blobs, package, filename=filename, headers=headers)
+
+
+# --- removed files (issue #13, section 3) -------------------------------------------------------
+
+
+def removed_download(
+    request: Request, session: Session, actor: Actor, workspace_id: int, entry_id: str
+) -> FileDownload:
+    """The removed file route's one service call, as a file download (a GET sending the
+    bytes is logged)."""
+    entry, workspace = service.find_removed(
+        session,
+        actor,
+        workspace_id,
+        entry_id,
+        read=request.method == "GET",
+        client_has=client_has(request),
+    )
+    record = service.FileRecord(
+        0, entry.public_path, entry.sha256, entry.size, entry.file_type, entry.modified_at
+    )
+    return FileDownload(record, workspace.owner_id)
 
 
 # --- background package builds (issue #13, section 6) -------------------------------------------

@@ -288,3 +288,57 @@ def delete_checkpoints(workspace_id: int = WorkspaceArg, api_url: str | None = A
     """Delete every checkpoint of a workspace; its files stay."""
     _workspace(workspace_id, api_url).delete_checkpoints()
     err.print(f"Deleted the checkpoints of workspace {workspace_id}", highlight=False)
+
+
+# --- removed files: the quarantine (issue #13, section 3) ----------------------------------------
+
+RemovedArg = typer.Argument(..., help="Removed file id (from `cairn workspace removed`).")
+REMOVED_FIELDS = ["id", "path", "rule", "size", "removed_at", "reason"]
+REMOVED_LABELS = {"size": "bytes", "removed_at": "removed"}
+
+
+@app.command()
+def removed(
+    workspace_id: int = WorkspaceArg, api_url: str | None = ApiUrl, as_json: bool = JsonOption
+) -> None:
+    """List the files the checks removed from a workspace (or later uploads replaced), newest
+    first; download one with `download-removed`, put one back with `restore-removed`."""
+    emit(
+        [r.to_dict() for r in _workspace(workspace_id, api_url).removed],
+        as_json=as_json,
+        title="Removed files",
+        columns=REMOVED_FIELDS,
+        labels=REMOVED_LABELS,
+    )
+
+
+@app.command("download-removed")
+def download_removed(
+    workspace_id: int = WorkspaceArg,
+    entry: str = RemovedArg,
+    output: Path = typer.Option(Path("."), "--output", "-o", help="File or folder to write."),
+    api_url: str | None = ApiUrl,
+) -> None:
+    """Download a removed file's bytes, as they were when it was removed."""
+    found = _workspace(workspace_id, api_url).removed_file(entry)
+    with _transfer_bar(False) as bar:
+        task = bar.add_task("download", total=found.size)
+        saved = found.download(output, progress=lambda n: bar.advance(task, n))
+    err.print(f"Saved {saved}", highlight=False)
+
+
+@app.command("restore-removed")
+def restore_removed(
+    workspace_id: int = WorkspaceArg,
+    entry: str = RemovedArg,
+    path: str | None = typer.Option(None, "--path", help="Restore under this path instead."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace a current file of that name (it is kept as removed)."
+    ),
+    api_url: str | None = ApiUrl,
+    as_json: bool = JsonOption,
+) -> None:
+    """Put a removed file back into the workspace, through the same checks as an upload.
+    A current file of the same name is refused unless --overwrite."""
+    workspace = _workspace(workspace_id, api_url)
+    _show(workspace.restore_removed(entry, path=path, overwrite=overwrite), as_json)

@@ -36,7 +36,14 @@ if TYPE_CHECKING:
         Service,
     )
     from cairn.client.runs import Run, RunFile, Runs
-    from cairn.client.workspaces import Checkpoint, Finding, Workspace, WorkspaceFile, Workspaces
+    from cairn.client.workspaces import (
+        Checkpoint,
+        Finding,
+        RemovedFile,
+        Workspace,
+        WorkspaceFile,
+        Workspaces,
+    )
     from cairn.client.xmldb import XmlDatabases
 
 _WHERE = {
@@ -63,6 +70,7 @@ _WHERE = {
     "Runs": "cairn.client.runs",
     "Checkpoint": "cairn.client.workspaces",
     "Finding": "cairn.client.workspaces",
+    "RemovedFile": "cairn.client.workspaces",
     "Workspace": "cairn.client.workspaces",
     "WorkspaceFile": "cairn.client.workspaces",
     "Workspaces": "cairn.client.workspaces",
@@ -85,6 +93,7 @@ __all__ = [
     "Organisation",
     "Process",
     "Processing",
+    "RemovedFile",
     "Run",
     "RunFile",
     "Runs",

@@ -19,7 +19,15 @@ from cairn.client._model import Resource
 if TYPE_CHECKING:
     from cairn.client._client import Client
 
-__all__ = ["Checkpoint", "Finding", "Progress", "Workspace", "WorkspaceFile", "Workspaces"]
+__all__ = [
+    "Checkpoint",
+    "Finding",
+    "Progress",
+    "RemovedFile",
+    "Workspace",
+    "WorkspaceFile",
+    "Workspaces",
+]
 
 API = "/api/v1/workspaces"
 
@@ -85,6 +93,9 @@ class Workspace(Resource):
     upload_started_at: datetime | None = None
     upload_completed_at: datetime | None = None
     findings: list[Finding] = []
+    removed_count: int = 0
+    removed_size: int = 0
+    stored_size: int = 0
 
     @property
     def path(self) -> str:
@@ -194,6 +205,65 @@ class Workspace(Resource):
     def delete_checkpoints(self) -> None:
         """Delete every checkpoint; the files stay."""
         self._client.request("DELETE", f"{self.path}/checkpoints")
+
+    # --- removed files (the quarantine) ------------------------------------------------------
+
+    @property
+    def removed(self) -> Iterator[RemovedFile]:
+        """The files the checks removed or a later change replaced, newest first."""
+        for item in self._client.paginate(f"{self.path}/removed"):
+            yield RemovedFile.bind(self._client, item)
+
+    def removed_file(self, entry_id: str) -> RemovedFile:
+        """One removed file, by its id."""
+        body = self._client.get_json(f"{self.path}/removed/{entry_id}")
+        return RemovedFile.bind(self._client, body)
+
+    def restore_removed(
+        self,
+        entry: RemovedFile | str,
+        *,
+        path: str | None = None,
+        overwrite: bool = False,
+    ) -> Workspace:
+        """Put a removed file back (at ``path`` if given), through an upload's checks; a
+        current file of that name raises ``Conflict`` unless ``overwrite``."""
+        key = entry.id if isinstance(entry, RemovedFile) else entry
+        params: dict[str, Any] = {"overwrite": "true" if overwrite else "false"}
+        if path:
+            params["path"] = path
+        self._update(
+            self._client.send_json("POST", f"{self.path}/removed/{key}/restore", params=params)
+        )
+        return self
+
+
+class RemovedFile(Resource):
+    """A file a check removed (or a change replaced), kept: ``download`` or restore it."""
+
+    id: str
+    workspace_id: int
+    path: str
+    rule: str
+    reason: str
+    removed_at: datetime
+    removed_by: str | None = None
+    size: int
+    type: str
+    sha256: str
+    modified_at: datetime
+
+    @property
+    def url(self) -> str:
+        return f"{API}/{self.workspace_id}/removed/{self.id}"
+
+    def download(self, dest: str | Path, *, progress: Progress | None = None) -> Path:
+        """Save its bytes to ``dest`` (a file, or a folder: then under its own name)."""
+        target = Path(dest)
+        if target.is_dir():
+            target = target / self.path.rsplit("/", 1)[-1]
+        self._client.download(f"{self.url}/content", target, progress=progress)
+        return target
 
 
 class Checkpoint(Resource):

@@ -69,6 +69,15 @@ class Budget:
             raise self.total_abort()
         self.check_ratio(meter)
 
+    def count_removed(self, meter: Meter, public: str, size: int, staged: int, n: int) -> None:
+        """``n`` more bytes of a removed file kept for the quarantine: they count toward the
+        bomb checks, not toward the size limits of the files kept (before the quarantine such
+        a file was skipped unread, and a large hidden one must not now fail the upload)."""
+        del public, size, staged
+        meter.produced += n
+        self.produced_total += n
+        self.check_ratio(meter)
+
     def count_member(self) -> None:
         """One more archive member, of any kind."""
         # Directories, links and junk cost work too; bound them with the file limit.

@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from cairn.blobs import BlobStore
 from cairn.db import UnitOfWork
 from cairn.errors import NotFound
+from cairn.workspaces._core import DELETED, _load, list_files, store_package
 from cairn.workspaces._package import PackageFile, build_package
-from cairn.workspaces.service import DELETED, _load, list_files, store_package
 
 __all__ = ["PackageBuilder", "package_builder", "refresh_package"]
 

@@ -21,19 +21,11 @@ from cairn.accounts.service import Actor, Privilege
 from cairn.blobs import BlobStore
 from cairn.db import UnitOfWork, paginate
 from cairn.errors import BadRequest, Conflict, NotFound
-from cairn.workspaces._package import PackageFile, build_package
-from cairn.workspaces.models import (
-    Workspace,
-    WorkspaceCheckpoint,
-    WorkspaceCheckpointFile,
-    WorkspaceFile,
-)
-from cairn.workspaces.service import (
+from cairn.workspaces._core import (
     DELETED,
     MSG_NOT_FOUND,
     FileRecord,
     Package,
-    Receive,
     WorkspaceView,
     _delete_all_rows,
     _refresh_summary,
@@ -43,7 +35,13 @@ from cairn.workspaces.service import (
     list_files,
     log,
     manifest_checksum,
-    upload,
+)
+from cairn.workspaces._package import PackageFile, build_package
+from cairn.workspaces.models import (
+    Workspace,
+    WorkspaceCheckpoint,
+    WorkspaceCheckpointFile,
+    WorkspaceFile,
 )
 
 __all__ = [
@@ -59,7 +57,6 @@ __all__ = [
     "page_checkpoints",
     "restore_checkpoint",
     "save_checkpoint",
-    "upload_after_checkpoint",
 ]
 
 MAX_CHECKPOINTS = 10
@@ -330,25 +327,3 @@ def checkpoint_package(
 
 def _downloaded(checkpoint: WorkspaceCheckpoint) -> str:
     return f"downloaded checkpoint {checkpoint.checksum} ({checkpoint.package_size} bytes)"
-
-
-def upload_after_checkpoint(
-    uow: UnitOfWork,
-    blobs: BlobStore,
-    actor: Actor,
-    receive: Receive,
-    *,
-    work_dir: Path,
-    workspace_id: int,
-) -> WorkspaceView:
-    """Save a checkpoint of the current files, then upload as ``upload`` does (arXiv's
-    ``checkpoint_with_upload``). A workspace the upload would be refused on (locked, released)
-    is refused before anything is saved; an empty one has nothing to save and just uploads.
-    The checkpoint stays if the upload then fails: it is what the workspace held before.
-    """
-    with uow.transaction() as session:
-        workspace = _live(session, actor, workspace_id, need=Privilege.execute)
-        _require_writable(workspace)
-        if workspace.file_count:
-            save_checkpoint(session, actor, workspace_id)
-    return upload(uow, blobs, actor, receive, work_dir=work_dir, workspace_id=workspace_id)

@@ -21,6 +21,7 @@ from typing import Literal
 from cairn.workspaces import _arxiv_rules as ar
 from cairn.workspaces import _checks as ck
 from cairn.workspaces import _filetypes as ft
+from cairn.workspaces import _quarantine as qu
 from cairn.workspaces._budget import Budget
 from cairn.workspaces._findings import FindingLog
 from cairn.workspaces._postscript import MAX_CLEAN_BYTES, clean_postscript, has_sections
@@ -99,6 +100,7 @@ class Upload:
     budget: Budget
     log: FindingLog
     ancillary: bool
+    folder: tuple[str, ...] = ()  # where a lone file goes (a quarantined file's restore)
     queue: deque[tuple[str, Entry, ft.ArchiveKind, int]] = field(default_factory=deque)
     was_archive: bool = False
     reading: str | None = None  # the member being copied now (named if its archive breaks)
@@ -117,7 +119,7 @@ class Upload:
     def run(self, source: Path, filename: str) -> None:
         name, notes = ck.clean_upload_filename(filename)
         self.log.findings.extend(notes)
-        base: tuple[str, ...] = ("anc",) if self.ancillary else ()
+        base: tuple[str, ...] = (*(("anc",) if self.ancillary else ()), *self.folder)
         shown = ck.display_name(name)
         with source.open("rb") as f:
             head = f.read(ft.HEAD_BYTES)
@@ -362,15 +364,21 @@ class Upload:
             what, index = junk
             where = "/".join(member.parts[: index + 1])
             if what == "macosx":
-                if log.once(("macosx", meter.label), "warn", where, ck.MSG_MACOSX):
+                reason = ck.MSG_MACOSX
+                if log.once(("macosx", meter.label), "warn", where, reason):
                     log.removed.append(where)
             elif what == "hidden":
                 # arXiv's RemoveFilesWithLeadingDot says so as info; cairn's own rules warn.
-                if log.once(("hidden", where), self.quiet, where, ck.MSG_HIDDEN):
+                reason = ck.MSG_HIDDEN
+                if log.once(("hidden", where), self.quiet, where, reason):
                     log.removed.append(where)
             else:
-                log.add("warn", public, ck.msg_not_allowed(ck.display_name(name)))
+                reason = ck.msg_not_allowed(ck.display_name(name))
+                log.add("warn", public, reason)
                 log.removed.append(public)
+            if kind == "file":
+                junk_rule = qu.junk_rule(what, arxiv=arxiv)
+                self._keep_removed(public, member, opener, meter, junk_rule, reason, mtime)
             return
         if kind != "file":
             log.add("warn", public, ck.msg_link(_KIND_LABEL[kind], ck.display_name(name)))
@@ -391,6 +399,9 @@ class Upload:
                 log.add(rule.level, public, rule.message)
                 if rule.remove:
                     log.removed.append(public)
+                    self._keep_removed(
+                        public, member, opener, meter, rule.rule, rule.message, mtime
+                    )
                     return
             if not ck.SAFE_PATH.fullmatch(public):  # PanicOnIllegalCharacters: unreachable
                 log.add("fatal", public, f"File '{public}' has an illegal character in its name.")
@@ -433,6 +444,30 @@ class Upload:
             self.queue.append((public, entry, archive, depth + 1))
         elif arxiv:
             self._arxiv_file_rules(public, entry, head)
+
+    def _keep_removed(
+        self,
+        public: str,
+        member: ck.MemberPath,
+        opener: Callable[[], Reader | None],
+        meter: Meter,
+        rule: str,
+        reason: str,
+        mtime: float | None,
+    ) -> None:
+        """Stage a member a rule removed, aside and marked, so it reaches the quarantine: the
+        same reading, hashing and limits as a kept member, but no checks and no unpacking."""
+        with map_read_errors():
+            reader = opener()
+        if reader is None:
+            return
+        entry, head = self.staging.write(public, member.original, reader, meter, aside=True)
+        if entry.size == 0:  # nothing to keep
+            entry.local_path.unlink()
+            return
+        entry.file_type = ft.detect_type(public, head, entry.size, entry.local_path)
+        entry.mtime = _sane_mtime(mtime)
+        self.staging.quarantine(public, entry, rule, reason)
 
     def _report_processed(self, member: ck.MemberPath) -> None:
         for index, part in enumerate(member.parts[:-1]):
@@ -484,14 +519,24 @@ class Upload:
     def _repair_text(self, public: str, entry: Entry, head: bytes) -> None:
         """UnMacify (23) for TeX and HTML, and for other text with CR line ends (arXiv's PC
         and MAC types): plain LF text is left alone, so its end is not checked either."""
-        entry = self.staging.entries[public]
+        staging = self.staging
+        entry = staging.entries[public]
         whole = head if entry.size <= len(head) else None
+        # The original bytes go to the quarantine if the repair changes them: from memory for a
+        # small file; a large one is rewritten and leaves its original at an aside name.
+        original: bytes | Path = whole if whole is not None else staging.aside_path()
         repair = repair_text(
-            entry.local_path, entry.size, whole=whole, need_cr=entry.file_type == ft.TEXT
+            entry.local_path,
+            entry.size,
+            whole=whole,
+            need_cr=entry.file_type == ft.TEXT,
+            keep=original if isinstance(original, Path) else None,
         )
         if repair.skipped:
             return
         if repair.sha256 is not None:
+            reason = f"The text of '{public}' before its repair (line endings, trailing bytes)."
+            staging.keep_original(public, entry, original, qu.RULE_TEXT_REPAIR, reason)
             self._replace_content(public, entry, repair.size, repair.sha256)
         if repair.line_endings:
             self.log.add("info", public, f"Line endings of '{public}' were changed to LF (\\n).")
@@ -514,6 +559,8 @@ class Upload:
         for message in messages:
             self.log.add("warn", public, message)
         if cleaned != data:
+            reason = f"'{public}' before its PostScript clean-up."
+            self.staging.keep_original(public, entry, data, qu.RULE_POSTSCRIPT, reason)
             write_over(entry.local_path, cleaned)
             self._replace_content(public, entry, len(cleaned), hashlib.sha256(cleaned).hexdigest())
 

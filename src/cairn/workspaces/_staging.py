@@ -27,6 +27,8 @@ class Entry:
     file_type: str
     origin: tuple[str, ...]  # original member path, to tell duplicates from name clashes
     mtime: int | None = None  # the member's own modification time, if it had one
+    # A removed file kept for the quarantine (issue #13, section 3): (rule, reason).
+    quarantine: tuple[str, str] | None = None
 
 
 @dataclass
@@ -41,6 +43,7 @@ class StagingFolder:
     budget: Budget
     log: FindingLog
     entries: dict[str, Entry] = field(default_factory=dict)
+    removed: list[tuple[str, Entry]] = field(default_factory=list)  # quarantined, kept aside
     dirs: set[str] = field(default_factory=set)
     total: int = 0  # sum of the entries' sizes
     _temp_counter: int = 0
@@ -63,6 +66,37 @@ class StagingFolder:
         os.rename(self.entries[public].local_path, temp)
         self.forget(public)
         return temp
+
+    def aside_path(self) -> Path:
+        """A fresh name outside the public namespace (hidden names are never staged)."""
+        self._temp_counter += 1
+        return self.root / f".cairn-removed-{self._temp_counter}"
+
+    def quarantine(self, public: str, entry: Entry, rule: str, reason: str) -> None:
+        """Keep a file a rule removed, written aside (``write(aside=True)``), for the quarantine."""
+        self.removed.append((public, replace(entry, quarantine=(rule, reason))))
+
+    def remove_staged(self, public: str, rule: str, reason: str) -> None:
+        """Take a staged file out of the upload and keep it for the quarantine."""
+        entry = self.entries[public]
+        aside = self.aside_path()
+        os.rename(entry.local_path, aside)
+        self.forget(public)
+        self.quarantine(public, replace(entry, local_path=aside), rule, reason)
+
+    def keep_original(
+        self, public: str, entry: Entry, data: bytes | Path, rule: str, reason: str
+    ) -> None:
+        """Keep the bytes a repair replaced (``data``, or a link to them) for the quarantine."""
+        if isinstance(data, Path):
+            size, sha256, aside = entry.size, entry.sha256, data
+        else:
+            aside = self.aside_path()
+            with aside.open("xb") as f:
+                f.write(data)
+            size, sha256 = len(data), hashlib.sha256(data).hexdigest()
+        kept = replace(entry, local_path=aside, size=size, sha256=sha256)
+        self.quarantine(public, kept, rule, reason)
 
     def resolve_clash(self, member: ck.MemberPath, name: str) -> str | None:
         """The public path to write, after handling clashes with files already staged."""
@@ -96,8 +130,7 @@ class StagingFolder:
                 public,
                 f"File '{public}' appears more than once; the last copy was kept.",
             )
-            existing.local_path.unlink()
-            self.forget(public)
+            self.remove_staged(public, "duplicate", f"An earlier copy of '{public}' in the upload.")
             return public
         # Two different names sanitized to the same one: keep both, renaming this one.
         shown = ck.display_name(name)
@@ -138,19 +171,27 @@ class StagingFolder:
         return os.path.join(root, public)
 
     def write(
-        self, public: str, origin: tuple[str, ...], reader: Reader, meter: Meter
+        self,
+        public: str,
+        origin: tuple[str, ...],
+        reader: Reader,
+        meter: Meter,
+        *,
+        aside: bool = False,
     ) -> tuple[Entry, bytes]:
         """Copy ``reader`` to ``public`` while hashing and counting it; the entry and its head.
 
-        The entry is not added: the caller decides (an empty file is removed instead).
+        The entry is not added: the caller decides (an empty file is removed instead). With
+        ``aside`` the file is written outside the public namespace: a removed member kept for
+        the quarantine goes through the same copy, hashing and limits as a kept one.
         """
-        target = self.target(public)
+        target = str(self.aside_path()) if aside else self.target(public)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(target, flags, 0o644)
         digest = hashlib.sha256()
         head = b""
         size = 0
-        count_written = self.budget.count_written
+        count_written = self.budget.count_removed if aside else self.budget.count_written
         step = meter.step
         try:
             try:
@@ -208,6 +249,7 @@ class StagingFolder:
             self.entries = {
                 p[cut:]: replace(e, local_path=self.root / p[cut:]) for p, e in self.entries.items()
             }
+            self.removed = [(move(p) or p, e) for p, e in self.removed]
             self.dirs = {d[cut:] for d in self.dirs if d.startswith(top + "/")}
             self.log.move_paths(move)
             self.log.add("warn", None, f"{ck.MSG_TOP_LEVEL} '{top}'.")

@@ -49,12 +49,19 @@ def _needs_repair(path: Path, whole: bytes | None) -> tuple[bool, bytes]:
 
 
 def repair_text(
-    path: Path, size: int, *, whole: bytes | None = None, need_cr: bool = False
+    path: Path,
+    size: int,
+    *,
+    whole: bytes | None = None,
+    need_cr: bool = False,
+    keep: Path | None = None,
 ) -> TextRepair:
     """Normalise ``path`` in place if it needs it; ``whole`` is its content when already read.
 
     With ``need_cr`` a file without any CR is left alone and ``skipped`` (arXiv's PC and MAC
-    types are text with CR line ends; other plain text is not checked at all).
+    types are text with CR line ends; other plain text is not checked at all). A file repaired
+    by rewriting (not ``whole``) leaves its original bytes at ``keep``, if given (the
+    quarantine keeps them).
     """
     has_cr, last = _needs_repair(path, whole)
     if need_cr and not has_cr:
@@ -93,6 +100,8 @@ def repair_text(
                 else:
                     kept.append(byte)
             emit(bytes(kept).replace(b"\r", b"\n"))
+        if keep is not None:
+            os.rename(path, keep)
         os.replace(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)

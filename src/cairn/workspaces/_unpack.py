@@ -20,7 +20,7 @@ fails fatally changes nothing already in the workspace").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cairn.workspaces._budget import Budget
@@ -53,6 +53,7 @@ class StagedFile:
     file_type: str
     sha256: str
     mtime: int | None = None  # the archive member's modification time (None: a lone file)
+    quarantine: tuple[str, str] | None = None  # (rule, reason) of a file a rule removed
 
 
 @dataclass
@@ -65,6 +66,7 @@ class ProcessedUpload:
     source_format: str  # tex, pdf, ps, html, unknown or invalid (of this upload's files alone)
     compressed_size: int  # size of the uploaded file
     total_size: int  # sum of the staged files' sizes
+    quarantined: list[StagedFile] = field(default_factory=list)  # removed, kept aside
 
     @property
     def fatal(self) -> bool:
@@ -81,6 +83,7 @@ def process_upload(
     ancillary: bool = False,
     existing_total: int = 0,
     existing_count: int = 0,
+    folder: tuple[str, ...] = (),
 ) -> ProcessedUpload:
     """Unpack and check one uploaded file into ``staging`` (an empty folder).
 
@@ -92,6 +95,7 @@ def process_upload(
         ancillary: put every file under ``anc/``.
         existing_total: bytes the workspace already holds (counts toward ``max_total_bytes``).
         existing_count: files the workspace already holds (counts toward ``max_files``).
+        folder: the folder a lone file goes to (a restore from the quarantine).
 
     Returns:
         The staged files (sorted by public path) and findings. Bad input never raises: it shows
@@ -104,7 +108,7 @@ def process_upload(
     source_size = source.stat().st_size
     budget = Budget(limits, source_size, existing_total, existing_count)
     log = FindingLog()
-    upload = Upload(StagingFolder(staging, budget, log), budget, log, ancillary)
+    upload = Upload(StagingFolder(staging, budget, log), budget, log, ancillary, folder)
     try:
         upload.run(source, filename)
     except Abort as abort:
@@ -114,6 +118,11 @@ def process_upload(
         StagedFile(public, e.local_path, e.size, e.file_type, e.sha256, e.mtime)
         for public, e in sorted(upload.staging.entries.items())
     ]
+    # Kept and removed files are staged alike; only here do they part (issue #13, section 3).
+    quarantined = [
+        StagedFile(public, e.local_path, e.size, e.file_type, e.sha256, e.mtime, e.quarantine)
+        for public, e in upload.staging.removed
+    ]
     source_format, _ = infer_source_format((f.public_path, f.file_type) for f in files)
     return ProcessedUpload(
         files=files,
@@ -122,4 +131,5 @@ def process_upload(
         source_format=source_format,
         compressed_size=source_size,
         total_size=sum(f.size for f in files),
+        quarantined=quarantined,
     )

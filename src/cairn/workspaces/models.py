@@ -1,5 +1,5 @@
 """Workspace tables: the workspace, its current files, its findings, its source log and its
-checkpoints."""
+checkpoints, and the files rules removed (its quarantine)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ __all__ = [
     "WorkspaceFile",
     "WorkspaceFinding",
     "WorkspaceLogEntry",
+    "WorkspaceRemovedFile",
 ]
 
 
@@ -127,6 +128,28 @@ class WorkspaceCheckpointFile(Base):
         ForeignKey("workspace_checkpoints.id", ondelete="CASCADE"), index=True
     )
     public_path: Mapped[str] = mapped_column(String(1024))
+    sha256: Mapped[str] = mapped_column(BlobHash)
+    size: Mapped[int] = mapped_column(BigInteger)
+    file_type: Mapped[str] = mapped_column(String(32))
+    modified_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WorkspaceRemovedFile(Base):
+    """A file a rule removed or a change replaced, kept in the quarantine (issue #13, section 3):
+    its bytes stay in the blob store until the workspace is deleted, and its owner may download
+    or restore it. Several entries may share a path (each removal is one entry)."""
+
+    __tablename__ = "workspace_removed_files"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    public_path: Mapped[str] = mapped_column(String(1024))
+    rule: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    removed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    removed_by: Mapped[str | None] = mapped_column(String(64))
     sha256: Mapped[str] = mapped_column(BlobHash)
     size: Mapped[int] = mapped_column(BigInteger)
     file_type: Mapped[str] = mapped_column(String(32))

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cairn.workspaces.models import Workspace, WorkspaceCheckpoint
+from cairn.workspaces.models import Workspace, WorkspaceCheckpoint, WorkspaceRemovedFile
 from cairn.workspaces.service import FileRecord, WorkspaceView
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "FileRead",
     "FindingRead",
     "LogEntryRead",
+    "RemovedFileRead",
     "WorkspaceBrief",
     "WorkspaceCreate",
     "WorkspaceFileRead",
@@ -27,6 +28,7 @@ __all__ = [
     "checkpoint_filename",
     "checkpoint_read",
     "file_read",
+    "removed_read",
     "summarise",
     "workspace_read",
 ]
@@ -91,6 +93,13 @@ class WorkspaceRead(WorkspaceBrief):
     upload_started_at: datetime | None
     upload_completed_at: datetime | None
     findings: list[FindingRead]
+    removed_count: int = Field(
+        0, description="Files rules removed or changes replaced, kept at `…/removed`."
+    )
+    removed_size: int = Field(0, description="Their bytes, stored as well.")
+    stored_size: int = Field(
+        0, description="Bytes the workspace keeps: its current files and its removed files."
+    )
 
 
 def _brief_fields(workspace: Workspace) -> dict[str, Any]:
@@ -125,6 +134,9 @@ def workspace_read(view: WorkspaceView) -> WorkspaceRead:
         findings=[
             FindingRead(level=f.level, path=f.public_path, message=f.message) for f in view.findings
         ],
+        removed_count=view.removed_count,
+        removed_size=view.removed_size,
+        stored_size=workspace.total_size + view.removed_size,
     )
 
 
@@ -297,3 +309,38 @@ def arxiv_checkpoint(checkpoint: WorkspaceCheckpoint) -> ArxivCheckpoint:
 
 def checkpoint_filename(workspace_id: int, checksum: str) -> str:
     return f"{workspace_id}-checkpoint-{checksum[:12]}.tar.gz"
+
+
+# --- the quarantine (issue #13, section 3) ------------------------------------------------------
+
+
+class RemovedFileRead(BaseModel):
+    """A file a rule removed (or a change replaced), kept: download it, or restore it."""
+
+    id: str
+    workspace_id: int
+    path: str = Field(description="Where it was (or would have been) in the workspace.")
+    rule: str = Field(description="The check that removed it, e.g. RemoveFilesWithLeadingDot.")
+    reason: str = Field(description="What the check said.")
+    removed_at: datetime
+    removed_by: str | None = Field(description="Whose upload or restore removed it (a user id).")
+    size: int
+    type: str = Field(description="Type detected from the content.")
+    sha256: str = Field(description="SHA-256 of the content; its download's ETag.")
+    modified_at: datetime
+
+
+def removed_read(entry: WorkspaceRemovedFile) -> RemovedFileRead:
+    return RemovedFileRead(
+        id=entry.id,
+        workspace_id=entry.workspace_id,
+        path=entry.public_path,
+        rule=entry.rule,
+        reason=entry.reason,
+        removed_at=entry.removed_at,
+        removed_by=entry.removed_by,
+        size=entry.size,
+        type=entry.file_type,
+        sha256=entry.sha256,
+        modified_at=entry.modified_at,
+    )

@@ -9,7 +9,6 @@ content package with no transaction open, then record it unless the content chan
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -25,32 +24,82 @@ from cairn.accounts.service import Actor, Privilege
 from cairn.blobs import BlobRef, BlobStore
 from cairn.db import UnitOfWork, paginate, utcnow
 from cairn.errors import BadRequest, Forbidden, Invalid, NotFound
-from cairn.provenance import service as provenance
 from cairn.tempfiles import scratch_dir
 from cairn.workspaces import _filetypes as ft
-from cairn.workspaces._arxiv_rules import Removal, bib_rules, generated_files, msg_dvi
+from cairn.workspaces._arxiv_rules import Removal, generated_files, msg_dvi
+from cairn.workspaces._builds import PackageBuilder, package_builder, refresh_package
+from cairn.workspaces._checkpoints import (
+    MAX_CHECKPOINTS,
+    CheckpointLimit,
+    SavedCheckpoint,
+    checkpoint_files,
+    checkpoint_package,
+    delete_all_checkpoints,
+    delete_checkpoint,
+    find_checkpoint,
+    list_checkpoints,
+    page_checkpoints,
+    restore_checkpoint,
+    save_checkpoint,
+)
 from cairn.workspaces._checks import (
     Finding,
-    case_duplicates,
     display_name,
-    infer_source_format,
+)
+from cairn.workspaces._core import (
+    _FILE_COLUMNS,
+    ACTIVE,
+    DELETED,
+    LOCKED,
+    MSG_DELETED,
+    MSG_FILE_NOT_FOUND,
+    MSG_NOT_FOUND,
+    RELEASED,
+    UNLOCKED,
+    FileRecord,
+    Package,
+    RemovedFile,
+    WorkspaceView,
+    _cached_package,
+    _delete_all_rows,
+    _delete_rows,
+    _refresh_summary,
+    _require_writable,
+    describe,
+    get_workspace,
+    keep_removed,
+    list_files,
+    log,
+    log_many,
+    manifest_checksum,
+    removed_file,
+    store_package,
 )
 from cairn.workspaces._limits import (
     ARXIV_TARGET,
-    DEFAULT_LIMITS,
     Limits,
-    RuleSet,
     find_limits,
     known_targets,
 )
 from cairn.workspaces._package import PackageFile, build_package
+from cairn.workspaces._quarantine import (
+    RULE_REPLACED,
+    NameTaken,
+    dropped_new,
+    find_removed,
+    lookup_removed,
+    owned_for_restore,
+    page_removed,
+    replaced_files,
+    staged_removed,
+)
 from cairn.workspaces._unpack import process_upload
 from cairn.workspaces.models import (
     Workspace,
     WorkspaceCheckpoint,
     WorkspaceFile,
-    WorkspaceFinding,
     WorkspaceLogEntry,
+    WorkspaceRemovedFile,
 )
 
 __all__ = [
@@ -58,90 +107,64 @@ __all__ = [
     "ARXIV_TARGET",
     "DELETED",
     "LOCKED",
+    "MAX_CHECKPOINTS",
     "RELEASED",
+    "RULE_REPLACED",
     "UNLOCKED",
+    "CheckpointLimit",
     "FileDownload",
     "FileRecord",
+    "NameTaken",
     "Package",
+    "PackageBuilder",
     "PreparedUpload",
     "Receive",
+    "SavedCheckpoint",
     "UploadRequest",
     "WorkspaceView",
     "apply_upload",
     "change_state",
+    "checkpoint_files",
+    "checkpoint_package",
     "create_workspace",
+    "delete_all_checkpoints",
     "delete_all_files",
+    "delete_checkpoint",
     "delete_file",
     "delete_named_or_all",
     "delete_workspace",
     "describe",
     "file_download",
+    "find_checkpoint",
     "find_file",
+    "find_removed",
     "get_package",
     "get_workspace",
+    "list_checkpoints",
     "list_files",
     "list_workspaces",
     "log",
     "log_many",
+    "package_builder",
+    "page_checkpoints",
     "page_files",
+    "page_removed",
     "prepare_upload",
     "read_log",
+    "refresh_package",
+    "restore_checkpoint",
+    "restore_removed",
+    "save_checkpoint",
+    "store_package",
     "target_limits",
     "upload",
+    "upload_after_checkpoint",
     "uploaded_file",
     "view_workspace",
 ]
 
-ACTIVE, RELEASED, DELETED = "ACTIVE", "RELEASED", "DELETED"
-LOCKED, UNLOCKED = "LOCKED", "UNLOCKED"
-
-MSG_NOT_FOUND = "workspace not found"
-MSG_FILE_NOT_FOUND = "file not found"
-MSG_NOT_ACTIVE = "upload workspace is not active."
-MSG_LOCKED = "upload workspace is locked."
-MSG_DELETED = "Request failed. Workspace has been deleted."
-
 
 # --- access -----------------------------------------------------------------------------------
-
-
-def _load(session: Session, workspace_id: int, *, for_update: bool = False) -> Workspace:
-    query = select(Workspace).where(Workspace.id == workspace_id)
-    if for_update:
-        # PostgreSQL: a row lock serialises concurrent uploads to one workspace. SQLite: every
-        # write transaction already holds the database lock (BEGIN IMMEDIATE, see cairn.db).
-        # populate_existing: decide on the row as the database holds it now, never on a copy
-        # the session read before (an upload racing a delete once landed after it).
-        query = query.with_for_update().execution_options(populate_existing=True)
-    workspace = session.scalar(query)
-    if workspace is None:
-        raise NotFound(MSG_NOT_FOUND)
-    return workspace
-
-
-def get_workspace(
-    session: Session,
-    actor: Actor,
-    workspace_id: int,
-    *,
-    need: Privilege = Privilege.view,
-    for_update: bool = False,
-) -> Workspace:
-    """The workspace if the actor's organisation owns it; another organisation's is not found."""
-    workspace = _load(session, workspace_id, for_update=for_update)
-    if workspace.organisation_id not in actor.privileges:
-        raise NotFound(MSG_NOT_FOUND)
-    actor.require(workspace.organisation_id, need)
-    return workspace
-
-
-def _require_writable(workspace: Workspace) -> None:
-    if workspace.state == DELETED:
-        raise NotFound(MSG_NOT_FOUND)
-    if workspace.state != ACTIVE:
-        raise Forbidden(MSG_NOT_ACTIVE)
-    if workspace.lock_state == LOCKED:
-        raise Forbidden(MSG_LOCKED)
 
 
 def view_workspace(session: Session, actor: Actor, workspace_id: int) -> WorkspaceView:
@@ -232,42 +255,6 @@ def list_workspaces(
 # --- the source log -----------------------------------------------------------------------------
 
 
-def log(
-    session: Session, workspace: Workspace, actor: Actor | None, level: str, message: str
-) -> None:
-    session.add(
-        WorkspaceLogEntry(
-            workspace_id=workspace.id,
-            level=level,
-            actor_id=actor.id if actor else None,
-            message=message,
-        )
-    )
-
-
-def log_many(
-    session: Session,
-    workspace: Workspace,
-    actor: Actor | None,
-    entries: Sequence[tuple[str, str]],
-) -> None:
-    """Append many ``(level, message)`` lines in one statement."""
-    if entries:
-        session.execute(
-            insert(WorkspaceLogEntry),
-            [
-                {
-                    "workspace_id": workspace.id,
-                    "level": level,
-                    "actor_id": actor.id if actor else None,
-                    "message": message,
-                    "at": utcnow(),
-                }
-                for level, message in entries
-            ],
-        )
-
-
 def read_log(session: Session, actor: Actor, workspace_id: int) -> list[WorkspaceLogEntry]:
     get_workspace(session, actor, workspace_id)
     return list(
@@ -300,6 +287,7 @@ class PreparedUpload:
     limits: Limits
     files: list[StoredFile] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    removed: list[RemovedFile] = field(default_factory=list)  # stored too, for the quarantine
     started_at: datetime = field(default_factory=utcnow)
 
     @property
@@ -317,10 +305,12 @@ def prepare_upload(
     ancillary: bool = False,
     existing_total: int = 0,
     existing_count: int = 0,
+    folder: tuple[str, ...] = (),
 ) -> PreparedUpload:
     """Unpack, sanitize and check ``source`` and put every resulting file in the blob store.
 
-    Touches no database. Nothing is stored when a finding is fatal.
+    Touches no database. Nothing is stored when a finding is fatal. The files rules removed
+    are stored as well, for the workspace's quarantine. ``folder`` is where a lone file goes.
     """
     limits = target_limits(archive)
     upload_size = source.stat().st_size
@@ -339,17 +329,24 @@ def prepare_upload(
             ancillary=ancillary,
             existing_total=existing_total,
             existing_count=existing_count,
+            folder=folder,
         )
         prepared.findings = list(result.findings)
         if result.fatal:
             return prepared
+        staged_all = [*result.files, *result.quarantined]
         refs = blobs.ingest_files(
-            [staged.local_path for staged in result.files],
-            refs=[BlobRef(staged.sha256, staged.size) for staged in result.files],
+            [staged.local_path for staged in staged_all],
+            refs=[BlobRef(staged.sha256, staged.size) for staged in staged_all],
         )
+        kept = len(result.files)
         prepared.files = [
             StoredFile(staged.public_path, ref.sha256, ref.size, staged.file_type, staged.mtime)
-            for staged, ref in zip(result.files, refs, strict=True)
+            for staged, ref in zip(result.files, refs[:kept], strict=True)
+        ]
+        prepared.removed = [
+            staged_removed(staged, ref.sha256)
+            for staged, ref in zip(result.quarantined, refs[kept:], strict=True)
         ]
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -378,11 +375,12 @@ def apply_upload(
     findings = list(prepared.findings)
     current = {f.public_path: f for f in list_files(session, workspace.id)}
     files, dropped = prepared.files, list[Removal]()
+    dropped_reasons: dict[str, Removal] = {}
     if not prepared.fatal:
         findings.extend(_merged_limit_findings(current, prepared))
         findings.extend(_file_folder_clashes(current, prepared))
         if prepared.limits.rules == "arxiv":
-            files, dropped, merged = _arxiv_merge(current, prepared.files)
+            files, dropped, merged, dropped_reasons = _arxiv_merge(current, prepared.files)
             findings.extend(merged)
     if any(f.level == "fatal" for f in findings):
         log(
@@ -394,6 +392,17 @@ def apply_upload(
         )
         changed = False
     else:
+        keep_removed(
+            session,
+            workspace,
+            actor,
+            [
+                *prepared.removed,
+                *dropped_new(prepared.files, files, dropped_reasons),
+                *(removed_file(current[r.public_path], r.rule, r.finding.message) for r in dropped),
+                *replaced_files(current, files, prepared.filename),
+            ],
+        )
         _delete_rows(session, workspace.id, [r.public_path for r in dropped])
         _merge_files(session, workspace.id, current, files, now)
         findings.extend(
@@ -536,10 +545,11 @@ def _merged_limit_findings(
 
 def _arxiv_merge(
     current: dict[str, FileRecord], files: list[StoredFile]
-) -> tuple[list[StoredFile], list[Removal], list[Finding]]:
+) -> tuple[list[StoredFile], list[Removal], list[Finding], dict[str, Removal]]:
     """arXiv's rules over the merged file set: TeX-generated files next to their ``.tex`` go
     (rule 17, also when the ``.tex`` came earlier or comes later), then a DVI file left is fatal
-    (rule 21). Returns the new files to keep, the existing files to remove, and the findings."""
+    (rule 21). Returns the new files to keep, the existing files to remove, the findings, and
+    every removal by path (the new files dropped go to the quarantine too)."""
     new_paths = {f.public_path for f in files}
     removals = generated_files(current.keys() | new_paths)
     gone = {r.public_path for r in removals}
@@ -550,20 +560,8 @@ def _arxiv_merge(
         for f in kept
         if f.file_type == ft.DVI and not f.public_path.startswith("anc/")
     )
-    return kept, [r for r in removals if r.public_path in current], findings
-
-
-def _delete_rows(session: Session, workspace_id: int, paths: Sequence[str]) -> None:
-    if paths:
-        session.execute(
-            delete(WorkspaceFile).where(
-                WorkspaceFile.workspace_id == workspace_id, WorkspaceFile.public_path.in_(paths)
-            )
-        )
-
-
-def _rules(workspace: Workspace) -> RuleSet:
-    return (find_limits(workspace.archive) or DEFAULT_LIMITS).rules
+    by_path = {r.public_path: r for r in removals}
+    return kept, [r for r in removals if r.public_path in current], findings, by_path
 
 
 def _folders(paths: Iterable[str]) -> set[str]:
@@ -632,105 +630,7 @@ def _merge_files(
         session.execute(update(WorkspaceFile), replaced)
 
 
-def _refresh_summary(
-    session: Session,
-    workspace: Workspace,
-    actor: Actor,
-    findings: list[Finding],
-    *,
-    changed: bool,
-) -> None:
-    """Re-run the workspace-wide checks and store findings, status and checksum.
-
-    On the arXiv targets the source type's findings are fatal (ERRORS, the files stay) and
-    CheckForMissingReferences runs over the whole workspace (rule 28): a ``.bib`` goes once its
-    ``.bbl`` is there, whichever upload brought which.
-    """
-    files = list_files(session, workspace.id)
-    arxiv = _rules(workspace) == "arxiv"
-    bib_findings: list[Finding] = []
-    if arxiv and files:
-        removals, bib_findings = bib_rules(f.public_path for f in files)
-        if removals:
-            gone = {r.public_path for r in removals}
-            _delete_rows(session, workspace.id, sorted(gone))
-            files = [f for f in files if f.public_path not in gone]
-            bib_findings = [r.finding for r in removals] + bib_findings
-            changed = True
-    if files:
-        source_format, format_findings = infer_source_format(
-            ((f.public_path, f.file_type) for f in files), level="fatal" if arxiv else "warn"
-        )
-    else:
-        source_format, format_findings = "unknown", []
-    findings = (
-        findings + format_findings + bib_findings + case_duplicates(f.public_path for f in files)
-    )
-    session.execute(delete(WorkspaceFinding).where(WorkspaceFinding.workspace_id == workspace.id))
-    if findings:
-        session.execute(
-            insert(WorkspaceFinding),
-            [
-                {
-                    "workspace_id": workspace.id,
-                    "level": f.level,
-                    "public_path": f.public_path,
-                    "message": f.message,
-                }
-                for f in findings
-            ],
-        )
-    log_many(
-        session,
-        workspace,
-        actor,
-        [(f.level, f"{f.public_path or '-'}: {f.message}") for f in findings if f.level != "info"],
-    )
-    levels = {f.level for f in findings}
-    workspace.upload_status = (
-        "ERRORS" if "fatal" in levels else "READY_WITH_WARNINGS" if "warn" in levels else "READY"
-    )
-    workspace.source_format = source_format
-    workspace.total_size = sum(f.size for f in files)
-    workspace.file_count = len(files)
-    if changed:
-        workspace.checksum = manifest_checksum(files)
-        workspace.modified_at = utcnow()
-    session.flush()
-
-
-def manifest_checksum(files: Iterable[FileRecord]) -> str:
-    """SHA-256 over the sorted (path, content hash, mtime) list: it names the package exactly,
-    since the package is built deterministically from these alone."""
-    digest = hashlib.sha256()
-    for f in sorted(files, key=lambda f: f.public_path):
-        digest.update(f"{f.public_path}\0{f.sha256}\0{int(f.modified_at.timestamp())}\n".encode())
-    return digest.hexdigest()
-
-
 # --- reading files and findings ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FileRecord:
-    """One current file of a workspace (read as plain rows: workspaces hold many files)."""
-
-    id: int
-    public_path: str
-    sha256: str
-    size: int
-    file_type: str
-    modified_at: datetime
-
-
-_FILE_COLUMNS = (
-    WorkspaceFile.id,
-    WorkspaceFile.public_path,
-    WorkspaceFile.sha256,
-    WorkspaceFile.size,
-    WorkspaceFile.file_type,
-    WorkspaceFile.modified_at,
-)
 
 
 def page_files(
@@ -745,37 +645,6 @@ def page_files(
     )
     rows, total = paginate(session, query, page=page, page_size=page_size)
     return [FileRecord(*(getattr(f, c.key) for c in _FILE_COLUMNS)) for f in rows], total
-
-
-def list_files(session: Session, workspace_id: int) -> list[FileRecord]:
-    rows = session.execute(
-        select(*_FILE_COLUMNS)
-        .where(WorkspaceFile.workspace_id == workspace_id)
-        .order_by(WorkspaceFile.public_path)
-    )
-    return [FileRecord(*row) for row in rows]
-
-
-@dataclass(frozen=True)
-class WorkspaceView:
-    """Everything a summary shows: the workspace, its files and its current findings."""
-
-    workspace: Workspace
-    files: list[FileRecord]
-    findings: list[Finding]
-
-
-def describe(session: Session, workspace: Workspace) -> WorkspaceView:
-    findings = session.execute(
-        select(WorkspaceFinding.level, WorkspaceFinding.public_path, WorkspaceFinding.message)
-        .where(WorkspaceFinding.workspace_id == workspace.id)
-        .order_by(WorkspaceFinding.id)
-    )
-    return WorkspaceView(
-        workspace,
-        list_files(session, workspace.id),
-        [Finding(level, path, message) for level, path, message in findings],  # type: ignore[arg-type]
-    )
 
 
 def find_file(session: Session, workspace: Workspace, public_path: str) -> FileRecord:
@@ -805,11 +674,6 @@ def delete_file(
     log(session, workspace, actor, "info", f"deleted file '{public_path}'")
     _refresh_summary(session, workspace, actor, [], changed=True)
     return describe(session, workspace)
-
-
-def _delete_all_rows(session: Session, workspace: Workspace) -> int:
-    gone = session.execute(delete(WorkspaceFile).where(WorkspaceFile.workspace_id == workspace.id))
-    return int(gone.rowcount)  # type: ignore[attr-defined]
 
 
 def delete_all_files(session: Session, actor: Actor, workspace_id: int) -> WorkspaceView:
@@ -873,9 +737,13 @@ def delete_workspace(session: Session, actor: Actor, workspace_id: int) -> Works
     if workspace.owner_id != actor.id:
         actor.require(workspace.organisation_id, Privilege.manage)
     count = _delete_all_rows(session, workspace)
-    # Checkpoints go with the workspace's files: a deleted workspace keeps no content.
+    # Checkpoints and the quarantine go with the workspace's files: a deleted workspace keeps
+    # no content (gc then releases the blobs no other row holds).
     session.execute(
         delete(WorkspaceCheckpoint).where(WorkspaceCheckpoint.workspace_id == workspace.id)
+    )
+    session.execute(
+        delete(WorkspaceRemovedFile).where(WorkspaceRemovedFile.workspace_id == workspace.id)
     )
     workspace.state = DELETED
     workspace.package_sha256 = workspace.package_size = workspace.package_checksum = None
@@ -912,19 +780,6 @@ def file_download(
     if read and not client_has(item.sha256):
         log(session, workspace, actor, "info", f"downloaded file '{item.public_path}'")
     return FileDownload(item, workspace.owner_id)
-
-
-@dataclass(frozen=True)
-class Package:
-    """The workspace content package: its checksum (the ETag) and, once built, its blob."""
-
-    workspace_id: int
-    owner_id: str
-    checksum: str
-    modified_at: datetime
-    sha256: str | None = None
-    size: int | None = None
-    not_modified: bool = False
 
 
 def get_package(
@@ -977,75 +832,137 @@ def get_package(
     return replace(package, sha256=sha256, size=size)
 
 
-def store_package(
-    session: Session,
-    workspace: Workspace,
-    actor: Actor | None,
-    files: list[PackageFile],
-    sha256: str,
-    size: int,
+# --- checkpoints (the rest is in _checkpoints.py) ------------------------------------------
+
+
+def upload_after_checkpoint(
+    uow: UnitOfWork,
+    blobs: BlobStore,
+    actor: Actor,
+    receive: Receive,
+    *,
+    work_dir: Path,
+    workspace_id: int,
+) -> WorkspaceView:
+    """Save a checkpoint of the current files, then upload as ``upload`` does (arXiv's
+    ``checkpoint_with_upload``). A workspace the upload would be refused on (locked, released)
+    is refused before anything is saved; an empty one has nothing to save and just uploads.
+    The checkpoint stays if the upload then fails: it is what the workspace held before.
+    """
+    with uow.transaction() as session:
+        workspace = get_workspace(
+            session, actor, workspace_id, need=Privilege.execute, for_update=True
+        )
+        _require_writable(workspace)
+        if workspace.file_count:
+            save_checkpoint(session, actor, workspace_id)
+    return upload(uow, blobs, actor, receive, work_dir=work_dir, workspace_id=workspace_id)
+
+
+# --- the quarantine (the rest is in _quarantine.py) ------------------------------------------
+
+
+def restore_removed(
+    uow: UnitOfWork,
+    blobs: BlobStore,
+    actor: Actor,
+    workspace_id: int,
+    entry_id: str,
+    *,
+    work_dir: Path,
+    path: str | None = None,
+    overwrite: bool = False,
+) -> WorkspaceView:
+    """Put a quarantined file back into the workspace, through the checks of an upload.
+
+    It goes back to its own path unless ``path`` names another. A current file there is a
+    ``NameTaken`` (409) unless ``overwrite``: then that file is replaced and goes to the
+    quarantine itself, so a restore loses nothing either. The checks must let the file through
+    at that path: a rule that would remove, rename or refuse it again refuses the restore
+    (``Invalid``, naming the findings), and the entry stays; restore it under another ``path``,
+    or download it. Refused (403) while the workspace is locked or released, like an upload.
+
+    The file is checked with no transaction open, then applied under the workspace's row lock,
+    where the entry leaves the quarantine: of two restores racing on one entry, one restores it
+    and the other finds no entry (404).
+    """
+    with uow.transaction() as session:
+        workspace = owned_for_restore(session, actor, workspace_id)
+        _require_writable(workspace)
+        entry = lookup_removed(session, workspace, entry_id)
+        target = path.strip("/") if path else entry.public_path
+        _check_name_free(session, workspace, target, overwrite=overwrite)
+        sha256, modified = entry.sha256, entry.modified_at
+        archive = workspace.archive
+        existing_total, existing_count = workspace.total_size, workspace.file_count
+    folder, _, name = target.rpartition("/")
+    scratch = scratch_dir(work_dir, "restore-")
+    try:
+        source = scratch / "restored"
+        with blobs.open(sha256) as stored, source.open("xb") as copy:
+            shutil.copyfileobj(stored, copy, 1024 * 1024)
+        prepared = prepare_upload(
+            blobs,
+            source,
+            name,
+            work_dir=work_dir,
+            archive=archive,
+            existing_total=existing_total,
+            existing_count=existing_count,
+            folder=tuple(folder.split("/")) if folder else (),
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    _require_restorable(prepared, target)
+    prepared.filename = f"removed file {target}"
+    prepared.files = [replace(f, mtime=int(modified.timestamp())) for f in prepared.files]
+    with uow.transaction() as session:
+        workspace = owned_for_restore(session, actor, workspace_id)
+        _require_writable(workspace)
+        entry = lookup_removed(session, workspace, entry_id, for_update=True)
+        _check_name_free(session, workspace, target, overwrite=overwrite)
+        apply_upload(session, actor, workspace_id, prepared)
+        view = describe(session, workspace)
+        if not any(f.public_path == target for f in view.files):
+            # A merge rule refused it (limits, a file/folder clash): the transaction rolls back.
+            raise Invalid(_refusal(target, [f for f in view.findings if f.level == "fatal"]))
+        log(
+            session,
+            workspace,
+            actor,
+            "info",
+            f"restored removed file '{entry.public_path}' as '{target}' (removed by {entry.rule})",
+        )
+        session.delete(entry)
+        session.flush()
+        return describe(session, workspace)
+
+
+def _check_name_free(
+    session: Session, workspace: Workspace, target: str, *, overwrite: bool
 ) -> None:
-    """Record a package built from ``files`` as the workspace's current one, logged, and as a
-    platform activity in the provenance store, so lineage runs from the files to the package.
-    The caller has checked, under the row lock, that the content is still what was built."""
-    workspace.package_sha256, workspace.package_size = sha256, size
-    workspace.package_checksum = workspace.checksum
-    log(session, workspace, actor, "info", f"package built ({size} bytes)")
-    provenance.record_activity(
-        session,
-        organisation_id=workspace.organisation_id,
-        kind="workspace.package",
-        used=[provenance.ActivityFile(f.sha256, f.public_path, f.size) for f in files],
-        generated=[provenance.ActivityFile(sha256, f"workspace-{workspace.id}.tar.gz")],
-        user=actor.id if actor else None,
+    if overwrite:
+        return
+    try:
+        find_file(session, workspace, target)
+    except NotFound:
+        return
+    raise NameTaken(
+        f"The workspace has a file '{target}' already: restore with overwrite=true to replace "
+        "it (it then goes to the removed files), or give another path."
     )
 
 
-def _cached_package(workspace: Workspace) -> tuple[str, int] | None:
-    if workspace.package_sha256 and workspace.package_checksum == workspace.checksum:
-        return workspace.package_sha256, workspace.package_size or 0
-    return None
+def _require_restorable(prepared: PreparedUpload, target: str) -> None:
+    """The checks must give back exactly the file, at ``target``."""
+    if not prepared.fatal and [f.public_path for f in prepared.files] == [target]:
+        return
+    raise Invalid(_refusal(target, [f for f in prepared.findings if f.level != "info"]))
 
 
-# Checkpoints (_checkpoints.py) and background package builds (_builds.py) live in their own
-# modules, which build on the functions above; imported last so that ``service`` stays the one
-# place callers import the area's functions from.
-from cairn.workspaces._builds import (  # noqa: E402
-    PackageBuilder,
-    package_builder,
-    refresh_package,
-)
-from cairn.workspaces._checkpoints import (  # noqa: E402
-    MAX_CHECKPOINTS,
-    CheckpointLimit,
-    SavedCheckpoint,
-    checkpoint_files,
-    checkpoint_package,
-    delete_all_checkpoints,
-    delete_checkpoint,
-    find_checkpoint,
-    list_checkpoints,
-    page_checkpoints,
-    restore_checkpoint,
-    save_checkpoint,
-    upload_after_checkpoint,
-)
-
-__all__ += [
-    "MAX_CHECKPOINTS",
-    "CheckpointLimit",
-    "PackageBuilder",
-    "SavedCheckpoint",
-    "checkpoint_files",
-    "checkpoint_package",
-    "delete_all_checkpoints",
-    "delete_checkpoint",
-    "find_checkpoint",
-    "list_checkpoints",
-    "package_builder",
-    "page_checkpoints",
-    "refresh_package",
-    "restore_checkpoint",
-    "save_checkpoint",
-    "upload_after_checkpoint",
-]
+def _refusal(target: str, findings: Sequence[Finding]) -> str:
+    said = " ".join(f.message for f in findings) or "it would not be kept as it is."
+    return (
+        f"'{target}' cannot be restored there: the checks of an upload say: {said} Restore it "
+        "under another path, or download it."
+    )

@@ -30,12 +30,14 @@ from cairn.workspaces.schemas import (
     CheckpointRead,
     FileRead,
     LogEntryRead,
+    RemovedFileRead,
     WorkspaceBrief,
     WorkspaceCreate,
     WorkspaceRead,
     brief,
     checkpoint_read,
     file_read,
+    removed_read,
     workspace_read,
 )
 
@@ -318,6 +320,81 @@ def get_checkpoint_package(
     304; HEAD builds nothing."""
     package = calls.checkpoint_package(request, work, upload_id, checkpoint_id)
     return calls.checkpoint_package_response(request, work.blobs, package)
+
+
+# --- removed files: the quarantine (issue #13, section 3) ----------------------------------------
+
+RemovedIdPath = Annotated[
+    str, Path(min_length=1, max_length=64, description="The removed file's id (from the list).")
+]
+
+
+@router.get("/{upload_id}/removed", response_model=Page[RemovedFileRead])
+def list_removed(
+    upload_id: UploadIdPath, actor: ActorDep, session: SessionDep, paging: PageDep
+) -> Page[RemovedFileRead]:
+    """The files the checks removed from your uploads, or that a later upload replaced, newest
+    first: nothing removed is lost. Only the workspace's owner (or a manager) sees them."""
+    items, total = service.page_removed(
+        session, actor, upload_id, page=paging.page, page_size=paging.page_size
+    )
+    return page_of(items, total, paging, removed_read)
+
+
+@router.get("/{upload_id}/removed/{entry_id}", response_model=RemovedFileRead)
+def get_removed(
+    upload_id: UploadIdPath, entry_id: RemovedIdPath, actor: ActorDep, session: SessionDep
+) -> RemovedFileRead:
+    """One removed file: where it was, which check removed it and why."""
+    entry, _ = service.find_removed(session, actor, upload_id, entry_id)
+    return removed_read(entry)
+
+
+@router.get("/{upload_id}/removed/{entry_id}/content", responses=FILE_RESPONSES)
+@router.head("/{upload_id}/removed/{entry_id}/content", include_in_schema=False)
+def get_removed_content(
+    upload_id: UploadIdPath,
+    entry_id: RemovedIdPath,
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
+    blobs: BlobsDep,
+) -> Response:
+    """A removed file's bytes, as they were when it was removed. `ETag` is its SHA-256."""
+    found = calls.removed_download(request, session, actor, upload_id, entry_id)
+    return calls.file_response(request, blobs, found)
+
+
+@router.post("/{upload_id}/removed/{entry_id}/restore", response_model=WorkspaceRead)
+def restore_removed(
+    upload_id: UploadIdPath,
+    entry_id: RemovedIdPath,
+    work: WorkflowDep,
+    rebuild: calls.RebuildDep,
+    path: Annotated[
+        str | None,
+        Query(min_length=1, max_length=1024, description="Restore under this path instead."),
+    ] = None,
+    overwrite: Annotated[
+        bool, Query(description="Replace a current file of that name (it is kept as removed).")
+    ] = False,
+) -> WorkspaceRead:
+    """Put a removed file back, through the same checks as an upload. A current file of the
+    same name is a 409 unless `overwrite=true` (the replaced file is then kept as removed);
+    a check that would remove or refuse it again is a 422 naming it (restore it under another
+    `path`, or download it). A locked or released workspace refuses (403)."""
+    view = service.restore_removed(
+        work.uow,
+        work.blobs,
+        work.actor,
+        upload_id,
+        entry_id,
+        work_dir=work.work_dir,
+        path=path,
+        overwrite=overwrite,
+    )
+    rebuild.after(view)
+    return workspace_read(view)
 
 
 @router.post("/{upload_id}/{action}", response_model=WorkspaceRead)
