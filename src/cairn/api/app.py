@@ -21,6 +21,7 @@ from cairn.api.routes import (
     organisations,
     runs,
     users,
+    workspace_uploads,
     workspaces,
     xmldb,
 )
@@ -38,6 +39,8 @@ ROUTERS = (
     auth.router,
     users.router,
     organisations.router,
+    # Before workspaces: its `POST /{upload_id}/{action}` would take `POST …/uploads`.
+    workspace_uploads.router,
     workspaces.router,
     archive.router,
     filemanager.router,

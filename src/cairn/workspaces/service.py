@@ -1031,6 +1031,41 @@ from cairn.workspaces._checkpoints import (  # noqa: E402
     upload_after_checkpoint,
 )
 
+# Resumable (tus 1.0) uploads, issue #13 section 7.
+from cairn.workspaces._resumable import (  # noqa: E402
+    CHECKSUM_ALGORITHMS,
+    TUS_EXTENSIONS,
+    TUS_VERSION,
+    Resumable,
+    ResumableUpload,
+    append_upload,
+    create_upload,
+    parse_checksum,
+    parse_metadata,
+    partial_folder,
+    purge_expired_uploads,
+    resumable_max_size,
+    terminate_upload,
+    upload_status,
+)
+
+__all__ += [
+    "CHECKSUM_ALGORITHMS",
+    "TUS_EXTENSIONS",
+    "TUS_VERSION",
+    "Resumable",
+    "ResumableUpload",
+    "append_upload",
+    "create_upload",
+    "parse_checksum",
+    "parse_metadata",
+    "partial_folder",
+    "purge_expired_uploads",
+    "resumable_max_size",
+    "terminate_upload",
+    "upload_status",
+]
+
 __all__ += [
     "MAX_CHECKPOINTS",
     "CheckpointLimit",
