@@ -192,6 +192,7 @@ def upload_capabilities(
 @router.post(
     "",
     status_code=201,
+    response_class=Response,
     responses={201: {"description": "Created; `Location` is the upload's URL."}, **PATCH_ERRORS},
     openapi_extra=_body_openapi(required=False),
 )
@@ -248,6 +249,7 @@ def create_upload(
 
 @router.head(
     "/{resumable_id}",
+    response_class=Response,
     responses={
         200: {"description": "`Upload-Offset` and `Upload-Length` tell the state."},
         **TUS_ERRORS,
