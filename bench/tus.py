@@ -13,10 +13,10 @@ import argparse
 import itertools
 import os
 import time
-from pathlib import Path
 
 import _common
 from _common import MIB, best_alternating, detail, make_random_files, report, scratch_dir
+
 from workspaces import PeakRss, start_server
 
 _common.use_source_tree()
