@@ -82,6 +82,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest multipart upload body accepted (413 above).",
     )
+    resumable_upload_expiry: timedelta = Field(
+        default=timedelta(days=1),
+        gt=timedelta(0),
+        description="How long an unfinished resumable (tus) upload waits for its next bytes "
+        "before it expires (410); `cairn admin gc` then removes it. Each PATCH restarts it.",
+    )
     max_header_bytes: int = Field(
         default=64 * 1024,
         ge=1024,

@@ -9,11 +9,15 @@ module and the SDK must not import the server.
     CairnError
      ├── Invalid               bad input (422)
      │    ├── BadRequest          a request missing a part it needs, or malformed (400)
+     │    │    ├── PreconditionFailed   a protocol version the server does not speak (412)
+     │    │    └── UnsupportedMedia     a body of a type the route does not take (415)
+     │    ├── ChecksumMismatch    a body whose checksum is not the one sent with it (460)
      │    └── WeakPassword
      ├── Unauthorized          missing, wrong, expired or revoked credentials (401)
      ├── Forbidden             known caller, not allowed (403)
      ├── NotFound              absent, or another organisation's (404)
-     │    └── BlobMissing
+     │    ├── BlobMissing
+     │    └── Gone                 existed, but expired (410)
      ├── Conflict              clashes with current state (409)
      ├── PaymentRequired       not enough credits (402)
      ├── TooLarge              over a configured size limit (413)
@@ -31,15 +35,19 @@ __all__ = [
     "BadRequest",
     "BlobMissing",
     "CairnError",
+    "ChecksumMismatch",
     "Conflict",
     "Forbidden",
+    "Gone",
     "IntegrityError",
     "Invalid",
     "NotFound",
     "Outcome",
     "PaymentRequired",
+    "PreconditionFailed",
     "TooLarge",
     "Unauthorized",
+    "UnsupportedMedia",
     "WeakPassword",
     "error_for_code",
     "error_for_status",
@@ -85,6 +93,21 @@ class BadRequest(Invalid):
     title = "Bad request"
 
 
+class PreconditionFailed(BadRequest):
+    code = "precondition-failed"
+    title = "Precondition failed"
+
+
+class UnsupportedMedia(BadRequest):
+    code = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
+class ChecksumMismatch(Invalid):
+    code = "checksum-mismatch"
+    title = "Checksum mismatch"
+
+
 class WeakPassword(Invalid):
     code = "weak-password"
     title = "Password does not meet the policy"
@@ -108,6 +131,11 @@ class NotFound(CairnError):
 class BlobMissing(NotFound):
     code = "blob-missing"
     title = "Blob missing"
+
+
+class Gone(NotFound):
+    code = "gone"
+    title = "Gone"
 
 
 class Conflict(CairnError):
@@ -139,10 +167,14 @@ class Outcome:
 
 
 OUTCOMES: Mapping[type[CairnError], Outcome] = {
+    PreconditionFailed: Outcome(412, 2),
+    UnsupportedMedia: Outcome(415, 2),
     BadRequest: Outcome(400, 2),
+    ChecksumMismatch: Outcome(460, 2),  # tus 1.0's checksum extension names this status
     Invalid: Outcome(422, 2),
     Unauthorized: Outcome(401, 3),
     Forbidden: Outcome(403, 3),
+    Gone: Outcome(410, 4),
     NotFound: Outcome(404, 4),
     Conflict: Outcome(409, 5),
     TooLarge: Outcome(413, 6),

@@ -63,6 +63,30 @@ def seed_workspaces(client: TestClient, member: Member) -> AreaSeed:
     assert saved.status_code == 201, saved.text
     checkpoint = saved.json()
     entry = client.get(f"{base}/removed", headers=member.headers).json()["items"][0]
+    # A real, unfinished resumable (tus) upload with some bytes in, for …/uploads/{resumable_id}.
+    tus = {"Tus-Resumable": "1.0.0"}
+    started = client.post(
+        f"{base}/uploads",
+        headers={
+            **member.headers,
+            **tus,
+            "Upload-Length": "100",
+            "Upload-Metadata": "filename YQ==",
+        },
+    )
+    assert started.status_code == 201, started.text
+    resumable = started.headers["location"].rsplit("/", 1)[-1]
+    sent = client.patch(
+        f"{base}/uploads/{resumable}",
+        content=b"first bytes",
+        headers={
+            **member.headers,
+            **tus,
+            "Upload-Offset": "0",
+            "Content-Type": "application/offset+octet-stream",
+        },
+    )
+    assert sent.status_code == 204, sent.text
     return AreaSeed(
         fill={
             "upload_id": str(workspace_id),
@@ -71,14 +95,20 @@ def seed_workspaces(client: TestClient, member: Member) -> AreaSeed:
             "checkpoint_id": checkpoint["id"],
             "checkpoint_checksum": checkpoint["checksum"],
             "entry_id": entry["id"],
+            "resumable_id": resumable,
         },
-        identifiers={checkpoint["id"], entry["id"], entry["sha256"]},
+        identifiers={checkpoint["id"], entry["id"], entry["sha256"], resumable},
         owned_ids={workspace_id, checkpoint["id"], entry["id"]},
         state=lambda: [
             client.get(base, headers=member.headers).json(),
             client.get(f"{base}/files", headers=member.headers).json(),
             client.get(f"{base}/checkpoints", headers=member.headers).json(),
             client.get(f"{base}/removed", headers=member.headers).json(),
+            dict(
+                client.head(
+                    f"{base}/uploads/{resumable}", headers={**member.headers, **tus}
+                ).headers
+            ),
         ],
     )
 

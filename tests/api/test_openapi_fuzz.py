@@ -21,6 +21,9 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.factories import Member
 
+# The tus routes (resumable uploads) take raw bytes typed application/offset+octet-stream.
+schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")
+
 
 @pytest.fixture
 def operations(app: Any) -> list[Any]:

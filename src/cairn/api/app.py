@@ -22,6 +22,7 @@ from cairn.api.routes import (
     processing,
     runs,
     users,
+    workspace_uploads,
     workspaces,
     xmldb,
 )
@@ -39,6 +40,8 @@ ROUTERS = (
     auth.router,
     users.router,
     organisations.router,
+    # Before workspaces: its `POST /{upload_id}/{action}` would take `POST …/uploads`.
+    workspace_uploads.router,
     workspaces.router,
     archive.router,
     filemanager.router,

@@ -100,6 +100,12 @@ class BlobStore(ABC):
         The default has nothing to purge (object stores write whole objects at once)."""
         return []
 
+    def partial_folder(self) -> Path | None:
+        """The store's own folder for unfinished resumable uploads, kept across restarts (not
+        a per-process scratch folder), on the store's filesystem so that a finished upload
+        moves in without a copy; None where the store has no local folder."""
+        return None
+
     @abstractmethod
     def open(self, sha256: str) -> BinaryIO:
         """Open a blob for reading; the stream verifies the hash as it is read.

@@ -37,6 +37,7 @@ FILE_CHUNK_SIZE = 4 * CHUNK_SIZE
 """Read size for ``put_file``: fewer syscalls per file, still a small fixed buffer."""
 
 _TEMP_DIR = ".tmp"
+_PARTIAL_DIR = ".partial"
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _FADVISE = getattr(os, "posix_fadvise", None)
 _HEX = frozenset("0123456789abcdef")
@@ -239,6 +240,10 @@ class LocalBlobStore(BlobStore):
 
     def purge_temp(self, *, older_than: timedelta, dry_run: bool = False) -> list[str]:
         return remove_stale(Path(self._tmp), older_than=older_than, dry_run=dry_run)
+
+    def partial_folder(self) -> Path:
+        """``<root>/.partial``: resumable uploads in progress (see ``BlobStore.partial_folder``)."""
+        return self.root / _PARTIAL_DIR
 
     def _stream_fill(self, src: int) -> Callable[[int], tuple[str, int]]:
         """Copy ``src`` to the temp file through a reusable buffer, hashing on the way."""

@@ -206,13 +206,15 @@ def gc(
     ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Delete blobs no row references any more, e.g. left by deleted workspaces or files.
+    """Delete blobs no row references any more, e.g. left by deleted workspaces or files, and
+    expired resumable uploads (CAIRN_RESUMABLE_UPLOAD_EXPIRY after their last bytes).
 
     Deleting rows keeps their blobs, which other rows may share (dedupe); this removes orphans.
     """
     from cairn.blobs import collect_garbage
     from cairn.config import get_settings
     from cairn.db import referenced_blobs
+    from cairn.workspaces.service import partial_folder, purge_expired_uploads
 
     settings = get_settings()
     store = local_blob_store(settings)
@@ -236,6 +238,13 @@ def gc(
     grace = timedelta(minutes=grace_minutes)
     temp = store.purge_temp(older_than=grace, dry_run=dry_run)
     temp += remove_stale(settings.work_dir, older_than=grace, dry_run=dry_run)
+    with local_session() as session:
+        uploads = purge_expired_uploads(
+            session,
+            partial_folder(store, settings.data_dir),
+            older_than=grace,
+            dry_run=dry_run,
+        )
     if as_json:
         data = {
             "dry_run": report.dry_run,
@@ -244,6 +253,7 @@ def gc(
             "kept_recent": report.kept_recent,
             "bytes_freed": report.bytes_freed,
             "temporary_removed": temp,
+            "expired_uploads_removed": uploads,
         }
         emit(data, as_json=True)
         return
@@ -252,5 +262,6 @@ def gc(
         "bytes to free" if dry_run else "bytes freed": report.bytes_freed,
         "blobs kept (younger than grace)": len(report.kept_recent),
         "stale temporary files": len(temp),
+        "expired resumable uploads": len(uploads),
     }
     emit(summary, as_json=False, title="Garbage collection" + (" (dry run)" if dry_run else ""))

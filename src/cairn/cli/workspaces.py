@@ -18,6 +18,7 @@ from rich.progress import (
 
 from cairn.cli._common import CairnTyper, JsonOption, emit, remote_client
 from cairn.client import Workspace
+from cairn.client.workspaces import DEFAULT_RESUMABLE_THRESHOLD
 
 app = CairnTyper(help="Upload workspaces: upload, check, download, lock, release and delete.")
 err = Console(stderr=True)
@@ -90,10 +91,28 @@ def upload(
     ),
     ancillary: bool = typer.Option(False, "--ancillary", help="Store under anc/."),
     organisation_id: str | None = typer.Option(None, "--org", help="Organisation id."),
+    resumable: bool | None = typer.Option(
+        None,
+        "--resumable/--no-resumable",
+        help="Force (or avoid) the resumable protocol, which sends a file in checked chunks "
+        "and resumes by itself after a dropped connection. By default files of "
+        "--resumable-threshold bytes or more use it.",
+    ),
+    resumable_threshold: int = typer.Option(
+        DEFAULT_RESUMABLE_THRESHOLD,
+        "--resumable-threshold",
+        envvar="CAIRN_RESUMABLE_THRESHOLD",
+        min=0,
+        help="Size in bytes from which uploads are resumable.",
+    ),
     api_url: str | None = ApiUrl,
     as_json: bool = JsonOption,
 ) -> None:
-    """Upload files or archives; the first creates a workspace unless --workspace is given."""
+    """Upload files or archives; the first creates a workspace unless --workspace is given.
+
+    Large files go resumably (tus 1.0): an interrupted upload resumes where the server's
+    durable bytes end, by itself, without starting over.
+    """
     with remote_client(api_url) as client:
         result: Workspace | None = None
         with _transfer_bar(as_json) as bar:
@@ -110,6 +129,8 @@ def upload(
                     ancillary=ancillary,
                     organisation_id=organisation_id,
                     progress=advance,
+                    resumable=resumable,
+                    resumable_threshold=resumable_threshold,
                 )
         assert result is not None
         _show(result, as_json)

@@ -1,5 +1,5 @@
-"""Workspace tables: the workspace, its current files, its findings, its source log and its
-checkpoints, and the files rules removed (its quarantine)."""
+"""Workspace tables: the workspace, its current files, its findings, its source log, its
+checkpoints, the files rules removed (its quarantine) and its unfinished resumable uploads."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ __all__ = [
     "WorkspaceFinding",
     "WorkspaceLogEntry",
     "WorkspaceRemovedFile",
+    "WorkspaceUpload",
 ]
 
 
@@ -154,3 +155,29 @@ class WorkspaceRemovedFile(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     file_type: Mapped[str] = mapped_column(String(32))
     modified_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WorkspaceUpload(Base):
+    """An unfinished resumable (tus 1.0) upload into a workspace (issue #13, section 7).
+
+    Its bytes so far are one file in the blob store's partial folder, named by ``id``;
+    ``upload_offset`` counts only bytes that were made durable (fsynced) before it was raised,
+    so a server killed mid-PATCH resumes from it. The row goes when the last byte has been
+    processed like any upload, when the client terminates it, or (once expired) in gc.
+    """
+
+    __tablename__ = "workspace_uploads"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organisation_id: Mapped[str] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    upload_length: Mapped[int] = mapped_column(BigInteger)
+    upload_offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    upload_metadata: Mapped[str] = mapped_column(Text, default="")
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -966,3 +966,40 @@ def _refusal(target: str, findings: Sequence[Finding]) -> str:
         f"'{target}' cannot be restored there: the checks of an upload say: {said} Restore it "
         "under another path, or download it."
     )
+
+
+# Resumable (tus 1.0) uploads, issue #13 section 7, build on ``upload`` above, so they are
+# imported last (the one import here that cannot be at the top) and re-exported from here.
+from cairn.workspaces._resumable import (  # noqa: E402
+    CHECKSUM_ALGORITHMS,
+    TUS_EXTENSIONS,
+    TUS_VERSION,
+    Resumable,
+    ResumableUpload,
+    append_upload,
+    create_upload,
+    parse_checksum,
+    parse_metadata,
+    partial_folder,
+    purge_expired_uploads,
+    resumable_max_size,
+    terminate_upload,
+    upload_status,
+)
+
+__all__ += [
+    "CHECKSUM_ALGORITHMS",
+    "TUS_EXTENSIONS",
+    "TUS_VERSION",
+    "Resumable",
+    "ResumableUpload",
+    "append_upload",
+    "create_upload",
+    "parse_checksum",
+    "parse_metadata",
+    "partial_folder",
+    "purge_expired_uploads",
+    "resumable_max_size",
+    "terminate_upload",
+    "upload_status",
+]
