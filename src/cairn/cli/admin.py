@@ -209,6 +209,7 @@ def gc(
     """Delete blobs no row references any more, e.g. left by deleted workspaces or files.
 
     Deleting rows keeps their blobs, which other rows may share (dedupe); this removes orphans.
+    Pack files that held deleted small blobs are then rewritten without them (repack).
     """
     from cairn.blobs import collect_garbage
     from cairn.config import get_settings
@@ -243,6 +244,7 @@ def gc(
             "deleted": report.deleted,
             "kept_recent": report.kept_recent,
             "bytes_freed": report.bytes_freed,
+            "bytes_repacked": report.bytes_repacked,
             "temporary_removed": temp,
         }
         emit(data, as_json=True)
@@ -251,6 +253,7 @@ def gc(
         "blobs to delete" if dry_run else "blobs deleted": len(report.deleted),
         "bytes to free" if dry_run else "bytes freed": report.bytes_freed,
         "blobs kept (younger than grace)": len(report.kept_recent),
+        "pack bytes dropped (repack)": report.bytes_repacked,
         "stale temporary files": len(temp),
     }
     emit(summary, as_json=False, title="Garbage collection" + (" (dry run)" if dry_run else ""))
