@@ -8,7 +8,14 @@ Blobs are immutable and named by their SHA-256; rows reference them by hash, nev
 Extra backends come from plugins (hook ``register_blob_stores``, docs/plugins.md).
 """
 
-from cairn.blobs.base import CHUNK_SIZE, BlobRef, BlobSource, BlobStore, validate_sha256
+from cairn.blobs.base import (
+    CHUNK_SIZE,
+    BlobRef,
+    BlobSource,
+    BlobStore,
+    StagedBlob,
+    validate_sha256,
+)
 from cairn.blobs.check import CheckReport, GarbageReport, check_blobs, collect_garbage
 from cairn.blobs.fsspec_store import FsspecBlobStore
 from cairn.blobs.local import LocalBlobStore
@@ -24,6 +31,7 @@ __all__ = [
     "FsspecBlobStore",
     "GarbageReport",
     "LocalBlobStore",
+    "StagedBlob",
     "check_blobs",
     "collect_garbage",
     "open_blob_store",

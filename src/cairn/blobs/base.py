@@ -7,10 +7,11 @@ never by path, so a backend is free to lay them out as it likes; both built-in b
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,14 @@ from typing import BinaryIO, TypeAlias
 
 from cairn.errors import Invalid
 
-__all__ = ["CHUNK_SIZE", "BlobRef", "BlobSource", "BlobStore", "validate_sha256"]
+__all__ = [
+    "CHUNK_SIZE",
+    "BlobRef",
+    "BlobSource",
+    "BlobStore",
+    "StagedBlob",
+    "validate_sha256",
+]
 
 CHUNK_SIZE = 1 << 20
 """Bytes per read/write/hash step when streaming; bounds memory whatever the blob size."""
@@ -50,6 +58,26 @@ class BlobRef:
 
     sha256: str
     size: int
+
+
+@dataclass(frozen=True, slots=True)
+class StagedBlob:
+    """A blob waiting to be stored by ``BlobStore.ingest``: its ref and where its bytes are.
+
+    Either ``path``, a file the store consumes (moves in or deletes), or ``data``, the bytes
+    themselves or a callable that returns them (a small blob held in memory or in a spool).
+    """
+
+    ref: BlobRef
+    path: str | None = None
+    data: bytes | Callable[[], bytes] | None = None
+
+    def content(self) -> bytes:
+        """The bytes of a ``data`` blob."""
+        data = self.data
+        if data is None:
+            raise ValueError("a staged file has no bytes in memory")
+        return data() if callable(data) else data
 
 
 class BlobStore(ABC):
@@ -93,6 +121,34 @@ class BlobStore(ABC):
             stored.append(self.put_file(path))
             os.unlink(path)
         return stored
+
+    def ingest(self, staged: Sequence[StagedBlob]) -> list[BlobRef]:
+        """Store a batch of staged blobs (files are consumed); their refs, in order.
+
+        For an upload: a backend may pack the small ones into one object and make the whole
+        batch durable with one sync. Each ref is trusted as the caller computed it while
+        staging (every read still verifies). The default puts each blob on its own.
+        """
+        stored = []
+        for item in staged:
+            if item.path is not None:
+                stored.append(self.put_file(item.path))
+                os.unlink(item.path)
+            else:
+                stored.append(self.put(item.content()))
+        return stored
+
+    def put_many(self, blobs: Sequence[bytes]) -> list[BlobRef]:
+        """Store many small blobs at once (one ``ingest`` batch); their refs, in order."""
+        return self.ingest(
+            [StagedBlob(BlobRef(hashlib.sha256(b).hexdigest(), len(b)), data=b) for b in blobs]
+        )
+
+    def repack(self) -> int:
+        """Rewrite storage that holds deleted blobs (packs), after gc; the bytes freed.
+
+        The default has nothing to rewrite (each blob is its own object)."""
+        return 0
 
     def purge_temp(self, *, older_than: timedelta, dry_run: bool = False) -> list[str]:
         """Remove temporary files that interrupted puts left behind; returns their names.

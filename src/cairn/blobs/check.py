@@ -81,6 +81,8 @@ class GarbageReport:
     """Unreferenced blobs younger than the grace period, kept: perhaps an upload in flight."""
     bytes_freed: int = 0
     """Total size of ``deleted`` (what a dry run would free)."""
+    bytes_repacked: int = 0
+    """Bytes of deleted blobs dropped from pack files by the repack after the deletions."""
     dry_run: bool = False
 
 
@@ -98,7 +100,8 @@ def collect_garbage(
     removes the ones nothing points at any more. The grace period protects uploads in flight:
     an upload stores its blobs a moment before it commits the rows that reference them, so a
     young unreferenced blob may be about to gain a reference. It should exceed the longest
-    upload. A dedupe put refreshes a blob's age where the backend can (see
+    upload. Packs holding deleted blobs are then rewritten (``BlobStore.repack``). A dedupe put
+    refreshes a blob's age where the backend can (see
     ``BlobStore.modified``); elsewhere the grace period also covers a blob that an upload
     re-uses. Each blob's age is read immediately before it is deleted.
 
@@ -131,4 +134,7 @@ def collect_garbage(
                 report.bytes_freed += size
         if progress is not None:
             progress(done, total)
+    if not dry_run:
+        # Packed blobs are only marked deleted above; rewriting their packs frees the bytes.
+        report.bytes_repacked = store.repack()
     return report

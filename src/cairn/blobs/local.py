@@ -4,6 +4,10 @@ Layout ``<root>/ab/<sha256>``: one fan-out level, as git does, so bulk ingest cr
 256 folders. Writes go to ``<root>/.tmp/`` on the same filesystem, are fsynced, then renamed
 into place with ``os.replace`` and the directory is fsynced, so a blob path either holds the
 complete, durable content or does not exist.
+
+Small blobs stored in a batch (``ingest``, ``put_many``: an unpacked upload) are appended to
+pack files under ``<root>/packs/`` instead, one file per batch (``_packs``), with the same
+guarantee: a pack becomes visible only once it and its index are durable.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import ctypes
 import errno
 import functools
 import hashlib
+import heapq
 import logging
 import os
 import stat
@@ -24,8 +29,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
+from cairn.blobs._packs import PACK_MAGIC, PACK_MAX_BLOB, PackSet, PackWriter
 from cairn.blobs._streams import iter_chunks, open_verifying
-from cairn.blobs.base import CHUNK_SIZE, BlobRef, BlobSource, BlobStore, validate_sha256
+from cairn.blobs.base import (
+    CHUNK_SIZE,
+    BlobRef,
+    BlobSource,
+    BlobStore,
+    StagedBlob,
+    validate_sha256,
+)
 from cairn.errors import BlobMissing
 from cairn.tempfiles import remove_stale
 
@@ -38,6 +51,8 @@ FILE_CHUNK_SIZE = 4 * CHUNK_SIZE
 
 _TEMP_DIR = ".tmp"
 _PARTIAL_DIR = ".partial"
+_PACK_DIR = "packs"
+_RECORD_OVERHEAD = 41  # per packed blob: tag, digest and size
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _FADVISE = getattr(os, "posix_fadvise", None)
 _HEX = frozenset("0123456789abcdef")
@@ -126,6 +141,7 @@ class LocalBlobStore(BlobStore):
         self._root = str(self.root)
         self._tmp = os.path.join(self._root, _TEMP_DIR)
         os.makedirs(self._tmp, exist_ok=True)
+        self._packs = PackSet(os.path.join(self._root, _PACK_DIR))
         self._buffers = threading.local()
 
     def __repr__(self) -> str:
@@ -182,29 +198,64 @@ class LocalBlobStore(BlobStore):
         *,
         refs: Sequence[BlobRef] | None = None,
     ) -> list[BlobRef]:
-        """Move the files in, made durable with one ``syncfs`` for the batch (no copy).
+        """Move the files in, made durable with one ``syncfs`` for the batch (see ``ingest``).
 
-        One flush of the store's filesystem instead of an fsync per file: an unpacked archive
-        of 10,000 files would otherwise spend most of its time waiting for the disk. Unlike
-        ``os.sync`` it leaves the host's other filesystems alone; where ``syncfs`` is missing,
-        each file is fsynced. After the renames, the folders that received them are fsynced.
-        Without ``refs`` each file is hashed here first. Files on another filesystem fall back
-        to ``put_file``.
-        """
+        Without ``refs`` each file is hashed here first."""
         names = [os.fspath(p) for p in paths]
         if refs is None:
             refs = [self._hash_file(name) for name in names]
         elif len(refs) != len(names):
             raise ValueError("ingest_files needs one ref per path")
-        for name in names:
-            os.chmod(name, 0o444)  # before the flush, so that the mode is durable too
-        if not _syncfs(self._root):
-            for name in names:
-                _fsync(name)
+        return self.ingest(
+            [StagedBlob(ref, path=name) for name, ref in zip(names, refs, strict=True)]
+        )
+
+    def ingest(self, staged: Sequence[StagedBlob]) -> list[BlobRef]:
+        """Pack the small blobs held in memory, move the files in; one sync for the batch.
+
+        Blobs given as bytes (up to ``PACK_MAX_BLOB``) are appended to new pack files
+        (``_packs``), so 10,000 small files make a few files, not 10,000. Files are moved in
+        (no copy). One flush of the store's filesystem (``syncfs``) makes all of it durable,
+        instead of an fsync per file; it leaves the host's other filesystems alone, and where
+        it is missing each file is fsynced. Then the packs and files are renamed into place and
+        the folders that received them are fsynced. Content already stored is kept (dedupe),
+        and its age refreshed for gc. Files on another filesystem fall back to ``put_file``.
+        """
+        packs = self._packs
+        packs.refresh()  # once: see what other processes packed, and what they deleted
+        writer = PackWriter(self._tmp)
+        moves: list[tuple[str, BlobRef]] = []
+        refs: list[BlobRef] = []
+        seen: set[str] = set()
+        try:
+            for item in staged:
+                ref = item.ref
+                sha256 = validate_sha256(ref.sha256)
+                refs.append(ref)
+                if item.path is not None:
+                    os.chmod(item.path, 0o444)  # before the flush, so that the mode is durable
+                    moves.append((item.path, ref))
+                    continue
+                if sha256 in seen or self._stored(sha256, ref.size):
+                    continue
+                data = item.content()
+                if len(data) > PACK_MAX_BLOB:
+                    self.put(data)  # large content given as bytes: a loose blob of its own
+                    continue
+                seen.add(sha256)
+                writer.add(sha256, data)
+            writer.seal()
+            if not _syncfs(self._root):
+                for path in [*writer.paths(), *(name for name, _ in moves)]:
+                    _fsync(path)
+            published = packs.publish(writer)
+        except BaseException:
+            writer.discard()
+            raise
+        folders: set[str] = {packs.folder} if published else set()
         made: set[str] = set()
-        folders: set[str] = set()
-        for name, ref in zip(names, refs, strict=True):
-            final = self._path(validate_sha256(ref.sha256))
+        for name, ref in moves:
+            final = self._path(ref.sha256)
             # A kept duplicate's folder too: a concurrent put may not have synced its rename.
             folders.add(os.path.dirname(final))
             if self._present(final, ref.size):
@@ -222,7 +273,45 @@ class LocalBlobStore(BlobStore):
                 os.unlink(name)
         for folder in folders:
             _fsync(folder)
-        return list(refs)
+        return refs
+
+    def _stored(self, sha256: str, size: int) -> bool:
+        """Whether a batch put can keep a stored copy (loose or packed), refreshing its age."""
+        if self._present(self._path(sha256), size):
+            return True
+        loc = self._packs.find(sha256, fresh=False)
+        return loc is not None and loc.size == size and self._packs.touch(loc)
+
+    def repack(self) -> int:
+        """Rewrite every pack holding deleted blobs into a new pack of its live blobs.
+
+        The live blobs' bytes are copied as they are (a damaged one stays damaged, for
+        ``cairn check`` to report); the new pack is synced and published before the old one is
+        removed, so a crash in between leaves a blob in two packs, never in none."""
+        packs = self._packs
+        freed = 0
+        with packs.exclusive():
+            for name, live in packs.dead_packs():
+                writer = PackWriter(self._tmp)
+                try:
+                    for sha256, loc in live:
+                        with packs.open_range(loc) as reader:
+                            writer.add(sha256, reader.read(loc.size))
+                    writer.seal()
+                    for path in writer.paths():
+                        _fsync(path)
+                    packs.publish(writer)
+                except BaseException:
+                    writer.discard()
+                    raise
+                _fsync(packs.folder)
+                before = os.stat(os.path.join(packs.folder, name + ".pack")).st_size
+                packs.remove(name)
+                _fsync(packs.folder)
+                after = sum(_RECORD_OVERHEAD + loc.size for _, loc in live)
+                freed += before - (after + len(PACK_MAGIC) if live else 0)
+        packs.refresh()
+        return freed
 
     def _hash_file(self, name: str) -> BlobRef:
         buf = self._buffer(FILE_CHUNK_SIZE)
@@ -386,7 +475,7 @@ class LocalBlobStore(BlobStore):
         try:
             f = open(path, "rb", buffering=0)  # noqa: SIM115 - the verifying reader owns it
         except FileNotFoundError:
-            raise BlobMissing(f"blob {sha256} is not stored", detail={"sha256": sha256}) from None
+            return self._open_packed(sha256)
         try:
             size = os.fstat(f.fileno()).st_size
             if _FADVISE is not None:
@@ -396,29 +485,67 @@ class LocalBlobStore(BlobStore):
             raise
         return open_verifying(f, sha256, size)
 
+    def _open_packed(self, sha256: str) -> BinaryIO:
+        for fresh in (False, True):  # a repack elsewhere may have moved it to another pack
+            loc = self._packs.find(sha256, fresh=fresh)
+            if loc is None:
+                break
+            try:
+                return open_verifying(self._packs.open_range(loc), sha256, loc.size)
+            except FileNotFoundError:
+                continue
+        raise BlobMissing(f"blob {sha256} is not stored", detail={"sha256": sha256})
+
     def exists(self, sha256: str) -> bool:
-        return os.path.isfile(self._path(validate_sha256(sha256)))
+        if os.path.isfile(self._path(validate_sha256(sha256))):
+            return True
+        return self._packs.find(sha256) is not None
 
     def size(self, sha256: str) -> int:
         try:
             return os.stat(self._path(validate_sha256(sha256))).st_size
         except FileNotFoundError:
-            raise BlobMissing(f"blob {sha256} is not stored", detail={"sha256": sha256}) from None
+            loc = self._packs.find(sha256)
+            if loc is None:
+                raise BlobMissing(
+                    f"blob {sha256} is not stored", detail={"sha256": sha256}
+                ) from None
+            return loc.size
 
     def modified(self, sha256: str) -> datetime:
-        """The blob file's mtime: when it was stored, or last re-put (dedupe)."""
+        """The blob file's mtime: when it was stored, or last re-put (dedupe); for a packed
+        blob its pack index's, which a dedupe put refreshes for the whole pack."""
         try:
             mtime = os.stat(self._path(validate_sha256(sha256))).st_mtime
         except FileNotFoundError:
-            raise BlobMissing(f"blob {sha256} is not stored", detail={"sha256": sha256}) from None
+            mtime = None
+        if mtime is None:
+            loc = self._packs.find(sha256)
+            try:
+                mtime = self._packs.index_mtime(loc) if loc is not None else None
+            except FileNotFoundError:
+                mtime = None
+        if mtime is None:
+            raise BlobMissing(f"blob {sha256} is not stored", detail={"sha256": sha256})
         return datetime.fromtimestamp(mtime, tz=UTC)
 
     def delete(self, sha256: str) -> None:
         # Directories stay: removing them would race with a put that just created them.
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._path(validate_sha256(sha256)))
+        self._packs.delete(sha256)  # its bytes go at the next repack
 
     def iter_hashes(self) -> Iterator[str]:
+        loose = self._iter_loose()
+        packed = iter(sorted(self._packs.hashes()))
+        # Merge the two sorted streams; a blob both loose and packed is yielded once.
+        last = None
+        for sha256 in heapq.merge(loose, packed):
+            if sha256 != last:
+                yield sha256
+                last = sha256
+
+    def _iter_loose(self) -> Iterator[str]:
         for folder in _sorted_names(self._root):
             if not _is_hex(folder, 2):
                 continue
@@ -426,12 +553,15 @@ class LocalBlobStore(BlobStore):
                 if _is_hex(name, 64) and name.startswith(folder):
                     yield name
 
-    def local_path(self, sha256: str) -> Path:
-        """The blob's file (``BlobMissing`` if absent); see ``BlobStore.local_path``."""
+    def local_path(self, sha256: str) -> Path | None:
+        """The blob's file, None for a packed blob (``BlobMissing`` if absent); see
+        ``BlobStore.local_path``."""
         path = self._path(validate_sha256(sha256))
-        if not os.path.isfile(path):
-            raise BlobMissing(f"blob {sha256} is not stored", detail={"sha256": sha256})
-        return Path(path)
+        if os.path.isfile(path):
+            return Path(path)
+        if self._packs.find(sha256) is not None:
+            return None
+        raise BlobMissing(f"blob {sha256} is not stored", detail={"sha256": sha256})
 
     def _path(self, sha256: str) -> str:
         return os.path.join(self._root, sha256[:2], sha256)

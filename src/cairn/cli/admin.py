@@ -210,6 +210,7 @@ def gc(
     expired resumable uploads (CAIRN_RESUMABLE_UPLOAD_EXPIRY after their last bytes).
 
     Deleting rows keeps their blobs, which other rows may share (dedupe); this removes orphans.
+    Pack files that held deleted small blobs are then rewritten without them (repack).
     """
     from cairn.blobs import collect_garbage
     from cairn.config import get_settings
@@ -252,6 +253,7 @@ def gc(
             "deleted": report.deleted,
             "kept_recent": report.kept_recent,
             "bytes_freed": report.bytes_freed,
+            "bytes_repacked": report.bytes_repacked,
             "temporary_removed": temp,
             "expired_uploads_removed": uploads,
         }
@@ -261,6 +263,7 @@ def gc(
         "blobs to delete" if dry_run else "blobs deleted": len(report.deleted),
         "bytes to free" if dry_run else "bytes freed": report.bytes_freed,
         "blobs kept (younger than grace)": len(report.kept_recent),
+        "pack bytes dropped (repack)": report.bytes_repacked,
         "stale temporary files": len(temp),
         "expired resumable uploads": len(uploads),
     }
