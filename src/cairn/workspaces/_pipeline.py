@@ -37,7 +37,7 @@ from cairn.workspaces._streams import (
     open_decompressed,
 )
 from cairn.workspaces._tarheader import SafeTarInfo
-from cairn.workspaces._text_repair import repair_text, write_over
+from cairn.workspaces._text_repair import repair_bytes, repair_text, write_over
 
 __all__ = ["MemberKind", "Upload"]
 
@@ -419,15 +419,18 @@ class Upload:
         entry, head = staging.write(public, member.original, reader, meter)
         self.reading = None
         if entry.size == 0:
-            entry.local_path.unlink()
+            staging.discard(entry)
             log.add(self.quiet, public, ck.msg_empty(public))
             log.removed.append(public)
             return
+        if ft.archive_kind(head) is not None:
+            staging.materialize(public, entry)  # archives and zip documents are read as files
         entry.file_type = ft.detect_type(public, head, entry.size, entry.local_path)
         entry.mtime = _sane_mtime(mtime)
         staging.add(public, entry)
         archive = ft.unpackable_kind(head, entry.file_type)
         if archive is None and entry.file_type == ft.GZIPPED:
+            assert entry.local_path is not None  # an archive kind: materialized above
             archive = "gzip" if _compressed_tar(head, "gzip", entry.local_path) else None
         if archive is not None:
             self.queue.append((public, entry, archive, depth + 1))
@@ -470,29 +473,40 @@ class Upload:
             target = f"{stem}_{number}.{ext}"
         entry = staging.entries[public]
         local = Path(staging.target(target))
-        os.rename(entry.local_path, local)
+        if entry.local_path is not None:
+            os.rename(entry.local_path, local)
+            entry = replace(entry, local_path=local)
         staging.forget(public)
-        staging.add(target, replace(entry, local_path=local))
+        staging.add(target, entry)
         self.log.add("warn", target, ck.msg_renamed(public, target))
         return target
 
-    def _replace_content(self, public: str, entry: Entry, size: int, sha256: str) -> None:
+    def _replace_content(
+        self, public: str, entry: Entry, size: int, sha256: str, data: bytes | None
+    ) -> None:
+        """The entry's content was changed: on disk already, or to ``data`` (not on disk)."""
         staging = self.staging
         staging.forget(public)
+        if data is not None:
+            staging.hold(entry, data)
         staging.add(public, replace(entry, size=size, sha256=sha256))
 
     def _repair_text(self, public: str, entry: Entry, head: bytes) -> None:
         """UnMacify (23) for TeX and HTML, and for other text with CR line ends (arXiv's PC
         and MAC types): plain LF text is left alone, so its end is not checked either."""
         entry = self.staging.entries[public]
-        whole = head if entry.size <= len(head) else None
-        repair = repair_text(
-            entry.local_path, entry.size, whole=whole, need_cr=entry.file_type == ft.TEXT
-        )
+        need_cr = entry.file_type == ft.TEXT
+        if entry.local_path is None:
+            content = head if entry.size <= len(head) else entry.read_bytes()
+            repair, repaired = repair_bytes(content, need_cr=need_cr)
+        else:
+            whole = head if entry.size <= len(head) else None
+            repair = repair_text(entry.local_path, entry.size, whole=whole, need_cr=need_cr)
+            repaired = None
         if repair.skipped:
             return
         if repair.sha256 is not None:
-            self._replace_content(public, entry, repair.size, repair.sha256)
+            self._replace_content(public, entry, repair.size, repair.sha256, repaired)
         if repair.line_endings:
             self.log.add("info", public, f"Line endings of '{public}' were changed to LF (\\n).")
         for what in repair.stripped:
@@ -507,15 +521,19 @@ class Upload:
         entry = self.staging.entries[public]
         if entry.size > MAX_CLEAN_BYTES:
             return
-        data = head if entry.size <= len(head) else entry.local_path.read_bytes()
+        data = head if entry.size <= len(head) else entry.read_bytes()
         if not has_sections(data):
             return
         cleaned, messages = clean_postscript(data, public)
         for message in messages:
             self.log.add("warn", public, message)
         if cleaned != data:
-            write_over(entry.local_path, cleaned)
-            self._replace_content(public, entry, len(cleaned), hashlib.sha256(cleaned).hexdigest())
+            sha256 = hashlib.sha256(cleaned).hexdigest()
+            if entry.local_path is not None:
+                write_over(entry.local_path, cleaned)
+                self._replace_content(public, entry, len(cleaned), sha256, None)
+            else:
+                self._replace_content(public, entry, len(cleaned), sha256, cleaned)
 
     def _report_renames(self, member: ck.MemberPath, label: str, name: str) -> None:
         log = self.log

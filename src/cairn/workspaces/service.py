@@ -22,7 +22,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from cairn.accounts.service import Actor, Privilege
-from cairn.blobs import BlobRef, BlobStore
+from cairn.blobs import BlobStore
 from cairn.db import UnitOfWork, paginate, utcnow
 from cairn.errors import BadRequest, Forbidden, Invalid, NotFound
 from cairn.provenance import service as provenance
@@ -343,10 +343,7 @@ def prepare_upload(
         prepared.findings = list(result.findings)
         if result.fatal:
             return prepared
-        refs = blobs.ingest_files(
-            [staged.local_path for staged in result.files],
-            refs=[BlobRef(staged.sha256, staged.size) for staged in result.files],
-        )
+        refs = blobs.ingest([staged.blob for staged in result.files])
         prepared.files = [
             StoredFile(staged.public_path, ref.sha256, ref.size, staged.file_type, staged.mtime)
             for staged, ref in zip(result.files, refs, strict=True)
