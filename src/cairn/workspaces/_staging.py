@@ -28,7 +28,7 @@ __all__ = ["MEMORY_BUDGET", "SMALL_MAX", "Entry", "Spool", "StagingFolder"]
 
 SMALL_MAX = 1024 * 1024
 """Members up to this size get no staging file of their own (and are packed as blobs)."""
-MEMORY_BUDGET = 32 * 1024 * 1024
+MEMORY_BUDGET = 8 * 1024 * 1024
 """Bytes of small members one upload keeps in memory; the rest go to the spool file."""
 
 
