@@ -157,6 +157,12 @@ def main() -> None:
         default="mixed",
         help="mixed: a third text, two thirds random binary; text: mostly TeX (issue #13 §8)",
     )
+    parser.add_argument(
+        "--archive",
+        default=None,
+        help="target archive of the upload (default: cairn's default, at most 20,000 files; "
+        "use 'data' for --files 50000)",
+    )
     args = parser.parse_args()
 
     # Nothing is deleted until the end: on ext4 without a journal, creating files soon after
@@ -184,14 +190,14 @@ def main() -> None:
                     PeakRss(server.pid) as rss,
                 ):
                     start = time.perf_counter()
-                    workspace = me.workspaces.upload(archive)
+                    workspace = me.workspaces.upload(archive, archive=args.archive)
                     seconds = time.perf_counter() - start
                 peaks.append(rss.peak)
                 assert workspace.file_count == args.files, workspace.findings[:5]
                 return seconds
             finally:
                 server.terminate()
-                server.wait(timeout=30)
+                server.wait(timeout=600)  # shutdown waits for the package build
 
         def baseline() -> float:
             dest = tmp / f"untar-{next(rounds)}"
