@@ -19,6 +19,7 @@ import sys
 import tarfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import _common
@@ -31,13 +32,31 @@ _common.use_source_tree()
 from cairn import client  # noqa: E402
 
 
-def make_archive(path: Path, *, files: int, total_bytes: int) -> None:
+def tex_lines(rng: random.Random) -> list[bytes]:
+    """A pool of TeX-like lines over a 5,000-word vocabulary: compresses about 3 to 1."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    vocab = ["".join(rng.choices(letters, k=rng.randint(2, 10))) for _ in range(5000)]
+    vocab += ["\\begin{equation}", "\\end{equation}", "\\cite{x}", "$x_i$", "\\ref{eq}"]
+    return [
+        (" ".join(rng.choices(vocab, k=rng.randint(4, 16))) + "\n").encode() for _ in range(50_000)
+    ]
+
+
+def make_archive(path: Path, *, files: int, total_bytes: int, shape: str = "mixed") -> None:
     rng = random.Random(7)
     size = total_bytes // files
     words = [b"alpha", b"beta", b"gamma", b"delta", b"theorem", b"proof", b"lemma", b"\n"]
+    lines = tex_lines(rng) if shape == "text" else []
     with tarfile.open(path, "w:gz", compresslevel=6) as tar:
         for i in range(files):
-            if i % 3 == 0:  # a third text, two thirds binary (figures, data)
+            if shape == "text":  # a paper's sources: TeX text, one figure in twenty
+                if i % 20 == 0:
+                    data = os.urandom(size)
+                    name = f"figures/fig{i:05d}.png"
+                else:
+                    data = b"".join(rng.choices(lines, k=size // 50 + 1))[:size]
+                    name = f"sections/part{i % 30}/section{i:05d}.tex"
+            elif i % 3 == 0:  # a third text, two thirds binary (figures, data)
                 data = b" ".join(rng.choice(words) for _ in range(size // 6))[:size]
                 name = f"section{i % 40}/notes{i:05d}.txt"
             else:
@@ -132,6 +151,18 @@ def main() -> None:
     parser.add_argument("--total-mb", type=int, default=200, help="unpacked data in MiB")
     parser.add_argument("--files", type=int, default=10_000, help="number of files")
     parser.add_argument("--rounds", type=int, default=2, help="runs per side (best is kept)")
+    parser.add_argument(
+        "--shape",
+        choices=("mixed", "text"),
+        default="mixed",
+        help="mixed: a third text, two thirds random binary; text: mostly TeX (issue #13 §8)",
+    )
+    parser.add_argument(
+        "--archive",
+        default=None,
+        help="target archive of the upload (default: cairn's default, at most 20,000 files; "
+        "use 'data' for --files 50000)",
+    )
     args = parser.parse_args()
 
     # Nothing is deleted until the end: on ext4 without a journal, creating files soon after
@@ -139,9 +170,9 @@ def main() -> None:
     # charge one side for the other's clean-up.
     with scratch_dir() as tmp:
         archive = tmp / "upload.tar.gz"
-        make_archive(archive, files=args.files, total_bytes=args.total_mb * MIB)
+        make_archive(archive, files=args.files, total_bytes=args.total_mb * MIB, shape=args.shape)
         detail(
-            f"{args.files} files, {args.total_mb} MiB unpacked, "
+            f"{args.shape}: {args.files} files, {args.total_mb} MiB unpacked, "
             f"{archive.stat().st_size / MIB:.0f} MiB compressed"
         )
         rounds = itertools.count()
@@ -159,14 +190,14 @@ def main() -> None:
                     PeakRss(server.pid) as rss,
                 ):
                     start = time.perf_counter()
-                    workspace = me.workspaces.upload(archive)
+                    workspace = me.workspaces.upload(archive, archive=args.archive)
                     seconds = time.perf_counter() - start
                 peaks.append(rss.peak)
                 assert workspace.file_count == args.files, workspace.findings[:5]
                 return seconds
             finally:
                 server.terminate()
-                server.wait(timeout=30)
+                server.wait(timeout=600)  # shutdown waits for the package build
 
         def baseline() -> float:
             dest = tmp / f"untar-{next(rounds)}"
@@ -185,9 +216,27 @@ def main() -> None:
             syncs.append(seconds + time.perf_counter() - began)
             return seconds
 
+        times: dict[str, list[float]] = {"cairn": [], "baseline": []}
+
+        def recorded(name: str, fn: Callable[[], float]) -> Callable[[], float]:
+            def go() -> float:
+                seconds = fn()
+                times[name].append(seconds)
+                return seconds
+
+            return go
+
         best_cairn, best_baseline = best_alternating(
-            cairn, baseline, rounds=args.rounds, settle=os.sync
+            recorded("cairn", cairn),
+            recorded("baseline", baseline),
+            rounds=args.rounds,
+            settle=os.sync,
         )
+        ratios = [c / b for c, b in zip(times["cairn"], times["baseline"], strict=True)]
+        synced = [c / b for c, b in zip(times["cairn"], syncs, strict=True)]
+        detail("per-round ratio: " + ", ".join(f"{r:.2f}" for r in ratios))
+        detail("per-round ratio vs baseline + sync: " + ", ".join(f"{r:.2f}" for r in synced))
+        detail(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         detail(
             f"baseline + sync (durable like cairn): {min(syncs):.2f}s, "
             f"ratio {best_cairn / min(syncs):.2f}"

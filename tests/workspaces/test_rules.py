@@ -39,13 +39,13 @@ def triples(result: ProcessedUpload) -> list[tuple[str, str | None, str]]:
 
 
 def staged(result: ProcessedUpload) -> dict[str, bytes]:
-    return {f.public_path: f.local_path.read_bytes() for f in result.files}
+    return {f.public_path: f.read_bytes() for f in result.files}
 
 
 def ok_hash(result: ProcessedUpload) -> None:
     """Every staged file's recorded size and hash are those of its bytes (after any repair)."""
     for f in result.files:
-        data = f.local_path.read_bytes()
+        data = f.read_bytes()
         assert (f.size, f.sha256) == (len(data), hashlib.sha256(data).hexdigest()), f.public_path
 
 

@@ -144,7 +144,7 @@ MEMBERS = [("a.txt", b"alpha\n" * 1000), ("b.bin", os.urandom(70_000)), ("c.txt"
 def staged(run: Run, path: Path) -> dict[str, bytes]:
     result = run(path)
     assert not result.fatal, result.findings
-    return {f.public_path: f.local_path.read_bytes() for f in result.files}
+    return {f.public_path: f.read_bytes() for f in result.files}
 
 
 def test_gzip_members_in_a_row_with_zero_padding(tmp_path: Path, run: Run) -> None:

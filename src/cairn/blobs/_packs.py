@@ -285,12 +285,13 @@ class PackSet:
         pack.dead_bytes = usable
         return True
 
-    def find(self, sha256: str, *, fresh: bool = False) -> PackLocation | None:
-        """Where the blob is packed, or None; ``fresh`` re-reads the disk first."""
+    def find(self, sha256: str, *, fresh: bool = False, retry: bool = True) -> PackLocation | None:
+        """Where the blob is packed, or None; ``fresh`` re-reads the disk first, ``retry``
+        re-reads it on a miss (a batch that has just refreshed needs neither)."""
         if fresh or not self._loaded:
             self.refresh()
         loc = self._where.get(sha256)
-        if loc is None and not fresh:
+        if loc is None and retry and not fresh:
             self.refresh()  # another process may have written a pack since
             loc = self._where.get(sha256)
         return loc

@@ -279,7 +279,7 @@ class LocalBlobStore(BlobStore):
         """Whether a batch put can keep a stored copy (loose or packed), refreshing its age."""
         if self._present(self._path(sha256), size):
             return True
-        loc = self._packs.find(sha256, fresh=False)
+        loc = self._packs.find(sha256, retry=False)  # the batch refreshed the index first
         return loc is not None and loc.size == size and self._packs.touch(loc)
 
     def repack(self) -> int:

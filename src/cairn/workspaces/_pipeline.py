@@ -38,7 +38,7 @@ from cairn.workspaces._streams import (
     open_decompressed,
 )
 from cairn.workspaces._tarheader import SafeTarInfo
-from cairn.workspaces._text_repair import repair_text, write_over
+from cairn.workspaces._text_repair import repair_bytes, repair_text, write_over
 
 __all__ = ["MemberKind", "Upload"]
 
@@ -430,15 +430,18 @@ class Upload:
         entry, head = staging.write(public, member.original, reader, meter)
         self.reading = None
         if entry.size == 0:
-            entry.local_path.unlink()
+            staging.discard(entry)
             log.add(self.quiet, public, ck.msg_empty(public))
             log.removed.append(public)
             return
+        if ft.archive_kind(head) is not None:
+            staging.materialize(public, entry)  # archives and zip documents are read as files
         entry.file_type = ft.detect_type(public, head, entry.size, entry.local_path)
         entry.mtime = _sane_mtime(mtime)
         staging.add(public, entry)
         archive = ft.unpackable_kind(head, entry.file_type)
         if archive is None and entry.file_type == ft.GZIPPED:
+            assert entry.local_path is not None  # an archive kind: materialized above
             archive = "gzip" if _compressed_tar(head, "gzip", entry.local_path) else None
         if archive is not None:
             self.queue.append((public, entry, archive, depth + 1))
@@ -463,7 +466,7 @@ class Upload:
             return
         entry, head = self.staging.write(public, member.original, reader, meter, aside=True)
         if entry.size == 0:  # nothing to keep
-            entry.local_path.unlink()
+            self.staging.discard(entry)
             return
         entry.file_type = ft.detect_type(public, head, entry.size, entry.local_path)
         entry.mtime = _sane_mtime(mtime)
@@ -505,15 +508,22 @@ class Upload:
             target = f"{stem}_{number}.{ext}"
         entry = staging.entries[public]
         local = Path(staging.target(target))
-        os.rename(entry.local_path, local)
+        if entry.local_path is not None:
+            os.rename(entry.local_path, local)
+            entry = replace(entry, local_path=local)
         staging.forget(public)
-        staging.add(target, replace(entry, local_path=local))
+        staging.add(target, entry)
         self.log.add("warn", target, ck.msg_renamed(public, target))
         return target
 
-    def _replace_content(self, public: str, entry: Entry, size: int, sha256: str) -> None:
+    def _replace_content(
+        self, public: str, entry: Entry, size: int, sha256: str, data: bytes | None
+    ) -> None:
+        """The entry's content was changed: on disk already, or to ``data`` (not on disk)."""
         staging = self.staging
         staging.forget(public)
+        if data is not None:
+            staging.hold(entry, data)
         staging.add(public, replace(entry, size=size, sha256=sha256))
 
     def _repair_text(self, public: str, entry: Entry, head: bytes) -> None:
@@ -521,23 +531,30 @@ class Upload:
         and MAC types): plain LF text is left alone, so its end is not checked either."""
         staging = self.staging
         entry = staging.entries[public]
-        whole = head if entry.size <= len(head) else None
-        # The original bytes go to the quarantine if the repair changes them: from memory for a
+        need_cr = entry.file_type == ft.TEXT
+        # The original bytes go to the quarantine if the repair changes them: the bytes of a
         # small file; a large one is rewritten and leaves its original at an aside name.
-        original: bytes | Path = whole if whole is not None else staging.aside_path()
-        repair = repair_text(
-            entry.local_path,
-            entry.size,
-            whole=whole,
-            need_cr=entry.file_type == ft.TEXT,
-            keep=original if isinstance(original, Path) else None,
-        )
+        original: bytes | Path
+        if entry.local_path is None:
+            original = head if entry.size <= len(head) else entry.read_bytes()
+            repair, repaired = repair_bytes(original, need_cr=need_cr)
+        else:
+            whole = head if entry.size <= len(head) else None
+            original = whole if whole is not None else staging.aside_path()
+            repair = repair_text(
+                entry.local_path,
+                entry.size,
+                whole=whole,
+                need_cr=need_cr,
+                keep=original if isinstance(original, Path) else None,
+            )
+            repaired = None
         if repair.skipped:
             return
         if repair.sha256 is not None:
             reason = f"The text of '{public}' before its repair (line endings, trailing bytes)."
             staging.keep_original(public, entry, original, qu.RULE_TEXT_REPAIR, reason)
-            self._replace_content(public, entry, repair.size, repair.sha256)
+            self._replace_content(public, entry, repair.size, repair.sha256, repaired)
         if repair.line_endings:
             self.log.add("info", public, f"Line endings of '{public}' were changed to LF (\\n).")
         for what in repair.stripped:
@@ -552,7 +569,7 @@ class Upload:
         entry = self.staging.entries[public]
         if entry.size > MAX_CLEAN_BYTES:
             return
-        data = head if entry.size <= len(head) else entry.local_path.read_bytes()
+        data = head if entry.size <= len(head) else entry.read_bytes()
         if not has_sections(data):
             return
         cleaned, messages = clean_postscript(data, public)
@@ -561,8 +578,12 @@ class Upload:
         if cleaned != data:
             reason = f"'{public}' before its PostScript clean-up."
             self.staging.keep_original(public, entry, data, qu.RULE_POSTSCRIPT, reason)
-            write_over(entry.local_path, cleaned)
-            self._replace_content(public, entry, len(cleaned), hashlib.sha256(cleaned).hexdigest())
+            sha256 = hashlib.sha256(cleaned).hexdigest()
+            if entry.local_path is not None:
+                write_over(entry.local_path, cleaned)
+                self._replace_content(public, entry, len(cleaned), sha256, None)
+            else:
+                self._replace_content(public, entry, len(cleaned), sha256, cleaned)
 
     def _report_renames(self, member: ck.MemberPath, label: str, name: str) -> None:
         log = self.log

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["TERMINATORS", "TextRepair", "repair_text", "write_over"]
+__all__ = ["TERMINATORS", "TextRepair", "repair_bytes", "repair_text", "write_over"]
 
 CHUNK = 1024 * 1024
 # Bytes that DOS, old Macs and some editors leave at the end of a text file.
@@ -109,9 +109,25 @@ def repair_text(
     return TextRepair(has_cr, tuple(seen), last_out == b"\n", written, digest.hexdigest())
 
 
+def repair_bytes(data: bytes, *, need_cr: bool = False) -> tuple[TextRepair, bytes | None]:
+    """``repair_text`` of content held in memory: the repair and the new bytes (None: as is)."""
+    has_cr, last = b"\r" in data, data[-1:]
+    if need_cr and not has_cr:
+        return TextRepair(False, (), last == b"\n", len(data), None, skipped=True), None
+    if not has_cr and (not last or last[0] not in TERMINATORS):
+        return TextRepair(False, (), last == b"\n", len(data), None), None
+    return _repaired(data)
+
+
 def _repair_in_memory(path: Path, data: bytes) -> TextRepair:
     """The small-file case: repaired in memory and written over the file in place (creating a
     file costs far more than writing one on these disks, see issue #13 section 8)."""
+    repair, out = _repaired(data)
+    write_over(path, out)
+    return repair
+
+
+def _repaired(data: bytes) -> tuple[TextRepair, bytes]:
     body = data.rstrip(_HOLD)  # as the streamed case treats the file's end
     seen: list[str] = []
     kept = bytearray()
@@ -123,9 +139,8 @@ def _repair_in_memory(path: Path, data: bytes) -> TextRepair:
     text = body + bytes(kept)
     has_cr = b"\r" in text
     out = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n") if has_cr else text
-    write_over(path, out)
     sha256 = hashlib.sha256(out).hexdigest()
-    return TextRepair(has_cr, tuple(seen), out.endswith(b"\n"), len(out), sha256)
+    return TextRepair(has_cr, tuple(seen), out.endswith(b"\n"), len(out), sha256), out
 
 
 def write_over(path: Path, data: bytes) -> None:

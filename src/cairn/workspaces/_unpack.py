@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cairn.blobs import StagedBlob
 from cairn.workspaces._budget import Budget
 from cairn.workspaces._checks import Finding, infer_source_format
 from cairn.workspaces._findings import Abort, FindingLog
@@ -45,15 +46,24 @@ __all__ = [
 
 @dataclass(frozen=True)
 class StagedFile:
-    """One sanitized file in the staging folder, at ``staging / public_path``."""
+    """One sanitized file: a large one in the staging folder at ``staging / public_path``,
+    a small one held in memory or the staging spool (``local_path`` None); ``blob`` is what the
+    blob store ingests either way."""
 
     public_path: str
-    local_path: Path
+    local_path: Path | None
     size: int
     file_type: str
     sha256: str
+    blob: StagedBlob
     mtime: int | None = None  # the archive member's modification time (None: a lone file)
     quarantine: tuple[str, str] | None = None  # (rule, reason) of a file a rule removed
+
+    def read_bytes(self) -> bytes:
+        if self.blob.data is not None:
+            return self.blob.content()
+        assert self.local_path is not None
+        return self.local_path.read_bytes()
 
 
 @dataclass
@@ -114,13 +124,16 @@ def process_upload(
     except Abort as abort:
         log.findings.append(abort.finding)
     upload.finish()
+    upload.staging.close()
     files = [
-        StagedFile(public, e.local_path, e.size, e.file_type, e.sha256, e.mtime)
+        StagedFile(public, e.local_path, e.size, e.file_type, e.sha256, e.blob(), e.mtime)
         for public, e in sorted(upload.staging.entries.items())
     ]
     # Kept and removed files are staged alike; only here do they part (issue #13, section 3).
     quarantined = [
-        StagedFile(public, e.local_path, e.size, e.file_type, e.sha256, e.mtime, e.quarantine)
+        StagedFile(
+            public, e.local_path, e.size, e.file_type, e.sha256, e.blob(), e.mtime, e.quarantine
+        )
         for public, e in upload.staging.removed
     ]
     source_format, _ = infer_source_format((f.public_path, f.file_type) for f in files)

@@ -21,7 +21,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from cairn.accounts.service import Actor, Privilege
-from cairn.blobs import BlobRef, BlobStore
+from cairn.blobs import BlobStore
 from cairn.db import UnitOfWork, paginate, utcnow
 from cairn.errors import BadRequest, Forbidden, Invalid, NotFound
 from cairn.tempfiles import scratch_dir
@@ -335,10 +335,7 @@ def prepare_upload(
         if result.fatal:
             return prepared
         staged_all = [*result.files, *result.quarantined]
-        refs = blobs.ingest_files(
-            [staged.local_path for staged in staged_all],
-            refs=[BlobRef(staged.sha256, staged.size) for staged in staged_all],
-        )
+        refs = blobs.ingest([staged.blob for staged in staged_all])
         kept = len(result.files)
         prepared.files = [
             StoredFile(staged.public_path, ref.sha256, ref.size, staged.file_type, staged.mtime)

@@ -1,0 +1,88 @@
+"""Small members without files of their own: memory within the budget, then the spool."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from cairn.blobs import LocalBlobStore
+from cairn.workspaces import _staging
+from cairn.workspaces._limits import DEFAULT_LIMITS, limits_for
+from cairn.workspaces._staging import SMALL_MAX
+from cairn.workspaces.service import prepare_upload
+
+from .conftest import Run
+
+
+def tar_gz(path: Path, members: list[tuple[str, bytes]]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def members(n: int) -> list[tuple[str, bytes]]:
+    return [(f"d{i % 3}/f{i}.txt", f"file {i}\n".encode() * (i + 50)) for i in range(n)]
+
+
+def test_small_members_stay_in_memory_and_large_ones_get_files(tmp_path: Path, run: Run) -> None:
+    big = os.urandom(SMALL_MAX + 1)
+    source = tar_gz(tmp_path / "a.tar.gz", [*members(20), ("big.bin", big)])
+    result = run(source, limits=DEFAULT_LIMITS)
+    by_path = {f.public_path: f for f in result.files}
+    assert by_path["big.bin"].local_path is not None
+    assert by_path["big.bin"].read_bytes() == big
+    small = [f for f in result.files if f.public_path != "big.bin"]
+    assert small and all(f.local_path is None for f in small)
+    for (name, data), staged in zip(
+        sorted(members(20)), sorted(small, key=lambda f: f.public_path), strict=True
+    ):
+        assert staged.public_path == name
+        assert staged.read_bytes() == data
+        assert hashlib.sha256(data).hexdigest() == staged.sha256
+
+
+def test_past_the_memory_budget_members_go_to_one_spool_file(
+    tmp_path: Path, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_staging, "MEMORY_BUDGET", 2000)
+    source = tar_gz(tmp_path / "a.tar.gz", members(30))
+    result = run(source)
+    assert [f.read_bytes() for f in result.files] == [d for _, d in sorted(members(30))]
+    spools = list(tmp_path.glob("box*/staging/.cairn-spool"))
+    assert len(spools) == 1  # one file for all the members past the budget
+    assert not list(tmp_path.glob("box*/staging/d0/*"))  # no file per member
+
+
+def test_spooled_text_is_repaired_in_memory(
+    tmp_path: Path, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_staging, "MEMORY_BUDGET", 0)
+    tex = b"\\documentclass{article}\r\n\\begin{document}\r\nHi\r\n\\end{document}\r\n"
+    source = tar_gz(tmp_path / "p.tar.gz", [("main.tex", tex), ("other.tex", tex)])
+    result = run(source, limits=limits_for("arxiv"))
+    fixed = tex.replace(b"\r\n", b"\n")
+    for staged in result.files:
+        assert staged.read_bytes() == fixed
+        assert staged.sha256 == hashlib.sha256(fixed).hexdigest()
+        assert staged.size == len(fixed)
+
+
+def test_prepare_upload_packs_the_small_members(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    source = tar_gz(tmp_path / "a.tar.gz", members(500))
+    prepared = prepare_upload(store, source, "a.tar.gz", work_dir=tmp_path / "work")
+    assert not prepared.fatal and len(prepared.files) == 500
+    assert len(list((tmp_path / "blobs" / "packs").glob("*.pack"))) == 1
+    assert all(
+        store.read_bytes(f.sha256) == d
+        for f, (_, d) in zip(prepared.files, sorted(members(500)), strict=True)
+    )
+    assert list((tmp_path / "work").iterdir()) == []  # staging removed
