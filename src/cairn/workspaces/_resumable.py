@@ -42,17 +42,9 @@ from cairn.errors import (
     NotFound,
     TooLarge,
 )
+from cairn.workspaces._core import WorkspaceView, _require_writable, get_workspace, log
 from cairn.workspaces.models import WorkspaceUpload
-from cairn.workspaces.service import (
-    WorkspaceView,
-    _require_writable,
-    _target,
-    get_workspace,
-    log,
-    target_limits,
-    upload,
-    uploaded_file,
-)
+from cairn.workspaces.service import _target, target_limits, upload, uploaded_file
 
 __all__ = [
     "CHECKSUM_ALGORITHMS",
