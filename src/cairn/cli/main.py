@@ -56,7 +56,8 @@ COMMANDS: dict[str, LazyCommand] = {
     "archive": LazyCommand(
         "cairn.cli.archive",
         "app",
-        "Signed archive: put, search, show, status, signatures, storages, worker.",
+        "Signed archive: put, search, show, status, signatures, export, verify, storages, "
+        "statuses, worker.",
     ),
     "workspace": LazyCommand(
         "cairn.cli.workspaces",
