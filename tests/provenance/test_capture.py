@@ -256,3 +256,40 @@ def test_a_rerun_over_stored_content_still_counts_it_archived(
         assert paths(run["generated"])["out.txt"]["archived"] is True
     assert store.blobs.read_bytes(sha(b"unchanged input")) == b"unchanged input"
     assert not list((store.work_dir).glob("record-*"))  # no staging left behind
+
+
+def test_small_files_are_packed_and_a_spent_budget_stages_files(
+    run_script: Runner, project: Path, store: RunStore, tmp_path: Path
+) -> None:
+    """Small inputs and outputs are held in memory and packed by the blob store (no file per
+    blob); past the capture's memory budget a small file is staged as a file instead."""
+    from cairn.provenance.capture import MemoryBudget, snapshot
+
+    for name in ("a.txt", "b.txt"):
+        (project / name).write_text(f"content of {name}")
+    result = run_script(
+        "import pathlib\n"
+        "text = pathlib.Path('a.txt').read_text() + pathlib.Path('b.txt').read_text()\n"
+        "pathlib.Path('out.txt').write_text(text)\n"
+    )
+    for name in ("a.txt", "b.txt", "out.txt"):
+        digest = hashlib.sha256((project / name).read_bytes()).hexdigest()
+        assert store.blobs.read_bytes(digest) == (project / name).read_bytes()
+        assert store.blobs.local_path(digest) is None  # in a pack, not a file of its own
+    with store.uow.transaction() as session:
+        (view,) = view_runs(session, RunSelector(run_id=result.run_id))
+    assert all(v.archived_sha256 for v, _ in view.used)
+    spent = snapshot(
+        str(project / "a.txt"),
+        "read",
+        stage_dir=tmp_path,
+        max_archive_bytes=1 << 20,
+        memory=MemoryBudget(left=3),
+    )
+    assert spent.data is None and spent.staged is not None
+    assert Path(spent.staged).read_bytes() == (project / "a.txt").read_bytes()
+    held = snapshot(
+        str(project / "a.txt"), "read", stage_dir=tmp_path, max_archive_bytes=1 << 20,
+        memory=MemoryBudget(),
+    )  # fmt: skip
+    assert held.staged is None and held.data == (project / "a.txt").read_bytes()

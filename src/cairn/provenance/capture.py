@@ -85,6 +85,7 @@ class CapturedFile:
     staged: str | None = None
     flagged: str | None = None
     known: bool = False  # its content was in the blob store already
+    data: bytes | None = field(default=None, repr=False)  # or its bytes, held in memory
 
 
 def _stamp(seconds: float) -> datetime:
@@ -92,6 +93,22 @@ def _stamp(seconds: float) -> datetime:
 
 
 _SMALL = 1 << 20
+MEMORY_BUDGET = 64 * 1024 * 1024
+"""Bytes of small files one capture holds in memory for the blob store to pack; past it,
+small files are staged as files like large ones."""
+
+
+@dataclass
+class MemoryBudget:
+    """What is left of a capture's ``MEMORY_BUDGET``."""
+
+    left: int = MEMORY_BUDGET
+
+    def take(self, size: int) -> bool:
+        if size > self.left:
+            return False
+        self.left -= size
+        return True
 
 
 def snapshot(
@@ -101,12 +118,15 @@ def snapshot(
     stage_dir: Path | None,
     max_archive_bytes: int,
     known: Callable[[str], bool] | None = None,
+    memory: MemoryBudget | None = None,
 ) -> CapturedFile:
     """Hash ``path`` now and copy it into ``stage_dir`` when small enough to archive.
 
-    A small file is read once into memory and copied only when ``known`` (the blob store's
+    A small file is read once into memory and kept only when ``known`` (the blob store's
     ``exists``) says its content is not stored yet: re-runs over the same inputs then cost one
-    read per file, not a read and a write."""
+    read per file, not a read and a write. Within ``memory`` it is kept as bytes, which the
+    blob store packs with the run's other small files (creating a file is the expensive step
+    on these disks, issue #13 section 8); past it, as a staged file."""
     shown, escaped = stored_path(path)
     record = CapturedFile(path=shown, access=access, flagged=NON_UTF8 if escaped else None)
     try:
@@ -128,14 +148,16 @@ def snapshot(
                 data = source.read()
                 record.sha256 = hashlib.sha256(data).hexdigest()
                 record.size = len(data)
-                if known is None or not known(record.sha256):
+                if known is not None and known(record.sha256):
+                    record.known = True  # stored already: nothing to keep
+                elif memory is not None and memory.take(len(data)):
+                    record.data = data
+                else:
                     assert stage_dir is not None
                     staged = stage_dir / f"{os.getpid()}-{threading.get_ident()}-{id(record)}"
                     with open(staged, "wb") as copy:
                         copy.write(data)
                     record.staged = str(staged)
-                else:  # stored already: nothing to stage
-                    record.known = True
                 return record
             if keep:
                 assert stage_dir is not None
@@ -182,6 +204,7 @@ class Capture:
         self.used: dict[str, CapturedFile] = {}
         self.written: dict[str, None] = {}
         self._wanted: dict[str, bool] = {}
+        self.memory = MemoryBudget()
 
     # --- the hook ---------------------------------------------------------------------------
 
@@ -249,6 +272,7 @@ class Capture:
             stage_dir=self.stage_dir,
             max_archive_bytes=self.options.max_archive_bytes,
             known=self.known,
+            memory=self.memory,
         )
 
     # --- start and stop ---------------------------------------------------------------------
@@ -280,6 +304,7 @@ class Capture:
             stage_dir=self.stage_dir,
             max_archive_bytes=self.options.max_archive_bytes,
             known=self.known,
+            memory=self.memory,
         )
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from cairn.blobs import BlobRef, BlobStore
+from cairn.blobs import BlobRef, BlobStore, StagedBlob
 from cairn.db import referenced_blobs, utcnow
 from cairn.errors import Invalid
 from cairn.provenance import lineage
@@ -96,29 +96,30 @@ class RunDraft:
 
 
 def archive_files(blobs: BlobStore, files: Iterable[CapturedFile]) -> dict[str, bool]:
-    """Move the staged copies into the blob store, one per content (deduplicated by hash).
+    """Hand the staged copies and held bytes to the blob store, one per content (deduplicated
+    by hash), as one batch: small contents are packed, files moved in, one sync.
 
     Runs outside any transaction (it is slow); returns which hashes are now stored.
     """
     kept: dict[str, bool] = {}
-    to_ingest: list[str] = []
-    refs: list[BlobRef] = []
+    batch: list[StagedBlob] = []
     leftovers: list[CapturedFile] = []
     for item in files:
         if item.sha256 is not None and item.known:
             kept[item.sha256] = True
-        if item.sha256 is None or item.staged is None:
+        if item.sha256 is None or (item.staged is None and item.data is None):
             continue
         if item.sha256 in kept or blobs.exists(item.sha256):
             kept[item.sha256] = True
             leftovers.append(item)
+            item.data = None
             continue
         kept[item.sha256] = True
-        to_ingest.append(item.staged)
-        refs.append(BlobRef(item.sha256, item.size or 0))
-        item.staged = None
-    if to_ingest:
-        blobs.ingest_files(to_ingest, refs=refs)
+        ref = BlobRef(item.sha256, item.size or 0)
+        batch.append(StagedBlob(ref, path=item.staged, data=item.data))
+        item.staged, item.data = None, None
+    if batch:
+        blobs.ingest(batch)
     discard_staged(leftovers)
     return kept
 
