@@ -21,6 +21,7 @@ from cairn.accounts.service import Actor
 from cairn.blobs import BlobStore, open_blob_store
 from cairn.db import UnitOfWork, make_sessionmaker, utcnow
 from cairn.errors import Conflict, NotFound
+from cairn.workspaces import resumable as tus
 from cairn.workspaces import service
 from cairn.workspaces.models import WorkspaceUpload
 from tests.conftest import _wipe
@@ -33,12 +34,12 @@ NAME = "filename ZGF0YS5iaW4="  # data.bin
 class World:
     uow: UnitOfWork
     blobs: BlobStore
-    resumable: service.Resumable
+    resumable: tus.Resumable
     actor: Actor
     workspace_id: int
 
     def start(self, length: int) -> str:
-        state = service.create_upload(
+        state = tus.create_upload(
             self.uow,
             self.blobs,
             self.actor,
@@ -49,8 +50,8 @@ class World:
         )
         return state.id
 
-    def append(self, upload_id: str, offset: int, body: object) -> service.ResumableUpload:
-        return service.append_upload(
+    def append(self, upload_id: str, offset: int, body: object) -> tus.ResumableUpload:
+        return tus.append_upload(
             self.uow,
             self.blobs,
             self.actor,
@@ -63,7 +64,7 @@ class World:
 
     def offset(self, upload_id: str) -> int:
         with self.uow.transaction() as session:
-            state = service.upload_status(session, self.actor, self.workspace_id, upload_id)
+            state = tus.upload_status(session, self.actor, self.workspace_id, upload_id)
             return state.offset
 
     def files(self) -> dict[str, int]:
@@ -81,8 +82,8 @@ def world(engine: Engine, tmp_path: Path) -> Iterator[World]:
         actor = accounts.authenticate_user(session, user)
         workspace_id = service.create_workspace(session, actor).workspace.id
     blobs = open_blob_store(tmp_path / "blobs")
-    resumable = service.Resumable(
-        folder=service.partial_folder(blobs, tmp_path),
+    resumable = tus.Resumable(
+        folder=tus.partial_folder(blobs, tmp_path),
         work_dir=tmp_path / "work",
         expiry=timedelta(hours=1),
         max_upload_bytes=1024**3,
@@ -120,7 +121,7 @@ def test_two_patches_racing_on_one_upload_write_it_once(world: World) -> None:
         world.append(upload_id, 0, [b"CCCCCCCC"])
     release.set()
     thread.join(30)
-    assert isinstance(outcome["first"], service.ResumableUpload), outcome
+    assert isinstance(outcome["first"], tus.ResumableUpload), outcome
     assert outcome["first"].offset == 8
     with pytest.raises(Conflict, match="not the upload's offset 8"):
         world.append(upload_id, 0, [b"CCCCCCCC"])
@@ -148,7 +149,7 @@ def test_two_patches_started_together_leave_one_winner(world: World) -> None:
         t.start()
     for t in threads:
         t.join(30)
-    won = [r for r in results if isinstance(r, service.ResumableUpload)]
+    won = [r for r in results if isinstance(r, tus.ResumableUpload)]
     assert len(won) == 1 and len(results) == 2, results
     assert world.offset(upload_id) == 3
     assert (world.resumable.folder / upload_id).read_bytes() in (b"111", b"222")
@@ -201,13 +202,13 @@ def test_gc_removes_expired_uploads_and_orphan_files_only(world: World) -> None:
     fcntl.flock(held, fcntl.LOCK_EX)  # being written right now: gc leaves it
     try:
         with world.uow.transaction() as session:
-            dry = service.purge_expired_uploads(
+            dry = tus.purge_expired_uploads(
                 session, folder, older_than=timedelta(hours=1), dry_run=True
             )
         assert sorted(dry) == sorted([expired, "0rphan"])
         assert (folder / expired).exists() and orphan.exists()
         with world.uow.transaction() as session:
-            removed = service.purge_expired_uploads(session, folder, older_than=timedelta(hours=1))
+            removed = tus.purge_expired_uploads(session, folder, older_than=timedelta(hours=1))
     finally:
         os.close(held)
     assert sorted(removed) == sorted([expired, "0rphan"])

@@ -215,7 +215,7 @@ def gc(
     from cairn.blobs import collect_garbage
     from cairn.config import get_settings
     from cairn.db import referenced_blobs
-    from cairn.workspaces.service import partial_folder, purge_expired_uploads
+    from cairn.workspaces.resumable import partial_folder, purge_expired_uploads
 
     settings = get_settings()
     store = local_blob_store(settings)

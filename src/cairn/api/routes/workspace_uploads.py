@@ -29,6 +29,7 @@ from cairn.api.deps import (
 from cairn.api.errors import PROBLEM_JSON, Problem, ProblemRoute
 from cairn.api.uploads import UPLOAD_MARK
 from cairn.errors import BadRequest, PreconditionFailed, UnsupportedMedia
+from cairn.workspaces import resumable as tus
 from cairn.workspaces import service
 
 __all__ = ["router"]
@@ -43,9 +44,9 @@ class TusRoute(ProblemRoute):
 
     @staticmethod
     def render_problem(body: dict[str, Any], headers: Mapping[str, str] | None) -> Response:
-        extra = {"Tus-Resumable": service.TUS_VERSION}
+        extra = {"Tus-Resumable": tus.TUS_VERSION}
         if body["status"] == 412:
-            extra["Tus-Version"] = service.TUS_VERSION
+            extra["Tus-Version"] = tus.TUS_VERSION
         return ProblemRoute.render_problem(body, {**(headers or {}), **extra})
 
 
@@ -57,10 +58,10 @@ def _checked_workspace(
         service.get_workspace(session, actor, upload_id)
     if request.method != "OPTIONS":
         version = request.headers.get("tus-resumable")
-        if version != service.TUS_VERSION:
+        if version != tus.TUS_VERSION:
             raise PreconditionFailed(
-                f"This server speaks tus {service.TUS_VERSION}; send 'Tus-Resumable: "
-                f"{service.TUS_VERSION}' (got {(version or 'none')[:20]!r})."
+                f"This server speaks tus {tus.TUS_VERSION}; send 'Tus-Resumable: "
+                f"{tus.TUS_VERSION}' (got {(version or 'none')[:20]!r})."
             )
 
 
@@ -121,16 +122,16 @@ ChecksumHeader = Annotated[
 ]
 
 
-def _resumable(request: Request, settings: SettingsDep) -> service.Resumable:
-    return service.Resumable(
-        folder=service.partial_folder(request.app.state.blobs, settings.data_dir),
+def _resumable(request: Request, settings: SettingsDep) -> tus.Resumable:
+    return tus.Resumable(
+        folder=tus.partial_folder(request.app.state.blobs, settings.data_dir),
         work_dir=settings.work_dir,
         expiry=settings.resumable_upload_expiry,
         max_upload_bytes=settings.max_upload_bytes,
     )
 
 
-ResumableDep = Annotated[service.Resumable, Depends(_resumable)]
+ResumableDep = Annotated[tus.Resumable, Depends(_resumable)]
 
 
 def _body(request: Request) -> Iterator[bytes]:
@@ -161,9 +162,9 @@ def _declared_size(request: Request) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def _state_headers(state: service.ResumableUpload) -> dict[str, str]:
+def _state_headers(state: tus.ResumableUpload) -> dict[str, str]:
     return {
-        "Tus-Resumable": service.TUS_VERSION,
+        "Tus-Resumable": tus.TUS_VERSION,
         "Upload-Offset": str(state.offset),
         "Upload-Expires": format_datetime(state.expires_at, usegmt=True),
     }
@@ -176,14 +177,14 @@ def upload_capabilities(
 ) -> Response:
     """What this server's tus uploads take: the version, the extensions, the checksum
     algorithm and `Tus-Max-Size`, the largest upload this workspace accepts."""
-    largest = service.resumable_max_size(
+    largest = tus.resumable_max_size(
         session, actor, upload_id, max_upload_bytes=settings.max_upload_bytes
     )
     headers = {
-        "Tus-Resumable": service.TUS_VERSION,
-        "Tus-Version": service.TUS_VERSION,
-        "Tus-Extension": ",".join(service.TUS_EXTENSIONS),
-        "Tus-Checksum-Algorithm": ",".join(service.CHECKSUM_ALGORITHMS),
+        "Tus-Resumable": tus.TUS_VERSION,
+        "Tus-Version": tus.TUS_VERSION,
+        "Tus-Extension": ",".join(tus.TUS_EXTENSIONS),
+        "Tus-Checksum-Algorithm": ",".join(tus.CHECKSUM_ALGORITHMS),
         "Tus-Max-Size": str(largest),
     }
     return Response(status_code=204, headers=headers)
@@ -229,7 +230,7 @@ def create_upload(
         body = _body(request)
     elif _declared_size(request) or "transfer-encoding" in request.headers:
         raise UnsupportedMedia(f"A body sent with the creation must be {OFFSET_STREAM}.")
-    state = service.create_upload(
+    state = tus.create_upload(
         work.uow,
         work.blobs,
         work.actor,
@@ -239,7 +240,7 @@ def create_upload(
         resumable=resumable,
         body=body,
         declared_size=_declared_size(request),
-        checksum=service.parse_checksum(checksum),
+        checksum=tus.parse_checksum(checksum),
     )
     if state.workspace is not None:
         rebuild.after(state.workspace)
@@ -260,7 +261,7 @@ def get_upload_offset(
 ) -> Response:
     """How many bytes of the upload the server holds durably (`Upload-Offset`): resume from
     there. An expired upload answers 410."""
-    state = service.upload_status(session, actor, upload_id, resumable_id)
+    state = tus.upload_status(session, actor, upload_id, resumable_id)
     headers = {**_state_headers(state), "Upload-Length": str(state.length)}
     headers["Cache-Control"] = "no-store"
     if state.metadata:
@@ -293,7 +294,7 @@ def append_upload(
         raise UnsupportedMedia(f"PATCH bodies must be {OFFSET_STREAM}.")
     if offset is None:
         raise BadRequest("Send Upload-Offset: where these bytes go (HEAD tells it).")
-    state = service.append_upload(
+    state = tus.append_upload(
         work.uow,
         work.blobs,
         work.actor,
@@ -303,7 +304,7 @@ def append_upload(
         body=_body(request),
         resumable=resumable,
         declared_size=_declared_size(request),
-        checksum=service.parse_checksum(checksum),
+        checksum=tus.parse_checksum(checksum),
     )
     if state.workspace is not None:
         rebuild.after(state.workspace)
@@ -318,5 +319,5 @@ def terminate_upload(
     resumable: ResumableDep,
 ) -> Response:
     """Abandon the upload: its bytes are deleted and its URL answers 404."""
-    service.terminate_upload(work.uow, work.actor, upload_id, resumable_id, resumable=resumable)
-    return Response(status_code=204, headers={"Tus-Resumable": service.TUS_VERSION})
+    tus.terminate_upload(work.uow, work.actor, upload_id, resumable_id, resumable=resumable)
+    return Response(status_code=204, headers={"Tus-Resumable": tus.TUS_VERSION})

@@ -1,5 +1,5 @@
 """Resumable uploads into a workspace, by the tus 1.0 protocol (issue #13, section 7).
-Re-exported by ``cairn.workspaces.service``; import it from there.
+It builds on ``service.upload``, so it imports ``service`` (never the other way round).
 
 An upload is a row (``WorkspaceUpload``) and one file in the blob store's partial folder, which
 ``cairn serve`` leaves alone at start (unlike the per-process scratch folder), so an upload
