@@ -53,6 +53,22 @@ def test_cli_load_query_list_get_delete(ada: Server, tmp_path: Path) -> None:
     missing = ada.cli("xml", "get", "pets", "--db", ORG)
     assert missing.returncode == 4
 
+    # Sedna's LOAD through a query: the CLI sends the file the statement names.
+    statement = f'LOAD "{source}" "again" "animals"'
+    assert ada.cli("xml", "query", statement, "--db", ORG).returncode == 0
+    assert ada.cli(
+        "xml", "query", 'collection("animals")//cat/string()', "--db", ORG
+    ).stdout.split() == ["Tom"]
+    # A workspace's file, read on the server.
+    uploaded = ada.cli("workspace", "upload", str(source), "--json")
+    assert uploaded.returncode == 0, uploaded.stderr
+    wid = str(json.loads(uploaded.stdout)["id"])
+    loaded = ada.cli("xml", "load", "pets.xml", "--workspace", wid, "--name", "ws", "--db", ORG)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "<dog>Sam</dog>" in ada.cli("xml", "get", "ws", "--db", ORG).stdout
+    absent = ada.cli("xml", "load", str(tmp_path / "absent.xml"), "--db", ORG)
+    assert absent.returncode == 2 and "is not a file" in absent.stderr
+
 
 def test_the_papers_example_over_real_http(ada: Server) -> None:
     with connect(ada.url, ORG, EMAIL, PASSWORD) as con:

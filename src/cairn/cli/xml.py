@@ -29,18 +29,29 @@ def _connection(database: str, api_url: str | None) -> Any:
 
 @app.command()
 def load(
-    path: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="XML file."),
+    path: str = typer.Argument(..., help="XML file (with --workspace: a file of that workspace)."),
     name: str | None = typer.Option(None, "--name", help="Document name (default: file stem)."),
     collection: str | None = typer.Option(None, "--collection", help="Put it in a collection."),
     replace: bool = typer.Option(False, "--replace", help="Replace a document of that name."),
+    workspace: int | None = typer.Option(
+        None, "--workspace", help="Load PATH from this workspace, on the server."
+    ),
     database: str = Database,
     api_url: str | None = ApiUrl,
     as_json: bool = JsonOption,
 ) -> None:
-    """Load an XML file as a document (its name unique in the database)."""
+    """Load an XML file (or a workspace's file) as a document, its name unique in the database."""
+    document = name or Path(path).stem
+    if workspace is None and not Path(path).is_file():
+        raise typer.BadParameter(f"{path!r} is not a file.", param_hint="PATH")
+    if workspace is not None and replace:
+        raise typer.BadParameter("--replace loads a local file; drop --workspace.")
     with _connection(database, api_url) as con:
-        call = con.replace_document if replace else con.load_document
-        doc = call(name or path.stem, path, collection)
+        if workspace is not None:
+            doc = con.load_workspace_file(document, workspace, path, collection)
+        else:
+            call = con.replace_document if replace else con.load_document
+            doc = call(document, Path(path), collection)
     emit(doc, as_json=as_json, columns=["id", *LIST_FIELDS], title=f"Document {doc['name']}")
 
 

@@ -18,6 +18,7 @@ the paper describes.
 from __future__ import annotations
 
 import math
+import sys
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -430,20 +431,33 @@ class Statement:
     def __init__(self, connection: Connection) -> None:
         self._con = connection
 
+    def execute(self, statement: str, **variables: Any) -> dict[str, Any]:
+        """Run any statement (a query, an ``UPDATE``, DDL such as ``LOAD "file" "doc"``) and
+        answer the server's reply; for ``LOAD`` the file (or standard input) is sent."""
+        return self._send(statement, variables, {"portion": self._con.portion})
+
     def execute_query_lite(self, query: str, **variables: Any) -> str:
-        """The whole result serialised: nodes as XML, atoms as their string, one a line."""
-        text: str = self._con._post(
-            "/statements", {"query": query, "variables": variables, "lite": True}
-        )["text"]
-        return text
+        """The whole result serialised: nodes as XML, atoms as their string, one a line
+        (empty for updates and DDL)."""
+        return self._send(query, variables, {"lite": True}).get("text") or ""
 
     def execute_query(self, query: str, **variables: Any) -> Sequence:
-        """The result as a :class:`Sequence` over a server-side cursor."""
-        answer = self._con._post(
-            "/statements",
-            {"query": query, "variables": variables, "portion": self._con.portion},
-        )
-        return _ResultSequence(self._con, answer)
+        """The result as a :class:`Sequence` over a server-side cursor (empty for updates
+        and DDL)."""
+        return _ResultSequence(self._con, self.execute(query, **variables))
+
+    def _send(self, text: str, variables: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+        answer = self._con._post("/statements", {"query": text, "variables": variables, **extra})
+        load = answer.get("load")
+        if answer.get("kind") == "load" and load:
+            # Sedna's bulk load: the server asks for the bytes. Only a file this statement
+            # named is read, so a server cannot ask for any other file of this machine.
+            name = load["file"]
+            if name is not None and name not in text:
+                raise ValueError(f"The server asked for {name!r}, not named by the statement.")
+            source = Path(name).expanduser() if name is not None else sys.stdin.buffer.read()
+            self._con.load_document(load["document"], source, load["collection"])
+        return answer
 
     execute_query_heavy = execute_query  # the paper's name for it
 
@@ -572,6 +586,13 @@ class Connection:
         return self._post(
             "/documents", {"name": name, "content": _text(source), "collection": collection}
         )
+
+    def load_workspace_file(
+        self, name: str, workspace_id: int, path: str, collection: str | None = None
+    ) -> dict[str, Any]:
+        """Load a file of one of your workspaces as a new document (read on the server)."""
+        body = {"name": name, "workspace_id": workspace_id, "path": path, "collection": collection}
+        return self._post("/documents", body)
 
     def replace_document(
         self, name: str, source: str | bytes | Path, collection: str | None = None

@@ -138,6 +138,9 @@ def evaluate_string(text: str, params: dict[str, Any] | None = None) -> str:
 
 
 def parse_document(content: bytes, base_uri: str) -> PyXdmNode:
+    if not content:  # an empty document (CREATE DOCUMENT): a document node, no children
+        node: PyXdmNode = evaluate("document { () }").item_at(0).get_node_value()
+        return node
     builder = processor().new_document_builder()
     builder.set_base_uri(base_uri)
     try:

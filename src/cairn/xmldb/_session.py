@@ -28,12 +28,14 @@ from cairn.accounts.service import Actor, Privilege
 from cairn.blobs import BlobStore
 from cairn.db import UnitOfWork
 from cairn.db.base import new_id
-from cairn.errors import Invalid, NotFound, TooLarge
+from cairn.errors import Conflict, Invalid, NotFound, TooLarge
+from cairn.workspaces import service as workspaces
 from cairn.xmldb import _engine as engine
 from cairn.xmldb import _update, service
+from cairn.xmldb._ddl import Definition, parse_definition, workspace_source
 from cairn.xmldb._rewrite import COLLS_VAR, DOCS_VAR, prepare
 from cairn.xmldb._update import Statement, handles, parse_statement
-from cairn.xmldb._xml import normalise, parse_tree
+from cairn.xmldb._xml import EMPTY_DOCUMENT, Normalised, normalise, parse_tree
 from cairn.xmldb.errors import DocumentNotFound, NodeDeleted, SessionGone, XQueryError
 from cairn.xmldb.service import Change, DocRef, Snapshot
 
@@ -43,6 +45,7 @@ DEFAULT_PORTION = 64 * 1024
 MAX_PORTION = 1024 * 1024
 MAX_STRING = 64 * 1024  # longer string values ship in parts (node_string)
 MAX_LITE = 16 * 1024 * 1024
+MAX_DOCUMENT = 512 * 1024 * 1024  # a document loaded from a workspace file
 AUTOCOMMIT_RESULTS = 16
 MAX_SESSIONS_PER_USER = 64
 _RECORD_GUESS = 200  # bytes per record, to size a portion's first query
@@ -123,6 +126,7 @@ class Transaction:
     explicit: bool
     writes: dict[str, Pending] = field(default_factory=dict)
     new_collections: set[str] = field(default_factory=set)
+    dropped_collections: set[str] = field(default_factory=set)
     entries: dict[str, Entry] = field(default_factory=dict)  # by Saxon tree number
     results: dict[str, Result] = field(default_factory=dict)
 
@@ -136,7 +140,7 @@ class Transaction:
         return sorted(n for n in live if self.document(n) is not None)
 
     def collections(self) -> set[str]:
-        return self.snapshot.collections | self.new_collections
+        return (self.snapshot.collections - self.dropped_collections) | self.new_collections
 
 
 class XmlSession:
@@ -200,7 +204,7 @@ class XmlSession:
             for name, pending in sorted(txn.writes.items())
             if not (txn.snapshot.documents.get(name) is None and pending.doc is None)
         ]
-        if not changes and not txn.new_collections:
+        if not changes and not txn.new_collections and not txn.dropped_collections:
             return
         self.actor.require(self.organisation_id, Privilege.execute)
         # Blobs first: content-addressed, so one left by a failed commit is only an orphan.
@@ -222,6 +226,7 @@ class XmlSession:
                 database_id=self.database_id,
                 changes=changes,
                 collections=txn.new_collections,
+                dropped=txn.dropped_collections,
             )
 
     def _statement_txn(self) -> Transaction:
@@ -262,12 +267,35 @@ class XmlSession:
     def load_document(
         self, name: str, content: bytes | str, collection: str | None = None, *, replace: bool
     ) -> DocRef:
+        txn = self._statement_txn()
+        doc = self._load(txn, name, normalise(content), collection, replace=replace)
+        self._autocommit(txn)
+        return doc
+
+    @engine.saxon_bound
+    def load_workspace_file(
+        self, name: str, workspace_id: int, path: str, collection: str | None = None
+    ) -> DocRef:
+        """Load a file of one of the caller's workspaces as a new document."""
+        content = self.server.workspace_file(self.actor, workspace_id, path)
+        txn = self._statement_txn()
+        doc = self._load(txn, name, normalise(content), collection, replace=False)
+        self._autocommit(txn)
+        return doc
+
+    def _load(
+        self,
+        txn: Transaction,
+        name: str,
+        normal: Normalised,
+        collection: str | None,
+        *,
+        replace: bool,
+    ) -> DocRef:
         service.validate_name(name)
         if collection is not None:
             service.validate_name(collection, "collection")
         self.actor.require(self.organisation_id, Privilege.execute)
-        normal = normalise(content)
-        txn = self._statement_txn()
         old = txn.document(name)
         if replace and old is None:
             raise DocumentNotFound(f"No document {name!r} to replace.")
@@ -287,8 +315,8 @@ class XmlSession:
         )
         if doc.collection is not None and doc.collection not in txn.collections():
             txn.new_collections.add(doc.collection)
+            txn.dropped_collections.discard(doc.collection)
         txn.writes[name] = Pending(doc, normal.content)
-        self._autocommit(txn)
         return doc
 
     @engine.saxon_bound
@@ -348,6 +376,12 @@ class XmlSession:
         portion: int = DEFAULT_PORTION,
     ) -> dict[str, Any]:
         txn = self._statement_txn()
+        definition = parse_definition(query)
+        if definition is not None:
+            self.actor.require(self.organisation_id, Privilege.execute)
+            answer = self._define(txn, definition)
+            self._autocommit(txn)
+            return answer
         statement = parse_statement(query)
         if statement is not None:
             self.actor.require(self.organisation_id, Privilege.execute)
@@ -376,6 +410,50 @@ class XmlSession:
             "size": result.size,
             **first,
         }
+
+    def _define(self, txn: Transaction, stmt: Definition) -> dict[str, Any]:
+        """Apply one DDL statement to the transaction (see ``_ddl``)."""
+        if stmt.action == "load":
+            assert stmt.document is not None
+            source = workspace_source(stmt.file) if stmt.file is not None else None
+            if source is None:  # the client sends the bytes (Sedna's bulk load answer)
+                service.validate_name(stmt.document)
+                if txn.document(stmt.document) is not None:
+                    raise service_conflict(stmt.document)
+                load = {"document": stmt.document, "collection": stmt.collection}
+                return {"kind": "load", "size": 0, "load": {**load, "file": stmt.file}}
+            content = self.server.workspace_file(self.actor, *source)
+            self._load(txn, stmt.document, normalise(content), stmt.collection, replace=False)
+        elif stmt.action == "create document":
+            assert stmt.document is not None
+            self._load(txn, stmt.document, EMPTY_DOCUMENT, stmt.collection, replace=False)
+        elif stmt.action == "drop document":
+            assert stmt.document is not None
+            doc = txn.document(stmt.document)
+            if doc is None or (stmt.collection is not None and doc.collection != stmt.collection):
+                where = f" in collection {stmt.collection!r}" if stmt.collection else ""
+                raise DocumentNotFound(f"No document {stmt.document!r}{where}.")
+            txn.writes[stmt.document] = Pending(None)
+        elif stmt.action == "create collection":
+            assert stmt.collection is not None
+            service.validate_name(stmt.collection, "collection")
+            if stmt.collection in txn.collections():
+                raise Conflict(f"Collection {stmt.collection!r} exists already.")
+            txn.new_collections.add(stmt.collection)
+            txn.dropped_collections.discard(stmt.collection)
+        else:
+            assert stmt.action == "drop collection" and stmt.collection is not None
+            if stmt.collection not in txn.collections():
+                raise DocumentNotFound(f"Collection {stmt.collection!r} not found.")
+            for name in txn.names():
+                doc = txn.document(name)
+                if doc is not None and doc.collection == stmt.collection:
+                    txn.writes[name] = Pending(None)
+            if stmt.collection in txn.new_collections:
+                txn.new_collections.discard(stmt.collection)
+            if stmt.collection in txn.snapshot.collections:
+                txn.dropped_collections.add(stmt.collection)
+        return {"kind": "ddl", "size": 0}
 
     def _run(
         self,
@@ -483,12 +561,18 @@ class XmlSession:
         for name, positions in by_doc.items():
             doc = txn.document(name)
             assert doc is not None
-            tree = parse_tree(self._content(txn, name))
-            before = handles(tree)
             ids = list(
                 self.server.node_ids(doc)
                 or range(doc.first_node_id, doc.first_node_id + doc.node_count)
             )
+            content = self._content(txn, name)
+            if not content:  # CREATE DOCUMENT's empty document: only insert into it
+                filled = _update.fill_empty(stmt, sources)
+                content, fresh, next_id = _update.apply(filled, [("doc",)], ids, doc.next_node_id)
+                txn.writes[name] = Pending(_updated(doc, content, fresh, next_id), content)
+                continue
+            tree = parse_tree(content)
+            before = handles(tree)
             aliases: dict[Any, Any] = {}
             for pos in positions:
                 handle = before[pos]
@@ -514,17 +598,7 @@ class XmlSession:
                         clark = f"{{{nsmap[prefix]}}}{local}" if prefix else local
                         aliases[("attr", handle[1], clark)] = old_key
             content, fresh, next_id = _update.apply(tree, before, ids, doc.next_node_id, aliases)
-            new = dataclasses.replace(
-                doc,
-                sha256=_sha256(content),
-                size=len(content),
-                node_count=len(fresh),
-                first_node_id=fresh[0],
-                next_node_id=next_id,
-                node_ids=tuple(fresh),
-                node_ids_sha256=None,
-            )
-            txn.writes[name] = Pending(new, content)
+            txn.writes[name] = Pending(_updated(doc, content, fresh, next_id), content)
         return len(targets)
 
     def _result(self, result_id: str) -> tuple[Transaction, Result]:
@@ -726,6 +800,20 @@ def service_conflict(name: str) -> Exception:
     return Conflict(f"A document named {name!r} already exists; replace it instead.")
 
 
+def _updated(doc: DocRef, content: bytes, ids: list[int], next_id: int) -> DocRef:
+    """``doc`` after an update: its new bytes and node ids (kept beside it once moved)."""
+    return dataclasses.replace(
+        doc,
+        sha256=_sha256(content),
+        size=len(content),
+        node_count=len(ids),
+        first_node_id=ids[0],
+        next_node_id=next_id,
+        node_ids=tuple(ids),
+        node_ids_sha256=None,
+    )
+
+
 def _sha256(data: bytes) -> str:
     import hashlib
 
@@ -830,6 +918,15 @@ class XmlServer:
                     self._positions.pop(next(iter(self._positions)))
         index = cached[1]
         return index.get(node_id)
+
+    def workspace_file(self, actor: Actor, workspace_id: int, path: str) -> bytes:
+        """A file of a workspace the actor may read (another's answers 404), as bytes; its
+        download is noted in the workspace's log, as any download is."""
+        with self.uow.transaction() as session:
+            found = workspaces.file_download(session, actor, workspace_id, path).file
+        if found.size > MAX_DOCUMENT:
+            raise TooLarge(f"{path!r} is over {MAX_DOCUMENT >> 20} MiB, the largest document.")
+        return self.blobs.read_bytes(found.sha256)
 
     def open_session(self, actor: Actor, database: str) -> XmlSession:
         with self.uow.transaction() as session:

@@ -21,7 +21,7 @@ from cairn.errors import Invalid
 from cairn.xmldb._rewrite import _code_spans, _in_code
 from cairn.xmldb._xml import _top_level, canonical_count, parse_tree, serialise
 
-__all__ = ["Statement", "apply", "handles", "parse_statement"]
+__all__ = ["Statement", "apply", "fill_empty", "handles", "parse_statement"]
 
 _HEAD = re.compile(r"\s*UPDATE\s+(insert|delete_undeep|delete|replace|rename)\b", re.I)
 _REPLACE = re.compile(r"\s*\$([\w.-]+)\s+in\s+", re.S)
@@ -240,6 +240,22 @@ def insert(pieces: list[Any], target: Handle, where: str) -> None:
                     _append_text(prev, piece, as_tail=True)
             else:
                 el.addprevious(piece)
+
+
+def fill_empty(stmt: Statement, sources: list[list[tuple[str, str]]]) -> etree._ElementTree:
+    """The tree an empty document (CREATE DOCUMENT) becomes by ``UPDATE insert … into`` it:
+    one element, with comments and processing instructions around it."""
+    if stmt.action != "insert" or stmt.where != "into":
+        raise Invalid("An empty document can only take UPDATE insert … into it.")
+    pieces = fragment(sources[0])
+    if any(isinstance(p, tuple) for p in pieces) or any(
+        isinstance(p, str) and p.strip() for p in pieces
+    ):
+        raise Invalid("A document holds nodes, not attributes or text, at its top level.")
+    nodes = [p for p in pieces if not isinstance(p, str)]
+    if sum(isinstance(n.tag, str) for n in nodes) != 1:
+        raise Invalid("A document needs exactly one element at its top level.")
+    return parse_tree(b"".join(etree.tostring(n) for n in nodes))
 
 
 def rename(target: Handle, qname: str, namespaces: dict[str | None, str]) -> None:

@@ -13,7 +13,14 @@ from lxml import etree  # type: ignore[import-untyped]
 
 from cairn.xmldb.errors import MalformedXml
 
-__all__ = ["Normalised", "canonical_count", "normalise", "parse_tree", "serialise"]
+__all__ = [
+    "EMPTY_DOCUMENT",
+    "Normalised",
+    "canonical_count",
+    "normalise",
+    "parse_tree",
+    "serialise",
+]
 
 _DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
@@ -29,6 +36,10 @@ def _parser() -> etree.XMLParser:
 class Normalised:
     content: bytes
     node_count: int
+
+
+# CREATE DOCUMENT's document with no children yet: stored as no bytes, one node (itself).
+EMPTY_DOCUMENT = Normalised(b"", 1)
 
 
 def parse_tree(data: bytes | str) -> etree._ElementTree:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from cairn.xmldb.service import DocRef
 
 __all__ = [
     "AtomRead",
     "DocumentCreate",
+    "DocumentFromWorkspace",
     "DocumentRead",
     "DocumentReplace",
     "ItemRead",
     "ItemsPortion",
+    "LoadRequest",
     "NodeName",
     "NodeRecord",
     "NodesPortion",
@@ -116,8 +118,19 @@ class ItemsPortion(BaseModel):
     next: int = Field(description="The offset to ask for next.")
 
 
+class LoadRequest(BaseModel):
+    document: str = Field(description="The name the document is to have.")
+    collection: str | None = Field(description="Its collection, if any.")
+    file: str | None = Field(description="The client's file to send; null: its standard input.")
+
+
 class StatementAnswer(ItemsPortion):
-    kind: str = Field(description="query, update or ddl.")
+    kind: str = Field(description="query, update, ddl or load.")
+    load: LoadRequest | None = Field(
+        default=None,
+        description='For `LOAD "file"` and `LOAD STDIN`: the client now sends that file\'s '
+        "bytes with `POST …/documents` in this session (Sedna's bulk-load answer).",
+    )
     result_id: str | None = Field(default=None, description="The result cursor's id.")
     transaction: int | None = Field(default=None, description="The statement's transaction.")
     size: int = Field(description="Items in the result.")
@@ -133,8 +146,25 @@ class StringPart(BaseModel):
 
 
 class DocumentCreate(BaseModel):
+    """A document from its XML text."""
+
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(min_length=1, max_length=255, description="Unique in the database.")
     content: str = Field(description="The document's XML text.")
+    collection: str | None = Field(
+        default=None, max_length=255, description="A collection to put it in (created if new)."
+    )
+
+
+class DocumentFromWorkspace(BaseModel):
+    """A document from a file of one of your workspaces, read on the server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=255, description="Unique in the database.")
+    workspace_id: int = Field(description="The workspace (yours to read).")
+    path: str = Field(min_length=1, max_length=4096, description="The file's path in it.")
     collection: str | None = Field(
         default=None, max_length=255, description="A collection to put it in (created if new)."
     )

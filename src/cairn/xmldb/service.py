@@ -8,6 +8,7 @@ applies all its changes or none. Sessions, queries and node OIDs live in ``_sess
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select, update
@@ -155,11 +156,17 @@ def _collection_id(session: Session, database_id: str, name: str | None) -> str 
 
 
 def commit_changes(
-    session: Session, *, database_id: str, changes: list[Change], collections: set[str]
+    session: Session,
+    *,
+    database_id: str,
+    changes: list[Change],
+    collections: set[str],
+    dropped: Iterable[str] = (),
 ) -> None:
     """Apply a transaction's changes, all or none: every changed document must still be at
     the version the transaction read (first committer wins), else :class:`TransactionConflict`.
-    The caller's database transaction makes it atomic."""
+    ``dropped`` collections go last; one that another transaction put a document into since
+    is a conflict too. The caller's database transaction makes it atomic."""
     for name in sorted(collections):
         _collection_id(session, database_id, name)
     for change in changes:
@@ -219,6 +226,20 @@ def commit_changes(
             )
         if done.rowcount != 1:  # type: ignore[attr-defined]
             raise _conflict(change.name)
+    for name in sorted(dropped):
+        coll_id = session.scalar(
+            select(XmlCollection.id).where(
+                XmlCollection.database_id == database_id, XmlCollection.name == name
+            )
+        )
+        if coll_id is None:
+            continue  # dropped by another transaction already: the same end
+        if session.scalar(select(XmlDocument.id).where(XmlDocument.collection_id == coll_id)):
+            raise TransactionConflict(
+                f"Collection {name!r} received a document from a transaction that committed "
+                "first; nothing of this transaction was applied. Begin again and retry."
+            )
+        session.execute(delete(XmlCollection).where(XmlCollection.id == coll_id))
     session.flush()
 
 

@@ -13,6 +13,7 @@ from cairn.api.paging import Page, PageDep, page_of
 from cairn.xmldb import calls
 from cairn.xmldb.schemas import (
     DocumentCreate,
+    DocumentFromWorkspace,
     DocumentRead,
     DocumentReplace,
     ItemsPortion,
@@ -24,6 +25,7 @@ from cairn.xmldb.schemas import (
     StringPart,
     document_read,
 )
+from cairn.xmldb.service import DocRef
 
 router = APIRouter(prefix="/api/v1/xml", tags=["xml"])
 
@@ -179,17 +181,21 @@ def list_documents(
 
 @router.post("/sessions/{session_id}/documents", status_code=201, response_model=DocumentRead)
 def load_document(
-    session_id: SessionPath, body: DocumentCreate, actor: ActorDep, request: Request
+    session_id: SessionPath,
+    body: DocumentCreate | DocumentFromWorkspace,
+    actor: ActorDep,
+    request: Request,
 ) -> DocumentRead:
-    """Load a document (its name unique in the database). Malformed XML answers 400 with the
+    """Load a document (its name unique in the database) from its XML text, or from a file of
+    one of your workspaces (`workspace_id` and `path`). Malformed XML answers 400 with the
     parser's line and column."""
-    return calls.run(
-        request,
-        actor,
-        session_id,
-        lambda s: s.load_document(body.name, body.content, body.collection, replace=False),
-        document_read,
-    )
+
+    def load(s: calls.XmlSession) -> DocRef:
+        if isinstance(body, DocumentCreate):
+            return s.load_document(body.name, body.content, body.collection, replace=False)
+        return s.load_workspace_file(body.name, body.workspace_id, body.path, body.collection)
+
+    return calls.run(request, actor, session_id, load, document_read)
 
 
 @router.get(
