@@ -88,6 +88,12 @@ class Settings(BaseSettings):
         description="How long an unfinished resumable (tus) upload waits for its next bytes "
         "before it expires (410); `cairn admin gc` then removes it. Each PATCH restarts it.",
     )
+    xml_session_idle_timeout: timedelta = Field(
+        default=timedelta(minutes=30),
+        gt=timedelta(0),
+        description="How long an XML database session may go without a request before the "
+        "server closes it (its open transaction rolled back, nothing of it applied).",
+    )
     max_header_bytes: int = Field(
         default=64 * 1024,
         ge=1024,

@@ -133,3 +133,29 @@ def test_storage_is_normalised_and_counts_every_numbered_node() -> None:
     assert stored.content.startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
     # document, comment, a, @x, "t", b, "u"
     assert stored.node_count == 7 == canonical_count(parse_tree(stored.content))
+
+
+def test_an_idle_session_is_closed_and_its_transaction_rolled_back(
+    engine: Engine, blobs: BlobStore, make_member: Callable[..., Member]
+) -> None:
+    now = [1000.0]  # the server's clock, moved by hand instead of waiting half an hour
+    server = XmlServer(
+        UnitOfWork(make_sessionmaker(engine)), blobs, idle_timeout=60, clock=lambda: now[0]
+    )
+    member = make_member()
+    actor = _actor(server, member)
+    idle = server.open_session(actor, member.organisation_id)
+    busy = server.open_session(actor, member.organisation_id)
+    idle.begin()
+    idle.load_document("draft", "<d/>", replace=False)
+    now[0] += 45
+    server.session(actor, busy.id)  # a request keeps a session alive
+    now[0] += 30
+    assert server.close_idle() == 1
+    with pytest.raises(NotFound, match="without a request; its open transaction was rolled back"):
+        server.session(actor, idle.id)
+    assert server.session(actor, busy.id) is busy
+    assert [d.name for d in busy.list_documents()] == []  # nothing of the draft applied
+    now[0] += 61
+    with pytest.raises(NotFound, match="without a request"):
+        server.session(actor, busy.id)  # closed by the lookup's own sweep

@@ -15,9 +15,11 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import threading
+import time
 import uuid
 from array import array
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -154,6 +156,7 @@ class XmlSession:
         self.database_id = database_id
         self.organisation_id = org_id
         self.lock = threading.RLock()
+        self.last_used = server.clock()
         self.txn: Transaction | None = None  # the explicit transaction, when one is open
         self.recent: OrderedDict[int, Transaction] = OrderedDict()  # autocommitted, results open
 
@@ -873,11 +876,22 @@ def _atomic(value: Any) -> Any:
 class XmlServer:
     """The process's sessions over one database and blob store."""
 
-    def __init__(self, uow: UnitOfWork, blobs: BlobStore, cache_bytes: int = 512 << 20) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        blobs: BlobStore,
+        cache_bytes: int = 512 << 20,
+        *,
+        idle_timeout: float = 1800.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.uow = uow
         self.blobs = blobs
         self.trees = TreeCache(blobs, cache_bytes)
+        self.idle_timeout = idle_timeout
+        self.clock = clock
         self._sessions: dict[str, XmlSession] = {}
+        self._expired: OrderedDict[str, None] = OrderedDict()  # ids closed for idling, recent
         self._lock = threading.Lock()
         self._ids: dict[str, tuple[tuple[int, ...], dict[int, int]]] = {}
         self._positions: dict[int, tuple[tuple[int, ...], dict[int, int]]] = {}
@@ -932,6 +946,7 @@ class XmlServer:
         with self.uow.transaction() as session:
             db = service.ensure_database(session, actor, database)
             db_id, org_id = db.id, db.organisation_id
+        self.close_idle()
         with self._lock:
             mine = [s for s in self._sessions.values() if s.user_id == actor.id]
             if len(mine) >= MAX_SESSIONS_PER_USER:
@@ -942,7 +957,14 @@ class XmlServer:
 
     def session(self, actor: Actor, session_id: str) -> XmlSession:
         """The caller's own session; anyone else's, or one lost in a restart, is not found."""
+        self.close_idle()
         found = self._sessions.get(session_id)
+        if found is None and session_id in self._expired:
+            minutes = self.idle_timeout / 60
+            raise SessionGone(
+                f"Session closed after {minutes:g} minutes without a request; its open "
+                "transaction was rolled back, nothing of it applied. Open a new session."
+            )
         if found is None or found.user_id != actor.id:
             raise SessionGone(
                 "Session not found: it was closed, or the server restarted (an open "
@@ -951,7 +973,25 @@ class XmlServer:
         if found.organisation_id not in actor.privileges:
             raise NotFound("Organisation not found.")
         found.actor = actor
+        found.last_used = self.clock()
         return found
+
+    def close_idle(self) -> int:
+        """Close the sessions idle longer than ``idle_timeout`` (rolling back their open
+        transactions, as a close does); how many were closed."""
+        now = self.clock()
+        with self._lock:
+            idle = [s for s in self._sessions.values() if now - s.last_used > self.idle_timeout]
+            for xs in idle:
+                self._sessions.pop(xs.id, None)
+                self._expired[xs.id] = None
+            while len(self._expired) > 4096:
+                self._expired.popitem(last=False)
+        for xs in idle:
+            with xs.lock:
+                xs.close()
+            engine.release(xs)
+        return len(idle)
 
     def close_session(self, actor: Actor, session_id: str) -> None:
         xs = self.session(actor, session_id)

@@ -26,7 +26,11 @@ def server(request: Any) -> XmlServer:
         with _lock:
             found = getattr(state, "xmldb", None)
             if found is None:
-                found = XmlServer(UnitOfWork(state.sessionmaker), state.blobs)
+                found = XmlServer(
+                    UnitOfWork(state.sessionmaker),
+                    state.blobs,
+                    idle_timeout=state.settings.xml_session_idle_timeout.total_seconds(),
+                )
                 state.xmldb = found
     return found
 
