@@ -1,5 +1,6 @@
-"""The demo ``make run`` seeds: an organisation with credits, a user, and a workspace holding a
-small paper with findings, so a newcomer has something to click through."""
+"""The demo ``make run`` seeds: an organisation with credits, a user, a workspace holding a
+small paper with findings, and XML metadata of that paper to query, so a newcomer has
+something to click through."""
 
 from __future__ import annotations
 
@@ -29,6 +30,33 @@ DEMO_PAPER = {
     "paper/notes (draft).txt": b"A file whose name gets cleaned.\n",
 }
 
+# The XML database's demo: the paper's DataCite record and an EML dataset description, in
+# the collection "metadata" (try: collection("metadata")//*:title/string()).
+DEMO_XML = {
+    "paper-datacite": """<resource xmlns="http://datacite.org/schema/kernel-4">
+  <identifier identifierType="DOI">10.5072/demo.1</identifier>
+  <creators><creator><creatorName>Researcher, Demo</creatorName></creator></creators>
+  <titles><title>A demo paper</title></titles>
+  <publisher>Demo Lab</publisher>
+  <publicationYear>2026</publicationYear>
+  <resourceType resourceTypeGeneral="Text">Preprint</resourceType>
+</resource>""",
+    "survey-eml": """<eml:eml xmlns:eml="https://eml.ecoinformatics.org/eml-2.2.0"
+    packageId="demo.survey.1" system="cairn">
+  <dataset>
+    <title>Synthetic bird survey, demo data</title>
+    <creator><individualName><surName>Researcher</surName></individualName></creator>
+    <keywordSet><keyword>birds</keyword><keyword>synthetic</keyword></keywordSet>
+    <dataTable><entityName>counts.csv</entityName>
+      <attributeList>
+        <attribute><attributeName>site</attributeName></attribute>
+        <attribute><attributeName>count</attributeName></attribute>
+      </attributeList>
+    </dataTable>
+  </dataset>
+</eml:eml>""",
+}
+
 
 def seed_demo(uow: UnitOfWork, blobs: BlobStore, *, work_dir: Path) -> bool:
     """Create the demo organisation, user and workspace unless the user exists (idempotent).
@@ -56,6 +84,7 @@ def seed_demo(uow: UnitOfWork, blobs: BlobStore, *, work_dir: Path) -> bool:
             session, organisation=organisation, amount=1000, reason="demo credits"
         )
         actor = accounts.authenticate_user(session, user)
+        organisation_id = organisation.id
     work_dir.mkdir(parents=True, exist_ok=True)
     archive = work_dir / "demo-paper.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
@@ -67,4 +96,17 @@ def seed_demo(uow: UnitOfWork, blobs: BlobStore, *, work_dir: Path) -> bool:
         workspaces.upload(uow, blobs, actor, workspaces.uploaded_file(archive), work_dir=work_dir)
     finally:
         archive.unlink(missing_ok=True)
+    _seed_xml(uow, blobs, actor, organisation_id)
     return True
+
+
+def _seed_xml(uow: UnitOfWork, blobs: BlobStore, actor: accounts.Actor, org_id: str) -> None:
+    from cairn.xmldb import XmlServer  # Saxon starts only when seeding
+
+    server = XmlServer(uow, blobs)
+    xs = server.open_session(actor, org_id)
+    xs.begin()
+    for name, text in DEMO_XML.items():
+        xs.load_document(name, text, "metadata", replace=False)
+    xs.commit()
+    server.close_session(actor, xs.id)

@@ -217,3 +217,12 @@ def test_a_view_only_member_cannot_define(
     for statement in ('CREATE DOCUMENT "d"', 'CREATE COLLECTION "c"', 'LOAD STDIN "d"'):
         viewer.query(statement, status=403)
     assert viewer.call("GET", "/documents")["items"] == []
+
+
+def test_a_collection_of_several_documents(api: Api) -> None:
+    """Regression: binding a collection of two or more documents aborted the server process
+    (saxonche's ClassCastException on a map of sequences)."""
+    for name in ("c", "a", "b"):
+        api.load(name, f"<doc>{name}</doc>", collection="three")
+    assert api.lite('collection("three")/doc/string()').splitlines() == ["a", "b", "c"]
+    assert api.lite('count(collection("three"))') == "3"

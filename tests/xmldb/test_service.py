@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -159,3 +160,17 @@ def test_an_idle_session_is_closed_and_its_transaction_rolled_back(
     now[0] += 61
     with pytest.raises(NotFound, match="without a request"):
         server.session(actor, busy.id)  # closed by the lookup's own sweep
+
+
+def test_the_demo_seeds_metadata_to_query(engine: Engine, blobs: BlobStore, tmp_path: Path) -> None:
+    from cairn.demo import DEMO_EMAIL, DEMO_ORG, seed_demo
+
+    uow = UnitOfWork(make_sessionmaker(engine))
+    assert seed_demo(uow, blobs, work_dir=tmp_path)
+    with uow.transaction() as session:
+        user = accounts.find_user(session, email=DEMO_EMAIL)
+        actor = accounts.authenticate_user(session, user)
+    server = XmlServer(uow, blobs)
+    xs = server.open_session(actor, DEMO_ORG)
+    answer = xs.execute('collection("metadata")//*:title/string()', lite=True)
+    assert answer["text"].splitlines() == ["A demo paper", "Synthetic bird survey, demo data"]

@@ -31,7 +31,7 @@ PROLOG = (
     f"declare function Q{{{_NS}}}collection($n as xs:string?) as document-node()* {{ "
     f"if (empty($n) or not({_MAP}contains(${COLLS_VAR}, $n))) "
     f"then error({_ERR}, 'FODC0002: Collection not found: ' || string($n)) "
-    f"else for $k in ${COLLS_VAR}($n) return ${DOCS_VAR}($k) }}; "
+    f"else for $k in tokenize(${COLLS_VAR}($n), '&#10;')[.] return ${DOCS_VAR}($k) }}; "
     f"declare function Q{{{_NS}}}collection() as document-node()* {{ "
     f"error({_ERR}, 'FODC0002: There is no default collection; name one.') }}; "
 )

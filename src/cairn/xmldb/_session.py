@@ -485,11 +485,11 @@ class XmlSession:
         docs = {name: self._tree(txn, name).root for name in sorted(names)}
         params: dict[str, Any] = {
             DOCS_VAR: proc.make_map2(docs) if docs else _empty_map(),
+            # A collection's member names as one string, a line each (names hold no control
+            # characters): a map whose values are sequences built in Python aborts saxonche
+            # (ClassCastException in MapData.j_addMapPair, seen with two members).
             COLLS_VAR: proc.make_map2(
-                {
-                    k: engine.as_value([proc.make_string_value(v) for v in vs])
-                    for k, vs in colls.items()
-                }
+                {k: proc.make_string_value("\n".join(vs)) for k, vs in colls.items()}
             )
             if colls
             else _empty_map(),
