@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -10,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -50,6 +52,23 @@ class Server:
         return subprocess.run(
             [*CAIRN, *args], env=self.env, capture_output=True, text=True, input=input, timeout=120
         )
+
+    def json(self, *args: str) -> Any:
+        """Run a `cairn` command with `--json`; it must succeed; its parsed output."""
+        done = self.cli(*args, "--json")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    def sign_in(self, email: str, password: str, organisation: str) -> Server:
+        """Create the organisation and a member of it with `cairn admin`, then `cairn login`
+        as that member (the CLI keeps the login for later commands)."""
+        self.cli("admin", "create-org", "--name", organisation)
+        made = self.cli(
+            "admin", "create-user", "--email", email, "--password", password, "--org", organisation
+        )
+        assert made.returncode == 0, made.stderr
+        assert self.cli("login", "--email", email, "--password", password).returncode == 0
+        return self
 
 
 def _serve(root: Path, extra_env: dict[str, str]) -> Iterator[Server]:

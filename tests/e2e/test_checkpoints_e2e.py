@@ -3,7 +3,6 @@ server, and `cairn admin gc` keeping the blobs only a checkpoint still refers to
 
 from __future__ import annotations
 
-import json
 import tarfile
 from pathlib import Path
 
@@ -20,34 +19,22 @@ TEX = b"\\documentclass{article}\n\\begin{document}Hi\\end{document}\n"
 
 @pytest.fixture(scope="module")
 def ada(server: Server) -> Server:
-    server.cli("admin", "create-org", "--name", "Engine Lab")
-    made = server.cli(
-        "admin", "create-user", "--email", EMAIL, "--password", PASSWORD, "--org", "Engine Lab"
-    )
-    assert made.returncode == 0, made.stderr
-    assert server.cli("login", "--email", EMAIL, "--password", PASSWORD).returncode == 0
-    return server
-
-
-def json_of(server: Server, *args: str) -> object:
-    done = server.cli(*args, "--json")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return server.sign_in(EMAIL, PASSWORD, "Engine Lab")
 
 
 def test_cli_checkpoint_life_cycle(ada: Server, tmp_path: Path) -> None:
     archive = write_tar_gz(tmp_path / "p.tar.gz", {"main.tex": TEX, "data.txt": b"x\n" * 999})
-    summary = json_of(ada, "workspace", "upload", str(archive))
+    summary = ada.json("workspace", "upload", str(archive))
     assert isinstance(summary, dict)
     wid = str(summary["id"])
-    saved = json_of(ada, "workspace", "checkpoint", wid)
+    saved = ada.json("workspace", "checkpoint", wid)
     assert isinstance(saved, dict) and saved["checksum"] == summary["checksum"]
 
     # Only the checkpoint refers to data.txt's blob once the file is deleted: gc keeps it.
     assert ada.cli("workspace", "delete-file", wid, "data.txt").returncode == 0
-    gc = json_of(ada, "admin", "gc", "--grace-minutes", "0")
+    gc = ada.json("admin", "gc", "--grace-minutes", "0")
     assert isinstance(gc, dict)
-    listed = json_of(ada, "workspace", "checkpoints", wid)
+    listed = ada.json("workspace", "checkpoints", wid)
     assert isinstance(listed, list) and [c["id"] for c in listed] == [saved["id"]]
 
     out = tmp_path / "out"
@@ -62,7 +49,7 @@ def test_cli_checkpoint_life_cycle(ada: Server, tmp_path: Path) -> None:
     refused = ada.cli("workspace", "restore", wid, saved["id"])
     assert refused.returncode == 3 and "locked" in refused.stderr
     assert ada.cli("workspace", "unlock", wid).returncode == 0
-    restored = json_of(ada, "workspace", "restore", wid, saved["id"])
+    restored = ada.json("workspace", "restore", wid, saved["id"])
     assert isinstance(restored, dict) and restored["checksum"] == saved["checksum"]
     data = ada.cli("workspace", "download", wid, "--file", "data.txt", "-o", str(tmp_path))
     assert data.returncode == 0, data.stderr
@@ -70,6 +57,6 @@ def test_cli_checkpoint_life_cycle(ada: Server, tmp_path: Path) -> None:
 
     assert ada.cli("workspace", "delete-checkpoint", wid, saved["id"]).returncode == 0
     assert ada.cli("workspace", "restore", wid, saved["id"]).returncode == 4
-    json_of(ada, "workspace", "checkpoint", wid)
+    ada.json("workspace", "checkpoint", wid)
     assert ada.cli("workspace", "delete-checkpoints", wid).returncode == 0
-    assert json_of(ada, "workspace", "checkpoints", wid) == []
+    assert ada.json("workspace", "checkpoints", wid) == []

@@ -4,7 +4,6 @@ the quarantine refers to."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -20,32 +19,20 @@ TEX = b"\\documentclass{article}\n\\begin{document}Hi\\end{document}\n"
 
 @pytest.fixture(scope="module")
 def grace(server: Server) -> Server:
-    server.cli("admin", "create-org", "--name", "Harvard Lab")
-    made = server.cli(
-        "admin", "create-user", "--email", EMAIL, "--password", PASSWORD, "--org", "Harvard Lab"
-    )
-    assert made.returncode == 0, made.stderr
-    assert server.cli("login", "--email", EMAIL, "--password", PASSWORD).returncode == 0
-    return server
-
-
-def json_of(server: Server, *args: str) -> object:
-    done = server.cli(*args, "--json")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return server.sign_in(EMAIL, PASSWORD, "Harvard Lab")
 
 
 def test_cli_removed_files(grace: Server, tmp_path: Path) -> None:
     first = write_tar_gz(tmp_path / "a.tar.gz", {"main.tex": TEX, "data.txt": b"old\n"})
-    summary = json_of(grace, "workspace", "upload", str(first))
+    summary = grace.json("workspace", "upload", str(first))
     assert isinstance(summary, dict)
     wid = str(summary["id"])
     second = write_tar_gz(tmp_path / "b.tar.gz", {"data.txt": b"new\n"})
-    json_of(grace, "workspace", "upload", str(second), "--workspace", wid)
+    grace.json("workspace", "upload", str(second), "--workspace", wid)
 
     # Only the quarantine refers to the old data.txt now: gc keeps its blob.
-    json_of(grace, "admin", "gc", "--grace-minutes", "0")
-    listed = json_of(grace, "workspace", "removed", wid)
+    grace.json("admin", "gc", "--grace-minutes", "0")
+    listed = grace.json("workspace", "removed", wid)
     assert isinstance(listed, list) and [(r["path"], r["rule"]) for r in listed] == [
         ("data.txt", "replaced")
     ]
@@ -60,7 +47,7 @@ def test_cli_removed_files(grace: Server, tmp_path: Path) -> None:
 
     taken = grace.cli("workspace", "restore-removed", wid, entry)
     assert taken.returncode != 0 and "overwrite" in taken.stderr
-    restored = json_of(grace, "workspace", "restore-removed", wid, entry, "--overwrite")
+    restored = grace.json("workspace", "restore-removed", wid, entry, "--overwrite")
     assert isinstance(restored, dict) and restored["removed_count"] == 1
     back = grace.cli("workspace", "download", wid, "--file", "data.txt", "-o", str(tmp_path))
     assert back.returncode == 0 and (tmp_path / "data.txt").read_bytes() == b"old\n"

@@ -21,13 +21,7 @@ TEX = b"\\documentclass{article}\n\\begin{document}Hi\\end{document}\n"
 
 @pytest.fixture(scope="module")
 def grace(server: Server) -> Server:
-    server.cli("admin", "create-org", "--name", "Navy Lab")
-    made = server.cli(
-        "admin", "create-user", "--email", EMAIL, "--password", PASSWORD, "--org", "Navy Lab"
-    )
-    assert made.returncode == 0, made.stderr
-    assert server.cli("login", "--email", EMAIL, "--password", PASSWORD).returncode == 0
-    return server
+    return server.sign_in(EMAIL, PASSWORD, "Navy Lab")
 
 
 def make_archive(path: Path) -> Path:

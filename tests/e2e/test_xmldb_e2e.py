@@ -19,19 +19,9 @@ EMAIL, PASSWORD = "ada@example.org", "Analytical-1843!"
 ORG = "Engine Lab"
 
 
-def _grant(server: Server) -> None:
-    server.cli("admin", "create-org", "--name", ORG)
-    made = server.cli(
-        "admin", "create-user", "--email", EMAIL, "--password", PASSWORD, "--org", ORG
-    )
-    assert made.returncode == 0, made.stderr
-    assert server.cli("login", "--email", EMAIL, "--password", PASSWORD).returncode == 0
-
-
 @pytest.fixture(scope="module")
 def ada(server: Server) -> Server:
-    _grant(server)
-    return server
+    return server.sign_in(EMAIL, PASSWORD, ORG)
 
 
 def test_cli_load_query_list_get_delete(ada: Server, tmp_path: Path) -> None:
@@ -96,7 +86,7 @@ def test_commit_after_a_real_restart_applies_nothing(
     root = tmp_path_factory.mktemp("restart")
     first = _serve(root, {})
     server = next(first)
-    _grant(server)
+    server.sign_in(EMAIL, PASSWORD, ORG)
     con = connect(server.url, ORG, EMAIL, PASSWORD)
     con.begin()
     con.load_document("half", "<h/>")

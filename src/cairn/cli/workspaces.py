@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,17 @@ def _transfer_bar(quiet: bool) -> Progress:
         console=err,
         disable=quiet,
     )
+
+
+OutputOption = typer.Option(Path("."), "--output", "-o", help="File or folder to write.")
+
+
+def _save(total: int | None, download: Callable[[Callable[[int], None]], Path]) -> None:
+    """Run ``download(progress)`` under a transfer bar and say where the file went."""
+    with _transfer_bar(False) as bar:
+        task = bar.add_task("download", total=total)
+        saved = download(lambda n: bar.advance(task, n))
+    err.print(f"Saved {saved}", highlight=False)
 
 
 def _show(workspace: Workspace, as_json: bool) -> None:
@@ -185,15 +197,12 @@ def files(
 def download(
     workspace_id: int = WorkspaceArg,
     file: str | None = typer.Option(None, "--file", help="Only this file (its path)."),
-    output: Path = typer.Option(Path("."), "--output", "-o", help="File or folder to write."),
+    output: Path = OutputOption,
     api_url: str | None = ApiUrl,
 ) -> None:
     """Download the whole workspace as .tar.gz, or one file."""
     workspace = _workspace(workspace_id, api_url)
-    with _transfer_bar(False) as bar:
-        task = bar.add_task("download", total=None)
-        saved = workspace.download(output, file=file, progress=lambda n: bar.advance(task, n))
-    err.print(f"Saved {saved}", highlight=False)
+    _save(None, lambda progress: workspace.download(output, file=file, progress=progress))
 
 
 @app.command()
@@ -284,15 +293,12 @@ def restore(
 def download_checkpoint(
     workspace_id: int = WorkspaceArg,
     key: str = CheckpointArg,
-    output: Path = typer.Option(Path("."), "--output", "-o", help="File or folder to write."),
+    output: Path = OutputOption,
     api_url: str | None = ApiUrl,
 ) -> None:
     """Download a checkpoint's files as .tar.gz."""
     found = _workspace(workspace_id, api_url).checkpoint(key)
-    with _transfer_bar(False) as bar:
-        task = bar.add_task("download", total=found.package_size)
-        saved = found.download(output, progress=lambda n: bar.advance(task, n))
-    err.print(f"Saved {saved}", highlight=False)
+    _save(found.package_size, lambda progress: found.download(output, progress=progress))
 
 
 @app.command("delete-checkpoint")
@@ -337,15 +343,12 @@ def removed(
 def download_removed(
     workspace_id: int = WorkspaceArg,
     entry: str = RemovedArg,
-    output: Path = typer.Option(Path("."), "--output", "-o", help="File or folder to write."),
+    output: Path = OutputOption,
     api_url: str | None = ApiUrl,
 ) -> None:
     """Download a removed file's bytes, as they were when it was removed."""
     found = _workspace(workspace_id, api_url).removed_file(entry)
-    with _transfer_bar(False) as bar:
-        task = bar.add_task("download", total=found.size)
-        saved = found.download(output, progress=lambda n: bar.advance(task, n))
-    err.print(f"Saved {saved}", highlight=False)
+    _save(found.size, lambda progress: found.download(output, progress=progress))
 
 
 @app.command("restore-removed")
