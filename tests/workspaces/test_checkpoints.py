@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import tarfile
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,6 +22,7 @@ from cairn.errors import BadRequest, Conflict, Forbidden, NotFound
 from cairn.workspaces import service
 from cairn.workspaces.models import WorkspaceCheckpoint, WorkspaceCheckpointFile
 from tests.archives import write_tar_gz
+from tests.concurrency import race
 from tests.conftest import _wipe
 from tests.factories import make_org, make_user
 
@@ -288,29 +288,10 @@ def test_restore_reuses_the_checkpoints_built_package(world: World) -> None:
     )
 
 
-def _race(*calls: Callable[[], object]) -> list[BaseException]:
-    start = threading.Barrier(len(calls))
-    errors: list[BaseException] = []
-
-    def run(call: Callable[[], object]) -> None:
-        try:
-            start.wait()
-            call()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
-
-
 def test_two_saves_racing_keep_one_checkpoint(world: World) -> None:
     wid = world.upload({"main.tex": TEX})
     results: list[service.SavedCheckpoint] = []
-    errors = _race(lambda: results.append(world.save(wid)), lambda: results.append(world.save(wid)))
+    errors = race(lambda: results.append(world.save(wid)), lambda: results.append(world.save(wid)))
     assert not errors
     assert sorted(r.created for r in results) == [False, True]
     assert len({r.checkpoint.id for r in results}) == 1
@@ -331,7 +312,7 @@ def test_saves_racing_at_the_limit_never_pass_it(world: World) -> None:
         world.upload({"n.txt": b"eleventh\n"}, wid)
         world.save(wid)
 
-    errors = _race(lambda: world.save(wid), upload_then_save)
+    errors = race(lambda: world.save(wid), upload_then_save)
     with world.uow.transaction() as session:
         count = session.scalar(select(func.count()).select_from(WorkspaceCheckpoint))
     assert count == service.MAX_CHECKPOINTS
@@ -345,7 +326,7 @@ def test_a_restore_racing_an_upload_is_one_or_the_other_never_a_mix(world: World
     saved = world.files(wid)
     world.upload({"b.txt": b"b\n"}, wid)
     late = {f"late/{n}.txt": b"%d\n" % n for n in range(30)}
-    errors = _race(
+    errors = race(
         lambda: world.call(service.restore_checkpoint, wid, checkpoint.id),
         lambda: world.upload(late, wid),
     )

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import io
 import tarfile
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +26,7 @@ from cairn.workspaces._limits import DEFAULT_LIMITS
 from cairn.workspaces._unpack import process_upload
 from cairn.workspaces.models import WorkspaceRemovedFile
 from tests.archives import write_tar_gz
+from tests.concurrency import race
 from tests.conftest import _wipe
 from tests.factories import make_org, make_user
 
@@ -334,30 +334,11 @@ def test_a_locked_or_released_workspace_refuses_restore(world: World) -> None:
     world.restore(wid, entry.id, path="env.txt")
 
 
-def _race(*calls: Callable[[], object]) -> list[BaseException]:
-    start = threading.Barrier(len(calls))
-    errors: list[BaseException] = []
-
-    def run(call: Callable[[], object]) -> None:
-        try:
-            start.wait()
-            call()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
-
-
 def test_two_restores_of_one_entry_restore_it_once(world: World) -> None:
     wid = world.upload({"main.tex": TEX, "a.txt": b"old\n"})
     world.upload({"a.txt": b"new\n"}, wid)
     entry = world.by_path(wid)["a.txt"]
-    errors = _race(
+    errors = race(
         lambda: world.restore(wid, entry.id, path="one.txt"),
         lambda: world.restore(wid, entry.id, path="two.txt"),
     )
