@@ -24,6 +24,7 @@ from cairn.errors import Conflict, NotFound
 from cairn.workspaces import resumable as tus
 from cairn.workspaces import service
 from cairn.workspaces.models import WorkspaceUpload
+from tests.concurrency import race
 from tests.conftest import _wipe
 from tests.factories import make_org, make_user
 
@@ -218,3 +219,21 @@ def test_gc_removes_expired_uploads_and_orphan_files_only(world: World) -> None:
     assert ids == {live, busy}
     with pytest.raises(NotFound):
         world.offset(expired)
+
+
+def test_unfinished_uploads_per_workspace_are_capped(world: World) -> None:
+    """Each unfinished upload holds a partial file: at most MAX_UNFINISHED at once, counted
+    under the workspace's lock, so creations racing for the last places cannot pass it."""
+    started = [world.start(10) for _ in range(tus.MAX_UNFINISHED - 2)]
+    made: list[str] = []
+    errors = race(*[lambda: made.append(world.start(10)) for _ in range(4)])
+    assert len(made) == 2 and len(errors) == 2
+    assert all(isinstance(e, Conflict) and "unfinished" in str(e) for e in errors)
+    with world.uow.transaction() as session:  # an expired one no longer counts
+        session.execute(
+            update(WorkspaceUpload)
+            .where(WorkspaceUpload.id == started[0])
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    world.append(world.start(3), 0, [b"abc"])  # so one more can start, and finish
+    assert world.files() == {"data.bin": 3}

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
@@ -48,6 +48,7 @@ from cairn.workspaces.service import _target, target_limits, upload, uploaded_fi
 
 __all__ = [
     "CHECKSUM_ALGORITHMS",
+    "MAX_UNFINISHED",
     "TUS_EXTENSIONS",
     "TUS_VERSION",
     "Resumable",
@@ -66,6 +67,7 @@ __all__ = [
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = ("creation", "creation-with-upload", "termination", "checksum", "expiration")
 CHECKSUM_ALGORITHMS = ("sha256",)
+MAX_UNFINISHED = 32  # unexpired unfinished uploads per workspace; each holds a partial file
 
 COMMIT_EVERY = 64 * 1024 * 1024
 """A long PATCH without a checksum makes its bytes durable and raises the offset this often, so
@@ -186,8 +188,23 @@ def create_upload(
     its first bytes too (tus creation-with-upload)."""
     fields = parse_metadata(metadata)
     with uow.transaction() as session:
-        workspace = get_workspace(session, actor, workspace_id, need=Privilege.execute)
+        # Locked, so that two creations racing for the last free place count each other.
+        workspace = get_workspace(
+            session, actor, workspace_id, need=Privilege.execute, for_update=True
+        )
         _require_writable(workspace)
+        unfinished = session.scalar(
+            select(func.count())
+            .select_from(WorkspaceUpload)
+            .where(
+                WorkspaceUpload.workspace_id == workspace.id, WorkspaceUpload.expires_at > utcnow()
+            )
+        )
+        if (unfinished or 0) >= MAX_UNFINISHED:
+            raise Conflict(
+                f"This workspace has {MAX_UNFINISHED} unfinished resumable uploads already: "
+                "finish or terminate one (DELETE its URL) first."
+            )
         limit = min(resumable.max_upload_bytes, target_limits(workspace.archive).max_total_bytes)
         if length <= 0:
             raise BadRequest("file payload is zero length")
