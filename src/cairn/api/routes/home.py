@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from cairn import __version__
 from cairn.accounts import service as accounts
 from cairn.api.deps import SessionDep, SettingsDep
-from cairn.demo import DEMO_EMAIL, DEMO_PASSWORD
+from cairn.demo import DEMO_EMAIL, DEMO_ORG, DEMO_PASSWORD
 from cairn.errors import NotFound
 
 router = APIRouter(tags=["home"])
@@ -53,6 +53,15 @@ DEMO = """<div class="demo">
 <h2>Demo account</h2>
 <p>Log in as <code>{email}</code> with password <code>{password}</code>: in the Swagger UI call
 <code>POST /api/v1/auth/login</code>, then press <em>Authorize</em> and paste the token.</p>
+<p>Or from the shell, after <code>cairn login --email {email}</code>:</p>
+<ul>
+<li><code>cairn workspace list</code>: the demo paper's workspace, with what its checks found
+(<code>cairn workspace removed ID</code> shows what they took out, kept in quarantine);</li>
+<li><code>cairn xml query 'collection("metadata")//*:title/string()' --db "{org}"</code>: the
+paper's DataCite record and a dataset's EML in the XML database;</li>
+<li><code>cairn record my_script.py</code> then <code>cairn runs list</code>: provenance of a
+run, what it read and wrote.</li>
+</ul>
 </div>"""
 
 
@@ -68,7 +77,9 @@ def _demo_exists(session: SessionDep) -> bool:
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def home(session: SessionDep, settings: SettingsDep) -> HTMLResponse:
     """The landing page; shows the demo login while the demo user exists."""
-    demo = DEMO.format(email=escape(DEMO_EMAIL), password=escape(DEMO_PASSWORD))
+    demo = DEMO.format(
+        email=escape(DEMO_EMAIL), password=escape(DEMO_PASSWORD), org=escape(DEMO_ORG)
+    )
     page = PAGE.format(
         base_url=escape(settings.base_url),
         demo=demo if _demo_exists(session) else "",
