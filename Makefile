@@ -32,10 +32,13 @@ system-tools:
 
 install: $(STAMP) system-tools
 
-## Start cairn on embedded defaults (SQLite + local blobs in ./data) with a demo account.
+## Start cairn on embedded defaults (SQLite + local blobs in ./data) with a demo account; the
+## archive trusts the demo CA that seed-demo writes (unless CAIRN_ARCHIVE_TRUST_ROOTS is set).
 run: install
 	CAIRN_DATA_DIR=$${CAIRN_DATA_DIR:-$(CURDIR)/data} $(BIN)/cairn admin seed-demo
-	CAIRN_DATA_DIR=$${CAIRN_DATA_DIR:-$(CURDIR)/data} $(BIN)/cairn serve
+	CAIRN_DATA_DIR=$${CAIRN_DATA_DIR:-$(CURDIR)/data} \
+	  CAIRN_ARCHIVE_TRUST_ROOTS=$${CAIRN_ARCHIVE_TRUST_ROOTS:-$${CAIRN_DATA_DIR:-$(CURDIR)/data}/demo/trust-roots} \
+	  $(BIN)/cairn serve
 
 ## Lint, type-check and run the whole test suite (SQLite and, when reachable, PostgreSQL).
 test: install lint

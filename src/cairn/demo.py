@@ -1,10 +1,12 @@
 """The demo ``make run`` seeds: an organisation with credits, a user, a workspace holding a
-small paper with findings, and XML metadata of that paper to query, so a newcomer has
-something to click through."""
+small paper with findings, XML metadata of that paper to query, and for the signed archive a
+storage, a source system with its API key and a demo CA with a signer, so a newcomer has
+something to click through and can try the archive's curl."""
 
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 from pathlib import Path
 
@@ -58,8 +60,11 @@ DEMO_XML = {
 }
 
 
-def seed_demo(uow: UnitOfWork, blobs: BlobStore, *, work_dir: Path) -> bool:
+def seed_demo(
+    uow: UnitOfWork, blobs: BlobStore, *, work_dir: Path, demo_dir: Path | None = None
+) -> bool:
     """Create the demo organisation, user and workspace unless the user exists (idempotent).
+    With ``demo_dir``, also the archive's demo (see ``_seed_archive``) in that folder.
 
     Returns whether anything was created.
     """
@@ -97,6 +102,8 @@ def seed_demo(uow: UnitOfWork, blobs: BlobStore, *, work_dir: Path) -> bool:
     finally:
         archive.unlink(missing_ok=True)
     _seed_xml(uow, blobs, actor, organisation_id)
+    if demo_dir is not None:
+        _seed_archive(uow, organisation_id, demo_dir)
     return True
 
 
@@ -110,3 +117,56 @@ def _seed_xml(uow: UnitOfWork, blobs: BlobStore, actor: accounts.Actor, org_id: 
         xs.load_document(name, text, "metadata", replace=False)
     xs.commit()
     server.close_session(actor, xs.id)
+
+
+ARCHIVE_GUIDE = """cairn demo: try the signed archive (see docs/archive.md)
+
+The server trusts the demo CA when started with
+  CAIRN_ARCHIVE_TRUST_ROOTS={trust_roots}
+(make run does this). Sign a file as the demo signer and archive it:
+
+  echo 'A document to keep.' > document.txt
+  openssl cms -sign -binary -in document.txt -signer {signer_cert} -inkey {signer_key} \\
+    -outform DER -md sha256 -out a-detached.sig
+  curl -X POST {base_url}/api/document/content -H "X-Api-Key: {api_key}" \\
+    -F ContainerName=MyContainer -F ArchiveDate=21.07.2030 -F StorageId={storage_id} \\
+    -F Signs=@a-detached.sig -F SaveType=Temporary -F Content=@document.txt -F UseArchiveCa=false
+  curl -H "X-Api-Key: {api_key}" {base_url}/api/document/CONTAINER-ID/status
+
+The API key belongs to the source system "{source_system}" of "{org}"; this file is the only
+place it is written (only its hash is stored). The demo CA and signer are for trying cairn
+only.
+"""
+
+
+def _seed_archive(uow: UnitOfWork, org_id: str, demo_dir: Path) -> None:
+    """A storage, a source system (its API key written to ``demo_dir/archive.txt`` with the
+    commands to try) and the demo PKI under ``demo_dir``."""
+    from cairn.accounts.models import Organisation
+    from cairn.archive import service as archive
+    from cairn.archive.demo import write_demo_pki
+    from cairn.config import get_settings
+
+    pki = write_demo_pki(demo_dir)
+    with uow.transaction() as session:
+        organisation = session.get(Organisation, org_id)
+        assert organisation is not None
+        storage = archive.create_storage(session, organisation=organisation, name="Demo storage")
+        system, key = archive.create_source_system(
+            session, organisation=organisation, name="Demo source system"
+        )
+        storage_id, system_name = storage.id, system.name
+    guide = ARCHIVE_GUIDE.format(
+        trust_roots=pki.trust_roots,
+        signer_cert=pki.signer_cert,
+        signer_key=pki.signer_key,
+        base_url=get_settings().base_url.rstrip("/"),
+        api_key=key,
+        storage_id=storage_id,
+        source_system=system_name,
+        org=DEMO_ORG,
+    )
+    path = demo_dir / "archive.txt"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(guide)

@@ -171,13 +171,17 @@ def seed_demo(as_json: bool = JsonOption) -> None:
     from cairn.demo import seed_demo as seed
 
     settings = get_settings()
+    demo_dir = settings.data_dir / "demo"
     with local_database() as uow:
-        created = seed(uow, local_blob_store(settings), work_dir=settings.work_dir)
+        created = seed(
+            uow, local_blob_store(settings), work_dir=settings.work_dir, demo_dir=demo_dir
+        )
     data = {
         "email": DEMO_EMAIL,
         "password": DEMO_PASSWORD,
         "organisation": DEMO_ORG,
         "created": created,
+        "archive_guide": str(demo_dir / "archive.txt"),
     }
     if as_json:
         emit(data, as_json=True)
@@ -185,7 +189,8 @@ def seed_demo(as_json: bool = JsonOption) -> None:
     verb = "Created" if created else "Using"
     out.print(
         f"[bold]{verb} demo account[/bold]: {DEMO_EMAIL} / {DEMO_PASSWORD} "
-        f"(organisation '{DEMO_ORG}')",
+        f"(organisation '{DEMO_ORG}'); to try the signed archive, read "
+        f"{demo_dir / 'archive.txt'}",
         highlight=False,
     )
 
