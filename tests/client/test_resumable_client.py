@@ -98,3 +98,28 @@ def test_a_refusal_is_not_retried(sdk_client: Client, tmp_path: Path) -> None:
     workspace.lock()
     with pytest.raises(errors.Forbidden):
         workspace.upload(source, resumable=True)
+
+
+def test_an_upload_given_up_leaves_no_workspace_and_no_partial_file(
+    sdk_client: Client, client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(1000))
+    real = sdk_client._http.request
+    methods: list[str] = []
+
+    def refused(method: str, url: Any, **kwargs: Any) -> httpx.Response:
+        methods.append(method)
+        if method == "PATCH":  # the user gives up (Ctrl-C) once the upload was created
+            raise KeyboardInterrupt
+        return real(method, url, **kwargs)
+
+    monkeypatch.setattr(sdk_client._http, "request", refused)
+    with pytest.raises(KeyboardInterrupt):
+        sdk_client.workspaces.upload(source, resumable=True)
+    assert methods.count("DELETE") == 2  # the upload terminated, then the new workspace
+    monkeypatch.setattr(sdk_client._http, "request", real)
+    states = [w.state for w in sdk_client.workspaces.list()]
+    assert states == ["DELETED"], states
+    partial = client.app.state.blobs.partial_folder()  # type: ignore[attr-defined]
+    assert partial is not None and not any(partial.iterdir())

@@ -11,6 +11,7 @@ connection or a restarted server, by the SDK itself.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import time
@@ -390,6 +391,25 @@ def send_resumable(
         headers={**_TUS, "Upload-Length": str(size), "Upload-Metadata": header},
     )
     url = urlsplit(created.headers["location"]).path  # the server's path, via our base URL
+    try:
+        _send_chunks(client, url, path, size, progress, chunk_size, retries, pause)
+    except BaseException:
+        # Given up (or interrupted): free the server's partial file now, not at expiry.
+        with contextlib.suppress(errors.CairnError):
+            client.request("DELETE", url, headers=_TUS)
+        raise
+
+
+def _send_chunks(
+    client: Client,
+    url: str,
+    path: Path,
+    size: int,
+    progress: Progress | None,
+    chunk_size: int,
+    retries: int,
+    pause: float,
+) -> None:
     offset = sent = failures = 0
 
     def count(n: int) -> None:
@@ -465,17 +485,25 @@ class Workspaces:
         """Upload into a new workspace, or into ``workspace_id``.
 
         Files of ``resumable_threshold`` bytes or more (or any, with ``resumable=True``) go by
-        the resumable protocol, into a workspace created first when none is given (it stays,
-        empty, if the upload then fails).
+        the resumable protocol, into a workspace created first when none is given; if the
+        upload then fails for good, that workspace is deleted again, as a refused plain upload
+        leaves no workspace.
         """
         source = Path(path)
         if _is_resumable(source, resumable, resumable_threshold):
-            if workspace_id is None:
-                created = self.create(organisation_id=organisation_id, archive=archive)
-                workspace_id, archive = created.id, None
             metadata = {"archive": archive, "ancillary": "true" if ancillary else None}
-            send_resumable(self._client, workspace_id, source, metadata, progress=progress)
-            return self.get(workspace_id)
+            if workspace_id is not None:
+                send_resumable(self._client, workspace_id, source, metadata, progress=progress)
+                return self.get(workspace_id)
+            created = self.create(organisation_id=organisation_id, archive=archive)
+            metadata["archive"] = None  # the new workspace has its target already
+            try:
+                send_resumable(self._client, created.id, source, metadata, progress=progress)
+            except BaseException:
+                with contextlib.suppress(errors.CairnError):
+                    created.delete()  # empty: made for this upload only
+                raise
+            return self.get(created.id)
         url = f"{API}/upload" if workspace_id is None else f"{API}/{workspace_id}/files"
         form = {
             "archive": archive,
