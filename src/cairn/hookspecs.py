@@ -13,8 +13,11 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from fastapi import FastAPI
 
+    from cairn.archive.verify import Verification
     from cairn.blobs.registry import BlobStoreFactory
     from cairn.config import Settings
     from cairn.processing.ssd import Service
@@ -27,6 +30,7 @@ __all__ = [
     "register_blob_stores",
     "register_routes",
     "register_services",
+    "verify_archive_signature",
 ]
 
 hookspec = pluggy.HookspecMarker("cairn")
@@ -56,3 +60,19 @@ def register_archive_storages() -> Mapping[str, type] | None:
 @hookspec
 def register_archive_post_processors() -> Mapping[str, type] | None:
     """Map names to archive post-processing plugin classes (AssemblyName may name them)."""
+
+
+@hookspec
+def verify_archive_signature(
+    signature: bytes,
+    document: bytes | Path | None,
+    algorithms: Sequence[str],
+    level: str,
+    attached: bool,
+) -> Verification | None:
+    """Verify a signature the archive cannot (GOST R 34.10/34.11 today): return a
+    ``cairn.archive.verify.Verification`` with the verdict, or None to pass. ``document`` is
+    the detached signature's document (bytes or a file), None for an attached one;
+    ``algorithms`` are the signature's digest and signature algorithm OIDs. The latest
+    registered plugin that answers decides; a plugin that raises leaves the verdict
+    ``unsupported-algorithm``, its error in the reason."""

@@ -11,8 +11,10 @@ from asn1crypto import cms
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from cairn import hookimpl
 from cairn.archive.errors import Base64Signature, NotCms
-from cairn.archive.verify import load_trust_roots, parse_signature, verify_signature
+from cairn.archive.verify import Verification, load_trust_roots, parse_signature, verify_signature
+from cairn.plugins import get_plugin_manager
 from tests.archive.pki import LocalPKI, openssl_sign, pyhanko_sign
 
 DOCUMENT = b"The minutes of the meeting, signed.\n"
@@ -151,3 +153,46 @@ def test_signed_attributes_not_der_sorted_are_accepted_and_reported(pki: LocalPK
     result = _verify(pki, tampered)
     assert result.verdict == "valid", result.reason
     assert result.report["der_sorted_signed_attributes"] is False
+
+
+class GostVerifier:
+    """A deployment's verifier plugin, as one adding GOST would be registered. The GOST
+    cryptography itself is outside cairn; this one checks what cairn hands it and answers."""
+
+    def __init__(self, verdict: str | None) -> None:
+        self.verdict = verdict
+        self.seen: list[tuple[list[str], bool, bool]] = []
+
+    @hookimpl
+    def verify_archive_signature(
+        self, signature: bytes, document: object, algorithms: list[str], attached: bool
+    ) -> Verification | None:
+        self.seen.append((algorithms, document == DOCUMENT, attached))
+        if self.verdict == "raise":
+            raise RuntimeError("GOST token not plugged in")
+        if self.verdict is None or "1.2.643.7.1.1.2.2" not in algorithms:
+            return None
+        return Verification(
+            verdict=self.verdict, reason=None, level="BES", attached=attached, signer="GOST CA"
+        )
+
+
+@pytest.mark.parametrize("verdict", ["valid", "broken", None, "raise"])
+def test_a_verifier_plugin_decides_on_gost(pki: LocalPKI, verdict: str | None) -> None:
+    raw = _with_digest_oid(pyhanko_sign(pki.rsa_signer, DOCUMENT), "1.2.643.7.1.1.2.2")
+    plugin = GostVerifier(verdict)
+    manager = get_plugin_manager()
+    manager.register(plugin, name="test-gost-verifier")
+    try:
+        result = _verify(pki, raw)
+    finally:
+        manager.unregister(plugin)
+    assert plugin.seen and plugin.seen[0][1:] == (True, False)
+    assert "1.2.643.7.1.1.2.2" in plugin.seen[0][0]
+    if verdict in ("valid", "broken"):
+        assert result.verdict == verdict and result.signer == "GOST CA"
+    else:
+        assert result.verdict == "unsupported-algorithm"
+        failed = "A verifier plugin failed" in (result.reason or "")
+        assert failed == (verdict == "raise"), result.reason
+    assert _verify(pki, raw).verdict == "unsupported-algorithm"  # once unregistered

@@ -191,6 +191,33 @@ def _unsupported(signed: cms.SignedData, level: str, attached: bool) -> Verifica
     )
 
 
+def _plugin_verdict(
+    raw: bytes, document: bytes | Path | None, unsupported: Verification
+) -> Verification | None:
+    """A verifier plugin's verdict on a signature cairn cannot verify, if one answers. A plugin
+    that fails gives no verdict: the signature stays unsupported, its reason naming the error."""
+    from cairn.plugins import PluginError, call_hook
+
+    try:
+        answers = call_hook(
+            "verify_archive_signature",
+            signature=raw,
+            document=document,
+            algorithms=unsupported.report["algorithms"],
+            level=unsupported.level,
+            attached=unsupported.attached,
+        )
+    except PluginError as exc:
+        unsupported.reason = f"{unsupported.reason} A verifier plugin failed: {exc}"
+        unsupported.report["plugin_error"] = str(exc)
+        return None
+    found = answers[0] if answers else None  # the latest registered plugin that answered
+    if found is not None and not isinstance(found, Verification):
+        unsupported.reason = f"{unsupported.reason} A verifier plugin answered {found!r}."
+        return None
+    return found
+
+
 def verify_signature(
     raw: bytes,
     document: bytes | Path | None,
@@ -208,7 +235,7 @@ def verify_signature(
     attached = content.native is not None
     level = detect_level(signed)
     if (early := _unsupported(signed, level, attached)) is not None:
-        return early
+        return _plugin_verdict(raw, document, early) or early
     data = bytes(content.native) if attached else document
     if data is None:
         return Verification(
