@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "hookimpl",
     "hookspec",
+    "mint_doi",
     "register_archive_post_processors",
     "register_archive_storages",
     "register_blob_stores",
@@ -56,3 +57,13 @@ def register_archive_storages() -> Mapping[str, type] | None:
 @hookspec
 def register_archive_post_processors() -> Mapping[str, type] | None:
     """Map names to archive post-processing plugin classes (AssemblyName may name them)."""
+
+
+@hookspec
+def mint_doi(publication_id: str, metadata: Mapping[str, object]) -> str | None:
+    """Mint a DOI for a published run received by the server (``POST /api/v1/runs/published``):
+    return it (``10.xxxx/...``), or ``None`` to leave the publication without one. The first
+    answer wins (the latest registered plugin first). ``metadata`` holds title, description,
+    license, identifier and the package's blob hash. Built in: ``cairn.provenance.test_doi``
+    (enable it with ``CAIRN_PLUGINS``), which mints test DOIs under DataCite's test prefix,
+    with no network."""

@@ -81,20 +81,37 @@ def _walk_sql(
     JOIN prov_edges ne ON ne.run_seq = e.run_seq AND ne.access {step}
     JOIN prov_file_versions nf ON nf.id = ne.file_id AND nf.sha256 IS NOT NULL AND {nf_ok}"""
     # The keys' versions and the runs that generated (upstream) or used (downstream) them come
-    # back in the walk's own round trip: joined outside the recursion, where both databases
-    # look them up by index once per key.
+    # back in the walk's own round trip, looked up outside the recursion by index once per key:
+    # rows (version, null) and (version, run). On SQLite as IN subqueries again, since joins
+    # there build Bloom filters by scanning prov_file_versions and prov_edges for every trace;
+    # PostgreSQL plans the joins well. A run out of scope gives a null seq.
+    v_ok, er_ok = scope.sql("v")[0], scope.sql("er")[0]
+    v_key = f"{k1.format(t='v')} = reach.k1 AND {k2.format(t='v')} = reach.k2"
+    if dialect == "sqlite":
+        found_sql = f"""
+found(id) AS (
+    SELECT v.id FROM prov_file_versions v
+    WHERE {k1.format(t="v")} IN (SELECT k1 FROM reach) AND {v_ok}
+      AND EXISTS (SELECT 1 FROM reach WHERE {v_key})
+)
+SELECT id, NULL FROM found
+UNION ALL
+SELECT e.file_id, e.run_seq FROM prov_edges e
+WHERE e.access {seen} AND e.file_id IN (SELECT id FROM found)
+  AND e.run_seq IN (SELECT er.seq FROM prov_runs er WHERE er.seq = e.run_seq AND {er_ok})"""
+    else:
+        found_sql = f"""
+found(id) AS (SELECT v.id FROM reach JOIN prov_file_versions v ON {v_key} AND {v_ok})
+SELECT found.id, er.seq
+FROM found
+LEFT JOIN prov_edges e ON e.file_id = found.id AND e.access {seen}
+LEFT JOIN prov_runs er ON er.seq = e.run_seq AND {er_ok}"""
     sql = f"""
 WITH RECURSIVE reach(k1, k2) AS (
     SELECT {k1.format(t="s")}, {k2.format(t="s")}
     FROM prov_file_versions s WHERE s.id IN :seeds AND s.sha256 IS NOT NULL AND {s_ok}
   UNION{step_sql}
-)
-SELECT v.id, e.run_seq
-FROM reach
-JOIN prov_file_versions v ON {k1.format(t="v")} = reach.k1 AND {k2.format(t="v")} = reach.k2
-    AND {scope.sql("v")[0]}
-LEFT JOIN (prov_edges e JOIN prov_runs er ON er.seq = e.run_seq AND {scope.sql("er")[0]})
-    ON e.file_id = v.id AND e.access {seen}
+),{found_sql}
 """
     return sql, params
 
