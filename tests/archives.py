@@ -26,9 +26,10 @@ def write_tar_gz(path: Path, files: dict[str, bytes]) -> Path:
     return path
 
 
-def published_zip(output: bytes = b"result\n") -> bytes:
+def published_zip(output: bytes = b"result\n", *, names: tuple[str, ...] = ()) -> bytes:
     """A minimal published-run package (RO-Crate in a BagIt bag, zipped as ``cairn runs
-    publish`` does): one run that generated ``outputs/result.txt``."""
+    publish`` does): one run that generated ``outputs/result.txt`` (and, as its inputs, the
+    crate entities ``names``, which the bag does not hold)."""
     import bagit
 
     crate = {
@@ -37,7 +38,12 @@ def published_zip(output: bytes = b"result\n") -> bytes:
             {"@id": "ro-crate-metadata.json", "@type": "CreativeWork", "about": {"@id": "./"}},
             {"@id": "./", "@type": "Dataset", "name": "A result", "license": "CC0-1.0"},
             {"@id": "outputs/result.txt", "@type": "File", "name": "result.txt"},
-            {"@id": "#run", "@type": "CreateAction", "result": [{"@id": "outputs/result.txt"}]},
+            {
+                "@id": "#run",
+                "@type": "CreateAction",
+                "object": [{"@id": name} for name in names],
+                "result": [{"@id": "outputs/result.txt"}],
+            },
         ],
     }
     with tempfile.TemporaryDirectory() as folder:

@@ -203,3 +203,16 @@ def test_a_minimal_bag_without_environment_is_received(
     run = body["run"]
     assert isinstance(run, dict) and run["used"] == []
     assert [f["path"] for f in run["generated"]] == ["published:outputs/result.txt"]
+
+
+def test_a_crate_naming_files_outside_the_bag_reads_none_of_them(
+    client: TestClient, make_member: Callable[..., Member], tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not yours")
+    names = (str(secret), "../../secret.txt", "outputs/../../bagit.txt", "file:///etc/hostname")
+    code, body = _upload(client, make_member(), published_zip(names=names))
+    assert code == 201, body
+    run = body["run"]
+    assert isinstance(run, dict) and run["used"] == []  # named, not in the bag: not read
+    assert [f["path"] for f in run["generated"]] == ["published:outputs/result.txt"]

@@ -31,7 +31,7 @@ from sqlalchemy import select
 
 from cairn.blobs import BlobStore
 from cairn.db import UnitOfWork, utcnow
-from cairn.errors import Conflict, Invalid
+from cairn.errors import Conflict, Forbidden, Invalid
 from cairn.provenance._environment import Environment
 from cairn.provenance.capture import CapturedFile
 from cairn.provenance.models import Publication, Run
@@ -41,12 +41,20 @@ if TYPE_CHECKING:
     from cairn.accounts.service import Actor
     from cairn.workspaces.service import Receive
 
-__all__ = ["MAX_MEMBERS", "MAX_RATIO", "MAX_UNPACKED_BYTES", "ReceivedRun", "receive_published"]
+__all__ = [
+    "MAX_CRATE_BYTES",
+    "MAX_MEMBERS",
+    "MAX_RATIO",
+    "MAX_UNPACKED_BYTES",
+    "ReceivedRun",
+    "receive_published",
+]
 
 MAX_MEMBERS = 10_000
 MAX_UNPACKED_BYTES = 4 << 30
 MAX_RATIO = 200
 """A zip that unpacks to more than this many times its own size is refused as a zip bomb."""
+MAX_CRATE_BYTES = 64 << 20
 _CHUNK = 1 << 20
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _SECTIONS = {"instrument": "execute", "object": "read", "result": "write"}
@@ -150,8 +158,11 @@ def _refs(value: object) -> list[str]:
 
 def _crate(data: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]]:
     """The crate's root dataset, its run (the ``CreateAction``) and its entities by id."""
+    metadata = data / "ro-crate-metadata.json"
+    if metadata.is_file() and metadata.stat().st_size > MAX_CRATE_BYTES:
+        raise Invalid("The crate's ro-crate-metadata.json is too large to read.")
     try:
-        document = json.loads((data / "ro-crate-metadata.json").read_text(encoding="utf-8"))
+        document = json.loads(metadata.read_text(encoding="utf-8"))
         graph = document["@graph"]
         entities = {e["@id"]: e for e in graph if isinstance(e, dict) and "@id" in e}
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -182,17 +193,27 @@ def _files(
             declared = entity.get("sha256")
             relative = ref.removeprefix("#")
             path = f"published:{relative}"
-            candidate = data.joinpath(*PurePosixPath(relative).parts)
-            if (
-                not ref.startswith("#")
-                and ".." not in PurePosixPath(ref).parts
-                and candidate.is_file()
-            ):
+            if not ref.startswith("#") and _inside(data, ref):
+                candidate = data.joinpath(*PurePosixPath(ref).parts)
                 stored = blobs.put_file(candidate)
                 found.append(CapturedFile(path, access, stored.sha256, stored.size))
             elif isinstance(declared, str) and _HEX64.fullmatch(declared):
                 found.append(CapturedFile(path, access, declared, None, flagged="not in package"))
     return found
+
+
+def _inside(data: Path, ref: str) -> bool:
+    """Whether ``ref`` names a payload file of the bag: relative, not climbing out, a plain
+    file (a crate may name ``/etc/passwd``; it must not be read)."""
+    pure = PurePosixPath(ref)
+    if pure.is_absolute() or ".." in pure.parts or "\\" in ref or ":" in ref or not pure.parts:
+        return False
+    candidate = data.joinpath(*pure.parts)
+    return (
+        candidate.is_file()
+        and not candidate.is_symlink()
+        and candidate.resolve().is_relative_to(data.resolve())
+    )
 
 
 def _sha256(path: Path) -> str:
@@ -203,17 +224,24 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _able(actor: Actor) -> list[str]:
+    from cairn.accounts.service import Privilege
+
+    return sorted(org for org, held in actor.privileges.items() if held >= Privilege.execute)
+
+
+def _may_upload(actor: Actor) -> None:
+    if not _able(actor):
+        raise Forbidden("Uploading a published run needs the 'execute' privilege.")
+
+
 def _organisation(actor: Actor, organisation_id: str | None) -> str:
     from cairn.accounts.service import Privilege
 
     if organisation_id is not None:
         actor.require(organisation_id, Privilege.execute)
         return organisation_id
-    able = sorted(org for org, held in actor.privileges.items() if held >= Privilege.execute)
-    if not able:
-        from cairn.errors import Forbidden
-
-        raise Forbidden("Uploading a published run needs the 'execute' privilege.")
+    able = _able(actor)
     if len(able) > 1:
         raise Invalid("You belong to several organisations: say which with organisation_id.")
     return able[0]
@@ -229,6 +257,7 @@ def receive_published(
     """
     from cairn.plugins import call_hook
 
+    _may_upload(actor)  # before a byte of the body is read
     work_dir.mkdir(parents=True, exist_ok=True)
     with receive() as request:
         organisation_id = _organisation(actor, request.organisation_id)
