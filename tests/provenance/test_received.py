@@ -141,6 +141,8 @@ def _tampered(package: Path) -> bytes:
         ("backslash", lambda p: _zip({"bag\\..\\evil": b"x"}), "unsafe path"),
         ("a link", lambda p: _zip({"bag/link": b"/etc/passwd"}, links=("bag/link",)), "plain"),
         ("two folders", lambda p: _zip({"a/x": b"1", "b/y": b"2"}), "one folder"),
+        ("a file and a folder", lambda p: _zip({"bag/a": b"1", "bag/a/b": b"2"}), "twice"),
+        ("a folder and a file", lambda p: _zip({"bag/a/b": b"1", "bag/a": b"2"}), "twice"),
         ("a zip bomb", lambda p: _zip({"bag/zeros": bytes(60 << 20)}), "zip bomb"),
         ("not a zip", lambda p: b"this is not a zip file at all\n", "not a zip"),
         ("not a bag", lambda p: _zip({"bag/data/x.txt": b"x"}), "not a BagIt bag"),

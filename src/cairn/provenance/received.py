@@ -114,11 +114,11 @@ def _unpack(package: Path, into: Path) -> Path:
         written = 0
         for info, name in zip(members, names, strict=True):
             target = into.joinpath(*name.parts)
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
             try:
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
                 with archive.open(info) as source, open(target, "xb") as sink:
                     while chunk := source.read(_CHUNK):
                         written += len(chunk)
@@ -127,7 +127,7 @@ def _unpack(package: Path, into: Path) -> Path:
                                 "The package unpacks to too much data for its size (a zip bomb?)."
                             )
                         sink.write(chunk)
-            except FileExistsError as exc:
+            except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
                 raise Invalid(f"The package names {str(name)!r} twice: refused.") from exc
             except (zipfile.BadZipFile, EOFError, NotImplementedError) as exc:
                 raise Invalid(f"The package's member {str(name)!r} is corrupt: {exc}") from exc
