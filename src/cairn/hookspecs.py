@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "hookimpl",
     "hookspec",
+    "mint_doi",
     "register_archive_post_processors",
     "register_archive_storages",
     "register_blob_stores",
@@ -76,3 +77,13 @@ def verify_archive_signature(
     ``algorithms`` are the signature's digest and signature algorithm OIDs. The latest
     registered plugin that answers decides; a plugin that raises leaves the verdict
     ``unsupported-algorithm``, its error in the reason."""
+
+
+@hookspec
+def mint_doi(publication_id: str, metadata: Mapping[str, object]) -> str | None:
+    """Mint a DOI for a published run received by the server (``POST /api/v1/runs/published``):
+    return it (``10.xxxx/...``), or ``None`` to leave the publication without one. The first
+    answer wins (the latest registered plugin first). ``metadata`` holds title, description,
+    license, identifier and the package's blob hash. Built in: ``cairn.provenance.test_doi``
+    (enable it with ``CAIRN_PLUGINS``), which mints test DOIs under DataCite's test prefix,
+    with no network."""

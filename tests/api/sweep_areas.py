@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
-from tests.archives import tar_gz
+from tests.archives import published_zip, tar_gz
 from tests.factories import Member
 
 
@@ -127,9 +127,17 @@ def seed_runs(client: TestClient, member: Member) -> AreaSeed:
     assert package.status_code == 200, package.text
     runs = client.get("/api/v1/runs", headers=member.headers).json()["items"]
     run_id = runs[0]["run_id"]
+    # And a published run, uploaded as the package `cairn runs publish` writes.
+    received = client.post(
+        "/api/v1/runs/published",
+        headers=member.headers,
+        files={"file": ("run.zip", published_zip(b"sweep result\n"))},
+    )
+    assert received.status_code == 201, received.text
+    published = received.json()
     return AreaSeed(
         fill={"run_id": run_id},
-        identifiers={run_id},
+        identifiers={run_id, published["run"]["run_id"], published["publication_id"]},
         state=lambda: [
             client.get(f"/api/v1/runs/{run_id}", headers=member.headers).json(),
             client.get("/api/v1/runs", headers=member.headers).json(),

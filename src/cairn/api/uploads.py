@@ -227,14 +227,16 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in _TRUE
 
 
-def receive_upload(request: Request, work_dir: Path) -> Receive:
-    """The ``Receive`` an upload service calls: it reads the form, checks that a non-empty,
-    named file came (refused in the arXiv file manager's words, which both APIs share), and
-    removes the scratch file when the upload is done or failed."""
+def receive_upload(
+    request: Request, work_dir: Path, fields: Mapping[str, tuple[int, str]] = UPLOAD_FIELDS
+) -> Receive:
+    """The ``Receive`` an upload service calls: it reads the form (its text ``fields``), checks
+    that a non-empty, named file came (refused in the arXiv file manager's words, which both
+    APIs share), and removes the scratch file when the upload is done or failed."""
 
     @contextmanager
     def receive() -> Iterator[UploadRequest]:
-        reader = _FormReader(work_dir, UPLOAD_FIELDS)
+        reader = _FormReader(work_dir, fields)
         try:
             form = anyio.from_thread.run(reader.read, request)
             if form.path is None:

@@ -4,10 +4,12 @@ calls (list, view, delete, trace, checkout, export). Both work on the data folde
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -407,23 +409,50 @@ def metadata(
 @app.command()
 def publish(
     run: str = typer.Argument(..., help="Run id or number."),
-    to: Path = typer.Option(
-        Path("."), "--to", help="The zip to write, or a folder for run-<seq>-v<version>.zip."
+    to: str = typer.Option(
+        ".",
+        "--to",
+        help="The zip to write, a folder for run-<seq>-v<version>.zip, or a server's URL "
+        "(https://…) to upload the package to (cairn login first).",
     ),
     update: bool = typer.Option(
         False, "--update", help="Publish a run published before as a new, linked version."
     ),
+    organisation_id: str | None = typer.Option(
+        None, "--org", help="With a URL: the organisation to upload into (if you have several)."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Publish a run as an RO-Crate inside a BagIt bag (one zip): its scripts, the exact
-    versions of its files, environment, metadata, PROV and YesWorkflow model."""
+    versions of its files, environment, metadata, PROV and YesWorkflow model. With a URL,
+    the zip is uploaded to that server, where it becomes a read-only run of your organisation."""
     from cairn.cli._common import local_blob_store
     from cairn.config import get_settings
     from cairn.provenance import publishing
 
+    remote = to.startswith(("http://", "https://"))
     blobs = local_blob_store(get_settings())
-    with local_session() as session:
-        published = publishing.publish_run(session, blobs, run, to=to, update=update)
+    with contextlib.ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory())) if remote else Path(to)
+        with local_session() as session:
+            published = publishing.publish_run(session, blobs, run, to=folder, update=update)
+        if remote:
+            from cairn.cli._common import remote_client
+
+            with remote_client(to) as client:
+                received = client.runs.upload_published(
+                    published.path, organisation_id=organisation_id
+                )
+    if remote:
+        if as_json:
+            emit(received, as_json=True)
+        else:
+            doi = f", DOI {received['doi']}" if received.get("doi") else ""
+            err.print(
+                f"published run {run} as urn:uuid:{published.id} and uploaded it to {to}: "
+                f"run {received['run']['run_id']}{doi}"
+            )
+        return
     if as_json:
         emit(published.as_dict(), as_json=True)
     else:

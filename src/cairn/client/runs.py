@@ -1,9 +1,11 @@
-"""Recorded runs on a server: ``client.runs.list(...)``, ``.get(run_id)``, ``run.trace()``."""
+"""Recorded runs on a server: ``client.runs.list(...)``, ``.get(run_id)``, ``run.trace()``, and
+``.upload_published(zip)`` for a package ``cairn runs publish`` wrote."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from cairn.client._model import Resource
@@ -57,6 +59,20 @@ class Runs:
 
     def get(self, run_id: str) -> Run:
         return Run.bind(self._client, self._client.get_json(f"{API}/{run_id}"))
+
+    def upload_published(
+        self, package: str | Path, *, organisation_id: str | None = None
+    ) -> dict[str, Any]:
+        """Upload a published run's zip: it becomes a read-only run of your organisation.
+        Returns ``run`` (the run in full), ``publication_id``, ``identifier``, ``doi`` and
+        ``package_sha256``."""
+        path = Path(package)
+        data = {"organisation_id": organisation_id} if organisation_id else {}
+        with path.open("rb") as handle:
+            answer: dict[str, Any] = self._client.request(
+                "POST", f"{API}/published", files={"file": (path.name, handle)}, data=data
+            ).json()
+        return answer
 
     def list(
         self,

@@ -57,11 +57,12 @@ class RunStore:
     @contextmanager
     def local(cls) -> Iterator[RunStore]:
         """The data folder's store (``CAIRN_DATA_DIR`` / ``CAIRN_DATABASE_URL``), migrated."""
+        import cairn.accounts.models  # noqa: F401  (the runs' organisation foreign key)
         from cairn.cli._common import local_blob_store, local_database
         from cairn.config import get_settings
 
         settings = get_settings()
-        with local_database() as uow:
+        with local_database(every_area=False) as uow:
             yield cls(
                 uow,
                 local_blob_store(settings),

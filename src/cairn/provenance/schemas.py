@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from cairn.provenance.models import FileVersion
 from cairn.provenance.service import Lineage, RunView, run_row, version_dict
 
+if TYPE_CHECKING:
+    from cairn.provenance.received import ReceivedRun
+
 __all__ = [
     "FileVersionRead",
     "LineageEdge",
     "LineageRead",
+    "PublishedRunRead",
     "RunBrief",
     "RunRead",
     "lineage_read",
+    "published_run_read",
     "run_brief",
     "run_read",
 ]
@@ -85,6 +90,24 @@ class LineageRead(BaseModel):
 
 def run_brief(row: dict[str, Any]) -> RunBrief:
     return RunBrief.model_validate(row)
+
+
+class PublishedRunRead(BaseModel):
+    run: RunRead = Field(description="The read-only run the package became (kind 'published').")
+    publication_id: str = Field(description="This server's publication record.")
+    identifier: str | None = Field(description="The package's own identifier (urn:uuid:…).")
+    doi: str | None = Field(description="The DOI a minting plugin gave it, if any.")
+    package_sha256: str = Field(description="SHA-256 of the uploaded zip.")
+
+
+def published_run_read(received: ReceivedRun) -> PublishedRunRead:
+    return PublishedRunRead(
+        run=run_read(received.view),
+        publication_id=received.publication_id,
+        identifier=received.identifier,
+        doi=received.doi,
+        package_sha256=received.package_sha256,
+    )
 
 
 def run_read(view: RunView) -> RunRead:

@@ -575,14 +575,16 @@ def trace_runs(
         runs.extend(session.scalars(select(Run).where(Run.seq.in_(chunk))))
     runs.sort(key=lambda r: (r.started_at, r.seq))
     views = _views(session, runs)
-    file_ids = set(found.file_ids)
+    known: dict[int, FileVersion] = {}
     for view in views:  # the runs' own inputs and outputs belong in the picture
-        file_ids.update(v.id for v, _ in view.used)
-        file_ids.update(v.id for v in view.generated)
-    files: list[FileVersion] = []
-    for chunk in lineage.chunks(sorted(file_ids)):
-        files.extend(session.scalars(select(FileVersion).where(FileVersion.id.in_(chunk))))
-    files.sort(key=lambda f: (f.path, f.id))
+        known.update((v.id, v) for v, _ in view.used)
+        known.update((v.id, v) for v in view.generated)
+    missing = sorted(found.file_ids - known.keys())  # found versions no run here touched
+    for chunk in lineage.chunks(missing):
+        known.update(
+            (v.id, v) for v in session.scalars(select(FileVersion).where(FileVersion.id.in_(chunk)))
+        )
+    files = sorted(known.values(), key=lambda f: (f.path, f.id))
     return Lineage(target, direction, join, views, files)
 
 

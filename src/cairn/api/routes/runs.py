@@ -1,23 +1,29 @@
-"""Recorded runs on a server: list an organisation's runs, read one, trace its lineage.
+"""Recorded runs on a server: list an organisation's runs, read one, trace its lineage, and
+receive a published run.
 
 Runs reach a server as the platform's own activity (package builds now; processing and the
-archive when they land) and, later, when a researcher publishes a locally recorded run.
+archive when they land) and when a researcher uploads a locally recorded run's published
+package (``cairn runs publish --to URL``).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 
-from cairn.api.deps import ActorDep, SessionDep
+from cairn.api.deps import ActorDep, SessionDep, SettingsDep, WorkflowDep
 from cairn.api.paging import Page, PageDep, page_of
+from cairn.api.uploads import UPLOAD_FIELDS, receive_upload, upload_openapi
 from cairn.provenance import service
+from cairn.provenance.received import receive_published
 from cairn.provenance.schemas import (
     LineageRead,
+    PublishedRunRead,
     RunBrief,
     RunRead,
     lineage_read,
+    published_run_read,
     run_brief,
     run_read,
 )
@@ -67,6 +73,36 @@ def list_runs(
         page_size=paging.page_size,
     )
     return page_of(rows, total, paging, run_brief)
+
+
+PUBLISHED_FIELDS = {"organisation_id": UPLOAD_FIELDS["organisation_id"]}
+
+
+@router.post(
+    "/published",
+    status_code=201,
+    response_model=PublishedRunRead,
+    openapi_extra=upload_openapi(PUBLISHED_FIELDS),
+)
+def upload_published(request: Request, work: WorkflowDep, settings: SettingsDep) -> Response:
+    """Upload a published run (the RO-Crate-in-BagIt zip `cairn runs publish` writes): it
+    becomes a read-only run of your organisation (kind `published`), listed and traced with
+    the others. An unsafe zip (paths climbing out, links, a zip bomb) or an invalid bag is
+    refused and nothing is kept; the same package twice answers 409."""
+    received = receive_published(
+        work.uow,
+        work.blobs,
+        work.actor,
+        receive_upload(request, work.work_dir, PUBLISHED_FIELDS),
+        work_dir=work.work_dir,
+    )
+    read = published_run_read(received)
+    return Response(
+        read.model_dump_json(),
+        status_code=201,
+        media_type="application/json",
+        headers={"Location": f"{settings.base_url}{router.prefix}/{read.run.run_id}"},
+    )
 
 
 @router.get("/{run_id}", response_model=RunRead)
