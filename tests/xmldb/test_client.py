@@ -174,6 +174,52 @@ def test_huge_result_with_a_tiny_cache_stays_bounded(client: TestClient, member:
     con.close()
 
 
+def test_walking_a_tree_far_larger_than_the_cache_prefetches_and_stays_bounded(
+    client: TestClient, member: Member
+) -> None:
+    """Depth first through children() over ~4,000 nodes with a 50-object cache: the cache
+    never holds more than 50 records, every node is reached, and a miss fetches the records
+    the walk reads next (a request per portion, not per node)."""
+    requests: list[str] = []
+    client.event_hooks["request"].append(lambda r: requests.append(r.url.path))
+    cache = NodeCache(max_objects=50)
+    con = connect(
+        "http://testserver",
+        member.organisation_id,
+        member.email,
+        PASSWORD,
+        http_client=client,
+        cache=cache,
+        portion=16 * 1024,
+    )
+    items = "".join(
+        f"<item id='i{k}'><name>n{k}</name><text>t{k}<b>x</b></text></item>" for k in range(500)
+    )
+    con.load_document("big", f"<site><items>{items}</items></site>")
+    con.begin()
+    expected = con.create_statement().execute_query_lite(
+        'count(doc("big")/site/descendant-or-self::node())'
+    )
+    root = next(iter(con.create_statement().execute_query('doc("big")/site'))).as_node()
+    requests.clear()
+    stack, seen, names = [root], 0, 0
+    while stack:
+        node = stack.pop()
+        names += node.node_name() is not None
+        seen += 1
+        assert len(cache) <= 50
+        stack.extend(reversed([c.as_node() for c in node.children()]))
+    node_requests = [p for p in requests if "/nodes/" in p]
+    assert seen == int(expected) == 1 + 1 + 500 * 7
+    assert names == 2 + 500 * 4
+    assert cache.evictions > seen - 50
+    assert 0 < len(node_requests) < seen / 10  # a request per portion, not per node
+    # The first of them all was evicted long ago and answers as before.
+    assert root.node_name() == "site" and root.parent() is not None
+    con.commit()
+    con.close()
+
+
 def test_result_sequences_page_through_the_server_cursor(con: Connection) -> None:
     con.batch = 7
     seq = con.create_statement().execute_query("1 to 50")

@@ -221,8 +221,8 @@ def generate_ids(nodes: list[PyXdmItem] | PyXdmValue) -> list[str]:
 
 
 _RECORDS = """
-declare variable $s external;
-declare variable $maxlen external;
+declare variable $s as node()* external;
+declare variable $maxlen as xs:integer external;
 declare function local:g($x as node()?) as xs:string? {
   if (empty($x)) then () else generate-id($x) };
 serialize(array { for $n in $s
@@ -253,10 +253,18 @@ serialize(array { for $n in $s
 }, map { 'method': 'json' })
 """
 
-_SUBTREE = """
-declare variable $n external;
-declare variable $k external;
-for $d in subsequence($n/descendant-or-self::node(), 1, $k) return ($d, $d/@*)
+# ``$n as node()``: typed as one node, Saxon streams the axes and stops after ``$k``
+# (untyped, it sorted the whole following axis first: 470 ms against 0.2 ms on 3 MB).
+_FOLLOWING = """
+declare variable $n as node() external;
+declare variable $k as xs:integer external;
+subsequence(($n/descendant-or-self::node(), $n/following::node()), 1, $k) ! (., @*)
+"""
+
+_SIBLINGS = """
+declare variable $n as node() external;
+declare variable $k as xs:integer external;
+subsequence(($n, $n/following-sibling::node()), 1, $k) ! (., @*)
 """
 
 
@@ -269,10 +277,16 @@ def records(nodes: PyXdmValue, max_string: int) -> list[dict[str, Any]]:
     return found
 
 
-def subtree(node: PyXdmNode, limit: int) -> PyXdmValue:
-    """``node`` and what follows it inside its subtree, document order, at most ``limit``
-    non-attribute nodes (each with its attributes)."""
-    return evaluate(_SUBTREE, {"n": node, "k": processor().make_integer_value(limit)})
+def following(node: PyXdmNode, limit: int) -> PyXdmValue:
+    """``node``, its subtree, then the nodes after it in document order: at most ``limit``
+    non-attribute nodes, each with its attributes. A client walking a tree in document order
+    (depth first) finds the next node it reads among these."""
+    return evaluate(_FOLLOWING, {"n": node, "k": processor().make_integer_value(limit)})
+
+
+def siblings(node: PyXdmNode, limit: int) -> PyXdmValue:
+    """``node`` and the siblings after it, at most ``limit``, each with its attributes."""
+    return evaluate(_SIBLINGS, {"n": node, "k": processor().make_integer_value(limit)})
 
 
 def string_part(node: PyXdmNode, offset: int, length: int) -> str:
