@@ -143,17 +143,21 @@ def test_lite_result_and_variables(con: Connection) -> None:
     con.close()
 
 
-def test_huge_result_with_a_tiny_cache_stays_bounded(client: TestClient, member: Member) -> None:
-    cache = NodeCache(max_objects=5)
-    con = connect(
+def _connect(client: TestClient, member: Member, cache: NodeCache, portion: int) -> Connection:
+    return connect(
         "http://testserver",
         member.organisation_id,
         member.email,
         PASSWORD,
         http_client=client,
         cache=cache,
-        portion=1024,
+        portion=portion,
     )
+
+
+def test_huge_result_with_a_tiny_cache_stays_bounded(client: TestClient, member: Member) -> None:
+    cache = NodeCache(max_objects=5)
+    con = _connect(client, member, cache, portion=1024)
     body = "".join(f"<i n='{k}'>v{k}</i>" for k in range(120))
     con.load_document("big", f"<r>{body}</r>")
     con.begin()
@@ -183,15 +187,7 @@ def test_walking_a_tree_far_larger_than_the_cache_prefetches_and_stays_bounded(
     requests: list[str] = []
     client.event_hooks["request"].append(lambda r: requests.append(r.url.path))
     cache = NodeCache(max_objects=50)
-    con = connect(
-        "http://testserver",
-        member.organisation_id,
-        member.email,
-        PASSWORD,
-        http_client=client,
-        cache=cache,
-        portion=16 * 1024,
-    )
+    con = _connect(client, member, cache, portion=16 * 1024)
     items = "".join(
         f"<item id='i{k}'><name>n{k}</name><text>t{k}<b>x</b></text></item>" for k in range(500)
     )

@@ -51,7 +51,7 @@ MAX_LITE = 16 * 1024 * 1024
 MAX_DOCUMENT = 512 * 1024 * 1024  # a document loaded from a workspace file
 AUTOCOMMIT_RESULTS = 16
 MAX_SESSIONS_PER_USER = 64
-_RECORD_GUESS = 200  # bytes per record, to size a portion's first query
+_RECORD_GUESS = 320  # bytes per record (five OIDs and a name), to size a portion's query
 _serials = itertools.count(1)
 
 
