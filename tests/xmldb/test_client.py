@@ -143,17 +143,21 @@ def test_lite_result_and_variables(con: Connection) -> None:
     con.close()
 
 
-def test_huge_result_with_a_tiny_cache_stays_bounded(client: TestClient, member: Member) -> None:
-    cache = NodeCache(max_objects=5)
-    con = connect(
+def _connect(client: TestClient, member: Member, cache: NodeCache, portion: int) -> Connection:
+    return connect(
         "http://testserver",
         member.organisation_id,
         member.email,
         PASSWORD,
         http_client=client,
         cache=cache,
-        portion=1024,
+        portion=portion,
     )
+
+
+def test_huge_result_with_a_tiny_cache_stays_bounded(client: TestClient, member: Member) -> None:
+    cache = NodeCache(max_objects=5)
+    con = _connect(client, member, cache, portion=1024)
     body = "".join(f"<i n='{k}'>v{k}</i>" for k in range(120))
     con.load_document("big", f"<r>{body}</r>")
     con.begin()
@@ -171,6 +175,44 @@ def test_huge_result_with_a_tiny_cache_stays_bounded(client: TestClient, member:
     assert root.node_name() == "r"
     con.commit()
     assert len(cache) == 0
+    con.close()
+
+
+def test_walking_a_tree_far_larger_than_the_cache_prefetches_and_stays_bounded(
+    client: TestClient, member: Member
+) -> None:
+    """Depth first through children() over ~4,000 nodes with a 50-object cache: the cache
+    never holds more than 50 records, every node is reached, and a miss fetches the records
+    the walk reads next (a request per portion, not per node)."""
+    requests: list[str] = []
+    client.event_hooks["request"].append(lambda r: requests.append(r.url.path))
+    cache = NodeCache(max_objects=50)
+    con = _connect(client, member, cache, portion=16 * 1024)
+    items = "".join(
+        f"<item id='i{k}'><name>n{k}</name><text>t{k}<b>x</b></text></item>" for k in range(500)
+    )
+    con.load_document("big", f"<site><items>{items}</items></site>")
+    con.begin()
+    expected = con.create_statement().execute_query_lite(
+        'count(doc("big")/site/descendant-or-self::node())'
+    )
+    root = next(iter(con.create_statement().execute_query('doc("big")/site'))).as_node()
+    requests.clear()
+    stack, seen, names = [root], 0, 0
+    while stack:
+        node = stack.pop()
+        names += node.node_name() is not None
+        seen += 1
+        assert len(cache) <= 50
+        stack.extend(reversed([c.as_node() for c in node.children()]))
+    node_requests = [p for p in requests if "/nodes/" in p]
+    assert seen == int(expected) == 1 + 1 + 500 * 7
+    assert names == 2 + 500 * 4
+    assert cache.evictions > seen - 50
+    assert 0 < len(node_requests) < seen / 10  # a request per portion, not per node
+    # The first of them all was evicted long ago and answers as before.
+    assert root.node_name() == "site" and root.parent() is not None
+    con.commit()
     con.close()
 
 

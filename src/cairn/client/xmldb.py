@@ -311,7 +311,7 @@ class Node(Item):
         return value
 
     def children(self) -> Sequence:
-        return _LinkSequence(self._con, self._record()["first_child"])
+        return _LinkSequence(self._con, self._record()["first_child"], "siblings")
 
     def attributes(self) -> Sequence:
         return _LinkSequence(self._con, self._record()["first_attribute"])
@@ -372,17 +372,19 @@ class _ListSequence(Sequence):
 
 
 class _LinkSequence(Sequence):
-    """Children, attributes or namespaces: a chain of next-sibling links, walked lazily."""
+    """Children, attributes or namespaces: a chain of next-sibling links, walked lazily.
+    For children, a miss fetches that child and the siblings after it in one request."""
 
-    def __init__(self, connection: Connection, first: str | None) -> None:
+    def __init__(self, connection: Connection, first: str | None, scope: str = "following"):
         super().__init__(connection)
         self._next = first
+        self._scope = scope
 
     def _advance(self) -> Item | None:
         if self._next is None:
             return None
         node = Node(self._con, self._next)
-        self._next = node._record()["next_sibling"]
+        self._next = self._con._record(node.oid, self._scope)["next_sibling"]
         return node
 
 
@@ -499,17 +501,25 @@ class Connection:
         self.cache.bytes_fetched += len(response.content)
         return response.json() if response.content else {}
 
-    def _record(self, oid: str) -> dict[str, Any]:
+    def _record(self, oid: str, scope: str = "following") -> dict[str, Any]:
+        """The node's record from the cache; on a miss one request fetches it with the
+        records a walk reads next: the nodes after it in document order (``following``), or
+        its next siblings first (``siblings``, for ``children()``)."""
         found = self.cache.lookup(oid)
         if found is not None:
             return found
-        records = self._get(f"/nodes/{quote(oid, safe='')}", params={"portion": self.portion})[
+        params = {"portion": self.portion, "scope": scope}
+        records: list[dict[str, Any]] = self._get(f"/nodes/{quote(oid, safe='')}", params=params)[
             "records"
         ]
-        for record in records:
-            self.cache.put(record)
-        first: dict[str, Any] = records[0]
-        return first
+        wanted = records[0]
+        # The portion is in the order a walk reads it: put it in reverse, so that when it
+        # holds more than the cache, what is read soonest stays (the wanted record last).
+        for record in reversed(records[: self.cache.max_objects]):
+            if record is not wanted:
+                self.cache.put(record)
+        self.cache.put(wanted)
+        return wanted
 
     def _long_string(self, oid: str, length: int) -> str:
         parts: list[str] = []

@@ -220,11 +220,11 @@ def generate_ids(nodes: list[PyXdmItem] | PyXdmValue) -> list[str]:
     return text.split(" ") if text else []
 
 
+# A link to no node is generate-id(()), the empty string (a function call per link cost
+# a fifth of the query).
 _RECORDS = """
-declare variable $s external;
-declare variable $maxlen external;
-declare function local:g($x as node()?) as xs:string? {
-  if (empty($x)) then () else generate-id($x) };
+declare variable $s as node()* external;
+declare variable $maxlen as xs:integer external;
 serialize(array { for $n in $s
   let $k := if ($n instance of document-node()) then 'document'
     else if ($n instance of element()) then 'element'
@@ -243,20 +243,28 @@ serialize(array { for $n in $s
     'bu': string(base-uri($n)),
     'sl': string-length($sv),
     'sv': if (string-length($sv) le $maxlen) then $sv else (),
-    'p': local:g($n/..),
-    'fc': local:g($n/node()[1]),
-    'nx': if ($k = 'attribute') then local:g(($n/../@*[. >> $n])[1])
-          else local:g($n/following-sibling::node()[1]),
-    'fa': local:g($n/@*[1]),
+    'p': generate-id($n/..),
+    'fc': generate-id($n/node()[1]),
+    'nx': if ($k = 'attribute') then generate-id(($n/../@*[. >> $n])[1])
+          else generate-id($n/following-sibling::node()[1]),
+    'fa': generate-id($n/@*[1]),
     'nsp': if ($k = 'element') then array { in-scope-prefixes($n) } else ()
   }
 }, map { 'method': 'json' })
 """
 
-_SUBTREE = """
-declare variable $n external;
-declare variable $k external;
-for $d in subsequence($n/descendant-or-self::node(), 1, $k) return ($d, $d/@*)
+# ``$n as node()``: typed as one node, Saxon streams the axes and stops after ``$k``
+# (untyped, it sorted the whole following axis first: 470 ms against 0.2 ms on 3 MB).
+_FOLLOWING = """
+declare variable $n as node() external;
+declare variable $k as xs:integer external;
+subsequence(($n/descendant-or-self::node(), $n/following::node()), 1, $k) ! (., @*)
+"""
+
+_SIBLINGS = """
+declare variable $n as node() external;
+declare variable $k as xs:integer external;
+subsequence(($n, $n/following-sibling::node()), 1, $k) ! (., @*)
 """
 
 
@@ -269,10 +277,16 @@ def records(nodes: PyXdmValue, max_string: int) -> list[dict[str, Any]]:
     return found
 
 
-def subtree(node: PyXdmNode, limit: int) -> PyXdmValue:
-    """``node`` and what follows it inside its subtree, document order, at most ``limit``
-    non-attribute nodes (each with its attributes)."""
-    return evaluate(_SUBTREE, {"n": node, "k": processor().make_integer_value(limit)})
+def following(node: PyXdmNode, limit: int) -> PyXdmValue:
+    """``node``, its subtree, then the nodes after it in document order: at most ``limit``
+    non-attribute nodes, each with its attributes. A client walking a tree in document order
+    (depth first) finds the next node it reads among these."""
+    return evaluate(_FOLLOWING, {"n": node, "k": processor().make_integer_value(limit)})
+
+
+def siblings(node: PyXdmNode, limit: int) -> PyXdmValue:
+    """``node`` and the siblings after it, at most ``limit``, each with its attributes."""
+    return evaluate(_SIBLINGS, {"n": node, "k": processor().make_integer_value(limit)})
 
 
 def string_part(node: PyXdmNode, offset: int, length: int) -> str:

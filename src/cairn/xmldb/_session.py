@@ -13,6 +13,7 @@ namespace node's is its element's OID, ``~`` and the prefix; a node a query cons
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import threading
 import time
@@ -50,7 +51,7 @@ MAX_LITE = 16 * 1024 * 1024
 MAX_DOCUMENT = 512 * 1024 * 1024  # a document loaded from a workspace file
 AUTOCOMMIT_RESULTS = 16
 MAX_SESSIONS_PER_USER = 64
-_RECORD_GUESS = 200  # bytes per record, to size a portion's first query
+_RECORD_GUESS = 320  # bytes per record (five OIDs and a name), to size a portion's query
 _serials = itertools.count(1)
 
 
@@ -667,9 +668,21 @@ class XmlSession:
 
     # --- node records ---------------------------------------------------------------------
 
-    def _portion(self, txn: Transaction, node: PyXdmNode, budget: int) -> list[dict[str, Any]]:
-        nodes = engine.subtree(node, max(1, budget // _RECORD_GUESS))
-        raw = engine.records(nodes, MAX_STRING)
+    def _portion(
+        self, txn: Transaction, node: PyXdmNode, budget: int, scope: str = "following"
+    ) -> list[dict[str, Any]]:
+        """Records while ``budget`` bytes allow: the node's, then (``following``) the nodes
+        after it in document order, its subtree first, or (``siblings``) the siblings after
+        it first, as a walk through ``children()`` reads them."""
+        limit = max(1, budget // _RECORD_GUESS)
+        if scope == "siblings":
+            raw = engine.records(engine.siblings(node, max(1, limit // 2)), MAX_STRING)
+            if len(raw) < limit:
+                seen = {r["id"] for r in raw}
+                after = engine.records(engine.following(node, limit - len(raw)), MAX_STRING)
+                raw += [r for r in after if r["id"] not in seen]
+        else:
+            raw = engine.records(engine.following(node, limit), MAX_STRING)
         out: list[dict[str, Any]] = []
         used = 0
         for rec in raw:
@@ -711,13 +724,16 @@ class XmlSession:
         }
 
     @engine.saxon_bound
-    def node(self, oid: str, portion: int = DEFAULT_PORTION) -> list[dict[str, Any]]:
-        """The node's record, then as many records of its subtree as ``portion`` bytes hold."""
+    def node(
+        self, oid: str, portion: int = DEFAULT_PORTION, scope: str = "following"
+    ) -> list[dict[str, Any]]:
+        """Records as ``portion`` bytes hold: the node's, then those after it in document
+        order (``following``, its subtree first) or its next siblings first (``siblings``)."""
         portion = max(256, min(portion, MAX_PORTION))
         txn, base, prefix = self._resolve(oid)
         if prefix is not None:
             return [self._namespace_record(txn, oid, base, prefix)]
-        return self._portion(txn, base, portion)
+        return self._portion(txn, base, portion, scope)
 
     @engine.saxon_bound
     def node_string(self, oid: str, offset: int, length: int) -> str:
@@ -827,7 +843,10 @@ def _size(record: dict[str, Any]) -> int:
     return 120 + sum(len(v) for v in record.values() if isinstance(v, str))
 
 
+@functools.cache
 def _empty_map() -> Any:
+    """One empty map for every statement (made once: a query compile each time cost as much
+    as a simple XMark query). Only ever used on Saxon's thread, where it was made."""
     return engine.evaluate("map{}").item_at(0)
 
 

@@ -138,7 +138,9 @@ class StatementAnswer(ItemsPortion):
 
 
 class NodesPortion(BaseModel):
-    records: list[NodeRecord] = Field(description="The node's record, then its subtree's.")
+    records: list[NodeRecord] = Field(
+        description="The node's record, then those a walk reads next (see `scope`)."
+    )
 
 
 class StringPart(BaseModel):

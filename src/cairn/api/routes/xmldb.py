@@ -4,7 +4,7 @@ documents, under ``/api/v1/xml``. The Python client is ``cairn.client.xmldb``.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
@@ -130,16 +130,23 @@ def get_node(
     actor: ActorDep,
     request: Request,
     portion: Portion = 64 * 1024,
+    scope: Annotated[
+        Literal["following", "siblings"],
+        Query(
+            description="After the node: `following`, the nodes after it in document order "
+            "(its subtree first); `siblings`, its next siblings first (a children() walk)."
+        ),
+    ] = "following",
 ) -> NodesPortion:
     """A node's record (kind, name, base URI, type, string value, and its parent, first
-    child, next sibling, first attribute and first namespace OIDs), then records of its
-    subtree in document order while `portion` bytes allow. A node an update deleted answers
-    404 with code `node-deleted`."""
+    child, next sibling, first attribute and first namespace OIDs), then the records a walk
+    reads next (each element's attributes after it), while `portion` bytes allow. A node an
+    update deleted answers 404 with code `node-deleted`."""
     return calls.run(
         request,
         actor,
         session_id,
-        lambda s: s.node(oid, portion),
+        lambda s: s.node(oid, portion, scope),
         lambda records: NodesPortion.model_validate({"records": records}),
     )
 
