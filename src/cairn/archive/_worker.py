@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 
 from cairn.archive._enhance import EnhanceFailed, enhance_signature
 from cairn.archive._plugin_tasks import run_plugin_tasks, schedule_post_processing
-from cairn.archive.models import ArchiveContainer, ArchiveEvent, ArchiveSignature
+from cairn.archive.log import record_event
+from cairn.archive.models import ArchiveContainer, ArchiveSignature
 from cairn.archive.plugins import ArchivePlugins, load_plugins
 from cairn.archive.settings import ArchiveSettings
 from cairn.archive.statuses import ContainerStatus
@@ -115,7 +116,9 @@ def claim_next(
             )
         for candidate in candidates:
             if _claim(session, candidate, worker_id, now):
-                session.add(ArchiveEvent(container_id=candidate, kind="enhancing", detail=None))
+                claimed = session.get(ArchiveContainer, candidate)
+                assert claimed is not None
+                record_event(session, claimed, "enhancing")
                 return candidate
     return None
 
@@ -205,7 +208,7 @@ def _finish(
         schedule_post_processing(session, container_id, context.plugins)
         if reason is not None:
             container.status, container.status_reason = int(ContainerStatus.ERROR), reason
-            session.add(ArchiveEvent(container_id=container_id, kind="error", detail=reason))
+            record_event(session, container, "error", reason)
             return True
         expiries = []
         for signature in session.scalars(
@@ -219,7 +222,7 @@ def _finish(
         container.status = int(ContainerStatus.ARCHIVED)
         container.signature_update_at = min(expiries) if expiries else None
         kind = "re-stamped" if restamp else "enhanced"
-        session.add(ArchiveEvent(container_id=container_id, kind=kind, detail=None))
+        record_event(session, container, kind)
         return True
 
 

@@ -143,13 +143,27 @@ def get_signatures(
     responses={200: {"description": "A BagIt bag (zip)", "content": {"application/zip": {}}}},
 )
 def export_container(
-    container_id: ContainerIdPath, actor: ActorDep, session: SessionDep, blobs: BlobsDep
+    container_id: ContainerIdPath,
+    actor: ActorDep,
+    session: SessionDep,
+    blobs: BlobsDep,
+    settings: SettingsDep,
 ) -> Response:
     """The container as a BagIt bag in a zip: document, signatures, validation reports, event
-    history, with SHA-256 and SHA-512 manifests. `cairn archive verify` checks it offline."""
+    history, the log's signed tree head with an inclusion proof per event, with SHA-256 and
+    SHA-512 manifests. `cairn archive verify` checks it offline."""
     caller = service.caller_for_actor(actor)
-    plugins = load_plugins(ArchiveSettings().archive_plugins)
-    data = export.export_container(session, blobs, plugins, caller, str(container_id))
+    archive = ArchiveSettings()
+    plugins = load_plugins(archive.archive_plugins)
+    data = export.export_container(
+        session,
+        blobs,
+        plugins,
+        caller,
+        str(container_id),
+        tsa=open_tsa(settings.data_dir),
+        tsa_url=archive.tsa_url,
+    )
     return Response(
         data,
         media_type="application/zip",
