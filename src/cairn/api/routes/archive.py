@@ -18,16 +18,20 @@ from cairn.api.deps import ActorDep, BlobsDep, SessionDep, SettingsDep, UnitOfWo
 from cairn.api.downloads import content_disposition
 from cairn.api.paging import Page, PageDep, page_of
 from cairn.archive import export, service
+from cairn.archive import log as transparency
 from cairn.archive._worker import EnhanceContext, Worker
 from cairn.archive.plugins import load_plugins
 from cairn.archive.schemas import (
     ContainerRead,
     EventRead,
     IdName,
+    ProofRead,
     ReportRead,
     StatusRead,
+    TreeHeadRead,
     container_read,
     event_read,
+    proof_read,
     report_read,
     statuses,
     storage_read,
@@ -201,6 +205,52 @@ def list_events(
     """The container's history (created, verified, enhanced, ...), oldest first."""
     caller = service.caller_for_actor(actor)
     return [event_read(e) for e in service.list_events(session, caller, str(container_id))]
+
+
+OrganisationPath = Annotated[str, Path(max_length=64, description="The organisation's id.")]
+_SIZE = Query(ge=1, le=2**62, description="A tree size (default: the log's size now).")
+
+
+@router.get("/archive/log/{organisation_id}/tree-head", response_model=TreeHeadRead)
+def get_tree_head(
+    organisation_id: OrganisationPath, actor: ActorDep, session: SessionDep, settings: SettingsDep
+) -> TreeHeadRead:
+    """The organisation's transparency log now: size and root hash, signed by cairn's key and
+    timestamped (RFC 9162 style; every container event is a leaf)."""
+    service.caller_for_actor(actor).require_read(organisation_id)
+    tsa = open_tsa(settings.data_dir)
+    head = transparency.signed_tree_head(
+        session, organisation_id, tsa=tsa, tsa_url=ArchiveSettings().tsa_url
+    )
+    return TreeHeadRead(**head)
+
+
+@router.get("/archive/log/{organisation_id}/inclusion", response_model=ProofRead)
+def get_inclusion_proof(
+    organisation_id: OrganisationPath,
+    actor: ActorDep,
+    session: SessionDep,
+    leaf_index: Annotated[int, Query(ge=0, le=2**62, description="The event's log_index.")],
+    tree_size: Annotated[int | None, _SIZE] = None,
+) -> ProofRead:
+    """The audit path of one leaf (an event's `log_index`) up to the root of `tree_size`."""
+    service.caller_for_actor(actor).require_read(organisation_id)
+    proof = transparency.inclusion_proof(session, organisation_id, leaf_index, tree_size)
+    return proof_read(proof, leaf_index=leaf_index)
+
+
+@router.get("/archive/log/{organisation_id}/consistency", response_model=ProofRead)
+def get_consistency_proof(
+    organisation_id: OrganisationPath,
+    actor: ActorDep,
+    session: SessionDep,
+    first_size: Annotated[int, Query(ge=1, le=2**62, description="The older tree's size.")],
+    tree_size: Annotated[int | None, _SIZE] = None,
+) -> ProofRead:
+    """The proof that the tree of `tree_size` extends the tree of `first_size` (only appended)."""
+    service.caller_for_actor(actor).require_read(organisation_id)
+    proof = transparency.consistency_proof(session, organisation_id, first_size, tree_size)
+    return proof_read(proof, first_size=first_size)
 
 
 @router.post("/tsa", response_class=Response, responses=_TSR)
