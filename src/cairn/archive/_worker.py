@@ -25,9 +25,11 @@ from sqlalchemy.orm import Session
 
 from cairn.archive._enhance import EnhanceFailed, enhance_signature
 from cairn.archive._plugin_tasks import run_plugin_tasks, schedule_post_processing
+from cairn.archive.fixity import check_due
 from cairn.archive.log import record_event
 from cairn.archive.models import ArchiveContainer, ArchiveSignature
 from cairn.archive.plugins import ArchivePlugins, load_plugins
+from cairn.archive.retention import end_storage
 from cairn.archive.settings import ArchiveSettings
 from cairn.archive.statuses import ContainerStatus
 from cairn.archive.tsa import open_tsa, request_timestamp, timestamp_token
@@ -243,14 +245,19 @@ class Worker:
         self._thread.join(timeout=30)
 
     def run_once(self) -> bool:
-        """Mark due containers, enhance one, then run the plugin calls that are due (saves
-        to storage plugins, post-processing); False when there was nothing to do."""
+        """Mark due containers, enhance one, run the plugin calls that are due (saves to
+        storage plugins, post-processing), end the storage of Temporary containers past their
+        date and re-hash a few containers due a fixity check; False when there was nothing."""
         mark_due(self.uow)
         claimed = claim_next(self.uow, worker_id=self.worker_id)
         if claimed is not None:
             enhance_claimed(self.uow, self.context, claimed, worker_id=self.worker_id)
-        ran = run_plugin_tasks(self.uow, self.context.blobs, self.context.plugins)
-        return claimed is not None or ran > 0
+        plugins = self.context.plugins
+        ran = run_plugin_tasks(self.uow, self.context.blobs, plugins)
+        ended = end_storage(self.uow, plugins)
+        every = timedelta(days=self.context.settings.archive_fixity_days)
+        checked = check_due(self.uow, self.context.blobs, plugins, every=every, limit=5)
+        return claimed is not None or ran > 0 or bool(ended) or bool(checked)
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -139,6 +139,7 @@ class ArchiveContainer(Base):
     signature_update_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    fixity_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
     modified_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 

@@ -17,7 +17,7 @@ from cairn.api.compat.cryptopro import UPLOAD_OPENAPI, received_put
 from cairn.api.deps import ActorDep, BlobsDep, SessionDep, SettingsDep, UnitOfWorkDep
 from cairn.api.downloads import content_disposition
 from cairn.api.paging import Page, PageDep, page_of
-from cairn.archive import export, service
+from cairn.archive import export, retention, service
 from cairn.archive import log as transparency
 from cairn.archive._worker import EnhanceContext, Worker
 from cairn.archive.plugins import load_plugins
@@ -121,6 +121,18 @@ def get_container(
     """One container with its signatures' levels, verdicts and stamp dates."""
     caller = service.caller_for_actor(actor)
     return container_read(service.get_container(session, caller, str(container_id)))
+
+
+@router.delete("/archive/containers/{container_id}", status_code=204, response_class=Response)
+def delete_container(
+    container_id: ContainerIdPath, actor: ActorDep, uow: UnitOfWorkDep
+) -> Response:
+    """Delete a container: status 8, the document removed (from a storage plugin too), a
+    tombstone kept with its signatures, reports and history. Needs the execute privilege."""
+    caller = service.caller_for_actor(actor)
+    plugins = load_plugins(ArchiveSettings().archive_plugins)
+    retention.delete_container(uow, plugins, caller, str(container_id))
+    return Response(status_code=204)
 
 
 @router.get(
