@@ -165,9 +165,12 @@ def test_fixity_passes_then_names_a_tampered_document_blob(
 ) -> None:
     container_id = _put(client, arch, pki, SaveType="Permanent", ArchiveDate="")
     blobs, plugins = _blobs(client), load_plugins(None)
-    outcomes = check_due(uow, blobs, plugins, every=timedelta(days=30))
+    every = timedelta(days=30)
+    assert check_due(uow, blobs, plugins, every=every) == []  # hashed on upload
+    later = utcnow() + timedelta(days=31)
+    outcomes = check_due(uow, blobs, plugins, every=every, now=later)
     assert [(o.container_id, o.ok) for o in outcomes] == [(container_id, True)]
-    assert check_due(uow, blobs, plugins, every=timedelta(days=30)) == []  # checked recently
+    assert check_due(uow, blobs, plugins, every=every, now=later) == []  # just checked
     assert _kinds(uow, container_id)[-1] == "fixity-ok"
     with uow.read() as session:
         container = session.get(ArchiveContainer, container_id)

@@ -7,7 +7,7 @@ event (``fixity-ok``, or ``fixity-failed`` naming what differs or is missing), s
 transparency log; a failure also puts the container in status error with the reason, which
 search shows (status 7). The hashing runs with no transaction open; the result is stored only
 if the container did not change meanwhile. Containers are checked oldest check first, each
-again after ``CAIRN_ARCHIVE_FIXITY_DAYS``.
+again ``CAIRN_ARCHIVE_FIXITY_DAYS`` after its upload or last check.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, select
 
 from cairn.archive._plugin_tasks import document_bytes
 from cairn.archive.errors import PluginUnavailable
@@ -127,18 +127,18 @@ def check_due(
     now: datetime | None = None,
     limit: int = 20,
 ) -> list[FixityOutcome]:
-    """Check up to ``limit`` containers not checked within ``every``, oldest check first."""
+    """Check up to ``limit`` containers not checked within ``every``, oldest check first. The
+    upload hashed everything, so a container's first check is due ``every`` after it."""
     now = now or utcnow()
+    last = func.coalesce(ArchiveContainer.fixity_at, ArchiveContainer.created_at)
     with uow.read() as session:
         due = session.scalars(
             select(ArchiveContainer.id)
             .where(
                 ArchiveContainer.status.not_in([int(s) for s in TOMBSTONES]),
-                or_(
-                    ArchiveContainer.fixity_at.is_(None), ArchiveContainer.fixity_at <= now - every
-                ),
+                last <= now - every,
             )
-            .order_by(ArchiveContainer.fixity_at.is_not(None), ArchiveContainer.fixity_at)
+            .order_by(last)
             .limit(limit)
         ).all()
     outcomes = [check_container(uow, blobs, plugins, cid, now=now) for cid in due]

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pyhanko.sign.validation import generic_cms
 from pyhanko_certvalidator import ValidationContext
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -49,6 +49,7 @@ __all__ = [
     "check_tree_head",
     "consistency_proof",
     "inclusion_proof",
+    "node_key",
     "record_event",
     "signed_tree_head",
     "tree_size",
@@ -81,18 +82,25 @@ def _next_index(session: Session, organisation_id: str) -> int:
     return int(size) - 1
 
 
+def node_key(key: merkle.Key) -> int:
+    """The ``archive_log_nodes.node`` of a subtree: ``level << 56 | position``."""
+    level, position = key
+    return level << 56 | position
+
+
 def _nodes(
     session: Session, organisation_id: str, keys: set[merkle.Key]
 ) -> dict[merkle.Key, bytes]:
     if not keys:
         return {}
+    wanted = {node_key(key): key for key in keys}
     rows = session.execute(
-        select(ArchiveLogNode.level, ArchiveLogNode.position, ArchiveLogNode.hash).where(
+        select(ArchiveLogNode.node, ArchiveLogNode.hash).where(
             ArchiveLogNode.organisation_id == organisation_id,
-            tuple_(ArchiveLogNode.level, ArchiveLogNode.position).in_(sorted(keys)),
+            ArchiveLogNode.node.in_(sorted(wanted)),
         )
     )
-    found = {(level, position): bytes(digest) for level, position, digest in rows}
+    found = {wanted[node]: bytes(digest) for node, digest in rows}
     if len(found) != len(keys):
         raise RuntimeError(f"The transparency log of {organisation_id} is missing nodes.")
     return found
@@ -125,8 +133,8 @@ def record_event(
     session.execute(
         insert(ArchiveLogNode),
         [
-            {"organisation_id": organisation_id, "level": level, "position": position, "hash": h}
-            for (level, position), h in nodes.items()
+            {"organisation_id": organisation_id, "node": node_key(key), "hash": h}
+            for key, h in nodes.items()
         ],
     )
     event = ArchiveEvent(

@@ -213,17 +213,18 @@ class ArchiveLogHead(Base):
 
 
 class ArchiveLogNode(Base):
-    """A complete perfect subtree of an organisation's log: ``level`` 0 holds leaf hashes,
-    level ``k`` the hash of leaves ``[position * 2**k, (position + 1) * 2**k)``. Written once
-    when complete, never changed (see ``cairn.archive.merkle``)."""
+    """A complete perfect subtree of an organisation's log, written once when complete and
+    never changed (see ``cairn.archive.merkle``): ``node`` is ``level << 56 | position``
+    (``node_key``), level 0 holding leaf hashes and level ``k`` the hash of leaves
+    ``[position * 2**k, (position + 1) * 2**k)``. One integer key lets a proof fetch its
+    nodes with one ``IN`` list on the primary key."""
 
     __tablename__ = "archive_log_nodes"
 
     organisation_id: Mapped[str] = mapped_column(
         ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
     )
-    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    position: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    node: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 

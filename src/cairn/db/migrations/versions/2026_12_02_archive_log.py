@@ -47,8 +47,7 @@ def upgrade() -> None:
     op.create_table(
         "archive_log_nodes",
         sa.Column("organisation_id", sa.String(length=64), nullable=False),
-        sa.Column("level", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("position", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("node", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("hash", sa.LargeBinary(length=32), nullable=False),
         sa.ForeignKeyConstraint(
             ["organisation_id"],
@@ -56,9 +55,7 @@ def upgrade() -> None:
             name=op.f("fk_archive_log_nodes_organisation_id_organisations"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint(
-            "organisation_id", "level", "position", name=op.f("pk_archive_log_nodes")
-        ),
+        sa.PrimaryKeyConstraint("organisation_id", "node", name=op.f("pk_archive_log_nodes")),
     )
 
 
