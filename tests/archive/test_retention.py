@@ -216,3 +216,49 @@ def test_fixity_names_a_tampered_or_missing_signature_blob(
     outcome = check_container(uow, blobs, plugins, container_id)
     assert outcome is not None
     assert outcome.problems == ["signature 0 (as uploaded) is missing from the blob store"]
+
+
+def test_cli_fixity_exits_1_naming_a_tampered_document(
+    client: TestClient,
+    arch: ArchiveClient,
+    pki: LocalPKI,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from cairn.cli.main import app as cli
+    from cairn.config import get_settings
+
+    container_id = _put(client, arch, pki, SaveType="Permanent", ArchiveDate="")
+    monkeypatch.setenv("CAIRN_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("CAIRN_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("CAIRN_BLOB_URL", settings.blob_url)
+    get_settings.cache_clear()
+    try:
+        good = CliRunner().invoke(cli, ["archive", "fixity", container_id, "--json"])
+        assert good.exit_code == 0, good.output
+        assert json.loads(good.stdout) == [{"container": container_id, "ok": True, "problems": ""}]
+        engine = make_engine(settings)
+        with engine.connect() as connection:
+            sha = connection.execute(
+                select(ArchiveContainer.document_sha256).where(ArchiveContainer.id == container_id)
+            ).scalar_one()
+        engine.dispose()
+        stored = _blobs(client).local_path(sha)
+        if stored is None:
+            pytest.skip("the blob store keeps this blob in a pack: no file to modify")
+        stored.chmod(0o644)
+        stored.write_bytes(b"Someone else's words.\n")
+        bad = CliRunner().invoke(cli, ["archive", "fixity", "--every-days", "0", "--json"])
+        assert bad.exit_code == 1, bad.output
+        rows = json.loads(bad.stdout)
+        assert rows == [
+            {
+                "container": container_id,
+                "ok": False,
+                "problems": "the document does not match its recorded SHA-256",
+            }
+        ]
+    finally:
+        get_settings.cache_clear()
