@@ -40,7 +40,13 @@ def seed_archive(client: TestClient, member: Member) -> AreaSeed:
     container_id = answer.json()["data"]
     headers = arch.key_headers
     return AreaSeed(
-        fill={"id": container_id, "container_id": container_id},
+        # leaf_index / first_size: the container's first event in its organisation's log.
+        fill={
+            "id": container_id,
+            "container_id": container_id,
+            "leaf_index": "0",
+            "first_size": "1",
+        },
         identifiers={container_id, "Sweep secret", "Sweep storage", arch.api_key},
         owned_ids={container_id},
         state=lambda: [

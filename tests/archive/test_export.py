@@ -125,15 +125,21 @@ def test_a_sound_export_passes_every_check(
             f"{root}/data/signatures/signature-0.sig",
             f"{root}/data/events.json",
             f"{root}/data/container.json",
+            f"{root}/data/log.json",
         } <= names
         assert archive.read(f"{root}/data/document") == DOCUMENT
         events = json.loads(archive.read(f"{root}/data/events.json"))
-        assert [e["kind"] for e in events] == ["created", "verified", "enhancing", "enhanced"]
+        kinds = ["created", "verified", "enhancing", "enhanced", "exported"]
+        assert [e["kind"] for e in events] == kinds
+        head = json.loads(archive.read(f"{root}/data/log.json"))["tree_head"]
+        assert head["tree_size"] == len(kinds)  # the organisation's log holds only these
         assert any(n.startswith(f"{root}/data/reports/report-") for n in names)
     checks = verify_export(path, trust_roots=_roots_with_tsa(pki, settings, tmp_path / "roots"))
     assert all(c.ok for c in checks), [c for c in checks if not c.ok]
     whats = " | ".join(c.what for c in checks)
     assert "archive-time-stamp-v3 #1" in whats and "signature-0.sig verifies" in whats
+    assert "event 4 (exported) is in the log" in whats
+    assert "the log's tree head is signed and timestamped" in whats
     events = client.get(
         f"/api/v1/archive/containers/{container_id}/events", headers=arch.member.headers
     ).json()
@@ -240,3 +246,49 @@ def test_another_organisations_export_is_404(
         f"/api/v1/archive/containers/{container_id}/export", headers=stranger.headers
     )
     assert answer.status_code == 404
+
+
+def _edit_events(
+    files: dict[str, bytes], change: Callable[[list[dict[str, object]]], None]
+) -> None:
+    events = json.loads(files["data/events.json"])
+    change(events)
+    files["data/events.json"] = json.dumps(events).encode()
+    _remanifest(files)
+
+
+def test_a_rewritten_event_is_caught_by_the_log(exported: tuple[str, Path], tmp_path: Path) -> None:
+    """A forger who rewrites an event (and fixes every checksum) is named by its leaf; one who
+    rewrites the logged entry too is named by the proof, which no longer reaches the head."""
+    _, path = exported
+
+    def detail_only(events: list[dict[str, object]]) -> None:
+        events[1]["detail"] = "Signature 0 was never checked."
+
+    def entry_too(events: list[dict[str, object]]) -> None:
+        detail_only(events)
+        entry = json.loads(str(events[1]["log_entry"]))
+        entry["detail"] = events[1]["detail"]
+        events[1]["log_entry"] = json.dumps(entry, sort_keys=True, separators=(",", ":"))
+
+    first = _problems(_rewrite(path, tmp_path / "e.zip", lambda f: _edit_events(f, detail_only)))
+    assert first == {"event 1 (verified) is in the log": "the event differs from its logged entry"}
+    second = _problems(_rewrite(path, tmp_path / "f.zip", lambda f: _edit_events(f, entry_too)))
+    assert second == {
+        "event 1 (verified) is in the log": "the inclusion proof does not lead to the tree head"
+    }
+
+
+def test_a_forged_tree_head_is_named(exported: tuple[str, Path], tmp_path: Path) -> None:
+    _, path = exported
+
+    def forge(files: dict[str, bytes]) -> None:
+        log = json.loads(files["data/log.json"])
+        log["tree_head"]["tree_size"] += 1
+        files["data/log.json"] = json.dumps(log).encode()
+        _remanifest(files)
+
+    problems = _problems(_rewrite(path, tmp_path / "g.zip", forge))
+    head = problems.pop("the log's tree head is signed and timestamped")
+    assert "signature does not verify" in head and "timestamp covers something else" in head
+    assert problems and all("does not lead to the tree head" in p for p in problems.values())

@@ -20,7 +20,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from cairn.archive.errors import PluginUnavailable
-from cairn.archive.models import ArchiveContainer, ArchiveEvent, ArchivePluginTask, ArchiveSignature
+from cairn.archive.log import record_event
+from cairn.archive.models import ArchiveContainer, ArchivePluginTask, ArchiveSignature
 from cairn.archive.plugins import ArchivePlugins, Container, Document, Result, Signature
 from cairn.archive.statuses import ContainerStatus
 from cairn.blobs import BlobStore
@@ -220,7 +221,7 @@ def _run_one(uow: UnitOfWork, blobs: BlobStore, plugins: ArchivePlugins, task_id
                 task.next_at = now + backoff(task.attempts)
             event = "storage-failed" if kind == STORE else "post-process-failed"
             detail = f"{name}, attempt {task.attempts}: {answer.error}"
-        session.add(ArchiveEvent(container_id=container_id, kind=event, detail=detail, at=now))
+        record_event(session, container, event, detail, at=now)
 
 
 def run_plugin_tasks(

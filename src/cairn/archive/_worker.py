@@ -25,8 +25,11 @@ from sqlalchemy.orm import Session
 
 from cairn.archive._enhance import EnhanceFailed, enhance_signature
 from cairn.archive._plugin_tasks import run_plugin_tasks, schedule_post_processing
-from cairn.archive.models import ArchiveContainer, ArchiveEvent, ArchiveSignature
+from cairn.archive.fixity import check_due
+from cairn.archive.log import record_event
+from cairn.archive.models import ArchiveContainer, ArchiveSignature
 from cairn.archive.plugins import ArchivePlugins, load_plugins
+from cairn.archive.retention import end_storage
 from cairn.archive.settings import ArchiveSettings
 from cairn.archive.statuses import ContainerStatus
 from cairn.archive.tsa import open_tsa, request_timestamp, timestamp_token
@@ -115,7 +118,9 @@ def claim_next(
             )
         for candidate in candidates:
             if _claim(session, candidate, worker_id, now):
-                session.add(ArchiveEvent(container_id=candidate, kind="enhancing", detail=None))
+                claimed = session.get(ArchiveContainer, candidate)
+                assert claimed is not None
+                record_event(session, claimed, "enhancing")
                 return candidate
     return None
 
@@ -205,7 +210,7 @@ def _finish(
         schedule_post_processing(session, container_id, context.plugins)
         if reason is not None:
             container.status, container.status_reason = int(ContainerStatus.ERROR), reason
-            session.add(ArchiveEvent(container_id=container_id, kind="error", detail=reason))
+            record_event(session, container, "error", reason)
             return True
         expiries = []
         for signature in session.scalars(
@@ -219,7 +224,7 @@ def _finish(
         container.status = int(ContainerStatus.ARCHIVED)
         container.signature_update_at = min(expiries) if expiries else None
         kind = "re-stamped" if restamp else "enhanced"
-        session.add(ArchiveEvent(container_id=container_id, kind=kind, detail=None))
+        record_event(session, container, kind)
         return True
 
 
@@ -240,14 +245,19 @@ class Worker:
         self._thread.join(timeout=30)
 
     def run_once(self) -> bool:
-        """Mark due containers, enhance one, then run the plugin calls that are due (saves
-        to storage plugins, post-processing); False when there was nothing to do."""
+        """Mark due containers, enhance one, run the plugin calls that are due (saves to
+        storage plugins, post-processing), end the storage of Temporary containers past their
+        date and re-hash a few containers due a fixity check; False when there was nothing."""
         mark_due(self.uow)
         claimed = claim_next(self.uow, worker_id=self.worker_id)
         if claimed is not None:
             enhance_claimed(self.uow, self.context, claimed, worker_id=self.worker_id)
-        ran = run_plugin_tasks(self.uow, self.context.blobs, self.context.plugins)
-        return claimed is not None or ran > 0
+        plugins = self.context.plugins
+        ran = run_plugin_tasks(self.uow, self.context.blobs, plugins)
+        ended = end_storage(self.uow, plugins)
+        every = timedelta(days=self.context.settings.archive_fixity_days)
+        checked = check_due(self.uow, self.context.blobs, plugins, every=every, limit=5)
+        return claimed is not None or ran > 0 or bool(ended) or bool(checked)
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -2,16 +2,20 @@
 
 The bag holds, under ``container-<id>/data/``: the document (when the archive keeps it),
 each signature as served (``signatures/signature-{i}.sig``, CAdES-A once archived), the
-validation reports, the event history and ``container.json``; payload manifests in SHA-256
-and SHA-512 and tag manifests over the tag files. ``verify_export`` needs nothing but the
-zip: it checks the bag's structure and every checksum, that the document is the one the
-container names, and each signature's integrity over it (the CMS message digest and signature
-value, and every archive-time-stamp-v3's imprint and hash index). Trust in the signer is a
-matter of trust roots, which the caller may pass.
+validation reports, the event history and ``container.json``, and ``log.json``: a signed
+head of the organisation's transparency log and each event's inclusion proof under it;
+payload manifests in SHA-256 and SHA-512 and tag manifests over the tag files.
+``verify_export`` needs nothing but the zip: it checks the bag's structure and every
+checksum, that the document is the one the container names, each signature's integrity over
+it (the CMS message digest and signature value, and every archive-time-stamp-v3's imprint and
+hash index), the tree head's signature and timestamp, and that every event is the leaf its
+proof puts under that head. Trust in the signer is a matter of trust roots, which the caller
+may pass.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -23,9 +27,10 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from cairn.archive import cades
+from cairn.archive import cades, merkle
+from cairn.archive import log as transparency
 from cairn.archive._plugin_tasks import document_bytes
-from cairn.archive.models import ArchiveContainer, ArchiveEvent
+from cairn.archive.models import ArchiveContainer
 from cairn.archive.plugins import ArchivePlugins
 from cairn.archive.service import (
     Caller,
@@ -35,6 +40,7 @@ from cairn.archive.service import (
     signature_bytes,
 )
 from cairn.archive.statuses import DESCRIPTIONS, ContainerStatus
+from cairn.archive.tsa import Tsa
 from cairn.archive.verify import load_trust_roots, parse_signature, verify_signature
 from cairn.blobs import BlobStore
 from cairn.db import utcnow
@@ -61,11 +67,22 @@ def export_container(
     caller: Caller,
     container_id: str,
     *,
+    tsa: Tsa,
+    tsa_url: str = "",
     now: datetime | None = None,
 ) -> bytes:
-    """The container as a zipped BagIt bag (404 when absent or another organisation's)."""
+    """The container as a zipped BagIt bag (404 when absent or another organisation's).
+
+    The export is itself an event: it is logged first, so the bag's tree head and proofs
+    cover every event the bag lists, this one included."""
     view = get_container(session, caller, container_id)
     container: ArchiveContainer = view.container
+    transparency.record_event(session, container, "exported")
+    session.flush()
+    events = list_events(session, caller, container_id)
+    head = transparency.signed_tree_head(
+        session, container.organisation_id, tsa=tsa, tsa_url=tsa_url
+    )
     payload: dict[str, bytes] = {}
     document = document_bytes(blobs, plugins, container)
     if document is not None:
@@ -83,10 +100,27 @@ def export_container(
         )
     payload["data/events.json"] = _json(
         [
-            {"at": e.at, "kind": e.kind, "detail": e.detail}
-            for e in list_events(session, caller, container_id)
+            {
+                "at": e.at,
+                "kind": e.kind,
+                "detail": e.detail,
+                "log_index": e.log_index,
+                "log_entry": e.log_entry,
+            }
+            for e in events
         ]
     )
+    proofs = {
+        str(e.log_index): [
+            base64.b64encode(h).decode()
+            for h in transparency.inclusion_proof(
+                session, container.organisation_id, e.log_index, head["tree_size"]
+            ).hashes
+        ]
+        for e in events
+        if e.log_index is not None
+    }
+    payload["data/log.json"] = _json({"tree_head": head, "inclusion_proofs": proofs})
     payload["data/container.json"] = _json(
         {
             "id": container.id,
@@ -106,7 +140,6 @@ def export_container(
                 {"position": s.position, "level": s.level, "verdict": s.verdict}
                 for s in view.signatures
             ],
-            "inclusion_proof": None,  # the transparency log is not built yet
         }
     )
     size = sum(len(raw) for raw in payload.values())
@@ -124,7 +157,6 @@ def export_container(
         tags[f"manifest-{algorithm}.txt"] = _manifest(payload, algorithm)
     for algorithm in ALGORITHMS:
         tags[f"tagmanifest-{algorithm}.txt"] = _manifest(tags, algorithm)
-    session.add(ArchiveEvent(container_id=container.id, kind="exported", detail=None))
     root = f"container-{container.id}"
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -258,4 +290,46 @@ def verify_export(path: Path, *, trust_roots: Path | None = None) -> list[Check]
         assert isinstance(meta, dict)
     except (KeyError, ValueError, AssertionError):
         return [*checks, Check("data/container.json is readable", "missing or not JSON")]
-    return checks + _signature_checks(files, meta, trust_roots)
+    return checks + _signature_checks(files, meta, trust_roots) + _log_checks(files, meta)
+
+
+def _log_checks(files: dict[str, bytes], meta: dict[str, object]) -> list[Check]:
+    """The tree head holds (signature, timestamp), and each event is the leaf its inclusion
+    proof puts under the head's root."""
+    try:
+        log = json.loads(files["data/log.json"])
+        events = json.loads(files["data/events.json"])
+        head, proofs = log["tree_head"], log["inclusion_proofs"]
+        root, size = base64.b64decode(head["root_hash"]), int(head["tree_size"])
+        assert isinstance(events, list) and isinstance(proofs, dict)
+    except (KeyError, TypeError, ValueError, AssertionError) as exc:
+        return [Check("data/log.json and data/events.json are readable", f"{exc!r}")]
+    problems = transparency.check_tree_head(head)
+    checks = [Check("the log's tree head is signed and timestamped", "; ".join(problems) or None)]
+    unlogged = 0
+    for position, event in enumerate(events):
+        label = f"event {position} ({event.get('kind')}) is in the log"
+        index, entry = event.get("log_index"), event.get("log_entry")
+        if index is None:
+            unlogged += 1
+            continue
+        try:
+            leaf = json.loads(entry)
+            proof = [base64.b64decode(h) for h in proofs[str(index)]]
+        except (KeyError, TypeError, ValueError) as exc:
+            checks.append(Check(label, f"no readable leaf or proof ({exc!r})"))
+            continue
+        said = {"kind": event.get("kind"), "detail": event.get("detail"), "index": index}
+        if {k: leaf.get(k) for k in said} != said or leaf.get("container") != meta.get("id"):
+            checks.append(Check(label, "the event differs from its logged entry"))
+        elif leaf.get("organisation") != head.get("organisation"):
+            checks.append(Check(label, "the entry belongs to another organisation's log"))
+        elif not merkle.verify_inclusion(
+            merkle.leaf_hash(entry.encode()), index, size, proof, root
+        ):
+            checks.append(Check(label, "the inclusion proof does not lead to the tree head"))
+        else:
+            checks.append(Check(label))
+    if unlogged:
+        checks.append(Check(f"{unlogged} event(s) predate the transparency log (no proof)"))
+    return checks

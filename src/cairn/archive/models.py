@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -25,6 +26,8 @@ from cairn.db.base import Base, BlobHash, UtcDateTime, new_id, utcnow
 __all__ = [
     "ArchiveContainer",
     "ArchiveEvent",
+    "ArchiveLogHead",
+    "ArchiveLogNode",
     "ArchivePluginTask",
     "ArchiveSignature",
     "ArchiveSourceSystem",
@@ -136,6 +139,7 @@ class ArchiveContainer(Base):
     signature_update_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    fixity_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
     modified_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
@@ -178,7 +182,9 @@ class ArchiveValidationReport(Base):
 
 
 class ArchiveEvent(Base):
-    """One entry of a container's history (created, verified, enhanced, ...)."""
+    """One entry of a container's history (created, verified, enhanced, ...), and its leaf in
+    the organisation's transparency log: ``log_entry`` is the exact leaf input (canonical
+    JSON), ``log_index`` its position (both empty for events older than the log)."""
 
     __tablename__ = "archive_events"
 
@@ -189,6 +195,37 @@ class ArchiveEvent(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     kind: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(Text)
+    log_index: Mapped[int | None] = mapped_column(BigInteger)
+    log_entry: Mapped[str | None] = mapped_column(Text)
+
+
+class ArchiveLogHead(Base):
+    """The size of an organisation's transparency log. Appending increments it with one
+    ``UPDATE ... RETURNING`` in the event's transaction: the row lock orders concurrent
+    appends (SQLite has one writer anyway), so indexes are dense and never shared."""
+
+    __tablename__ = "archive_log_heads"
+
+    organisation_id: Mapped[str] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+    )
+    size: Mapped[int] = mapped_column(BigInteger)
+
+
+class ArchiveLogNode(Base):
+    """A complete perfect subtree of an organisation's log, written once when complete and
+    never changed (see ``cairn.archive.merkle``): ``node`` is ``level << 56 | position``
+    (``node_key``), level 0 holding leaf hashes and level ``k`` the hash of leaves
+    ``[position * 2**k, (position + 1) * 2**k)``. One integer key lets a proof fetch its
+    nodes with one ``IN`` list on the primary key."""
+
+    __tablename__ = "archive_log_nodes"
+
+    organisation_id: Mapped[str] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+    )
+    node: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
 class ArchivePluginTask(Base):

@@ -22,15 +22,18 @@ __all__ = [
     "EnvelopeError",
     "EventRead",
     "IdName",
+    "ProofRead",
     "ReportRead",
     "SearchBody",
     "SearchFilters",
     "SearchResult",
     "StatusRead",
+    "TreeHeadRead",
     "container_brief",
     "container_details",
     "container_read",
     "event_read",
+    "proof_read",
     "report_read",
     "statuses",
     "storage_read",
@@ -139,6 +142,46 @@ class EventRead(BaseModel):
     at: datetime
     kind: str = Field(description="created, verified, error, enhanced, ...")
     detail: str | None
+    log_index: int | None = Field(
+        description="The event's leaf in its organisation's transparency log (null for "
+        "events older than the log)."
+    )
+    log_entry: str | None = Field(description="The exact leaf input (canonical JSON).")
+
+
+class TreeHeadRead(BaseModel):
+    """A signed tree head: the canonical JSON of organisation, root_hash, timestamp and
+    tree_size, signed (PKCS#1 v1.5, SHA-256) by ``certificate`` and stamped by an RFC 3161
+    token over its SHA-256."""
+
+    organisation: str
+    tree_size: int
+    root_hash: str = Field(description="Base64 RFC 9162 root hash (SHA-256).")
+    timestamp: str = Field(description="When the head was signed (ISO 8601).")
+    signature: str = Field(description="Base64 signature over the canonical JSON.")
+    signature_algorithm: str
+    timestamp_token: str = Field(description="Base64 DER RFC 3161 token.")
+    certificate: str = Field(description="PEM of the signing certificate.")
+    root_certificate: str = Field(description="PEM of the CA that issued it.")
+
+
+class ProofRead(BaseModel):
+    """An RFC 9162 inclusion or consistency proof, hashes in the RFC's order."""
+
+    tree_size: int
+    root_hash: str = Field(description="Base64 root of the tree of tree_size.")
+    hashes: list[str] = Field(description="Base64 SHA-256 node hashes.")
+    leaf_index: int | None = None
+    first_size: int | None = None
+
+
+def proof_read(proof: Any, **which: int) -> ProofRead:
+    return ProofRead(
+        tree_size=proof.tree_size,
+        root_hash=base64.b64encode(proof.root_hash).decode(),
+        hashes=[base64.b64encode(h).decode() for h in proof.hashes],
+        **which,
+    )
 
 
 def container_brief(container: Any) -> ContainerBrief:
@@ -194,7 +237,14 @@ def report_read(report: ArchiveValidationReport) -> ReportRead:
 
 
 def event_read(event: ArchiveEvent) -> EventRead:
-    return EventRead(id=event.id, at=event.at, kind=event.kind, detail=event.detail)
+    return EventRead(
+        id=event.id,
+        at=event.at,
+        kind=event.kind,
+        detail=event.detail,
+        log_index=event.log_index,
+        log_entry=event.log_entry,
+    )
 
 
 def statuses() -> list[StatusRead]:

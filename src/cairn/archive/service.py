@@ -35,6 +35,7 @@ from cairn.archive.errors import (
     StorageNotFound,
     UnusableInput,
 )
+from cairn.archive.log import record_event
 from cairn.archive.models import (
     ArchiveContainer,
     ArchiveEvent,
@@ -233,7 +234,9 @@ def put_container(
         )
         session.add(container)
         session.flush()
-        _event(session, container, "created", f"{len(raws)} signature(s), storage {storage.id}")
+        record_event(
+            session, container, "created", f"{len(raws)} signature(s), storage {storage.id}"
+        )
         if request.plugin_name and doc_blob is not None:
             session.add(  # saved in the background; the blob store keeps it until then
                 ArchivePluginTask(
@@ -266,7 +269,7 @@ def put_container(
                     report=json.dumps(verdict.report, default=str, sort_keys=True),
                 )
             )
-        _event(session, container, "verified" if reason is None else "error", reason)
+        record_event(session, container, "verified" if reason is None else "error", reason)
         session.flush()
         return container.id
 
@@ -282,10 +285,6 @@ def _check_plugin(request: PutRequest, settings: ArchiveSettings) -> None:
             "ArchiveCaPluginName names where the archive keeps the document: send "
             "UseArchiveCa=true with it (with UseArchiveCa=false the client keeps the document)."
         )
-
-
-def _event(session: Session, container: ArchiveContainer, kind: str, detail: str | None) -> None:
-    session.add(ArchiveEvent(container_id=container.id, kind=kind, detail=detail, at=utcnow()))
 
 
 def _storage(session: Session, caller: Caller, storage_id: int) -> ArchiveStorage:

@@ -43,6 +43,12 @@ class ArchiveSettings(BaseSettings):
         description="Run the enhancement worker inside `cairn serve` (off: run "
         "`cairn archive worker` separately).",
     )
+    archive_fixity_days: float = Field(
+        default=30,
+        gt=0,
+        description="Days between two fixity checks (re-hashing) of one container's documents "
+        "and signatures; the worker checks a few containers per round.",
+    )
     archive_max_signatures: int = Field(
         default=64, ge=1, description="Most signatures one container may hold."
     )

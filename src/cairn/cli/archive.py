@@ -4,17 +4,24 @@ the enhancement worker outside `cairn serve`."""
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from cairn.cli._common import CairnTyper, JsonOption, emit, local_blob_store, remote_client
 
+if TYPE_CHECKING:
+    from cairn.archive._worker import EnhanceContext
+    from cairn.db import UnitOfWork
+
 app = CairnTyper(
-    help="Signed archive: put, search, show, status, signatures, export, verify, storages, "
-    "statuses, worker."
+    help="Signed archive: put, search, show, status, signatures, export, verify, delete, "
+    "storages, statuses, worker, fixity."
 )
 err = Console(stderr=True)
 ApiUrl = typer.Option(None, "--api-url", envvar="CAIRN_API_URL", help="Server URL.")
@@ -164,16 +171,11 @@ def statuses(api_url: str | None = ApiUrl, as_json: bool = JsonOption) -> None:
     emit(found, as_json=as_json, columns=["id", "name", "description"], title="Statuses")
 
 
-@app.command()
-def worker(
-    once: bool = typer.Option(False, "--once", help="Enhance what is waiting, then exit."),
-    interval: float = typer.Option(2.0, "--interval", help="Seconds between polls."),
-) -> None:
-    """Run the enhancement worker on the local database (besides or instead of the one inside
-    `cairn serve`; set CAIRN_ARCHIVE_WORKER=false there to run only this one). It also makes
-    the plugin calls that are due: saves to storage plugins and post-processing
-    (CAIRN_ARCHIVE_PLUGINS)."""
-    from cairn.archive._worker import EnhanceContext, Worker
+@contextmanager
+def _local() -> Iterator[tuple[UnitOfWork, EnhanceContext]]:
+    """The local database (migrated), blob store, archive settings and plugins, as the
+    worker uses them; a bad plugin-config.json stops here, named."""
+    from cairn.archive._worker import EnhanceContext
     from cairn.archive.plugins import load_plugins
     from cairn.archive.settings import ArchiveSettings
     from cairn.config import get_settings
@@ -181,22 +183,87 @@ def worker(
 
     settings = get_settings()
     engine = make_engine(settings)
-    migrate(engine)
-    archive = ArchiveSettings()
-    load_plugins(archive.archive_plugins)  # a bad plugin-config.json stops here, named
-    context = EnhanceContext(local_blob_store(settings), archive, settings.data_dir)
-    loop = Worker(UnitOfWork(make_sessionmaker(engine)), context, interval=interval)
-    done = 0
     try:
-        while True:
-            if loop.run_once():
-                done += 1
-                continue
-            if once:
-                break
-            time.sleep(interval)
-    except KeyboardInterrupt:
-        pass
+        migrate(engine)
+        archive = ArchiveSettings()
+        load_plugins(archive.archive_plugins)
+        context = EnhanceContext(local_blob_store(settings), archive, settings.data_dir)
+        yield UnitOfWork(make_sessionmaker(engine)), context
     finally:
         engine.dispose()
+
+
+@app.command()
+def worker(
+    once: bool = typer.Option(False, "--once", help="Enhance what is waiting, then exit."),
+    interval: float = typer.Option(2.0, "--interval", help="Seconds between polls."),
+) -> None:
+    """Run the enhancement worker on the local database (besides or instead of the one inside
+    `cairn serve`; set CAIRN_ARCHIVE_WORKER=false there to run only this one). It also makes
+    the plugin calls that are due (saves to storage plugins and post-processing,
+    CAIRN_ARCHIVE_PLUGINS), ends the storage of Temporary containers past their date, and
+    re-hashes containers due a fixity check."""
+    from cairn.archive._worker import Worker
+
+    done = 0
+    with _local() as (uow, context):
+        loop = Worker(uow, context, interval=interval)
+        try:
+            while True:
+                if loop.run_once():
+                    done += 1
+                    continue
+                if once:
+                    break
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            pass
     err.print(f"enhanced {done} container(s)", highlight=False)
+
+
+@app.command()
+def fixity(
+    container_id: str | None = typer.Argument(None, help="One container (default: all due)."),
+    every_days: float | None = typer.Option(
+        None,
+        "--every-days",
+        help="Check containers not checked within this many days "
+        "(default CAIRN_ARCHIVE_FIXITY_DAYS; 0 checks every container now).",
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Re-hash stored documents and signatures on the local database against the hashes
+    recorded on upload; each outcome is an event, a mismatch puts the container in status 7.
+    Exits 1 when a check failed."""
+    from cairn.archive.fixity import check_container, check_due
+
+    with _local() as (uow, context):
+        plugins, blobs = context.plugins, context.blobs
+        if container_id is not None:
+            one = check_container(uow, blobs, plugins, container_id)
+            outcomes = [] if one is None else [one]
+        else:
+            days = context.settings.archive_fixity_days if every_days is None else every_days
+            outcomes = []
+            while batch := check_due(uow, blobs, plugins, every=timedelta(days=days), limit=100):
+                outcomes += batch
+                if days == 0:  # "now" moves on: every container is due again at once
+                    break
+    rows = [
+        {"container": o.container_id, "ok": o.ok, "problems": "; ".join(o.problems)}
+        for o in outcomes
+    ]
+    emit(rows, as_json=as_json, columns=["container", "ok", "problems"], title="Fixity")
+    if any(not o.ok for o in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command()
+def delete(
+    container_id: str = typer.Argument(..., help="Container uuid."),
+    api_url: str | None = ApiUrl,
+) -> None:
+    """Delete a container: status 8, the document removed, a tombstone kept."""
+    with remote_client(api_url) as client:
+        client.archive.get(container_id).delete()
+    err.print(f"deleted {container_id}", highlight=False)

@@ -79,6 +79,11 @@ class Container(Resource):
         self._client.download(f"{self.path}/export", target)
         return target
 
+    def delete(self) -> None:
+        """Delete the container (status 8: the document removed, a tombstone kept)."""
+        self._client.request("DELETE", self.path)
+        self.refresh()
+
     def reports(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = self._client.get_json(f"{self.path}/reports")
         return found

@@ -17,17 +17,21 @@ from cairn.api.compat.cryptopro import UPLOAD_OPENAPI, received_put
 from cairn.api.deps import ActorDep, BlobsDep, SessionDep, SettingsDep, UnitOfWorkDep
 from cairn.api.downloads import content_disposition
 from cairn.api.paging import Page, PageDep, page_of
-from cairn.archive import export, service
+from cairn.archive import export, retention, service
+from cairn.archive import log as transparency
 from cairn.archive._worker import EnhanceContext, Worker
 from cairn.archive.plugins import load_plugins
 from cairn.archive.schemas import (
     ContainerRead,
     EventRead,
     IdName,
+    ProofRead,
     ReportRead,
     StatusRead,
+    TreeHeadRead,
     container_read,
     event_read,
+    proof_read,
     report_read,
     statuses,
     storage_read,
@@ -119,6 +123,18 @@ def get_container(
     return container_read(service.get_container(session, caller, str(container_id)))
 
 
+@router.delete("/archive/containers/{container_id}", status_code=204, response_class=Response)
+def delete_container(
+    container_id: ContainerIdPath, actor: ActorDep, uow: UnitOfWorkDep
+) -> Response:
+    """Delete a container: status 8, the document removed (from a storage plugin too), a
+    tombstone kept with its signatures, reports and history. Needs the execute privilege."""
+    caller = service.caller_for_actor(actor)
+    plugins = load_plugins(ArchiveSettings().archive_plugins)
+    retention.delete_container(uow, plugins, caller, str(container_id))
+    return Response(status_code=204)
+
+
 @router.get(
     "/archive/containers/{container_id}/signatures",
     response_class=Response,
@@ -143,13 +159,27 @@ def get_signatures(
     responses={200: {"description": "A BagIt bag (zip)", "content": {"application/zip": {}}}},
 )
 def export_container(
-    container_id: ContainerIdPath, actor: ActorDep, session: SessionDep, blobs: BlobsDep
+    container_id: ContainerIdPath,
+    actor: ActorDep,
+    session: SessionDep,
+    blobs: BlobsDep,
+    settings: SettingsDep,
 ) -> Response:
     """The container as a BagIt bag in a zip: document, signatures, validation reports, event
-    history, with SHA-256 and SHA-512 manifests. `cairn archive verify` checks it offline."""
+    history, the log's signed tree head with an inclusion proof per event, with SHA-256 and
+    SHA-512 manifests. `cairn archive verify` checks it offline."""
     caller = service.caller_for_actor(actor)
-    plugins = load_plugins(ArchiveSettings().archive_plugins)
-    data = export.export_container(session, blobs, plugins, caller, str(container_id))
+    archive = ArchiveSettings()
+    plugins = load_plugins(archive.archive_plugins)
+    data = export.export_container(
+        session,
+        blobs,
+        plugins,
+        caller,
+        str(container_id),
+        tsa=open_tsa(settings.data_dir),
+        tsa_url=archive.tsa_url,
+    )
     return Response(
         data,
         media_type="application/zip",
@@ -187,6 +217,52 @@ def list_events(
     """The container's history (created, verified, enhanced, ...), oldest first."""
     caller = service.caller_for_actor(actor)
     return [event_read(e) for e in service.list_events(session, caller, str(container_id))]
+
+
+OrganisationPath = Annotated[str, Path(max_length=64, description="The organisation's id.")]
+_SIZE = Query(ge=1, le=2**62, description="A tree size (default: the log's size now).")
+
+
+@router.get("/archive/log/{organisation_id}/tree-head", response_model=TreeHeadRead)
+def get_tree_head(
+    organisation_id: OrganisationPath, actor: ActorDep, session: SessionDep, settings: SettingsDep
+) -> TreeHeadRead:
+    """The organisation's transparency log now: size and root hash, signed by cairn's key and
+    timestamped (RFC 9162 style; every container event is a leaf)."""
+    service.caller_for_actor(actor).require_read(organisation_id)
+    tsa = open_tsa(settings.data_dir)
+    head = transparency.signed_tree_head(
+        session, organisation_id, tsa=tsa, tsa_url=ArchiveSettings().tsa_url
+    )
+    return TreeHeadRead(**head)
+
+
+@router.get("/archive/log/{organisation_id}/inclusion", response_model=ProofRead)
+def get_inclusion_proof(
+    organisation_id: OrganisationPath,
+    actor: ActorDep,
+    session: SessionDep,
+    leaf_index: Annotated[int, Query(ge=0, le=2**62, description="The event's log_index.")],
+    tree_size: Annotated[int | None, _SIZE] = None,
+) -> ProofRead:
+    """The audit path of one leaf (an event's `log_index`) up to the root of `tree_size`."""
+    service.caller_for_actor(actor).require_read(organisation_id)
+    proof = transparency.inclusion_proof(session, organisation_id, leaf_index, tree_size)
+    return proof_read(proof, leaf_index=leaf_index)
+
+
+@router.get("/archive/log/{organisation_id}/consistency", response_model=ProofRead)
+def get_consistency_proof(
+    organisation_id: OrganisationPath,
+    actor: ActorDep,
+    session: SessionDep,
+    first_size: Annotated[int, Query(ge=1, le=2**62, description="The older tree's size.")],
+    tree_size: Annotated[int | None, _SIZE] = None,
+) -> ProofRead:
+    """The proof that the tree of `tree_size` extends the tree of `first_size` (only appended)."""
+    service.caller_for_actor(actor).require_read(organisation_id)
+    proof = transparency.consistency_proof(session, organisation_id, first_size, tree_size)
+    return proof_read(proof, first_size=first_size)
 
 
 @router.post("/tsa", response_class=Response, responses=_TSR)
