@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from cairn.blobs import LocalBlobStore
+from cairn.blobs._packs import PackSpool
 from cairn.workspaces import _staging
 from cairn.workspaces._limits import DEFAULT_LIMITS, limits_for
 from cairn.workspaces._staging import SMALL_MAX
@@ -86,3 +87,73 @@ def test_prepare_upload_packs_the_small_members(tmp_path: Path) -> None:
         for f, (_, d) in zip(prepared.files, sorted(members(500)), strict=True)
     )
     assert list((tmp_path / "work").iterdir()) == []  # staging removed
+
+
+def test_past_the_budget_members_are_written_once_into_the_stores_pack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_staging, "MEMORY_BUDGET", 2000)
+    store = LocalBlobStore(tmp_path / "blobs")
+    spools: list[str] = []
+    real = store.spool
+
+    def spool() -> PackSpool:
+        made = real()
+        spools.append(made.id)
+        return made
+
+    monkeypatch.setattr(store, "spool", spool)
+    source = tar_gz(tmp_path / "a.tar.gz", members(300))
+    prepared = prepare_upload(store, source, "a.tar.gz", work_dir=tmp_path / "work")
+    assert not prepared.fatal and len(prepared.files) == 300
+    [pack] = (tmp_path / "blobs" / "packs").glob("*.pack")
+    assert [pack.stem] == spools  # the spool itself became the pack: no second copy
+    assert os.listdir(tmp_path / "blobs" / ".tmp") == []
+    assert all(
+        store.read_bytes(f.sha256) == d
+        for f, (_, d) in zip(prepared.files, sorted(members(300)), strict=True)
+    )
+
+
+def test_the_same_upload_twice_adds_no_pack_and_leaves_no_spool(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    source = tar_gz(tmp_path / "a.tar.gz", members(200))
+    for _ in range(2):
+        prepared = prepare_upload(store, source, "a.tar.gz", work_dir=tmp_path / "work")
+        assert not prepared.fatal and len(prepared.files) == 200
+    assert len(list((tmp_path / "blobs" / "packs").glob("*.pack"))) == 1
+    assert os.listdir(tmp_path / "blobs" / ".tmp") == []
+
+
+def test_a_fatal_upload_leaves_no_spool_in_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_staging, "MEMORY_BUDGET", 0)
+    store = LocalBlobStore(tmp_path / "blobs")
+    # A rar member is fatal for arXiv's targets, after the small members were spooled.
+    rar = b"Rar!\x1a\x07\x00" + b"\x00" * 100
+    source = tar_gz(tmp_path / "a.tar.gz", [*members(50), ("zz.rar", rar)])
+    prepared = prepare_upload(
+        store, source, "a.tar.gz", work_dir=tmp_path / "work", archive="arxiv"
+    )
+    assert prepared.fatal and prepared.files == []
+    assert os.listdir(tmp_path / "blobs" / ".tmp") == []
+    assert list(store.iter_hashes()) == []
+
+
+def test_a_repaired_spooled_member_is_stored_under_its_new_hash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_staging, "MEMORY_BUDGET", 0)
+    store = LocalBlobStore(tmp_path / "blobs")
+    tex = b"\\documentclass{article}\r\n\\begin{document}\r\nHi\r\n\\end{document}\r\n"
+    source = tar_gz(tmp_path / "p.tar.gz", [("main.tex", tex)])
+    prepared = prepare_upload(
+        store, source, "p.tar.gz", work_dir=tmp_path / "work", archive="arxiv"
+    )
+    fixed = tex.replace(b"\r\n", b"\n")
+    [stored] = prepared.files
+    assert stored.sha256 == hashlib.sha256(fixed).hexdigest()
+    assert store.read_bytes(stored.sha256) == fixed  # verified on read: the record is right
+    [original] = prepared.removed
+    assert store.read_bytes(original.sha256) == tex
