@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 import tarfile
 from pathlib import Path
 
@@ -157,3 +158,62 @@ def test_a_repaired_spooled_member_is_stored_under_its_new_hash(
     assert store.read_bytes(stored.sha256) == fixed  # verified on read: the record is right
     [original] = prepared.removed
     assert store.read_bytes(original.sha256) == tex
+
+
+def test_an_upload_makes_one_filesystem_sync_and_fsyncs_only_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cairn.blobs import local
+
+    monkeypatch.setattr(_staging, "MEMORY_BUDGET", 4000)  # memory, spool and a large file
+    store = LocalBlobStore(tmp_path / "blobs")
+    syncs: list[str] = []
+    fsynced: list[bool] = []
+    real_syncfs, real_fsync = local._syncfs, os.fsync
+
+    def syncfs(path: str) -> bool:
+        syncs.append(path)
+        return real_syncfs(path)
+
+    def fsync(fd: int) -> None:
+        fsynced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
+        real_fsync(fd)
+
+    monkeypatch.setattr(local, "_syncfs", syncfs)
+    monkeypatch.setattr(os, "fsync", fsync)
+    big = os.urandom(SMALL_MAX + 1)
+    source = tar_gz(tmp_path / "a.tar.gz", [*members(100), ("big.bin", big)])
+    prepared = prepare_upload(store, source, "a.tar.gz", work_dir=tmp_path / "work")
+    assert len(prepared.files) == 101
+    assert syncs == [str(store.root)]  # one syncfs for the whole upload
+    assert fsynced and all(fsynced)  # then only the folders that received renames
+
+
+def test_a_check_that_raises_mid_upload_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cairn.workspaces import _filetypes
+
+    monkeypatch.setattr(_staging, "MEMORY_BUDGET", 0)  # every member already in the spool
+    store = LocalBlobStore(tmp_path / "blobs")
+    calls = 0
+    real = _filetypes.detect_type
+
+    def detect_type(*args: object, **kwargs: object) -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 40:
+            raise RuntimeError("a check broke")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_filetypes, "detect_type", detect_type)
+    source = tar_gz(tmp_path / "a.tar.gz", members(100))
+    with pytest.raises(RuntimeError, match="a check broke"):
+        prepare_upload(store, source, "a.tar.gz", work_dir=tmp_path / "work")
+    assert calls == 40
+    assert os.listdir(tmp_path / "blobs" / ".tmp") == []
+    assert list(store.iter_hashes()) == []
+    assert list((tmp_path / "work").iterdir()) == []
+    # The store takes the same upload afterwards.
+    monkeypatch.setattr(_filetypes, "detect_type", real)
+    assert len(prepare_upload(store, source, "a.tar.gz", work_dir=tmp_path / "work").files) == 100
