@@ -90,11 +90,8 @@ def test_prepare_upload_packs_the_small_members(tmp_path: Path) -> None:
     assert list((tmp_path / "work").iterdir()) == []  # staging removed
 
 
-def test_past_the_budget_members_are_written_once_into_the_stores_pack(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(_staging, "MEMORY_BUDGET", 2000)
-    store = LocalBlobStore(tmp_path / "blobs")
+def spy_spools(store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ids of the spools ``store`` gives out from now on."""
     spools: list[str] = []
     real = store.spool
 
@@ -104,6 +101,15 @@ def test_past_the_budget_members_are_written_once_into_the_stores_pack(
         return made
 
     monkeypatch.setattr(store, "spool", spool)
+    return spools
+
+
+def test_past_the_budget_members_are_written_once_into_the_stores_pack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_staging, "MEMORY_BUDGET", 2000)
+    store = LocalBlobStore(tmp_path / "blobs")
+    spools = spy_spools(store, monkeypatch)
     source = tar_gz(tmp_path / "a.tar.gz", members(300))
     prepared = prepare_upload(store, source, "a.tar.gz", work_dir=tmp_path / "work")
     assert not prepared.fatal and len(prepared.files) == 300
@@ -147,6 +153,7 @@ def test_a_repaired_spooled_member_is_stored_under_its_new_hash(
 ) -> None:
     monkeypatch.setattr(_staging, "MEMORY_BUDGET", 0)
     store = LocalBlobStore(tmp_path / "blobs")
+    spools = spy_spools(store, monkeypatch)
     tex = b"\\documentclass{article}\r\n\\begin{document}\r\nHi\r\n\\end{document}\r\n"
     source = tar_gz(tmp_path / "p.tar.gz", [("main.tex", tex)])
     prepared = prepare_upload(
@@ -158,6 +165,8 @@ def test_a_repaired_spooled_member_is_stored_under_its_new_hash(
     assert store.read_bytes(stored.sha256) == fixed  # verified on read: the record is right
     [original] = prepared.removed
     assert store.read_bytes(original.sha256) == tex
+    # The original kept its spool record (not hashed or spooled again): the spool is the pack.
+    assert [p.stem for p in (tmp_path / "blobs" / "packs").glob("*.pack")] == spools
 
 
 def test_an_upload_makes_one_filesystem_sync_and_fsyncs_only_folders(

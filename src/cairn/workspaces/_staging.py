@@ -217,13 +217,21 @@ class StagingFolder:
     def keep_original(
         self, public: str, entry: Entry, data: bytes | Path, rule: str, reason: str
     ) -> None:
-        """Keep the bytes a repair replaced (``data``, or a link to them) for the quarantine."""
+        """Keep the bytes a repair is about to replace, for the quarantine: ``data`` is the
+        original moved aside (a file), or the entry's own staged bytes, whose hash is known.
+
+        Bytes in memory or in the spool stay where they are, shared with the entry until the
+        repair replaces its content: no copy, no second hash, no second spool record."""
         if isinstance(data, Path):
             kept = replace(entry, local_path=data, data=None, spool=None)
-        else:  # bytes: held like a small member, no file created
-            sha256 = hashlib.sha256(data).hexdigest()
-            kept = replace(entry, local_path=None, size=len(data), sha256=sha256, spool=None)
-            kept.data = None
+        elif len(data) != entry.size:
+            raise ValueError("keep_original takes the entry's own bytes")
+        elif entry.local_path is None:
+            kept = replace(entry)
+            if kept.data is not None:
+                self.in_memory += len(kept.data)  # held twice until the entry lets go
+        else:  # its file is about to be rewritten: the original is held like a small member
+            kept = replace(entry, local_path=None, data=None, spool=None)
             self.hold(kept, data)
         self.quarantine(public, kept, rule, reason)
 
