@@ -18,6 +18,7 @@ from cairn.blobs import (
     check_blobs,
     collect_garbage,
 )
+from cairn.blobs._packs import PackSpool
 from cairn.errors import BlobMissing, IntegrityError
 
 
@@ -284,3 +285,59 @@ def test_concurrent_repack_and_batches(tmp_path: Path) -> None:
     fresh = LocalBlobStore(root)
     assert set(fresh.iter_hashes()) == live
     assert check_blobs(fresh, live).ok
+
+
+# -- the upload spool ------------------------------------------------------------------------
+
+
+def spooled(spool: PackSpool, data: list[bytes]) -> list[StagedBlob]:
+    items = []
+    for d in data:
+        offset = spool.append(sha(d), d)
+        items.append(StagedBlob(BlobRef(sha(d), len(d)), spooled=(spool, offset)))
+    return items
+
+
+def test_a_spool_whose_records_are_all_used_becomes_the_pack(local: LocalBlobStore) -> None:
+    spool = local.spool()
+    data = blobs(300)
+    in_memory = b"held in memory, appended at ingest"
+    memory = StagedBlob(BlobRef(sha(in_memory), len(in_memory)), data=in_memory)
+    items = [*spooled(spool, data), memory]
+    assert items[7].spooled is not None
+    assert spool.read(items[7].spooled[1], len(data[7])) == data[7]
+    local.ingest(items)
+    [pack] = pack_files(local)
+    assert pack.name == spool.id + ".pack"  # adopted, not copied
+    assert os.listdir(local.root / ".tmp") == []
+    again = LocalBlobStore(local.root)
+    assert all(again.read_bytes(sha(d)) == d for d in [*data, in_memory])
+    report = check_blobs(again, {sha(d) for d in [*data, in_memory]})
+    assert report.checked == 301 and not (report.corrupt or report.missing or report.unreferenced)
+    spool.discard()  # the caller's clean-up leaves an adopted pack alone
+    assert pack.exists()
+
+
+def test_a_spool_with_unused_records_is_copied_and_removed(local: LocalBlobStore) -> None:
+    local.put_many([b"stored before"])
+    spool = local.spool()
+    items = spooled(spool, [b"stored before", b"dup", b"dup", b"replaced", b"new"])
+    local.ingest([items[0], items[1], items[2], items[4]])  # "replaced" is not referenced
+    assert spool.id + ".pack" not in {p.name for p in pack_files(local)}
+    assert len(pack_files(local)) == 2
+    assert os.listdir(local.root / ".tmp") == []
+    assert local.read_bytes(sha(b"dup")) == b"dup" and local.read_bytes(sha(b"new")) == b"new"
+    assert not local.exists(sha(b"replaced"))
+
+
+def test_a_discarded_spool_leaves_nothing(local: LocalBlobStore) -> None:
+    spool = local.spool()
+    spooled(spool, blobs(10))
+    assert os.listdir(local.root / ".tmp") == [spool.id + ".pack"]
+    spool.discard()
+    assert os.listdir(local.root / ".tmp") == []
+    assert list(local.iter_hashes()) == []
+
+
+def test_other_stores_give_no_spool(store: BlobStore) -> None:
+    assert (store.spool() is None) == (not isinstance(store, LocalBlobStore))

@@ -13,6 +13,7 @@ from cairn.blobs.base import (
     BlobRef,
     BlobSource,
     BlobStore,
+    Spool,
     StagedBlob,
     validate_sha256,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "FsspecBlobStore",
     "GarbageReport",
     "LocalBlobStore",
+    "Spool",
     "StagedBlob",
     "check_blobs",
     "collect_garbage",

@@ -22,17 +22,20 @@ digest to ``.dead``, and ``repack`` (run by ``cairn admin gc``) rewrites packs w
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
+import functools
 import hashlib
 import logging
 import os
 import struct
+import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-__all__ = ["PACK_MAX_BLOB", "PACK_TARGET", "PackLocation", "PackSet"]
+__all__ = ["PACK_MAX_BLOB", "PACK_TARGET", "PackLocation", "PackSet", "PackSpool"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +50,33 @@ _RECORD = struct.Struct(">c32sQ")  # b"R", digest, size
 _ENTRY = struct.Struct(">32sQQ")  # digest, data offset, size
 _HEAD = struct.Struct(">8sQQ")  # magic, pack size, count
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+WRITEBACK_STEP = 8 << 20
+"""A spool asks the kernel to start writing back each time it has grown by this much."""
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+@functools.cache
+def _libc_sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    """Linux's ``sync_file_range(2)`` (not in ``os``), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        call = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    call.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    call.restype = ctypes.c_int
+    return call
+
+
+def start_writeback(fd: int, offset: int, length: int) -> None:
+    """Let the disk start on ``length`` bytes at ``offset`` now, without waiting for them.
+
+    Not a sync (nothing is promised durable; the upload's one ``syncfs`` does that), but the
+    writes then overlap the unpacking instead of all waiting for that sync at the end."""
+    call = _libc_sync_file_range()
+    if call is not None:
+        call(fd, offset, length, _SYNC_FILE_RANGE_WRITE)  # a hint: a failure changes nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +208,17 @@ class PackWriter:
         self.done.append((self._id, os.path.join(self._tmp, self._id + ".pack"), index))
         self._entries = []
 
+    def adopt(self, spool: PackSpool, entries: list[tuple[str, int, int]]) -> None:
+        """Take a whole spool as one more sealed pack of this batch, indexed by ``entries``."""
+        spool.hand_over()
+        index = os.path.join(self._tmp, spool.id + ".idx")
+        fd = os.open(index, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o444)
+        try:
+            _write_all(fd, encode_index(spool.size, entries))
+        finally:
+            os.close(fd)
+        self.done.append((spool.id, spool.path, index))
+
     def paths(self) -> list[str]:
         return [p for _, pack, index in self.done for p in (pack, index)]
 
@@ -192,6 +233,68 @@ class PackWriter:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
         self.done = []
+
+
+class PackSpool:
+    """A pack written while an upload is unpacked: small blobs appended as they are staged,
+    read back by offset, and adopted whole by ``ingest`` (indexed and renamed, not copied).
+
+    The upload's staging would otherwise write its small members to a spool file of its own,
+    which ``ingest`` then read back, copied into a pack and deleted: each byte written twice
+    and a large file unlinked per upload. Records are written at once (``pwrite``), so a read
+    never waits for a buffer; nothing is visible to readers before ``ingest`` publishes it.
+    """
+
+    def __init__(self, tmp: str) -> None:
+        self.tmp = tmp
+        self.id = uuid.uuid4().hex
+        self.path = os.path.join(tmp, self.id + ".pack")
+        self._fd = -1
+        self.size = 0
+        self.records = 0  # appended so far: ``ingest`` adopts the pack only if all are used
+        self._written_back = 0  # bytes handed to ``start_writeback``
+
+    def append(self, sha256: str, data: bytes | memoryview) -> int:
+        """Write one record; the offset of its data."""
+        if self._fd < 0:
+            flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _O_CLOEXEC
+            self._fd = os.open(self.path, flags, 0o444)
+            self._pwrite(PACK_MAGIC)
+        self._pwrite(_RECORD.pack(b"R", bytes.fromhex(sha256), len(data)) + bytes(data))
+        self.records += 1
+        if self.size - self._written_back >= WRITEBACK_STEP:
+            start_writeback(self._fd, self._written_back, self.size - self._written_back)
+            self._written_back = self.size
+        return self.size - len(data)
+
+    def _pwrite(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(self._fd, view, self.size)
+            view = view[written:]
+            self.size += written
+
+    def read(self, offset: int, size: int) -> bytes:
+        if self._fd < 0:
+            raise ValueError("the spool was ingested or discarded")
+        return os.pread(self._fd, size, offset)
+
+    def close(self) -> None:
+        """The staging is done (the file stays open: ``ingest`` may still append to it)."""
+
+    def hand_over(self) -> None:
+        """Close the file for good, leaving it where it is (a writer now owns it)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def discard(self) -> None:
+        """Remove the file unless ``ingest`` has taken it (an upload that failed, or whose
+        blobs were copied into another pack)."""
+        if self._fd >= 0:
+            self.hand_over()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
 
 
 class PackSet:

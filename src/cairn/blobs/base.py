@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO, TypeAlias
+from typing import BinaryIO, Protocol, TypeAlias
 
 from cairn.errors import Invalid
 
@@ -24,6 +24,7 @@ __all__ = [
     "BlobRef",
     "BlobSource",
     "BlobStore",
+    "Spool",
     "StagedBlob",
     "validate_sha256",
 ]
@@ -60,6 +61,27 @@ class BlobRef:
     size: int
 
 
+class Spool(Protocol):
+    """An append-only file of small blobs an upload stages before ``ingest``, read by offset.
+
+    ``BlobStore.spool`` may give one in the store's own format (the local store: a pack that
+    ``ingest`` then adopts without copying); else the staging keeps a plain file of its own."""
+
+    def append(self, sha256: str, data: bytes) -> int:
+        """Write ``data`` (whose hash is ``sha256``); its offset, for ``read``."""
+        ...
+
+    def read(self, offset: int, size: int) -> bytes: ...
+
+    def close(self) -> None:
+        """No more appends (reads stay possible where the file is still open)."""
+        ...
+
+    def discard(self) -> None:
+        """Remove the file, if ``ingest`` has not taken it."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class StagedBlob:
     """A blob waiting to be stored by ``BlobStore.ingest``: its ref and where its bytes are.
@@ -71,6 +93,7 @@ class StagedBlob:
     ref: BlobRef
     path: str | None = None
     data: bytes | Callable[[], bytes] | None = None
+    spooled: tuple[Spool, int] | None = None  # where ``data`` is, if in a ``Spool``
 
     def content(self) -> bytes:
         """The bytes of a ``data`` blob."""
@@ -137,6 +160,11 @@ class BlobStore(ABC):
             else:
                 stored.append(self.put(item.content()))
         return stored
+
+    def spool(self) -> Spool | None:
+        """A spool for an upload's small blobs in the store's own format, which ``ingest``
+        takes over without a copy; None (the default): the caller keeps its own."""
+        return None
 
     def put_many(self, blobs: Sequence[bytes]) -> list[BlobRef]:
         """Store many small blobs at once (one ``ingest`` batch); their refs, in order."""

@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-from cairn.blobs._packs import PACK_MAGIC, PACK_MAX_BLOB, PackSet, PackWriter
+from cairn.blobs._packs import PACK_MAGIC, PACK_MAX_BLOB, PackSet, PackSpool, PackWriter
 from cairn.blobs._streams import iter_chunks, open_verifying
 from cairn.blobs.base import (
     CHUNK_SIZE,
@@ -227,6 +227,8 @@ class LocalBlobStore(BlobStore):
         moves: list[tuple[str, BlobRef]] = []
         refs: list[BlobRef] = []
         seen: set[str] = set()
+        spool = self._own_spool(staged)
+        spooled: list[tuple[str, int, int]] = []  # (sha256, offset, size) in ``spool``
         try:
             for item in staged:
                 ref = item.ref
@@ -238,12 +240,25 @@ class LocalBlobStore(BlobStore):
                     continue
                 if sha256 in seen or self._stored(sha256, ref.size):
                     continue
+                seen.add(sha256)
+                if ref.size <= PACK_MAX_BLOB and spool is not None:
+                    at = item.spooled
+                    offset = at[1] if at is not None and at[0] is spool else None
+                    if offset is None:  # held in memory: appended, so one pack holds all
+                        offset = spool.append(sha256, item.content())
+                    spooled.append((sha256, offset, ref.size))
+                    continue
                 data = item.content()
                 if len(data) > PACK_MAX_BLOB:
                     self.put(data)  # large content given as bytes: a loose blob of its own
                     continue
-                seen.add(sha256)
                 writer.add(sha256, data)
+            if spool is not None and spool.records:
+                if spool.records == len(spooled):  # every record used once: the spool is a pack
+                    writer.adopt(spool, spooled)
+                else:  # duplicates, replaced content, blobs stored before: copy the rest
+                    for sha256, offset, size in spooled:
+                        writer.add(sha256, spool.read(offset, size))
             writer.seal()
             if not _syncfs(self._root):
                 for path in [*writer.paths(), *(name for name, _ in moves)]:
@@ -252,6 +267,9 @@ class LocalBlobStore(BlobStore):
         except BaseException:
             writer.discard()
             raise
+        finally:
+            if spool is not None:
+                spool.discard()  # not adopted (published ones were moved away already)
         folders: set[str] = {packs.folder} if published else set()
         made: set[str] = set()
         for name, ref in moves:
@@ -274,6 +292,16 @@ class LocalBlobStore(BlobStore):
         for folder in folders:
             _fsync(folder)
         return refs
+
+    def spool(self) -> PackSpool:
+        """A pack in the store's temp folder, for an upload's small blobs (``ingest`` adopts it)."""
+        return PackSpool(self._tmp)
+
+    def _own_spool(self, staged: Sequence[StagedBlob]) -> PackSpool | None:
+        """The one spool of this store that ``staged`` blobs are in, if any."""
+        found = {id(s): s for s, _ in (i.spooled for i in staged if i.spooled is not None)}
+        ours = [s for s in found.values() if isinstance(s, PackSpool) and s.tmp == self._tmp]
+        return ours[0] if len(ours) == 1 and len(found) == 1 else None
 
     def _stored(self, sha256: str, size: int) -> bool:
         """Whether a batch put can keep a stored copy (loose or packed), refreshing its age."""

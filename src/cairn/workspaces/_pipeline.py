@@ -522,9 +522,10 @@ class Upload:
         """The entry's content was changed: on disk already, or to ``data`` (not on disk)."""
         staging = self.staging
         staging.forget(public)
+        entry = replace(entry, size=size, sha256=sha256)
         if data is not None:
-            staging.hold(entry, data)
-        staging.add(public, replace(entry, size=size, sha256=sha256))
+            staging.hold(entry, data)  # under its new hash (a spool record names it)
+        staging.add(public, entry)
 
     def _repair_text(self, public: str, entry: Entry, head: bytes) -> None:
         """UnMacify (23) for TeX and HTML, and for other text with CR line ends (arXiv's PC

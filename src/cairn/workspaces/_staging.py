@@ -3,9 +3,11 @@
 Creating a file is the most expensive step of an upload on these disks (issue #13 section 8),
 so a small member (up to ``SMALL_MAX``) is not given a file: it is kept in memory while the
 upload's in-memory bytes stay within ``MEMORY_BUDGET``, and appended to one spool file in the
-staging folder after that. Only large members are streamed to files of their own, as are
-archives to unpack (zip, tar and the compressors need a file). Folders are still created for
-every member, so that names and folders clash exactly as on disk.
+staging folder after that, or to the blob store's own spool when it has one (the local store:
+a pack that ``ingest`` adopts, so those bytes are written once, not spooled and then packed).
+Only large members are streamed to files of their own, as are archives to unpack (zip, tar and
+the compressors need a file). Folders are still created for every member, so that names and
+folders clash exactly as on disk.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cairn.blobs import BlobRef, StagedBlob
+from cairn.blobs import Spool as BlobSpool
 from cairn.workspaces import _checks as ck
 from cairn.workspaces import _filetypes as ft
 from cairn.workspaces._budget import Budget
@@ -33,14 +36,16 @@ MEMORY_BUDGET = 8 * 1024 * 1024
 
 
 class Spool:
-    """One append-only file in staging holding small members' bytes, by offset."""
+    """One append-only file in staging holding small members' bytes, by offset (a
+    ``cairn.blobs.Spool`` for a blob store without one of its own)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd = -1
         self._size = 0
 
-    def append(self, data: bytes) -> int:
+    def append(self, sha256: str, data: bytes) -> int:
+        del sha256  # a plain file: only the bytes
         if self._fd < 0:
             flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
             self._fd = os.open(self.path, flags, 0o600)
@@ -67,6 +72,9 @@ class Spool:
             os.close(self._fd)
             self._fd = -1
 
+    def discard(self) -> None:
+        """Nothing to do: the file goes with the staging folder."""
+
 
 @dataclass
 class Entry:
@@ -83,7 +91,7 @@ class Entry:
     origin: tuple[str, ...]  # original member path, to tell duplicates from name clashes
     mtime: int | None = None  # the member's own modification time, if it had one
     data: bytes | None = None  # in memory
-    spool: Spool | None = None  # or in the spool, at ``offset``
+    spool: BlobSpool | None = None  # or in the spool, at ``offset``
     offset: int = 0
 
     def read_bytes(self) -> bytes:
@@ -101,7 +109,8 @@ class Entry:
             return StagedBlob(ref, path=str(self.local_path))
         if self.data is not None:
             return StagedBlob(ref, data=self.data)
-        return StagedBlob(ref, data=self.read_bytes)
+        assert self.spool is not None
+        return StagedBlob(ref, data=self.read_bytes, spooled=(self.spool, self.offset))
 
     # A removed file kept for the quarantine (issue #13, section 3): (rule, reason).
     quarantine: tuple[str, str] | None = None
@@ -123,8 +132,8 @@ class StagingFolder:
     dirs: set[str] = field(default_factory=set)
     total: int = 0  # sum of the entries' sizes
     in_memory: int = 0  # bytes of entries held in memory
+    spool: BlobSpool | None = None  # the blob store's, else a file here made when needed
     _temp_counter: int = 0
-    _spool: Spool | None = None
 
     def add(self, public: str, entry: Entry) -> None:
         self.entries[public] = entry
@@ -144,7 +153,7 @@ class StagingFolder:
 
     def hold(self, entry: Entry, data: bytes) -> None:
         """Keep ``data`` as the content of ``entry`` (no file of its own): in memory while
-        the budget allows, else in the spool."""
+        the budget allows, else in the spool. ``entry.sha256`` must be the hash of ``data``."""
         if entry.data is not None:
             self.in_memory -= len(entry.data)
         entry.local_path, entry.data, entry.spool = None, None, None
@@ -152,9 +161,9 @@ class StagingFolder:
             entry.data = data
             self.in_memory += len(data)
             return
-        if self._spool is None:
-            self._spool = Spool(self.root / ".cairn-spool")
-        entry.spool, entry.offset = self._spool, self._spool.append(data)
+        if self.spool is None:
+            self.spool = Spool(self.root / ".cairn-spool")
+        entry.spool, entry.offset = self.spool, self.spool.append(entry.sha256, data)
 
     def materialize(self, public: str, entry: Entry) -> None:
         """Give an entry held in memory or the spool a file of its own at ``public``."""
@@ -167,8 +176,8 @@ class StagingFolder:
         entry.local_path, entry.spool = Path(target), None
 
     def close(self) -> None:
-        if self._spool is not None:
-            self._spool.close()
+        if self.spool is not None:
+            self.spool.close()
 
     def set_aside(self, public: str) -> Path:
         """Move a file out of the public namespace (hidden names are never staged) and forget it.
@@ -208,13 +217,21 @@ class StagingFolder:
     def keep_original(
         self, public: str, entry: Entry, data: bytes | Path, rule: str, reason: str
     ) -> None:
-        """Keep the bytes a repair replaced (``data``, or a link to them) for the quarantine."""
+        """Keep the bytes a repair is about to replace, for the quarantine: ``data`` is the
+        original moved aside (a file), or the entry's own staged bytes, whose hash is known.
+
+        Bytes in memory or in the spool stay where they are, shared with the entry until the
+        repair replaces its content: no copy, no second hash, no second spool record."""
         if isinstance(data, Path):
             kept = replace(entry, local_path=data, data=None, spool=None)
-        else:  # bytes: held like a small member, no file created
-            sha256 = hashlib.sha256(data).hexdigest()
-            kept = replace(entry, local_path=None, size=len(data), sha256=sha256, spool=None)
-            kept.data = None
+        elif len(data) != entry.size:
+            raise ValueError("keep_original takes the entry's own bytes")
+        elif entry.local_path is None:
+            kept = replace(entry)
+            if kept.data is not None:
+                self.in_memory += len(kept.data)  # held twice until the entry lets go
+        else:  # its file is about to be rewritten: the original is held like a small member
+            kept = replace(entry, local_path=None, data=None, spool=None)
             self.hold(kept, data)
         self.quarantine(public, kept, rule, reason)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cairn.blobs import StagedBlob
+from cairn.blobs import Spool, StagedBlob
 from cairn.workspaces._budget import Budget
 from cairn.workspaces._checks import Finding, infer_source_format
 from cairn.workspaces._findings import Abort, FindingLog
@@ -94,6 +94,7 @@ def process_upload(
     existing_total: int = 0,
     existing_count: int = 0,
     folder: tuple[str, ...] = (),
+    spool: Spool | None = None,
 ) -> ProcessedUpload:
     """Unpack and check one uploaded file into ``staging`` (an empty folder).
 
@@ -106,6 +107,8 @@ def process_upload(
         existing_total: bytes the workspace already holds (counts toward ``max_total_bytes``).
         existing_count: files the workspace already holds (counts toward ``max_files``).
         folder: the folder a lone file goes to (a restore from the quarantine).
+        spool: where small members past the memory budget go (``BlobStore.spool``); by
+            default a file in ``staging``.
 
     Returns:
         The staged files (sorted by public path) and findings. Bad input never raises: it shows
@@ -118,7 +121,8 @@ def process_upload(
     source_size = source.stat().st_size
     budget = Budget(limits, source_size, existing_total, existing_count)
     log = FindingLog()
-    upload = Upload(StagingFolder(staging, budget, log), budget, log, ancillary, folder)
+    tree = StagingFolder(staging, budget, log, spool=spool)
+    upload = Upload(tree, budget, log, ancillary, folder)
     try:
         upload.run(source, filename)
     except Abort as abort:

@@ -320,6 +320,7 @@ def prepare_upload(
     if upload_size == 0:
         raise Invalid("file payload is zero length")
     staging = scratch_dir(work_dir, "stage-")
+    spool = blobs.spool()  # small members go straight into what the store keeps
     try:
         result = process_upload(
             source,
@@ -330,6 +331,7 @@ def prepare_upload(
             existing_total=existing_total,
             existing_count=existing_count,
             folder=folder,
+            spool=spool,
         )
         prepared.findings = list(result.findings)
         if result.fatal:
@@ -346,6 +348,8 @@ def prepare_upload(
             for staged, ref in zip(result.quarantined, refs[kept:], strict=True)
         ]
     finally:
+        if spool is not None:
+            spool.discard()  # a fatal upload's (an ingested one is the store's now)
         shutil.rmtree(staging, ignore_errors=True)
     return prepared
 
