@@ -302,6 +302,56 @@ def test_a_view_only_member_executing_is_403_and_nothing_runs(
     assert seen.status_code == 200 and seen.json()["model"]["has_executions"] == ""
 
 
+def _grant(client: TestClient, by: Member, user_id: str, roles: Any) -> Any:
+    return client.patch(
+        f"{org_path(by)}/users/{user_id}", headers=by.headers, json={"User[roles]": roles}
+    )
+
+
+def test_manage_grants_privileges_through_fusion_and_they_take_effect(
+    client: TestClient, member: Member, make_member: Callable[..., Member]
+) -> None:
+    viewer = make_member(privilege="view", organisation_id=member.organisation_id)
+    data_id = upload_data(client, member)
+    process = create_process(client, member, data_id)
+    execute_path = f"{org_path(viewer)}/processes/{process['id']}/execute"
+    assert client.post(execute_path, headers=viewer.headers).status_code == 403
+
+    granted = _grant(client, member, viewer.user_id, ["execute"])
+    assert granted.status_code == 200, granted.text
+    roles = {u["id"]: u["roles"] for u in granted.json()["model"]["users"]}
+    assert roles == {member.user_id: ["manage"], viewer.user_id: ["execute"]}
+    ran = client.post(execute_path, headers=viewer.headers)
+    assert ran.status_code == 200, ran.text
+    assert _credits(client, member) == 4
+
+    assert _grant(client, member, viewer.user_id, "view").status_code == 200
+    refused = client.post(execute_path, headers=viewer.headers)
+    assert refused.status_code == 403
+
+
+def test_fusion_privilege_grants_refuse_bad_input(
+    client: TestClient, member: Member, make_member: Callable[..., Member]
+) -> None:
+    executor = make_member(privilege="execute", organisation_id=member.organisation_id)
+    stranger = make_member()
+    # only manage grants, and an executor cannot promote itself
+    assert _grant(client, executor, executor.user_id, ["manage"]).status_code == 403
+    for roles in (["owner"], [], ["view", "manage"], None, 3, [{"role": "view"}]):
+        answer = _grant(client, member, executor.user_id, roles)
+        assert answer.status_code == 422, (roles, answer.text)
+        assert answer.json()["error_message"]
+    # another organisation's user is not a member here; this organisation is not the stranger's
+    assert _grant(client, member, stranger.user_id, ["view"]).status_code == 404
+    assert _grant(client, stranger, executor.user_id, ["view"]).status_code == 404
+    # the last manager cannot step down, and nothing changed
+    last = _grant(client, member, member.user_id, ["execute"])
+    assert last.status_code == 409 and "last 'manage'" in last.json()["error_message"]
+    organisation = client.get(org_path(member), headers=member.headers).json()["model"]
+    roles = {u["id"]: u["roles"] for u in organisation["users"]}
+    assert roles == {member.user_id: ["manage"], executor.user_id: ["execute"]}
+
+
 # --- signed URLs ---------------------------------------------------------------------------------
 
 
