@@ -6,6 +6,7 @@ real components in worker processes.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import time
@@ -23,10 +24,12 @@ from tests.factories import Member
 from tests.processing import plugin_services
 from tests.processing.fusion_helpers import (
     ELEVATION,
+    GLASGOW,
     add_file,
     create_process,
     execute,
     org_path,
+    outputs,
     upload_data,
     wait_execution,
     wait_files,
@@ -457,3 +460,44 @@ def test_stop_aborts_a_running_component_for_real(client: TestClient, member: Me
     import psutil
 
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+# --- provenance ---------------------------------------------------------------------------------
+
+
+def _runs(client: TestClient, member: Member, execution_id: str) -> list[dict[str, Any]]:
+    answer = client.get(
+        "/api/v1/runs", params={"tag": f"execution:{execution_id}"}, headers=member.headers
+    )
+    assert answer.status_code == 200, answer.text
+    runs: list[dict[str, Any]] = answer.json()["items"]
+    return runs
+
+
+@pytest.mark.usefixtures("test_services")
+def test_every_execution_is_recorded_in_provenance_with_its_inputs_and_outputs(
+    client: TestClient, member: Member, make_member: Callable[..., Member]
+) -> None:
+    region = json.dumps(GLASGOW).encode()
+    data_id = upload_data(client, member, region)
+    process = create_process(client, member, data_id)
+    execution = execute(client, member, process["id"])
+    assert execution["success"] is True
+    (brief,) = _runs(client, member, execution["id"])
+    assert brief["kind"] == "processing.execution" and brief["status"] == "ok"
+    assert {"succeeded", f"process:{process['id']}"} <= set(brief["tags"])
+    run = client.get(f"/api/v1/runs/{brief['run_id']}", headers=member.headers).json()
+    assert [u["sha256"] for u in run["used"]] == [hashlib.sha256(region).hexdigest()]
+    produced = [
+        hashlib.sha256(b).hexdigest()
+        for b in outputs(client, member, execution["id"])["Region statistics"]
+    ]
+    assert sorted(g["sha256"] for g in run["generated"]) == sorted(produced)
+    assert len(produced) == 2
+    # Another organisation sees no such run.
+    assert _runs(client, make_member(), execution["id"]) == []
+    # A failed execution is recorded too, saying so.
+    crashed = create_process(client, member, data_id, service_id=plugin_services.CRASH_ID)
+    failed = execute(client, member, crashed["id"])
+    (record,) = _runs(client, member, failed["id"])
+    assert "failed" in record["tags"] and "failed: " in record["script"]

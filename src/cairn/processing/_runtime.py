@@ -393,6 +393,7 @@ class Runtime:
             if process is not None and process.process_status == "execute":
                 process.process_status = "stop"
                 process.process_status_at = now
+            service.record_execution(session, execution)
 
     @staticmethod
     def _end(component: Component, now: Any, *, success: bool) -> None:

@@ -30,6 +30,7 @@ from cairn.processing.models import (
     Process,
 )
 from cairn.processing.ssd import FILE_TYPES, Service, evaluate_price, parse_option
+from cairn.provenance import service as provenance
 
 __all__ = [
     "UPLOAD_LIFETIME",
@@ -57,6 +58,7 @@ __all__ = [
     "list_services",
     "new_process",
     "prepare_execution",
+    "record_execution",
     "show_service",
     "update_data",
     "update_process",
@@ -583,6 +585,47 @@ def prepare_execution(
     process.has_executed = True
     session.flush()
     return process, execution, components
+
+
+def record_execution(session: Session, execution: Execution) -> None:
+    """Record an ended execution in the provenance store: the input files it used and the
+    output files its components generated, so lineage runs from the inputs to the outputs."""
+    process = session.get(Process, execution.process_id)
+    svc = get_service(execution.service_id)
+    input_ids = [i for i in execution.inputs.values() if i]
+    used = session.scalars(
+        select(DataFile)
+        .where(DataFile.data_id.in_(input_ids), DataFile.sha256.is_not(None))
+        .order_by(DataFile.data_id, DataFile.id)
+    ).all()
+    generated = session.scalars(
+        select(DataFile)
+        .join(DataItem, DataItem.id == DataFile.data_id)
+        .where(DataItem.execution_id == execution.id, DataFile.sha256.is_not(None))
+        .order_by(DataFile.created_at, DataFile.id)
+    ).all()
+    outcome = "succeeded" if execution.success else f"failed: {execution.abort_reason}"
+    name = process.name if process is not None else execution.process_id
+    provenance.record_activity(
+        session,
+        organisation_id=execution.organisation_id,
+        kind="processing.execution",
+        used=[_activity_file(f) for f in used],
+        generated=[_activity_file(f) for f in generated],
+        tags=[
+            f"execution:{execution.id}",
+            f"process:{execution.process_id}",
+            f"service:{svc.ssd_id}",
+            "succeeded" if execution.success else "failed",
+        ],
+        user=process.created_by if process is not None else None,
+        description=f"Execution of process '{name}' ({svc.name} v{svc.version}) {outcome}"[:2000],
+    )
+
+
+def _activity_file(file: DataFile) -> provenance.ActivityFile:
+    assert file.sha256 is not None
+    return provenance.ActivityFile(file.sha256, f"{file.data_id}/{file.file_name}", file.size)
 
 
 def get_execution(

@@ -251,6 +251,8 @@ def execution_record(execution: Execution) -> dict[str, Any]:
         "deletable": "True",
         "delete_protection": False,
         "price": execution.price,
+        # Executions run one per process here; groups (a region split in parts) are part 2.
+        "group_id": None,
     }
 
 
