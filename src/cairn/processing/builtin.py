@@ -229,19 +229,20 @@ def run_elevation(ctx: ComponentContext) -> None:
         dataset.write(heights, 1)
         dataset.update_tags(source="cairn SYNTHETIC terrain (not real elevation data)")
     inside = heights[~outside]
-    stats = ctx.work_dir / "elevation_statistics.csv"
-    with stats.open("w", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(["statistic", "metres"])
-        if inside.size:
-            for name, value in (
-                ("minimum", inside.min()),
-                ("maximum", inside.max()),
-                ("mean", inside.mean()),
-                ("sd", inside.std()),
-            ):
-                writer.writerow([name, f"{float(value):.2f}"])
-        writer.writerow(["pixels", int(inside.size)])
+    rows: list[list[Any]] = []
+    if inside.size:
+        for name, value in (
+            ("minimum", inside.min()),
+            ("maximum", inside.max()),
+            ("mean", inside.mean()),
+            ("sd", inside.std()),
+        ):
+            rows.append([name, f"{float(value):.2f}"])
+    stats = _write_csv(
+        ctx.work_dir / "elevation_statistics.csv",
+        ["statistic", "metres"],
+        [*rows, ["pixels", int(inside.size)]],
+    )
     ctx.add_output("Elevation", "GeoTIFF", tif)
     ctx.add_output("Elevation statistics", "CSV", stats)
     ctx.log("Elevation written")

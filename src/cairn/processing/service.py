@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from cairn.accounts import service as accounts
@@ -37,12 +37,15 @@ __all__ = [
     "ProcessChanges",
     "add_file",
     "change_delete_expiry",
+    "component_logs_query",
     "copy_data",
     "copy_process",
     "create_data",
     "create_process",
+    "data_query",
     "delete_data",
     "delete_execution",
+    "executions_query",
     "get_component",
     "get_data",
     "get_execution",
@@ -58,6 +61,7 @@ __all__ = [
     "list_services",
     "new_process",
     "prepare_execution",
+    "processes_query",
     "record_execution",
     "show_service",
     "update_data",
@@ -118,15 +122,22 @@ def get_data(session: Session, actor: Actor, organisation_id: str, data_id: str)
     return _owned(session, actor, DataItem, data_id, organisation_id=organisation_id)
 
 
-def list_data(
-    session: Session, actor: Actor, organisation_id: str, *, uploaded_only: bool = True
-) -> Sequence[DataItem]:
-    """The organisation's data items; ``uploaded_only`` leaves out components' outputs."""
+def data_query(
+    actor: Actor, organisation_id: str, *, uploaded_only: bool = True
+) -> Select[DataItem]:
+    """The organisation's data items, oldest first, as a query a list may narrow further;
+    ``uploaded_only`` leaves out components' outputs."""
     actor.require(organisation_id, Privilege.view)
     query = select(DataItem).where(DataItem.organisation_id == organisation_id)
     if uploaded_only:
         query = query.where(DataItem.execution_id.is_(None))
-    return session.scalars(query.order_by(DataItem.created_at, DataItem.id)).all()
+    return query.order_by(DataItem.created_at, DataItem.id)
+
+
+def list_data(
+    session: Session, actor: Actor, organisation_id: str, *, uploaded_only: bool = True
+) -> Sequence[DataItem]:
+    return session.scalars(data_query(actor, organisation_id, uploaded_only=uploaded_only)).all()
 
 
 def create_data(
@@ -312,13 +323,17 @@ def get_process(session: Session, actor: Actor, organisation_id: str, process_id
     return _owned(session, actor, Process, process_id, organisation_id=organisation_id)
 
 
-def list_processes(session: Session, actor: Actor, organisation_id: str) -> Sequence[Process]:
+def processes_query(actor: Actor, organisation_id: str) -> Select[Process]:
     actor.require(organisation_id, Privilege.view)
-    return session.scalars(
+    return (
         select(Process)
         .where(Process.organisation_id == organisation_id)
         .order_by(Process.created_at, Process.id)
-    ).all()
+    )
+
+
+def list_processes(session: Session, actor: Actor, organisation_id: str) -> Sequence[Process]:
+    return session.scalars(processes_query(actor, organisation_id)).all()
 
 
 def new_process(actor: Actor, organisation_id: str, service_id: str) -> Process:
@@ -634,15 +649,21 @@ def get_execution(
     return _owned(session, actor, Execution, execution_id, organisation_id=organisation_id)
 
 
-def list_executions(
+def executions_query(
     session: Session, actor: Actor, organisation_id: str, process_id: str
-) -> Sequence[Execution]:
+) -> Select[Execution]:
     _owned(session, actor, Process, process_id, organisation_id=organisation_id)
-    return session.scalars(
+    return (
         select(Execution)
         .where(Execution.process_id == process_id)
         .order_by(Execution.started_at, Execution.id)
-    ).all()
+    )
+
+
+def list_executions(
+    session: Session, actor: Actor, organisation_id: str, process_id: str
+) -> Sequence[Execution]:
+    return session.scalars(executions_query(session, actor, organisation_id, process_id)).all()
 
 
 def running(execution: Execution) -> bool:
@@ -717,12 +738,20 @@ def get_component(
     return _owned(session, actor, Component, component_id, organisation_id=organisation_id)
 
 
-def list_component_logs(
+def component_logs_query(
     session: Session, actor: Actor, organisation_id: str, component_id: str
-) -> Sequence[ComponentLog]:
+) -> Select[ComponentLog]:
     get_component(session, actor, organisation_id, component_id)
-    return session.scalars(
+    return (
         select(ComponentLog)
         .where(ComponentLog.component_id == component_id)
         .order_by(ComponentLog.logged_at, ComponentLog.id)
+    )
+
+
+def list_component_logs(
+    session: Session, actor: Actor, organisation_id: str, component_id: str
+) -> Sequence[ComponentLog]:
+    return session.scalars(
+        component_logs_query(session, actor, organisation_id, component_id)
     ).all()

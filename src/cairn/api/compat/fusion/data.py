@@ -22,6 +22,7 @@ from cairn.api.compat.fusion._common import (
     router,
 )
 from cairn.api.compat.fusion.records import (
+    DATA_COLUMNS,
     data_record,
     file_record,
 )
@@ -69,8 +70,10 @@ def list_uploaded(
     organisation_id: str, actor: ActorDep, session: SessionDep, query: ListDep
 ) -> dict[str, Any]:
     """Your organisation's uploaded data items (filter by `id`, `name`, or `search`)."""
-    items = service.list_data(session, actor, organisation_id)
-    return query.page(items, lambda i: _data_model(session, actor, organisation_id, i))
+    items = service.data_query(actor, organisation_id)
+    return query.select(
+        session, items, DATA_COLUMNS, lambda i: _data_model(session, actor, organisation_id, i)
+    )
 
 
 @router.post(ORG + "/data/{data_id}/add_file")
