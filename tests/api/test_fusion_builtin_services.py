@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -30,7 +31,11 @@ from tests.processing.fusion_helpers import (
 )
 
 # rasterio 1.4 multiplies affine transforms with `*` inside MemoryFile, which affine 3.1 flags.
-pytestmark = pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
+# A PNG preview read back has no georeference, which rasterio warns about.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning"),
+]
 
 # A 20 x 10 pixel raster over the Glasgow test square (-4.3..-4.2, 55.85..55.9), two bands.
 WEST, NORTH, STEP = -4.3, 55.9, 0.005
@@ -320,3 +325,57 @@ def test_a_region_in_british_national_grid_is_read_in_its_crs(
         f"{org_path(member)}/data/{unknown}/files", headers=member.headers
     ).json()["list"]
     assert failed["error"] is True and "unknown CRS" in failed["error_message"]
+
+
+# --- PNG previews -------------------------------------------------------------------------------
+
+
+def _preview(client: TestClient, member: Member, data_id: str) -> Any:
+    (file,) = client.get(f"{org_path(member)}/data/{data_id}/files", headers=member.headers).json()[
+        "list"
+    ]
+    return client.get(
+        f"{org_path(member)}/data/{data_id}/download_file/{file['id']}",
+        params={"preview": "True"},
+        headers=member.headers,
+    )
+
+
+def test_previews_of_a_raster_and_a_region_are_pngs(client: TestClient, member: Member) -> None:
+    raster_id = upload_data(
+        client, member, _geotiff(_bands()), file_name="r.tif", file_type="GeoTIFF"
+    )
+    region_id = upload_data(client, member, _region(-4.3, -4.25))
+    for data_id in (raster_id, region_id):
+        answer = _preview(client, member, data_id)
+        assert answer.status_code == 200, answer.text
+        png = client.get(answer.json()["extras"]["url"])
+        assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+        with MemoryFile(png.content) as memory, memory.open() as image:
+            assert image.driver == "PNG" and image.count == 4
+            alpha = image.read(4)
+        assert (alpha == 255).any()
+    # The raster's preview keeps its shape (20 x 10) and shows the nodata pixel transparent.
+    with (
+        MemoryFile(
+            client.get(_preview(client, member, raster_id).json()["extras"]["url"]).content
+        ) as memory,
+        memory.open() as image,
+    ):
+        assert (image.width, image.height) == (20, 10)
+        assert image.read(4)[2, 3] == 0
+
+
+def test_a_file_without_a_preview_says_so(client: TestClient, member: Member) -> None:
+    csv_id = upload_data(client, member, b"a,b\n1,2\n", file_name="t.csv", file_type="CSV")
+    answer = _preview(client, member, csv_id)
+    assert answer.status_code == 404
+    assert "no preview" in answer.json()["error_message"]
+    # A preview URL serves the preview only: it cannot be turned into the file's own download.
+    raster_id = upload_data(
+        client, member, _geotiff(_bands()), file_name="r.tif", file_type="GeoTIFF"
+    )
+    url = _preview(client, member, raster_id).json()["extras"]["url"]
+    assert "blob=" in url
+    tampered = re.sub(r"blob=[0-9a-f]+", "blob=" + "0" * 64, url)
+    assert client.get(tampered).status_code == 403

@@ -61,6 +61,7 @@ __all__ = [
     "list_services",
     "new_process",
     "prepare_execution",
+    "preview_of",
     "processes_query",
     "record_execution",
     "show_service",
@@ -229,6 +230,12 @@ def get_file(
     if file is None or file.data_id != data_id:
         raise NotFound("File not found.")
     return file
+
+
+def preview_of(file: DataFile) -> str | None:
+    """The blob of the file's PNG preview, made by its analysis (rasters and vectors)."""
+    preview = (file.analysis or {}).get("preview_sha256")
+    return preview if isinstance(preview, str) else None
 
 
 def update_data(

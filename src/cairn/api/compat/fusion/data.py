@@ -27,7 +27,7 @@ from cairn.api.compat.fusion.records import (
     file_record,
 )
 from cairn.api.deps import ActorDep, SessionDep, SettingsDep
-from cairn.errors import Conflict, Invalid
+from cairn.errors import Conflict, Invalid, NotFound
 from cairn.processing import service
 from cairn.processing.models import DataItem
 
@@ -168,10 +168,16 @@ def download_file(
     runtime: RuntimeDep,
     preview: Annotated[str | None, Query(max_length=5)] = None,
 ) -> dict[str, Any]:
-    """`extras.url`: a signed URL, valid for an hour and once, serving the file by plain GET."""
+    """`extras.url`: a signed URL, valid for an hour and once, serving the file by plain GET;
+    with `preview=True` its PNG preview (rasters and vectors; 404 for a file without one)."""
     file = service.get_file(session, actor, organisation_id, data_id, file_id)
     if file.sha256 is None:
         raise Conflict("The file has not been uploaded.")
-    signed = runtime.sign("download", file.id, file.sha256)
+    blob = file.sha256
+    if (preview or "").strip().lower() in ("true", "1"):
+        blob = service.preview_of(file) or ""
+        if not blob:
+            raise NotFound(f"There is no preview of '{file.file_name}' ({file.file_type}).")
+    signed = runtime.sign("download", file.id, blob)
     url = f"{settings.base_url}{PREFIX}/transfers/{file.id}/download?{signed.query()}"
     return one(file_record, file, url=url)
