@@ -180,3 +180,49 @@ def test_healthz_openapi_and_docs(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     unknown = client.get("/api/v1/nothing-here")
     assert unknown.status_code == 404 and unknown.headers["content-type"] == PROBLEM
+
+
+def test_manage_lists_members_and_grants_privileges(
+    client: TestClient, make_member: Callable[..., Member]
+) -> None:
+    manager = make_member()
+    viewer = make_member(privilege="view", organisation_id=manager.organisation_id)
+    stranger = make_member()
+    base = f"/api/v1/organisations/{manager.organisation_id}/members"
+    listed = client.get(base, headers=viewer.headers)
+    assert listed.status_code == 200
+    assert [(m["user_id"], m["privilege"]) for m in listed.json()["items"]] == [
+        (manager.user_id, "manage"),
+        (viewer.user_id, "view"),
+    ]
+    assert listed.json()["total"] == 2
+
+    # a viewer cannot grant itself more; a manager can
+    promote = {"privilege": "execute"}
+    refused = client.put(f"{base}/{viewer.user_id}", headers=viewer.headers, json=promote)
+    assert refused.status_code == 403 and refused.headers["content-type"] == PROBLEM
+    granted = client.put(f"{base}/{viewer.user_id}", headers=manager.headers, json=promote)
+    assert granted.status_code == 200
+    assert granted.json()["privilege"] == "execute" and granted.json()["email"] == viewer.email
+    org = client.get(f"/api/v1/organisations/{manager.organisation_id}", headers=viewer.headers)
+    assert org.json()["privilege"] == "execute"
+
+    # bad input: unknown privilege, extra fields, a non-member, another organisation, last manager
+    for body in ({"privilege": "owner"}, {"privilege": 3}, {}, {"privilege": "view", "x": 1}):
+        bad = client.put(f"{base}/{viewer.user_id}", headers=manager.headers, json=body)
+        assert bad.status_code == 422 and bad.headers["content-type"] == PROBLEM, body
+    outsider = client.put(f"{base}/{stranger.user_id}", headers=manager.headers, json=promote)
+    assert outsider.status_code == 404
+    other = client.put(f"{base}/{viewer.user_id}", headers=stranger.headers, json=promote)
+    assert other.status_code == 404
+    assert client.get(base, headers=stranger.headers).status_code == 404
+    last = client.put(
+        f"{base}/{manager.user_id}", headers=manager.headers, json={"privilege": "view"}
+    )
+    assert last.status_code == 409 and "last 'manage'" in last.json()["detail"]
+    # with a second manager, the first may step down
+    client.put(f"{base}/{viewer.user_id}", headers=manager.headers, json={"privilege": "manage"})
+    down = client.put(
+        f"{base}/{manager.user_id}", headers=manager.headers, json={"privilege": "view"}
+    )
+    assert down.status_code == 200 and down.json()["privilege"] == "view"

@@ -6,6 +6,7 @@ real components in worker processes.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import time
@@ -23,10 +24,12 @@ from tests.factories import Member
 from tests.processing import plugin_services
 from tests.processing.fusion_helpers import (
     ELEVATION,
+    GLASGOW,
     add_file,
     create_process,
     execute,
     org_path,
+    outputs,
     upload_data,
     wait_execution,
     wait_files,
@@ -302,6 +305,56 @@ def test_a_view_only_member_executing_is_403_and_nothing_runs(
     assert seen.status_code == 200 and seen.json()["model"]["has_executions"] == ""
 
 
+def _grant(client: TestClient, by: Member, user_id: str, roles: Any) -> Any:
+    return client.patch(
+        f"{org_path(by)}/users/{user_id}", headers=by.headers, json={"User[roles]": roles}
+    )
+
+
+def test_manage_grants_privileges_through_fusion_and_they_take_effect(
+    client: TestClient, member: Member, make_member: Callable[..., Member]
+) -> None:
+    viewer = make_member(privilege="view", organisation_id=member.organisation_id)
+    data_id = upload_data(client, member)
+    process = create_process(client, member, data_id)
+    execute_path = f"{org_path(viewer)}/processes/{process['id']}/execute"
+    assert client.post(execute_path, headers=viewer.headers).status_code == 403
+
+    granted = _grant(client, member, viewer.user_id, ["execute"])
+    assert granted.status_code == 200, granted.text
+    roles = {u["id"]: u["roles"] for u in granted.json()["model"]["users"]}
+    assert roles == {member.user_id: ["manage"], viewer.user_id: ["execute"]}
+    ran = execute(client, viewer, process["id"])  # waits: nothing may run past the test
+    assert ran["success"] is True
+    assert _credits(client, member) == 4
+
+    assert _grant(client, member, viewer.user_id, "view").status_code == 200
+    refused = client.post(execute_path, headers=viewer.headers)
+    assert refused.status_code == 403
+
+
+def test_fusion_privilege_grants_refuse_bad_input(
+    client: TestClient, member: Member, make_member: Callable[..., Member]
+) -> None:
+    executor = make_member(privilege="execute", organisation_id=member.organisation_id)
+    stranger = make_member()
+    # only manage grants, and an executor cannot promote itself
+    assert _grant(client, executor, executor.user_id, ["manage"]).status_code == 403
+    for roles in (["owner"], [], ["view", "manage"], None, 3, [{"role": "view"}]):
+        answer = _grant(client, member, executor.user_id, roles)
+        assert answer.status_code == 422, (roles, answer.text)
+        assert answer.json()["error_message"]
+    # another organisation's user is not a member here; this organisation is not the stranger's
+    assert _grant(client, member, stranger.user_id, ["view"]).status_code == 404
+    assert _grant(client, stranger, executor.user_id, ["view"]).status_code == 404
+    # the last manager cannot step down, and nothing changed
+    last = _grant(client, member, member.user_id, ["execute"])
+    assert last.status_code == 409 and "last 'manage'" in last.json()["error_message"]
+    organisation = client.get(org_path(member), headers=member.headers).json()["model"]
+    roles = {u["id"]: u["roles"] for u in organisation["users"]}
+    assert roles == {member.user_id: ["manage"], executor.user_id: ["execute"]}
+
+
 # --- signed URLs ---------------------------------------------------------------------------------
 
 
@@ -407,3 +460,44 @@ def test_stop_aborts_a_running_component_for_real(client: TestClient, member: Me
     import psutil
 
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+# --- provenance ---------------------------------------------------------------------------------
+
+
+def _runs(client: TestClient, member: Member, execution_id: str) -> list[dict[str, Any]]:
+    answer = client.get(
+        "/api/v1/runs", params={"tag": f"execution:{execution_id}"}, headers=member.headers
+    )
+    assert answer.status_code == 200, answer.text
+    runs: list[dict[str, Any]] = answer.json()["items"]
+    return runs
+
+
+@pytest.mark.usefixtures("test_services")
+def test_every_execution_is_recorded_in_provenance_with_its_inputs_and_outputs(
+    client: TestClient, member: Member, make_member: Callable[..., Member]
+) -> None:
+    region = json.dumps(GLASGOW).encode()
+    data_id = upload_data(client, member, region)
+    process = create_process(client, member, data_id)
+    execution = execute(client, member, process["id"])
+    assert execution["success"] is True
+    (brief,) = _runs(client, member, execution["id"])
+    assert brief["kind"] == "processing.execution" and brief["status"] == "ok"
+    assert {"succeeded", f"process:{process['id']}"} <= set(brief["tags"])
+    run = client.get(f"/api/v1/runs/{brief['run_id']}", headers=member.headers).json()
+    assert [u["sha256"] for u in run["used"]] == [hashlib.sha256(region).hexdigest()]
+    produced = [
+        hashlib.sha256(b).hexdigest()
+        for b in outputs(client, member, execution["id"])["Region statistics"]
+    ]
+    assert sorted(g["sha256"] for g in run["generated"]) == sorted(produced)
+    assert len(produced) == 2
+    # Another organisation sees no such run.
+    assert _runs(client, make_member(), execution["id"]) == []
+    # A failed execution is recorded too, saying so.
+    crashed = create_process(client, member, data_id, service_id=plugin_services.CRASH_ID)
+    failed = execute(client, member, crashed["id"])
+    (record,) = _runs(client, member, failed["id"])
+    assert "failed" in record["tags"] and "failed: " in record["script"]

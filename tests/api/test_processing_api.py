@@ -194,3 +194,22 @@ def test_a_view_only_member_executing_is_403_and_too_few_credits_is_402(
     with pytest.raises(errors.PaymentRequired):
         poor_process.execute()
     assert poor_org.credit == 0 and list(poor_process.executions) == []
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")  # a PNG has none
+def test_a_region_downloads_as_a_png_preview_through_the_sdk(
+    client: TestClient, member: Member, tmp_path: Path
+) -> None:
+    org = _org(client, member)
+    region = org.create_data(name="Glasgow", files=[_region(tmp_path)], wait=True)
+    (file,) = list(region.files)
+    file.download(path=tmp_path / "preview.png", wait=True, preview=True)
+    assert file.download_complete()
+    with rasterio.open(tmp_path / "preview.png") as png:
+        assert png.driver == "PNG" and png.count == 4 and max(png.width, png.height) == 512
+    table = tmp_path / "t.csv"
+    table.write_text("a,b\n1,2\n")
+    (plain,) = list(org.create_data(name="Table", files=[table], wait=True).files)
+    answer = client.get(f"{plain.path}/content", params={"preview": "true"}, headers=member.headers)
+    assert answer.status_code == 404
+    assert "no preview" in answer.json()["detail"]

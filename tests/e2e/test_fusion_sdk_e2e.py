@@ -1,6 +1,8 @@
 """Acceptance: the unmodified Fusion Platform SDK runs the manual's Quick Example against a
 real `cairn serve`, in the current era (2.2.x: only `api_url` and a 1 s polling period changed)
-and the manual's (1.17.x: only `api_url` changed; it polls every 10 s).
+and the manual's (1.17.x: only `api_url` changed; it polls every 10 s); and the manual's
+Detailed Example (2.2.x, with the pandas, rasterio and matplotlib it imports; matplotlib draws
+off-screen) on the SYNTHETIC Sentinel-2 demo service.
 
 The SDK is installed from PyPI into its own virtual environment, cached under the pytest cache
 folder so reruns are quick; the test skips (saying why) only if it cannot be installed.
@@ -50,8 +52,29 @@ def sdk(request: pytest.FixtureRequest) -> tuple[str, Path]:
     return version, python
 
 
-def _quick_example(python: Path, api_url: str, version: str, email: str) -> str:
-    """The SDK's own quick_example.py, with only its login call given api_url (and, where the
+@pytest.fixture(scope="session")
+def sdk_detailed(request: pytest.FixtureRequest) -> Path:
+    """A Python with the 2.2.x SDK and what the Detailed Example imports, cached like ``sdk``."""
+    packages = ["fusion-platform-python-sdk==2.2.*", "pandas", "matplotlib", "rasterio"]
+    root = Path(request.config.cache.mkdir("fusion-sdk-2.2-detailed"))
+    python = root / "venv" / "bin" / "python"
+    marker = root / "installed"
+    if not marker.exists():
+        venv.create(root / "venv", with_pip=True, clear=True)
+        installed = subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", *packages],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        if installed.returncode != 0:
+            pytest.skip(f"cannot install {packages}: {installed.stderr.strip()[-500:]}")
+        marker.write_text(" ".join(packages))
+    return python
+
+
+def _sdk_example(python: Path, name: str, api_url: str, version: str, email: str) -> str:
+    """The SDK's own ``name`` example, with only its login call given api_url (and, where the
     SDK has the option, a 1 s poll)."""
     found = subprocess.run(
         [
@@ -63,9 +86,9 @@ def _quick_example(python: Path, api_url: str, version: str, email: str) -> str:
         text=True,
         check=True,
     )
-    source = (Path(found.stdout.strip()) / "quick_example.py").read_text()
+    source = (Path(found.stdout.strip()) / name).read_text()
     login = re.compile(r"fusion_platform\.login\(email='me@org\.com', password='MyPassword123!'\)")
-    assert len(login.findall(source)) == 1, "the Quick Example's login line changed"
+    assert len(login.findall(source)) == 1, f"the login line of {name} changed"
     poll = ", session_options={'api_update_wait_period': 1}" if version != "1.17" else ""
     return login.sub(
         f"fusion_platform.login(email={email!r}, password={PASSWORD!r}, api_url={api_url!r}{poll})",
@@ -87,7 +110,9 @@ def test_quick_example_runs_unchanged(
         done = server.cli(*args)
         assert done.returncode == 0, done.stderr
     script = tmp_path / "quick_example.py"
-    script.write_text(_quick_example(sdk_python, f"{server.url}/fusion", version, email))
+    script.write_text(
+        _sdk_example(sdk_python, "quick_example.py", f"{server.url}/fusion", version, email)
+    )
     run = subprocess.run(
         [str(sdk_python), str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
@@ -103,6 +128,47 @@ def test_quick_example_runs_unchanged(
     credits = server.cli("admin", "grant-credits", "--org", org, "--amount", "1", "--json")
     assert credits.returncode == 0, credits.stderr
     assert json.loads(credits.stdout)["balance"] == 10
+
+
+def test_detailed_example_runs_unchanged(
+    server: Server, sdk_detailed: Path, tmp_path: Path
+) -> None:
+    org, email = "Detailed", "detailed@example.org"
+    for args in (
+        ("admin", "create-org", "--name", org),
+        ("admin", "create-user", "--email", email, "--password", PASSWORD, "--org", org),
+        ("admin", "grant-credits", "--org", org, "--amount", "10"),
+    ):
+        done = server.cli(*args)
+        assert done.returncode == 0, done.stderr
+    script = tmp_path / "detailed_example.py"
+    api_url = f"{server.url}/fusion"
+    script.write_text(_sdk_example(sdk_detailed, "detailed_example.py", api_url, "2.2", email))
+    run = subprocess.run(
+        [str(sdk_detailed), str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg", "HOME": str(tmp_path)},
+    )
+    log = server.log.read_text(errors="replace")[-3000:]
+    assert run.returncode == 0, f"{run.stdout}\n{run.stderr}\n--- server log ---\n{log}"
+    assert "Price: 1" in run.stdout
+    assert "Downloading statistics from" in run.stdout
+    assert "Downloading output from" in run.stdout
+    # The statistics it printed with pandas: the four classes of the synthetic scene.
+    for name in ("ground", "cloud shadow", "thick cloud", "thin cloud"):
+        assert name in run.stdout
+    import rasterio  # the test environment's own, to read what the example wrote
+
+    with rasterio.open(tmp_path / "mosaic.tif") as mosaic:  # merge keeps no tags
+        assert mosaic.count == 1 and mosaic.nodata == 255
+        assert set(mosaic.read(1).flatten().tolist()) == {0, 1, 2, 3, 255}
+    (raster,) = tmp_path.glob("0_cloud_classification_*.tif")
+    with rasterio.open(raster) as classified:
+        assert classified.tags()["acquisition_date"] == "2021-03-27"
+        assert "SYNTHETIC" in classified.tags()["source"]
 
 
 def test_an_upload_cut_off_half_way_leaves_a_deletable_incomplete_item(server: Server) -> None:

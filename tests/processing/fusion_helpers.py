@@ -85,7 +85,7 @@ def upload_data(
 def create_process(
     client: TestClient,
     member: Member,
-    data_id: str,
+    data_id: str | list[str],
     *,
     service_id: str = STATISTICS,
     options: list[dict[str, Any]] | None = None,
@@ -97,7 +97,8 @@ def create_process(
     )
     assert template.status_code == 200, template.text
     model = template.json()["model"]
-    inputs = [{**i, "id": data_id} for i in model["inputs"]]
+    ids = [data_id] * len(model["inputs"]) if isinstance(data_id, str) else data_id
+    inputs = [{**i, "id": ids[n]} for n, i in enumerate(model["inputs"])]
     body = {f"Process[{k}]": v for k, v in model.items() if v is not None}
     body.update({"Process[name]": "Test process", "Process[inputs]": inputs})
     if options is not None:
@@ -135,3 +136,25 @@ def execute(client: TestClient, member: Member, process_id: str) -> dict[str, An
     )
     execution_id = listed.json()["list"][0]["id"]
     return wait_execution(client, member, execution_id)
+
+
+def outputs(client: TestClient, member: Member, execution_id: str) -> dict[str, list[bytes]]:
+    """Each component's output files' bytes, downloaded through signed URLs, by component name."""
+    base = org_path(member)
+    found: dict[str, list[bytes]] = {}
+    components = client.get(
+        f"{base}/process_executions/{execution_id}/process_service_executions",
+        headers=member.headers,
+    ).json()["list"]
+    for component in components:
+        contents = found.setdefault(component["name"], [])
+        for output_id in component["outputs"]:
+            files = client.get(f"{base}/data/{output_id}/files", headers=member.headers)
+            for file in files.json()["list"]:
+                url = client.get(
+                    f"{base}/data/{output_id}/download_file/{file['id']}", headers=member.headers
+                ).json()["extras"]["url"]
+                answer = client.get(url)
+                assert answer.status_code == 200, answer.text
+                contents.append(answer.content)
+    return found

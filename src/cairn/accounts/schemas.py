@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -10,9 +11,11 @@ __all__ = [
     "CreditEntryRead",
     "LoginRequest",
     "LoginResponse",
+    "MemberRead",
     "OrganisationRead",
     "OrganisationUpdate",
     "PasswordChange",
+    "PrivilegeGrant",
     "UserRead",
     "UserUpdate",
 ]
@@ -99,3 +102,18 @@ class CreditEntryRead(BaseModel):
     amount: int
     reason: str
     created_at: datetime
+
+
+class MemberRead(BaseModel):
+    """A member of an organisation and the privilege they hold there."""
+
+    user_id: str
+    email: str
+    privilege: str
+    created_at: datetime
+
+
+class PrivilegeGrant(_Strict):
+    privilege: Literal["view", "execute", "manage"] = Field(
+        description="view < execute < manage: each includes the ones before it."
+    )

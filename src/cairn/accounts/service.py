@@ -37,7 +37,9 @@ __all__ = [
     "find_user",
     "get_organisation",
     "grant_credits",
+    "grant_privilege",
     "list_credit_entries",
+    "list_members",
     "list_organisations",
     "login",
     "logout",
@@ -275,6 +277,48 @@ def add_member(
         session.add(membership)
     else:
         membership.privilege = level.name
+    session.flush()
+    return membership
+
+
+def list_members(
+    session: Session, actor: Actor, organisation_id: str, *, page: int = 1, page_size: int = 50
+) -> tuple[Sequence[Membership], int]:
+    """The organisation's members with their privileges, oldest first (any member may look)."""
+    actor.require(organisation_id, Privilege.view)
+    query = (
+        select(Membership)
+        .where(Membership.organisation_id == organisation_id)
+        .order_by(Membership.created_at, Membership.id)
+    )
+    return paginate(session, query, page=page, page_size=page_size)
+
+
+def grant_privilege(
+    session: Session, actor: Actor, organisation_id: str, user_id: str, *, privilege: str
+) -> Membership:
+    """Give a member of the organisation another privilege; needs ``manage`` there.
+
+    Raises:
+        NotFound: the user is not a member of this organisation.
+        Conflict: the change would leave the organisation without a ``manage`` member.
+    """
+    actor.require(organisation_id, Privilege.manage)
+    level = Privilege.parse(str(privilege))
+    # Lock the members: two managers demoting each other at once must not both succeed.
+    members = session.scalars(
+        select(Membership)
+        .where(Membership.organisation_id == organisation_id)
+        .order_by(Membership.id)
+        .with_for_update()
+    ).all()
+    membership = next((m for m in members if m.user_id == user_id), None)
+    if membership is None:
+        raise NotFound("Member not found.")
+    managers = [m for m in members if m.privilege == Privilege.manage.name]
+    if level < Privilege.manage and managers == [membership]:
+        raise Conflict("The organisation's last 'manage' member cannot give that privilege up.")
+    membership.privilege = level.name
     session.flush()
     return membership
 

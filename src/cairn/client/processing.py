@@ -131,10 +131,10 @@ class DataFile(_Org):
 
     def download(self, path: str | Path, *, wait: bool = False, preview: bool = False) -> None:
         """Save the file to ``path``: in the background unless ``wait`` (then follow it with
-        ``download_progress`` and ``download_complete``)."""
-        if preview:
-            raise errors.Invalid("PNG previews are not available yet; download the file itself.")
+        ``download_progress`` and ``download_complete``); ``preview`` saves its PNG preview
+        instead (rasters and vectors)."""
         target = Path(path)
+        url = f"{self.path}/content" + ("?preview=true" if preview else "")
         self._target, self._received, self._failure = target, 0, None
 
         def run() -> None:
@@ -142,7 +142,7 @@ class DataFile(_Org):
                 self._received += size
 
             try:
-                self._client.download(f"{self.path}/content", target, progress=count)
+                self._client.download(url, target, progress=count)
             except BaseException as exc:  # re-raised by download_complete
                 self._failure = exc
 

@@ -6,7 +6,9 @@ An ``Invalid`` from here becomes the file's ``error``; the item is kept, marked 
 
 from __future__ import annotations
 
+import warnings
 import zipfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,15 @@ VECTOR_TYPES = ("GeoJSON",)
 RASTER_TYPES = ("GeoTIFF", "DEM", "JPEG2000")
 
 
-def analyse_file(path: Path, file_type: str, file_name: str) -> dict[str, Any]:
-    """What the SDK shows of a file: bounds, CRS, counts, selectors and a STAC item."""
+PREVIEW_SIZE = 512  # pixels on the longer side
+
+
+def analyse_file(
+    path: Path, file_type: str, file_name: str, store: Callable[[Path], str] | None = None
+) -> dict[str, Any]:
+    """What the SDK shows of a file: bounds, CRS, counts, selectors and a STAC item; with
+    ``store`` (which keeps a file and answers its blob hash) also a PNG preview of a raster or
+    vector as ``preview_sha256``."""
     found: dict[str, Any]
     if file_type in VECTOR_TYPES:
         found = _vector(path)
@@ -35,7 +44,62 @@ def analyse_file(path: Path, file_type: str, file_name: str) -> dict[str, Any]:
     else:
         found = {}
     found["stac_item"] = _stac_item(file_name, found)
+    if store is not None and found.get("geospatial"):
+        png = path.with_name(f"{path.name}.preview.png")
+        try:
+            with warnings.catch_warnings():
+                # rasterio 1.4 multiplies affine transforms with `*`, which affine 3.1 flags;
+                # a PNG is a picture: it has no georeference to lose.
+                warnings.filterwarnings("ignore", "Use `@` matmul", PendingDeprecationWarning)
+                warnings.filterwarnings("ignore", "Dataset has no geotransform")
+                _preview(path, found["geospatial"], png)
+        except Exception:  # a preview is a convenience: the analysis stands without one
+            png.unlink(missing_ok=True)
+        else:
+            found["preview_sha256"] = store(png)
+            png.unlink()
     return found
+
+
+def _preview(path: Path, kind: str, png: Path) -> None:
+    """A PNG of at most PREVIEW_SIZE pixels a side: a raster's first band (or first three, as
+    RGB) stretched to its 2-98 % range with nodata transparent, or a vector's features filled
+    on a transparent ground."""
+    import numpy as np
+    import rasterio
+
+    if kind == "raster":
+        with rasterio.open(path) as dataset:
+            scale = max(dataset.width, dataset.height) / PREVIEW_SIZE
+            shape = (max(1, round(dataset.height / scale)), max(1, round(dataset.width / scale)))
+            if scale < 1:
+                shape = (dataset.height, dataset.width)
+            bands = [1, 2, 3] if dataset.count >= 3 else [1]
+            values = dataset.read(bands, out_shape=(len(bands), *shape), masked=True)
+        valid = values.compressed()
+        low, high = np.percentile(valid, [2, 98]) if valid.size else (0.0, 1.0)
+        stretched = np.clip((values.filled(low) - low) / max(high - low, 1e-12), 0, 1)
+        colour = (stretched * 255).astype("uint8")
+        if len(bands) == 1:
+            colour = np.repeat(colour, 3, axis=0)
+        alpha = np.where(np.ma.getmaskarray(values).any(axis=0), 0, 255).astype("uint8")
+    else:
+        from rasterio.features import rasterize
+        from rasterio.transform import from_bounds
+
+        geometries = [g for g, _ in read_features(path)]
+        west, south, east, north = union_bounds(geometries)
+        width_deg, height_deg = max(east - west, 1e-9), max(north - south, 1e-9)
+        scale = max(width_deg, height_deg) / PREVIEW_SIZE
+        shape = (max(1, round(height_deg / scale)), max(1, round(width_deg / scale)))
+        transform = from_bounds(west, south, east, north, shape[1], shape[0])
+        inside = rasterize(geometries, out_shape=shape, transform=transform, all_touched=True)
+        colour = np.stack([np.full(shape, c, dtype="uint8") for c in (31, 119, 180)])
+        alpha = np.where(inside > 0, 255, 0).astype("uint8")
+    image = np.concatenate([colour, alpha[np.newaxis]])
+    profile = {"driver": "PNG", "width": shape[1], "height": shape[0], "count": 4}
+    with rasterio.open(png, "w", dtype="uint8", **profile) as out:
+        out.write(image)
 
 
 def _vector(path: Path) -> dict[str, Any]:

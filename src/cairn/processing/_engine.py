@@ -359,7 +359,10 @@ def _run_component(
             for path in output.paths:
                 try:
                     analysis: dict[str, Any] | None = analyse_file(
-                        path, output.file_type, path.name
+                        path,
+                        output.file_type,
+                        path.name,
+                        store=lambda png: str(blobs.put_file(png).sha256),
                     )
                     error = None
                 except Exception as exc:

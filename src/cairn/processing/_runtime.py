@@ -56,6 +56,7 @@ class Download:
     size: int | None
     file_name: str
     modified: datetime
+    media_type: str = "application/octet-stream"
 
 
 @dataclass
@@ -184,7 +185,9 @@ class Runtime:
             local = folder / Path(file_name).name
             with self.blobs.open(sha256) as source, local.open("wb") as out:
                 shutil.copyfileobj(source, out)
-            analysis = analyse_file(local, file_type, file_name)
+            analysis = analyse_file(
+                local, file_type, file_name, store=lambda png: self.blobs.put_file(png).sha256
+            )
         except CairnError as exc:
             error = exc.message
         except Exception as exc:  # a library crashing on odd input is still an analysis error
@@ -221,6 +224,9 @@ class Runtime:
                 blob = given.pop("blob", None)
                 action = f"download:{blob}" if blob else "download"
                 self.signer.check(session, action=action, file_id=file_id, **given)
+                if blob and file is not None and blob == service.preview_of(file):
+                    name = f"{file.file_name}.png"
+                    return Download(blob, None, name, file.updated_at, "image/png")
                 if blob and (file is None or file.sha256 == blob):
                     name = file.file_name if file is not None else file_id
                     return Download(blob, file.size if file else None, name, utcnow())
@@ -393,6 +399,7 @@ class Runtime:
             if process is not None and process.process_status == "execute":
                 process.process_status = "stop"
                 process.process_status_at = now
+            service.record_execution(session, execution)
 
     @staticmethod
     def _end(component: Component, now: Any, *, success: bool) -> None:

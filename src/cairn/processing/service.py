@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from cairn.accounts import service as accounts
@@ -30,18 +30,22 @@ from cairn.processing.models import (
     Process,
 )
 from cairn.processing.ssd import FILE_TYPES, Service, evaluate_price, parse_option
+from cairn.provenance import service as provenance
 
 __all__ = [
     "UPLOAD_LIFETIME",
     "ProcessChanges",
     "add_file",
     "change_delete_expiry",
+    "component_logs_query",
     "copy_data",
     "copy_process",
     "create_data",
     "create_process",
+    "data_query",
     "delete_data",
     "delete_execution",
+    "executions_query",
     "get_component",
     "get_data",
     "get_execution",
@@ -57,6 +61,9 @@ __all__ = [
     "list_services",
     "new_process",
     "prepare_execution",
+    "preview_of",
+    "processes_query",
+    "record_execution",
     "show_service",
     "update_data",
     "update_process",
@@ -116,15 +123,22 @@ def get_data(session: Session, actor: Actor, organisation_id: str, data_id: str)
     return _owned(session, actor, DataItem, data_id, organisation_id=organisation_id)
 
 
-def list_data(
-    session: Session, actor: Actor, organisation_id: str, *, uploaded_only: bool = True
-) -> Sequence[DataItem]:
-    """The organisation's data items; ``uploaded_only`` leaves out components' outputs."""
+def data_query(
+    actor: Actor, organisation_id: str, *, uploaded_only: bool = True
+) -> Select[DataItem]:
+    """The organisation's data items, oldest first, as a query a list may narrow further;
+    ``uploaded_only`` leaves out components' outputs."""
     actor.require(organisation_id, Privilege.view)
     query = select(DataItem).where(DataItem.organisation_id == organisation_id)
     if uploaded_only:
         query = query.where(DataItem.execution_id.is_(None))
-    return session.scalars(query.order_by(DataItem.created_at, DataItem.id)).all()
+    return query.order_by(DataItem.created_at, DataItem.id)
+
+
+def list_data(
+    session: Session, actor: Actor, organisation_id: str, *, uploaded_only: bool = True
+) -> Sequence[DataItem]:
+    return session.scalars(data_query(actor, organisation_id, uploaded_only=uploaded_only)).all()
 
 
 def create_data(
@@ -216,6 +230,12 @@ def get_file(
     if file is None or file.data_id != data_id:
         raise NotFound("File not found.")
     return file
+
+
+def preview_of(file: DataFile) -> str | None:
+    """The blob of the file's PNG preview, made by its analysis (rasters and vectors)."""
+    preview = (file.analysis or {}).get("preview_sha256")
+    return preview if isinstance(preview, str) else None
 
 
 def update_data(
@@ -310,13 +330,17 @@ def get_process(session: Session, actor: Actor, organisation_id: str, process_id
     return _owned(session, actor, Process, process_id, organisation_id=organisation_id)
 
 
-def list_processes(session: Session, actor: Actor, organisation_id: str) -> Sequence[Process]:
+def processes_query(actor: Actor, organisation_id: str) -> Select[Process]:
     actor.require(organisation_id, Privilege.view)
-    return session.scalars(
+    return (
         select(Process)
         .where(Process.organisation_id == organisation_id)
         .order_by(Process.created_at, Process.id)
-    ).all()
+    )
+
+
+def list_processes(session: Session, actor: Actor, organisation_id: str) -> Sequence[Process]:
+    return session.scalars(processes_query(actor, organisation_id)).all()
 
 
 def new_process(actor: Actor, organisation_id: str, service_id: str) -> Process:
@@ -585,21 +609,68 @@ def prepare_execution(
     return process, execution, components
 
 
+def record_execution(session: Session, execution: Execution) -> None:
+    """Record an ended execution in the provenance store: the input files it used and the
+    output files its components generated, so lineage runs from the inputs to the outputs."""
+    process = session.get(Process, execution.process_id)
+    svc = get_service(execution.service_id)
+    input_ids = [i for i in execution.inputs.values() if i]
+    used = session.scalars(
+        select(DataFile)
+        .where(DataFile.data_id.in_(input_ids), DataFile.sha256.is_not(None))
+        .order_by(DataFile.data_id, DataFile.id)
+    ).all()
+    generated = session.scalars(
+        select(DataFile)
+        .join(DataItem, DataItem.id == DataFile.data_id)
+        .where(DataItem.execution_id == execution.id, DataFile.sha256.is_not(None))
+        .order_by(DataFile.created_at, DataFile.id)
+    ).all()
+    outcome = "succeeded" if execution.success else f"failed: {execution.abort_reason}"
+    name = process.name if process is not None else execution.process_id
+    provenance.record_activity(
+        session,
+        organisation_id=execution.organisation_id,
+        kind="processing.execution",
+        used=[_activity_file(f) for f in used],
+        generated=[_activity_file(f) for f in generated],
+        tags=[
+            f"execution:{execution.id}",
+            f"process:{execution.process_id}",
+            f"service:{svc.ssd_id}",
+            "succeeded" if execution.success else "failed",
+        ],
+        user=process.created_by if process is not None else None,
+        description=f"Execution of process '{name}' ({svc.name} v{svc.version}) {outcome}"[:2000],
+    )
+
+
+def _activity_file(file: DataFile) -> provenance.ActivityFile:
+    assert file.sha256 is not None
+    return provenance.ActivityFile(file.sha256, f"{file.data_id}/{file.file_name}", file.size)
+
+
 def get_execution(
     session: Session, actor: Actor, organisation_id: str, execution_id: str
 ) -> Execution:
     return _owned(session, actor, Execution, execution_id, organisation_id=organisation_id)
 
 
-def list_executions(
+def executions_query(
     session: Session, actor: Actor, organisation_id: str, process_id: str
-) -> Sequence[Execution]:
+) -> Select[Execution]:
     _owned(session, actor, Process, process_id, organisation_id=organisation_id)
-    return session.scalars(
+    return (
         select(Execution)
         .where(Execution.process_id == process_id)
         .order_by(Execution.started_at, Execution.id)
-    ).all()
+    )
+
+
+def list_executions(
+    session: Session, actor: Actor, organisation_id: str, process_id: str
+) -> Sequence[Execution]:
+    return session.scalars(executions_query(session, actor, organisation_id, process_id)).all()
 
 
 def running(execution: Execution) -> bool:
@@ -674,12 +745,20 @@ def get_component(
     return _owned(session, actor, Component, component_id, organisation_id=organisation_id)
 
 
-def list_component_logs(
+def component_logs_query(
     session: Session, actor: Actor, organisation_id: str, component_id: str
-) -> Sequence[ComponentLog]:
+) -> Select[ComponentLog]:
     get_component(session, actor, organisation_id, component_id)
-    return session.scalars(
+    return (
         select(ComponentLog)
         .where(ComponentLog.component_id == component_id)
         .order_by(ComponentLog.logged_at, ComponentLog.id)
+    )
+
+
+def list_component_logs(
+    session: Session, actor: Actor, organisation_id: str, component_id: str
+) -> Sequence[ComponentLog]:
+    return session.scalars(
+        component_logs_query(session, actor, organisation_id, component_id)
     ).all()

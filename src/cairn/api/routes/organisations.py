@@ -7,8 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from cairn.accounts import service as accounts
-from cairn.accounts.models import Organisation
-from cairn.accounts.schemas import CreditEntryRead, OrganisationRead, OrganisationUpdate
+from cairn.accounts.models import Membership, Organisation
+from cairn.accounts.schemas import (
+    CreditEntryRead,
+    MemberRead,
+    OrganisationRead,
+    OrganisationUpdate,
+    PrivilegeGrant,
+)
 from cairn.api.deps import ActorDep, SessionDep
 from cairn.api.paging import Page, PageDep, page_of
 
@@ -60,6 +66,37 @@ def update_organisation(
         session, actor, organisation_id, **body.model_dump(exclude_unset=True)
     )
     return _read(actor, organisation)
+
+
+def _member(membership: Membership) -> MemberRead:
+    return MemberRead(
+        user_id=membership.user_id,
+        email=membership.user.email,
+        privilege=membership.privilege,
+        created_at=membership.created_at,
+    )
+
+
+@router.get("/{organisation_id}/members", response_model=Page[MemberRead])
+def list_members(
+    organisation_id: str, actor: ActorDep, session: SessionDep, paging: PageDep
+) -> Page[MemberRead]:
+    """The organisation's members and their privileges, oldest first."""
+    members, total = accounts.list_members(
+        session, actor, organisation_id, page=paging.page, page_size=paging.page_size
+    )
+    return page_of(members, total, paging, _member)
+
+
+@router.put("/{organisation_id}/members/{user_id}", response_model=MemberRead)
+def grant_privilege(
+    organisation_id: str, user_id: str, body: PrivilegeGrant, actor: ActorDep, session: SessionDep
+) -> MemberRead:
+    """Give a member another privilege (`view`, `execute` or `manage`); needs `manage`. The
+    organisation's last `manage` member cannot step down (409)."""
+    return _member(
+        accounts.grant_privilege(session, actor, organisation_id, user_id, privilege=body.privilege)
+    )
 
 
 @router.get("/{organisation_id}/credits", response_model=CreditsPage)

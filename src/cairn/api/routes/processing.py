@@ -39,7 +39,7 @@ from cairn.api.deps import (
 from cairn.api.downloads import blob_response
 from cairn.api.paging import Page, PageDep, PageParams
 from cairn.api.uploads import UPLOAD_MARK
-from cairn.errors import Conflict
+from cairn.errors import Conflict, NotFound
 from cairn.processing import service
 from cairn.processing._listing import matching
 from cairn.processing._runtime import Runtime
@@ -285,11 +285,28 @@ def download_file(
     actor: ActorDep,
     session: SessionDep,
     blobs: BlobsDep,
+    preview: Annotated[
+        bool, Query(description="Its PNG preview instead (rasters and vectors; else 404).")
+    ] = False,
 ) -> Response:
-    """The file's bytes (ETag, Last-Modified, ranges)."""
+    """The file's bytes (ETag, Last-Modified, ranges), or with `preview=true` its PNG preview."""
     file = service.get_file(session, actor, organisation_id, data_id, file_id)
     if file.sha256 is None:
         raise Conflict("The file has not been uploaded.")
+    if preview:
+        shown = service.preview_of(file)
+        if shown is None:
+            raise NotFound(f"There is no preview of '{file.file_name}' ({file.file_type}).")
+        return blob_response(
+            request,
+            blobs,
+            sha256=shown,
+            size=None,
+            etag=shown,
+            modified=file.updated_at,
+            filename=f"{file.file_name}.png",
+            media_type="image/png",
+        )
     return blob_response(
         request,
         blobs,

@@ -9,10 +9,13 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy import Select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from cairn.api.errors import ProblemRoute, problem_responses
 from cairn.errors import BadRequest
-from cairn.processing._listing import find, parse_filters
+from cairn.processing._listing import filter_query, find, page_query, parse_filters
 from cairn.processing._runtime import Runtime
 
 NIL = "00000000-0000-0000-0000-000000000000"
@@ -121,12 +124,41 @@ class ListQuery:
             k[5:-1]: v for k, v in query.items() if k.startswith("last[") and k.endswith("]")
         }
 
+    def select(
+        self,
+        session: Session,
+        query: Select[Any],
+        columns: Mapping[str, ColumnElement[Any]],
+        shape: Callable[[Any], dict[str, Any]],
+        *,
+        search_fields: Sequence[str] = ("name",),
+    ) -> dict[str, Any]:
+        """One page of a query's rows: filters on ``columns`` run in the database, and, when
+        no filter or search is left for the records, the order, cursor and limit too (only
+        the page's rows are read and shaped)."""
+        query, left = filter_query(query, columns, self.filters)
+        if not left and not self.search:
+            rows, last = page_query(
+                session,
+                query,
+                order=columns["created_at"],
+                identity=columns["id"],
+                limit=self.limit,
+                reverse=self.reverse,
+                last=self.last,
+            )
+            return {"list": [shape(row) for row in rows], "last": last, "extras": {}}
+        return self.page(
+            session.scalars(query).all(), shape, search_fields=search_fields, filters=left
+        )
+
     def page(
         self,
         rows: Iterable[_Row],
         shape: Callable[[_Row], dict[str, Any]],
         *,
         search_fields: Sequence[str] = ("name",),
+        filters: Sequence[tuple[str, str, str]] | None = None,
     ) -> dict[str, Any]:
         """One page of ``rows`` shown as records by ``shape``, in the list envelope.
 
@@ -134,11 +166,12 @@ class ListQuery:
         only the page's rows are (by their ``created_at`` and ``id``, the records' order), so
         `execute` then `executions?reverse=True&limit=1` stays cheap however many ran.
         """
-        plain = not self.filters and not self.search
+        filters = self.filters if filters is None else filters
+        plain = not filters and not self.search
         records = [_keyed(row) if plain else shape(row) for row in rows]
         found = find(
             records,
-            filters=self.filters,
+            filters=filters,
             search=self.search,
             search_fields=search_fields,
             limit=self.limit,

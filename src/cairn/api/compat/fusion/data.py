@@ -22,11 +22,12 @@ from cairn.api.compat.fusion._common import (
     router,
 )
 from cairn.api.compat.fusion.records import (
+    DATA_COLUMNS,
     data_record,
     file_record,
 )
 from cairn.api.deps import ActorDep, SessionDep, SettingsDep
-from cairn.errors import Conflict, Invalid
+from cairn.errors import Conflict, Invalid, NotFound
 from cairn.processing import service
 from cairn.processing.models import DataItem
 
@@ -69,8 +70,10 @@ def list_uploaded(
     organisation_id: str, actor: ActorDep, session: SessionDep, query: ListDep
 ) -> dict[str, Any]:
     """Your organisation's uploaded data items (filter by `id`, `name`, or `search`)."""
-    items = service.list_data(session, actor, organisation_id)
-    return query.page(items, lambda i: _data_model(session, actor, organisation_id, i))
+    items = service.data_query(actor, organisation_id)
+    return query.select(
+        session, items, DATA_COLUMNS, lambda i: _data_model(session, actor, organisation_id, i)
+    )
 
 
 @router.post(ORG + "/data/{data_id}/add_file")
@@ -165,10 +168,16 @@ def download_file(
     runtime: RuntimeDep,
     preview: Annotated[str | None, Query(max_length=5)] = None,
 ) -> dict[str, Any]:
-    """`extras.url`: a signed URL, valid for an hour and once, serving the file by plain GET."""
+    """`extras.url`: a signed URL, valid for an hour and once, serving the file by plain GET;
+    with `preview=True` its PNG preview (rasters and vectors; 404 for a file without one)."""
     file = service.get_file(session, actor, organisation_id, data_id, file_id)
     if file.sha256 is None:
         raise Conflict("The file has not been uploaded.")
-    signed = runtime.sign("download", file.id, file.sha256)
+    blob = file.sha256
+    if (preview or "").strip().lower() in ("true", "1"):
+        blob = service.preview_of(file) or ""
+        if not blob:
+            raise NotFound(f"There is no preview of '{file.file_name}' ({file.file_type}).")
+    signed = runtime.sign("download", file.id, blob)
     url = f"{settings.base_url}{PREFIX}/transfers/{file.id}/download?{signed.query()}"
     return one(file_record, file, url=url)

@@ -15,6 +15,7 @@ from cairn.api.compat.fusion._common import (
     router,
 )
 from cairn.api.compat.fusion.records import (
+    LOG_COLUMNS,
     component_record,
     execution_record,
     log_record,
@@ -108,7 +109,7 @@ def list_component_logs(
     query: ListDep,
 ) -> dict[str, Any]:
     """The component's log lines (`logged_at`, `message`)."""
-    logs = service.list_component_logs(
+    logs = service.component_logs_query(
         session, actor, organisation_id, process_service_execution_id
     )
-    return query.page(logs, log_record, search_fields=("message",))
+    return query.select(session, logs, LOG_COLUMNS, log_record, search_fields=("message",))

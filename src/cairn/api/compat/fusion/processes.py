@@ -20,6 +20,8 @@ from cairn.api.compat.fusion._common import (
     router,
 )
 from cairn.api.compat.fusion.records import (
+    EXECUTION_COLUMNS,
+    PROCESS_COLUMNS,
     execution_record,
     process_record,
 )
@@ -88,9 +90,11 @@ def list_processes(
     organisation_id: str, actor: ActorDep, session: SessionDep, query: ListDep
 ) -> dict[str, Any]:
     """Your organisation's processes."""
-    processes = service.list_processes(session, actor, organisation_id)
-    return query.page(
+    processes = service.processes_query(actor, organisation_id)
+    return query.select(
+        session,
         processes,
+        PROCESS_COLUMNS,
         lambda p: process_record(
             session, p, service.list_executions(session, actor, organisation_id, p.id)
         ),
@@ -192,5 +196,5 @@ def list_executions(
     organisation_id: str, process_id: str, actor: ActorDep, session: ReadSessionDep, query: ListDep
 ) -> dict[str, Any]:
     """The process's executions (`reverse=True`: newest first)."""
-    executions = service.list_executions(session, actor, organisation_id, process_id)
-    return query.page(executions, execution_record)
+    executions = service.executions_query(session, actor, organisation_id, process_id)
+    return query.select(session, executions, EXECUTION_COLUMNS, execution_record)

@@ -251,6 +251,8 @@ def execution_record(execution: Execution) -> dict[str, Any]:
         "deletable": "True",
         "delete_protection": False,
         "price": execution.price,
+        # Executions run one per process here; groups (a region split in parts) are part 2.
+        "group_id": None,
     }
 
 
@@ -288,3 +290,56 @@ def log_record(log: ComponentLog) -> dict[str, Any]:
         "logged_at": _iso(log.logged_at),
         "message": log.message,
     }
+
+
+# --- the record fields a list filters on in SQL (see processing._listing) -----------------------
+
+
+def _same(model: Any, *names: str) -> dict[str, Any]:
+    return {name: getattr(model, name) for name in names}
+
+
+DATA_COLUMNS = {
+    **_same(DataItem, "id", "created_at", "updated_at", "organisation_id", "name", "file_type"),
+    "process_execution_id": DataItem.execution_id,
+}
+PROCESS_COLUMNS = _same(
+    Process,
+    "id",
+    "created_at",
+    "updated_at",
+    "organisation_id",
+    "ssd_id",
+    "service_id",
+    "name",
+    "run_type",
+    "repeat_count",
+    "repeat_start",
+    "repeat_end",
+    "process_status",
+    "process_status_at",
+    "output_storage_period",
+    "price",
+)
+EXECUTION_COLUMNS = _same(
+    Execution,
+    "id",
+    "created_at",
+    "updated_at",
+    "organisation_id",
+    "process_id",
+    "started_at",
+    "ended_at",
+    "stopped",
+    "abort",
+    "abort_reason",
+    "success",
+    "progress",
+    "delete_expiry",
+    "price",
+)
+LOG_COLUMNS = {
+    **_same(ComponentLog, "id", "created_at", "logged_at", "message"),
+    "updated_at": ComponentLog.created_at,
+    "process_service_execution_id": ComponentLog.component_id,
+}

@@ -131,4 +131,5 @@ def download(
         etag=file.sha256,
         modified=file.modified,
         filename=file.file_name,
+        media_type=file.media_type,
     )

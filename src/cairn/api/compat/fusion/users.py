@@ -123,6 +123,23 @@ def update_organisation(
     return _model(organisation_record(session, organisation))
 
 
+@router.patch(ORG + "/users/{user_id}")
+def grant_privilege(
+    organisation_id: str, user_id: str, actor: ActorDep, session: SessionDep, body: JsonBody = None
+) -> dict[str, Any]:
+    """Give a member another privilege with `{"User[roles]": ["view" | "execute" | "manage"]}`
+    (needs `manage`); answers the organisation with its members. The last `manage` member
+    cannot step down."""
+    organisation = accounts.get_organisation(session, actor, organisation_id)
+    roles = _fields(body, "User").get("roles")
+    if isinstance(roles, str):
+        roles = [roles]
+    if not isinstance(roles, list) or len(roles) != 1 or not isinstance(roles[0], str):
+        raise Invalid('Give one role: User[roles] is ["view"], ["execute"] or ["manage"].')
+    accounts.grant_privilege(session, actor, organisation_id, user_id, privilege=roles[0])
+    return _model(organisation_record(session, organisation))
+
+
 @router.get(ORG + "/credits/{credit_id}")
 def get_credits(
     organisation_id: str, credit_id: str, actor: ActorDep, session: SessionDep
