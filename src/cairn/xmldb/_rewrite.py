@@ -11,6 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from cairn.xmldb import _joins
+from cairn.xmldb._joins import Join
+
 __all__ = ["COLLS_VAR", "DOCS_VAR", "Prepared", "prepare"]
 
 DOCS_VAR = "cairn_stored_documents"
@@ -66,6 +69,8 @@ class Prepared:
     dynamic: bool  # some call names its document at run time: bind them all
     prolog_line: int = 1  # where cairn's one-line prolog went, to report the user's columns
     prolog_column: int = 1
+    joins: tuple[Join, ...] = ()  # hash indexes the text's rewritten joins look up (_joins)
+    original: str | None = None  # the text without the join rewrite, when there is one
 
     def user_position(self, line: int | None, column: int | None) -> tuple[int | None, int | None]:
         if line == self.prolog_line and column is not None and column > self.prolog_column:
@@ -139,6 +144,13 @@ def _statement_end(query: str, spans: list[tuple[int, int]], i: int) -> int:
     return len(query)
 
 
+def _body_start(query: str, spans: list[tuple[int, int]], i: int) -> int:
+    """Past the prolog's declarations, from ``i``: where the query body begins."""
+    while _DECLARE.match(query, i):
+        i = _skip_blank(query, spans, _statement_end(query, spans, i) + 1)
+    return i
+
+
 def _insert_point(query: str, spans: list[tuple[int, int]]) -> int:
     i = _skip_blank(query, spans, 0)
     if _VERSION.match(query, i):
@@ -180,14 +192,26 @@ def prepare(query: str) -> Prepared:
         last = m.end()
     out.append(query[last:])
     body = "".join(out)
-    at = _insert_point(body, _code_spans(body))
+    spans = _code_spans(body)
+    at = _insert_point(body, spans)
     line = body.count("\n", 0, at) + 1
     column = at - (body.rfind("\n", 0, at) + 1) + 1
+    text = body[:at] + PROLOG + body[at:]
+    joined = None
+    if _NS not in query and _joins.JOIN_VAR_PREFIX not in query:
+        joined = _joins.rewrite(body, _body_start(body, spans, at))
+    if joined is not None:
+        declared = "".join(
+            f"declare variable ${j.variable} as map(*) external; " for j in joined.joins
+        )
+        rewritten = joined.text[:at] + PROLOG + declared + joined.text[at:]
     return Prepared(
-        text=body[:at] + PROLOG + body[at:],
+        text=rewritten if joined is not None else text,
         documents=frozenset(docs),
         collections=frozenset(colls),
         dynamic=dynamic,
         prolog_line=line,
         prolog_column=column,
+        joins=joined.joins if joined is not None else (),
+        original=text if joined is not None else None,
     )

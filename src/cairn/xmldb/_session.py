@@ -33,9 +33,10 @@ from cairn.db.base import new_id
 from cairn.errors import Conflict, Invalid, NotFound, TooLarge
 from cairn.workspaces import service as workspaces
 from cairn.xmldb import _engine as engine
-from cairn.xmldb import _update, service
+from cairn.xmldb import _indexes, _update, service
 from cairn.xmldb._ddl import Definition, parse_definition, workspace_source
-from cairn.xmldb._rewrite import COLLS_VAR, DOCS_VAR, prepare
+from cairn.xmldb._joins import JOIN_VAR_PREFIX
+from cairn.xmldb._rewrite import COLLS_VAR, DOCS_VAR, Prepared, prepare
 from cairn.xmldb._update import Statement, handles, parse_statement
 from cairn.xmldb._xml import EMPTY_DOCUMENT, Normalised, normalise, parse_tree
 from cairn.xmldb.errors import DocumentNotFound, NodeDeleted, SessionGone, XQueryError
@@ -465,22 +466,11 @@ class XmlSession:
         variables: dict[str, Any] | None,
         bound: dict[str, Any] | None = None,
     ) -> PyXdmValue:
-        """Evaluate ``query`` in ``txn``: its documents bound, its variables set."""
+        """Evaluate ``query`` in ``txn``: its documents bound, its variables set; a query
+        whose joins were rewritten (``_joins``) gets their index maps, and runs as written
+        when the rewritten text fails, so its errors are the user's."""
         prepared = prepare(query)
-        names = set(txn.names()) if prepared.dynamic else set(prepared.documents)
-        colls: dict[str, list[str]] = {}
-        for coll in txn.collections() if prepared.dynamic else prepared.collections:
-            members = [n for n in txn.names() if (d := txn.document(n)) and d.collection == coll]
-            if coll in txn.collections():
-                colls[coll] = members
-                names.update(members)
-        if not prepared.dynamic:
-            for name in prepared.documents:
-                if txn.document(name) is None:
-                    raise DocumentNotFound(f"Document {name!r} not found in this database.")
-            for coll in prepared.collections:
-                if coll not in colls:
-                    raise DocumentNotFound(f"Collection {coll!r} not found in this database.")
+        names, colls = self._sources(txn, prepared)
         proc = engine.processor()
         docs = {name: self._tree(txn, name).root for name in sorted(names)}
         params: dict[str, Any] = {
@@ -498,6 +488,12 @@ class XmlSession:
             params[_variable_name(name)] = _atomic(value)
         params.update(bound or {})
         try:
+            if prepared.original is not None:
+                joins = {j.variable: self._index_map(txn, j.source, j.key) for j in prepared.joins}
+                try:
+                    return engine.evaluate(prepared.text, {**params, **joins})
+                except XQueryError:
+                    return engine.evaluate(prepared.original, params)
             return engine.evaluate(prepared.text, params)
         except XQueryError as exc:
             where = exc.detail or {}
@@ -505,6 +501,36 @@ class XmlSession:
                 where.get("line"), where.get("column")
             )
             raise
+
+    def _sources(
+        self, txn: Transaction, prepared: Prepared
+    ) -> tuple[set[str], dict[str, list[str]]]:
+        """The documents a query reads (by name) and its collections' members."""
+        names = set(txn.names()) if prepared.dynamic else set(prepared.documents)
+        colls: dict[str, list[str]] = {}
+        for coll in txn.collections() if prepared.dynamic else prepared.collections:
+            members = [n for n in txn.names() if (d := txn.document(n)) and d.collection == coll]
+            if coll in txn.collections():
+                colls[coll] = members
+                names.update(members)
+        if not prepared.dynamic:
+            for name in prepared.documents:
+                if txn.document(name) is None:
+                    raise DocumentNotFound(f"Document {name!r} not found in this database.")
+            for coll in prepared.collections:
+                if coll not in colls:
+                    raise DocumentNotFound(f"Collection {coll!r} not found in this database.")
+        return names, colls
+
+    def _index_map(self, txn: Transaction, path: str, key: str, type_: str = "xs:string") -> Any:
+        """The index of ``path``'s nodes by ``key`` over the trees this transaction sees,
+        built once per set of document versions (``_indexes``)."""
+        names, _ = self._sources(txn, prepare(path))
+        trees = tuple(sorted((n, self._tree(txn, n).docnum) for n in names))
+        return self.server.indexes.get(
+            (path, key, type_, trees),
+            lambda: self._run(txn, _indexes.build_query(path, key, type_), None).item_at(0),
+        )
 
     def _targets(self, txn: Transaction, value: PyXdmValue) -> list[tuple[str, int]]:
         """(document name, canonical position) of each node: stored nodes only."""
@@ -855,7 +881,7 @@ def _atom(item: PyXdmItem) -> dict[str, str]:
 def _variable_name(name: str) -> str:
     if not name or not all(c.isalnum() or c in "_-." for c in name) or name[0].isdigit():
         raise Invalid(f"Not an external variable name: {name!r}.")
-    if name in (DOCS_VAR, COLLS_VAR):
+    if name in (DOCS_VAR, COLLS_VAR) or name.startswith(JOIN_VAR_PREFIX):
         raise Invalid(f"{name!r} is reserved.")
     return name
 
@@ -888,6 +914,7 @@ class XmlServer:
         self.uow = uow
         self.blobs = blobs
         self.trees = TreeCache(blobs, cache_bytes)
+        self.indexes = _indexes.IndexCache()
         self.idle_timeout = idle_timeout
         self.clock = clock
         self._sessions: dict[str, XmlSession] = {}
