@@ -25,8 +25,6 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from cairn.xmldb import _engine as engine
-
 __all__ = ["INDEX_TYPES", "IndexCache", "IndexDef", "build_query"]
 
 _MAP = "Q{http://www.w3.org/2005/xpath-functions/map}"
@@ -94,5 +92,7 @@ class IndexCache:
             while len(self._entries) > self._max:
                 evicted.append(self._entries.popitem(last=False)[1])
         if evicted:
-            engine.release(evicted)
+            from cairn.xmldb import _engine  # Saxon objects die on Saxon's thread
+
+            _engine.release(evicted)
         return value
