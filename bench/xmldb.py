@@ -37,6 +37,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="Best of this many runs.")
     parser.add_argument("--nodes", type=int, default=20_000, help="Nodes to navigate.")
     parser.add_argument("--queries", default="", help="Only these, e.g. Q8,Q9 (the joins).")
+    parser.add_argument(
+        "--plain-rounds", type=int, default=0, help="Plain saxonche runs (default --rounds)."
+    )
     args = parser.parse_args()
 
     from fastapi.testclient import TestClient
@@ -113,6 +116,7 @@ def main() -> None:
                 if round_ == 0 and name in JOINS:
                     detail(f"{name}: cairn first run (builds its join index) {took:.3f}s")
                 ours = min(ours, took)
+            for _ in range(args.plain_rounds or args.rounds):
                 start = time.perf_counter()
                 expected = engine.on_saxon_thread(lambda q=query: plain(proc, doc, q))
                 theirs = min(theirs, time.perf_counter() - start)
