@@ -17,6 +17,9 @@ from _common import detail, report, scratch_dir, use_source_tree
 use_source_tree()
 
 
+JOINS = {"Q8": 0.25, "Q9": 0.25}  # the equality joins cairn answers through hash indexes
+
+
 def plain(proc: object, doc: object, query: str) -> str:
     """The query in plain saxonche, the document as its context item, serialised as cairn's
     lite answer is."""
@@ -33,6 +36,10 @@ def main() -> None:
     parser.add_argument("--factor", type=float, default=0.3, help="Document size (1.0 ~ 33 MB).")
     parser.add_argument("--rounds", type=int, default=3, help="Best of this many runs.")
     parser.add_argument("--nodes", type=int, default=20_000, help="Nodes to navigate.")
+    parser.add_argument("--queries", default="", help="Only these, e.g. Q8,Q9 (the joins).")
+    parser.add_argument(
+        "--plain-rounds", type=int, default=0, help="Plain saxonche runs (default --rounds)."
+    )
     args = parser.parse_args()
 
     from fastapi.testclient import TestClient
@@ -97,12 +104,19 @@ def main() -> None:
         detail(f"reopen without re-load, first query: {reopened:.2f}s")
 
         cairn_total = base_total = 0.0
+        wanted = [q for q in args.queries.split(",") if q] or list(QUERIES)
         for name, query in QUERIES.items():
+            if name not in wanted:
+                continue
             ours = theirs = float("inf")
-            for _ in range(args.rounds):
+            for round_ in range(args.rounds):
                 start = time.perf_counter()
                 got = statement.execute_query_lite(for_document(query))
-                ours = min(ours, time.perf_counter() - start)
+                took = time.perf_counter() - start
+                if round_ == 0 and name in JOINS:
+                    detail(f"{name}: cairn first run (builds its join index) {took:.3f}s")
+                ours = min(ours, took)
+            for _ in range(args.plain_rounds or args.rounds):
                 start = time.perf_counter()
                 expected = engine.on_saxon_thread(lambda q=query: plain(proc, doc, q))
                 theirs = min(theirs, time.perf_counter() - start)
@@ -113,6 +127,11 @@ def main() -> None:
             detail(
                 f"{name}: cairn {ours:.3f}s, saxonche {theirs:.3f}s, "
                 f"ratio {ours / theirs:.2f} (results equal)"
+                + (
+                    f"; goal <= {JOINS[name]} s {'met' if ours <= JOINS[name] else 'MISSED'}"
+                    if name in JOINS
+                    else ""
+                )
             )
 
         cache = NodeCache(max_objects=10_000)

@@ -5,8 +5,9 @@ as Sedna's BulkLoadFileName / BulkLoadFromStream answers ask it to; a ``workspac
 file is read on the server from one of your workspaces), ``CREATE DOCUMENT "doc" [IN
 COLLECTION "coll"]`` (an empty document, filled by ``UPDATE insert … into doc("doc")``),
 ``DROP DOCUMENT "doc" [IN COLLECTION "coll"]``, ``CREATE COLLECTION "coll"`` and
-``DROP COLLECTION "coll"`` (with its documents). Names are string literals, as in Sedna's
-examples. Each runs in the session's transaction like any other change.
+``DROP COLLECTION "coll"`` (with its documents), ``CREATE INDEX "name" ON PATH BY RELPATH
+AS xs:TYPE [USING "btree"]`` and ``DROP INDEX "name"`` (``_indexes``). Names are string
+literals, as in Sedna's examples. Each runs in the session's transaction like any other change.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ WORKSPACE_SCHEME = "workspace:"
 _STR = r"(\"(?:[^\"]|\"\")*\"|'(?:[^']|'')*')"
 _END = r"\s*;?\s*\Z"
 _HEAD = re.compile(
-    r"\s*(LOAD\s+(?:STDIN\b|[\"'])|(CREATE|DROP)\s+(DOCUMENT|COLLECTION)\b)", re.I | re.S
+    r"\s*(LOAD\s+(?:STDIN\b|[\"'])|(CREATE|DROP)\s+(DOCUMENT|COLLECTION|INDEX)\b)", re.I | re.S
 )
 _FORMS: dict[str, tuple[re.Pattern[str], str]] = {
     "load": (
@@ -45,6 +46,15 @@ _FORMS: dict[str, tuple[re.Pattern[str], str]] = {
         re.compile(rf"\s*DROP\s+COLLECTION\s+{_STR}{_END}", re.I),
         'DROP COLLECTION "collection"',
     ),
+    "create index": (
+        re.compile(
+            rf"\s*CREATE\s+INDEX\s+{_STR}\s+ON\s+(.+)\s+BY\s+(.+?)\s+AS\s+(\S+?)"
+            rf"(?:\s+USING\s+{_STR})?{_END}",
+            re.I | re.S,
+        ),
+        'CREATE INDEX "name" ON path BY relative-path AS xs:type',
+    ),
+    "drop index": (re.compile(rf"\s*DROP\s+INDEX\s+{_STR}{_END}", re.I), 'DROP INDEX "name"'),
 }
 
 
@@ -57,6 +67,10 @@ class Definition:
     document: str | None = None
     collection: str | None = None
     file: str | None = None
+    index: str | None = None  # CREATE / DROP INDEX: the index's name, and its definition
+    on: str | None = None
+    by: str | None = None
+    type: str | None = None
 
 
 def _literal(text: str | None) -> str | None:
@@ -82,6 +96,11 @@ def parse_definition(text: str) -> Definition | None:
         if file == "":
             raise Invalid("LOAD needs a file name.")
         return Definition(action, _literal(document), _literal(collection), file)
+    if action == "create index":
+        name, on, by, type_, _ = found.groups()
+        return Definition(action, index=_literal(name), on=on.strip(), by=by.strip(), type=type_)
+    if action == "drop index":
+        return Definition(action, index=_literal(found.group(1)))
     if action.endswith("document"):
         return Definition(action, _literal(found.group(1)), _literal(found.group(2)))
     return Definition(action, collection=_literal(found.group(1)))

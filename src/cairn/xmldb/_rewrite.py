@@ -11,10 +11,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["COLLS_VAR", "DOCS_VAR", "Prepared", "prepare"]
+from cairn.xmldb import _joins
+from cairn.xmldb._joins import Join
+
+__all__ = ["COLLS_VAR", "DOCS_VAR", "INDEX_KEYS_VAR", "INDEX_TYPES_VAR", "Prepared", "prepare"]
 
 DOCS_VAR = "cairn_stored_documents"
 COLLS_VAR = "cairn_stored_collections"
+INDEX_KEYS_VAR = "cairn_index_keys"
+INDEX_TYPES_VAR = "cairn_index_types"
 _NS = "urn:cairn:xmldb"
 _ERR = "QName('http://www.w3.org/2005/xqt-errors', 'err:FODC0002')"
 _MAP = "Q{http://www.w3.org/2005/xpath-functions/map}"
@@ -34,6 +39,59 @@ PROLOG = (
     f"else for $k in tokenize(${COLLS_VAR}($n), '&#10;')[.] return ${DOCS_VAR}($k) }}; "
     f"declare function Q{{{_NS}}}collection() as document-node()* {{ "
     f"error({_ERR}, 'FODC0002: There is no default collection; name one.') }}; "
+)
+
+_XS = "Q{http://www.w3.org/2001/XMLSchema}"
+_CASTS = " else ".join(
+    f"if ($t = 'xs:{t}') then {_XS}{t}($v)"
+    for t in ("integer", "decimal", "double", "float", "date", "dateTime", "time", "boolean")
+)
+_KEY = f"Q{{{_NS}}}index-key"
+_RANGE = f"Q{{{_NS}}}index-range"
+_SCAN_ERR = "QName('urn:cairn:xmldb', 'cairn:{0}'), '{0}: {1}'"
+_CONDITIONS = {"LT": "$x lt $k", "LE": "$x le $k", "GT": "$x gt $k", "GE": "$x ge $k"}
+_RANGES = {  # Sedna's: INT open, SEG closed, HINTL closed on the left, HINTR on the right
+    "INT": "$x gt $a and $x lt $b",
+    "SEG": "$x ge $a and $x le $b",
+    "HINTL": "$x ge $a and $x lt $b",
+    "HINTR": "$x gt $a and $x le $b",
+}
+
+
+def _choose(tests: dict[str, str]) -> str:
+    return "".join(
+        f"else if ($c = '{c}') then {_RANGE}($n, function($x) {{ {test} }}) "
+        for c, test in tests.items()
+    )
+
+
+# index-scan and index-scan-between (Sedna's), over the maps ``_indexes`` builds; one line.
+INDEX_PROLOG = (
+    f"declare variable ${INDEX_KEYS_VAR} as map(*) external; "
+    f"declare variable ${INDEX_TYPES_VAR} as map(*) external; "
+    f"declare function {_KEY}($n as xs:string, $v as xs:anyAtomicType?) as xs:anyAtomicType? {{ "
+    f"let $t := ${INDEX_TYPES_VAR}($n) return "
+    f"if (empty($t)) then error({_SCAN_ERR.format('XMLI0001', 'Index not found: ')} || $n) "
+    f"else if (empty($v)) then () else {_CASTS} else {_XS}string($v) }}; "
+    f"declare function {_RANGE}($n as xs:string, $ok as function(*)) as node()* {{ "
+    f"let $m := ${INDEX_KEYS_VAR}($n) return "
+    f"(for $k in {_MAP}keys($m) where $ok($k) return $m($k)) | () }}; "
+    f"declare function Q{{{_NS}}}index-scan($n as xs:string, $v as xs:anyAtomicType?, "
+    f"$c as xs:string) as node()* {{ let $k := {_KEY}($n, $v) return "
+    f"if (empty($k)) then () else if ($c = 'EQ') then ${INDEX_KEYS_VAR}($n)($k) "
+    f"{_choose(_CONDITIONS)}"
+    f"else error({_SCAN_ERR.format('SE5050', 'index scan condition must be GT, LT, GE, LE or EQ')})"
+    f" }}; "
+    f"declare function Q{{{_NS}}}index-scan-between($n as xs:string, $lo as xs:anyAtomicType?, "
+    f"$hi as xs:anyAtomicType?, $c as xs:string) as node()* {{ "
+    f"let $a := {_KEY}($n, $lo), $b := {_KEY}($n, $hi) return "
+    f"if (empty($a) or empty($b)) then () {_choose(_RANGES)}"
+    f"else error({_SCAN_ERR.format('SE5051', 'index scan range must be INT, SEG, HINTL or HINTR')})"
+    f" }}; "
+)
+_SCAN = re.compile(
+    r"(?<![\w\-.:$@}])(?:fn:|Q\{http://www\.w3\.org/2005/xpath-functions\})?"
+    r"(index-scan-between|index-scan)(\s*\()"
 )
 
 _CALL = re.compile(
@@ -66,10 +124,16 @@ class Prepared:
     dynamic: bool  # some call names its document at run time: bind them all
     prolog_line: int = 1  # where cairn's one-line prolog went, to report the user's columns
     prolog_column: int = 1
+    joins: tuple[Join, ...] = ()  # hash indexes the text's rewritten joins look up (_joins)
+    original: str | None = None  # the text without the join rewrite, when there is one
+    scans: bool = False  # calls index-scan or index-scan-between
+    indexes: frozenset[str] = frozenset()  # index names given to them literally
+    all_indexes: bool = False  # some scan names its index at run time
+    prolog_size: int = len(PROLOG)
 
     def user_position(self, line: int | None, column: int | None) -> tuple[int | None, int | None]:
         if line == self.prolog_line and column is not None and column > self.prolog_column:
-            column = max(self.prolog_column, column - len(PROLOG))
+            column = max(self.prolog_column, column - self.prolog_size)
         return line, column
 
 
@@ -139,6 +203,13 @@ def _statement_end(query: str, spans: list[tuple[int, int]], i: int) -> int:
     return len(query)
 
 
+def _body_start(query: str, spans: list[tuple[int, int]], i: int) -> int:
+    """Past the prolog's declarations, from ``i``: where the query body begins."""
+    while _DECLARE.match(query, i):
+        i = _skip_blank(query, spans, _statement_end(query, spans, i) + 1)
+    return i
+
+
 def _insert_point(query: str, spans: list[tuple[int, int]]) -> int:
     i = _skip_blank(query, spans, 0)
     if _VERSION.match(query, i):
@@ -179,15 +250,57 @@ def prepare(query: str) -> Prepared:
         out.append(f"Q{{{_NS}}}{target}{m.group(2)}")
         last = m.end()
     out.append(query[last:])
-    body = "".join(out)
-    at = _insert_point(body, _code_spans(body))
+    body, indexes, all_indexes, scans = _rename_scans("".join(out))
+    spans = _code_spans(body)
+    at = _insert_point(body, spans)
     line = body.count("\n", 0, at) + 1
     column = at - (body.rfind("\n", 0, at) + 1) + 1
+    prolog = PROLOG + (INDEX_PROLOG if scans else "")
+    text = body[:at] + prolog + body[at:]
+    joined = None
+    if _NS not in query and _joins.JOIN_VAR_PREFIX not in query:
+        joined = _joins.rewrite(body, _body_start(body, spans, at))
+    if joined is not None:
+        declared = "".join(
+            f"declare variable ${j.variable} as map(*) external; " for j in joined.joins
+        )
+        rewritten = joined.text[:at] + prolog + declared + joined.text[at:]
     return Prepared(
-        text=body[:at] + PROLOG + body[at:],
+        text=rewritten if joined is not None else text,
         documents=frozenset(docs),
         collections=frozenset(colls),
         dynamic=dynamic,
         prolog_line=line,
         prolog_column=column,
+        joins=joined.joins if joined is not None else (),
+        original=text if joined is not None else None,
+        scans=scans,
+        indexes=frozenset(indexes),
+        all_indexes=all_indexes,
+        prolog_size=len(prolog),
     )
+
+
+def _rename_scans(body: str) -> tuple[str, set[str], bool, bool]:
+    """index-scan(-between) calls renamed to cairn's; the names they take literally, whether
+    one names its index at run time, whether there is any."""
+    spans = _code_spans(body)
+    names: set[str] = set()
+    dynamic = found = False
+    out: list[str] = []
+    last = 0
+    for m in _SCAN.finditer(body):
+        if not _in_code(spans, m.start()):
+            continue
+        found = True
+        arg = _LITERAL_ARG.match(body, m.end())
+        if arg:
+            raw = arg.group(1) if arg.group(1) is not None else arg.group(2)
+            names.add(raw.replace('""', '"').replace("''", "'"))
+        else:
+            dynamic = True
+        out.append(body[last : m.start()])
+        out.append(f"Q{{{_NS}}}{m.group(1)}{m.group(2)}")
+        last = m.end()
+    out.append(body[last:])
+    return "".join(out), names, dynamic, found

@@ -34,12 +34,27 @@ from cairn.db.base import new_id
 from cairn.errors import Conflict, Invalid, NotFound, TooLarge
 from cairn.workspaces import service as workspaces
 from cairn.xmldb import _engine as engine
-from cairn.xmldb import _update, service
+from cairn.xmldb import _indexes, _update, service
 from cairn.xmldb._ddl import Definition, parse_definition, workspace_source
-from cairn.xmldb._rewrite import COLLS_VAR, DOCS_VAR, prepare
+from cairn.xmldb._indexes import IndexDef
+from cairn.xmldb._joins import JOIN_VAR_PREFIX
+from cairn.xmldb._rewrite import (
+    COLLS_VAR,
+    DOCS_VAR,
+    INDEX_KEYS_VAR,
+    INDEX_TYPES_VAR,
+    Prepared,
+    prepare,
+)
 from cairn.xmldb._update import Statement, handles, parse_statement
 from cairn.xmldb._xml import EMPTY_DOCUMENT, Normalised, normalise, parse_tree
-from cairn.xmldb.errors import DocumentNotFound, NodeDeleted, SessionGone, XQueryError
+from cairn.xmldb.errors import (
+    DocumentNotFound,
+    IndexNotFound,
+    NodeDeleted,
+    SessionGone,
+    XQueryError,
+)
 from cairn.xmldb.service import Change, DocRef, Snapshot
 
 __all__ = ["XmlServer", "XmlSession"]
@@ -132,6 +147,8 @@ class Transaction:
     dropped_collections: set[str] = field(default_factory=set)
     entries: dict[str, Entry] = field(default_factory=dict)  # by Saxon tree number
     results: dict[str, Result] = field(default_factory=dict)
+    new_indexes: dict[str, IndexDef] = field(default_factory=dict)
+    dropped_indexes: set[str] = field(default_factory=set)
 
     def document(self, name: str) -> DocRef | None:
         if name in self.writes:
@@ -144,6 +161,14 @@ class Transaction:
 
     def collections(self) -> set[str]:
         return (self.snapshot.collections - self.dropped_collections) | self.new_collections
+
+    def index(self, name: str) -> IndexDef | None:
+        if name in self.new_indexes:
+            return self.new_indexes[name]
+        return None if name in self.dropped_indexes else self.snapshot.indexes.get(name)
+
+    def index_names(self) -> list[str]:
+        return sorted(n for n in {*self.snapshot.indexes, *self.new_indexes} if self.index(n))
 
 
 class XmlSession:
@@ -208,7 +233,13 @@ class XmlSession:
             for name, pending in sorted(txn.writes.items())
             if not (txn.snapshot.documents.get(name) is None and pending.doc is None)
         ]
-        if not changes and not txn.new_collections and not txn.dropped_collections:
+        if not (
+            changes
+            or txn.new_collections
+            or txn.dropped_collections
+            or txn.new_indexes
+            or txn.dropped_indexes
+        ):
             return
         self.actor.require(self.organisation_id, Privilege.execute)
         # Blobs first: content-addressed, so one left by a failed commit is only an orphan.
@@ -231,6 +262,8 @@ class XmlSession:
                 changes=changes,
                 collections=txn.new_collections,
                 dropped=txn.dropped_collections,
+                indexes=list(txn.new_indexes.values()),
+                dropped_indexes=txn.dropped_indexes,
             )
 
     def _statement_txn(self) -> Transaction:
@@ -445,6 +478,8 @@ class XmlSession:
                 raise Conflict(f"Collection {stmt.collection!r} exists already.")
             txn.new_collections.add(stmt.collection)
             txn.dropped_collections.discard(stmt.collection)
+        elif stmt.action.endswith("index"):
+            self._define_index(txn, stmt)
         else:
             assert stmt.action == "drop collection" and stmt.collection is not None
             if stmt.collection not in txn.collections():
@@ -459,6 +494,43 @@ class XmlSession:
                 txn.dropped_collections.add(stmt.collection)
         return {"kind": "ddl", "size": 0}
 
+    def _define_index(self, txn: Transaction, stmt: Definition) -> None:
+        """CREATE INDEX (built once now: a bad path fails here, not in a later scan) and
+        DROP INDEX, in the transaction."""
+        assert stmt.index is not None
+        service.validate_name(stmt.index, "index")
+        if stmt.action == "drop index":
+            if txn.index(stmt.index) is None:
+                raise IndexNotFound(f"No index {stmt.index!r} in this database.")
+            txn.new_indexes.pop(stmt.index, None)
+            if stmt.index in txn.snapshot.indexes:
+                txn.dropped_indexes.add(stmt.index)
+            return
+        assert stmt.on and stmt.by and stmt.type
+        if stmt.type not in _indexes.INDEX_TYPES:
+            raise Invalid(f"An index's type is one of {', '.join(_indexes.INDEX_TYPES)}.")
+        if txn.index(stmt.index) is not None:
+            raise Conflict(f"Index {stmt.index!r} exists already; drop it first.")
+        self._index_map(txn, stmt.on, stmt.by, stmt.type)
+        txn.new_indexes[stmt.index] = IndexDef(stmt.index, stmt.on, stmt.by, stmt.type)
+
+    def _scan_bindings(self, txn: Transaction, prepared: Prepared) -> dict[str, Any]:
+        """The declared indexes an ``index-scan`` of the query may read, built as needed."""
+        names = txn.index_names() if prepared.all_indexes else sorted(prepared.indexes)
+        keys: dict[str, Any] = {}
+        types: dict[str, Any] = {}
+        for name in names:
+            index = txn.index(name)
+            if index is None:
+                raise IndexNotFound(f"No index {name!r} in this database.")
+            keys[name] = self._index_map(txn, index.path, index.key, index.type)
+            types[name] = engine.processor().make_string_value(index.type)
+        proc = engine.processor()
+        return {
+            INDEX_KEYS_VAR: proc.make_map2(keys) if keys else _empty_map(),
+            INDEX_TYPES_VAR: proc.make_map2(types) if types else _empty_map(),
+        }
+
     def _run(
         self,
         txn: Transaction,
@@ -466,22 +538,11 @@ class XmlSession:
         variables: dict[str, Any] | None,
         bound: dict[str, Any] | None = None,
     ) -> PyXdmValue:
-        """Evaluate ``query`` in ``txn``: its documents bound, its variables set."""
+        """Evaluate ``query`` in ``txn``: its documents bound, its variables set; a query
+        whose joins were rewritten (``_joins``) gets their index maps, and runs as written
+        when the rewritten text fails, so its errors are the user's."""
         prepared = prepare(query)
-        names = set(txn.names()) if prepared.dynamic else set(prepared.documents)
-        colls: dict[str, list[str]] = {}
-        for coll in txn.collections() if prepared.dynamic else prepared.collections:
-            members = [n for n in txn.names() if (d := txn.document(n)) and d.collection == coll]
-            if coll in txn.collections():
-                colls[coll] = members
-                names.update(members)
-        if not prepared.dynamic:
-            for name in prepared.documents:
-                if txn.document(name) is None:
-                    raise DocumentNotFound(f"Document {name!r} not found in this database.")
-            for coll in prepared.collections:
-                if coll not in colls:
-                    raise DocumentNotFound(f"Collection {coll!r} not found in this database.")
+        names, colls = self._sources(txn, prepared)
         proc = engine.processor()
         docs = {name: self._tree(txn, name).root for name in sorted(names)}
         params: dict[str, Any] = {
@@ -498,7 +559,15 @@ class XmlSession:
         for name, value in (variables or {}).items():
             params[_variable_name(name)] = _atomic(value)
         params.update(bound or {})
+        if prepared.scans:
+            params.update(self._scan_bindings(txn, prepared))
         try:
+            if prepared.original is not None:
+                joins = {j.variable: self._index_map(txn, j.source, j.key) for j in prepared.joins}
+                try:
+                    return engine.evaluate(prepared.text, {**params, **joins})
+                except XQueryError:
+                    return engine.evaluate(prepared.original, params)
             return engine.evaluate(prepared.text, params)
         except XQueryError as exc:
             where = exc.detail or {}
@@ -506,6 +575,36 @@ class XmlSession:
                 where.get("line"), where.get("column")
             )
             raise
+
+    def _sources(
+        self, txn: Transaction, prepared: Prepared
+    ) -> tuple[set[str], dict[str, list[str]]]:
+        """The documents a query reads (by name) and its collections' members."""
+        names = set(txn.names()) if prepared.dynamic else set(prepared.documents)
+        colls: dict[str, list[str]] = {}
+        for coll in txn.collections() if prepared.dynamic else prepared.collections:
+            members = [n for n in txn.names() if (d := txn.document(n)) and d.collection == coll]
+            if coll in txn.collections():
+                colls[coll] = members
+                names.update(members)
+        if not prepared.dynamic:
+            for name in prepared.documents:
+                if txn.document(name) is None:
+                    raise DocumentNotFound(f"Document {name!r} not found in this database.")
+            for coll in prepared.collections:
+                if coll not in colls:
+                    raise DocumentNotFound(f"Collection {coll!r} not found in this database.")
+        return names, colls
+
+    def _index_map(self, txn: Transaction, path: str, key: str, type_: str = "xs:string") -> Any:
+        """The index of ``path``'s nodes by ``key`` over the trees this transaction sees,
+        built once per set of document versions (``_indexes``)."""
+        names, _ = self._sources(txn, prepare(path))
+        trees = tuple(sorted((n, self._tree(txn, n).docnum) for n in names))
+        return self.server.indexes.get(
+            (path, key, type_, trees),
+            lambda: self._run(txn, _indexes.build_query(path, key, type_), None).item_at(0),
+        )
 
     def _targets(self, txn: Transaction, value: PyXdmValue) -> list[tuple[str, int]]:
         """(document name, canonical position) of each node: stored nodes only."""
@@ -874,7 +973,9 @@ def _atom(item: PyXdmItem) -> dict[str, str]:
 def _variable_name(name: str) -> str:
     if not name or not all(c.isalnum() or c in "_-." for c in name) or name[0].isdigit():
         raise Invalid(f"Not an external variable name: {name!r}.")
-    if name in (DOCS_VAR, COLLS_VAR):
+    if name in (DOCS_VAR, COLLS_VAR, INDEX_KEYS_VAR, INDEX_TYPES_VAR) or name.startswith(
+        JOIN_VAR_PREFIX
+    ):
         raise Invalid(f"{name!r} is reserved.")
     return name
 
@@ -907,6 +1008,7 @@ class XmlServer:
         self.uow = uow
         self.blobs = blobs
         self.trees = TreeCache(blobs, cache_bytes)
+        self.indexes = _indexes.IndexCache()
         self.idle_timeout = idle_timeout
         self.clock = clock
         self._sessions: dict[str, XmlSession] = {}

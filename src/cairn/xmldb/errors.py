@@ -5,6 +5,7 @@ BadRequest
  └── MalformedXml         a document does not parse (line and column in ``detail``)
 NotFound
  ├── DocumentNotFound
+ ├── IndexNotFound        CREATE INDEX's name unknown to DROP INDEX or index-scan
  ├── NodeDeleted          an OID whose node an update removed
  └── SessionGone          unknown or closed session, result or OID (or the server restarted)
 Conflict
@@ -17,6 +18,7 @@ from cairn.errors import BadRequest, Conflict, NotFound
 
 __all__ = [
     "DocumentNotFound",
+    "IndexNotFound",
     "MalformedXml",
     "NodeDeleted",
     "SessionGone",
@@ -38,6 +40,11 @@ class MalformedXml(BadRequest):
 class DocumentNotFound(NotFound):
     code = "document-not-found"
     title = "Document not found"
+
+
+class IndexNotFound(NotFound):
+    code = "index-not-found"
+    title = "Index not found"
 
 
 class NodeDeleted(NotFound):

@@ -1,15 +1,15 @@
-"""XML database tables: one database per organisation, its collections and its documents."""
+"""XML database tables: one database per organisation, its collections, documents and indexes."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cairn.db.base import Base, BlobHash, UtcDateTime, new_id, utcnow
 
-__all__ = ["XmlCollection", "XmlDatabase", "XmlDocument"]
+__all__ = ["XmlCollection", "XmlDatabase", "XmlDocument", "XmlIndex"]
 
 
 class XmlDatabase(Base):
@@ -66,3 +66,21 @@ class XmlDocument(Base):
     node_ids_sha256: Mapped[str | None] = mapped_column(BlobHash)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     modified_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class XmlIndex(Base):
+    """A value index (``CREATE INDEX "name" ON path BY key AS type``): only its definition;
+    its content is built from the documents when a query needs it (``_indexes``)."""
+
+    __tablename__ = "xml_indexes"
+    __table_args__ = (UniqueConstraint("database_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    database_id: Mapped[str] = mapped_column(
+        ForeignKey("xml_databases.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(255))
+    path: Mapped[str] = mapped_column(Text)
+    key: Mapped[str] = mapped_column(Text)
+    key_type: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -20,8 +20,9 @@ from cairn.accounts.models import Organisation
 from cairn.accounts.service import Actor, Privilege
 from cairn.db.base import new_id, utcnow
 from cairn.errors import Invalid, NotFound
+from cairn.xmldb._indexes import IndexDef
 from cairn.xmldb.errors import TransactionConflict
-from cairn.xmldb.models import XmlCollection, XmlDatabase, XmlDocument
+from cairn.xmldb.models import XmlCollection, XmlDatabase, XmlDocument, XmlIndex
 
 __all__ = [
     "Change",
@@ -62,6 +63,7 @@ class Snapshot:
     organisation_id: str
     documents: dict[str, DocRef] = field(default_factory=dict)
     collections: set[str] = field(default_factory=set)
+    indexes: dict[str, IndexDef] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,8 @@ def read_snapshot(session: Session, database: XmlDatabase) -> Snapshot:
             next_node_id=d.next_node_id,
             node_ids_sha256=d.node_ids_sha256,
         )
+    for i in session.scalars(select(XmlIndex).where(XmlIndex.database_id == database.id)):
+        snap.indexes[i.name] = IndexDef(i.name, i.path, i.key, i.key_type)
     return snap
 
 
@@ -162,11 +166,15 @@ def commit_changes(
     changes: list[Change],
     collections: set[str],
     dropped: Iterable[str] = (),
+    indexes: Iterable[IndexDef] = (),
+    dropped_indexes: Iterable[str] = (),
 ) -> None:
     """Apply a transaction's changes, all or none: every changed document must still be at
     the version the transaction read (first committer wins), else :class:`TransactionConflict`.
     ``dropped`` collections go last; one that another transaction put a document into since
-    is a conflict too. The caller's database transaction makes it atomic."""
+    is a conflict too. Index definitions: the dropped go (one dropped meanwhile is the same
+    end), then the new come (a name another transaction took first is a conflict). The
+    caller's database transaction makes it atomic."""
     for name in sorted(collections):
         _collection_id(session, database_id, name)
     for change in changes:
@@ -240,7 +248,39 @@ def commit_changes(
                 "first; nothing of this transaction was applied. Begin again and retry."
             )
         session.execute(delete(XmlCollection).where(XmlCollection.id == coll_id))
+    for name in sorted(dropped_indexes):
+        session.execute(
+            delete(XmlIndex).where(XmlIndex.database_id == database_id, XmlIndex.name == name)
+        )
+    for index in indexes:
+        taken = select(XmlIndex.id).where(
+            XmlIndex.database_id == database_id, XmlIndex.name == index.name
+        )
+        if session.scalar(taken) is not None:
+            raise _index_conflict(index.name)
+        session.add(
+            XmlIndex(
+                id=new_id(),
+                database_id=database_id,
+                name=index.name,
+                path=index.path,
+                key=index.key,
+                key_type=index.type,
+                created_at=utcnow(),
+            )
+        )
+        try:
+            session.flush()
+        except IntegrityError:
+            raise _index_conflict(index.name) from None
     session.flush()
+
+
+def _index_conflict(name: str) -> TransactionConflict:
+    return TransactionConflict(
+        f"Index {name!r} was created by a transaction that committed first; "
+        "nothing of this transaction was applied. Begin again and retry."
+    )
 
 
 def _conflict(name: str) -> TransactionConflict:
