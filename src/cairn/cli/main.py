@@ -56,8 +56,8 @@ COMMANDS: dict[str, LazyCommand] = {
     "archive": LazyCommand(
         "cairn.cli.archive",
         "app",
-        "Signed archive: put, search, show, status, signatures, export, verify, storages, "
-        "statuses, worker.",
+        "Signed archive: put, search, show, status, signatures, export, verify, delete, "
+        "storages, statuses, worker, fixity.",
     ),
     "workspace": LazyCommand(
         "cairn.cli.workspaces",
