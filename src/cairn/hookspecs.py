@@ -71,19 +71,9 @@ def verify_archive_signature(
     level: str,
     attached: bool,
 ) -> Verification | None:
-    """Verify a signature the archive cannot (GOST R 34.10/34.11 today): return a
-    ``cairn.archive.verify.Verification`` with the verdict, or None to pass. ``document`` is
-    the detached signature's document (bytes or a file), None for an attached one;
-    ``algorithms`` are the signature's digest and signature algorithm OIDs. The latest
-    registered plugin that answers decides; a plugin that raises leaves the verdict
-    ``unsupported-algorithm``, its error in the reason."""
+    """Give the verdict on a signature the archive cannot verify (GOST); docs/plugins.md."""
 
 
 @hookspec
 def mint_doi(publication_id: str, metadata: Mapping[str, object]) -> str | None:
-    """Mint a DOI for a published run received by the server (``POST /api/v1/runs/published``):
-    return it (``10.xxxx/...``), or ``None`` to leave the publication without one. The first
-    answer wins (the latest registered plugin first). ``metadata`` holds title, description,
-    license, identifier and the package's blob hash. Built in: ``cairn.provenance.test_doi``
-    (enable it with ``CAIRN_PLUGINS``), which mints test DOIs under DataCite's test prefix,
-    with no network."""
+    """Mint a DOI for a published run the server received, or return None; docs/plugins.md."""
