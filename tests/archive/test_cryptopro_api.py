@@ -22,14 +22,7 @@ from tests.factories import Member
 DOCUMENT = b"Contract no. 7, as signed by both parties.\n"
 
 
-@pytest.fixture(autouse=True)
-def trust_the_test_ca(pki: LocalPKI, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CAIRN_ARCHIVE_TRUST_ROOTS", str(pki.roots))
-
-
-@pytest.fixture
-def arch(settings: Settings, make_member: Callable[..., Member]) -> ArchiveClient:
-    return make_archive_client(settings, make_member())
+pytestmark = pytest.mark.usefixtures("trust_the_test_ca")
 
 
 def _put(client: TestClient, arch: ArchiveClient, headers: dict[str, str] | None = None, **kw: Any):  # type: ignore[no-untyped-def]

@@ -20,21 +20,14 @@ from cairn.archive.tsa import open_tsa
 from cairn.cli.main import app as cli
 from cairn.config import Settings
 from cairn.db import UnitOfWork, make_engine, make_sessionmaker
-from tests.archive.helpers import ArchiveClient, make_archive_client, upload_form
+from tests.archive.helpers import ArchiveClient, upload_form
 from tests.archive.pki import LocalPKI, pyhanko_sign
 from tests.factories import Member
 
 DOCUMENT = b"Export me, bag and all.\n"
 
 
-@pytest.fixture(autouse=True)
-def trust_the_test_ca(pki: LocalPKI, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CAIRN_ARCHIVE_TRUST_ROOTS", str(pki.roots))
-
-
-@pytest.fixture
-def arch(settings: Settings, make_member: Callable[..., Member]) -> ArchiveClient:
-    return make_archive_client(settings, make_member())
+pytestmark = pytest.mark.usefixtures("trust_the_test_ca")
 
 
 @pytest.fixture

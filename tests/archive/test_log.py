@@ -15,7 +15,7 @@ from sqlalchemy import select
 from cairn.archive import log, merkle
 from cairn.archive.models import ArchiveContainer, ArchiveEvent
 from cairn.config import Settings
-from cairn.db import UnitOfWork, make_engine, make_sessionmaker
+from cairn.db import UnitOfWork
 from tests.archive.helpers import ArchiveClient, make_archive_client, upload_form
 from tests.archive.pki import LocalPKI, pyhanko_sign
 from tests.concurrency import race
@@ -24,21 +24,7 @@ from tests.factories import Member
 DOCUMENT = b"Log every step.\n"
 
 
-@pytest.fixture(autouse=True)
-def trust_the_test_ca(pki: LocalPKI, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CAIRN_ARCHIVE_TRUST_ROOTS", str(pki.roots))
-
-
-@pytest.fixture
-def arch(settings: Settings, make_member: Callable[..., Member]) -> ArchiveClient:
-    return make_archive_client(settings, make_member())
-
-
-@pytest.fixture
-def uow(settings: Settings):  # type: ignore[no-untyped-def]
-    engine = make_engine(settings)
-    yield UnitOfWork(make_sessionmaker(engine))
-    engine.dispose()
+pytestmark = pytest.mark.usefixtures("trust_the_test_ca")
 
 
 def _upload(client: TestClient, arch: ArchiveClient, pki: LocalPKI) -> str:

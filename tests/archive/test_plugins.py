@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -31,11 +31,10 @@ from cairn.archive.plugins import (
 )
 from cairn.archive.settings import ArchiveSettings
 from cairn.config import Settings
-from cairn.db import UnitOfWork, make_engine, make_sessionmaker, utcnow
+from cairn.db import UnitOfWork, utcnow
 from cairn.plugins import get_plugin_manager
-from tests.archive.helpers import ArchiveClient, make_archive_client, upload_form
+from tests.archive.helpers import ArchiveClient, upload_form
 from tests.archive.pki import LocalPKI, pyhanko_sign
-from tests.factories import Member
 
 DOCUMENT = b"Keep me somewhere else.\n"
 
@@ -118,18 +117,6 @@ def _storage(name: str, assembly: str, **extra: Any) -> dict[str, Any]:
         "Parameters": parameters,
         **extra,
     }
-
-
-@pytest.fixture
-def arch(settings: Settings, make_member: Callable[..., Member]) -> ArchiveClient:
-    return make_archive_client(settings, make_member())
-
-
-@pytest.fixture
-def uow(settings: Settings) -> Iterator[UnitOfWork]:
-    engine = make_engine(settings)
-    yield UnitOfWork(make_sessionmaker(engine))
-    engine.dispose()
 
 
 def _put(client: TestClient, arch: ArchiveClient, pki: LocalPKI, **fields: str) -> Any:

@@ -5,7 +5,7 @@ each step is a logged event, and a real tampered blob file is found and named.""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,8 @@ from cairn.archive.plugins import load_plugins
 from cairn.archive.retention import end_storage
 from cairn.blobs import BlobStore
 from cairn.config import Settings
-from cairn.db import UnitOfWork, make_engine, make_sessionmaker, utcnow
-from tests.archive.helpers import ArchiveClient, make_archive_client, upload_form
+from cairn.db import UnitOfWork, make_engine, utcnow
+from tests.archive.helpers import ArchiveClient, upload_form
 from tests.archive.pki import LocalPKI, pyhanko_sign
 from tests.factories import Member
 
@@ -45,18 +45,6 @@ def plugins_folder(pki: LocalPKI, monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     config = {"Plugins": {"DocumentStorage": [storage], "SanConnector": []}}
     (folder / "plugin-config.json").write_text(json.dumps(config), encoding="utf-8")
     return folder
-
-
-@pytest.fixture
-def arch(settings: Settings, make_member: Callable[..., Member]) -> ArchiveClient:
-    return make_archive_client(settings, make_member())
-
-
-@pytest.fixture
-def uow(settings: Settings) -> Iterator[UnitOfWork]:
-    engine = make_engine(settings)
-    yield UnitOfWork(make_sessionmaker(engine))
-    engine.dispose()
 
 
 def _put(client: TestClient, arch: ArchiveClient, pki: LocalPKI, **fields: str) -> str:

@@ -19,9 +19,7 @@ from tests.factories import Member
 DOCUMENT = b"Signed minutes.\n"
 
 
-@pytest.fixture(autouse=True)
-def trust_the_test_ca(pki: LocalPKI, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CAIRN_ARCHIVE_TRUST_ROOTS", str(pki.roots))
+pytestmark = pytest.mark.usefixtures("trust_the_test_ca")
 
 
 def test_put_get_search_and_download(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import threading
 import zipfile
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -26,29 +25,14 @@ from cairn.archive.models import ArchiveEvent
 from cairn.archive.settings import ArchiveSettings
 from cairn.archive.verify import parse_signature
 from cairn.config import Settings
-from cairn.db import UnitOfWork, make_engine, make_sessionmaker, utcnow
-from tests.archive.helpers import ArchiveClient, make_archive_client, upload_form
+from cairn.db import UnitOfWork, utcnow
+from tests.archive.helpers import ArchiveClient, upload_form
 from tests.archive.pki import LocalPKI, pyhanko_sign
-from tests.factories import Member
 
 DOCUMENT = b"Enhance me.\n"
 
 
-@pytest.fixture(autouse=True)
-def trust_the_test_ca(pki: LocalPKI, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CAIRN_ARCHIVE_TRUST_ROOTS", str(pki.roots))
-
-
-@pytest.fixture
-def arch(settings: Settings, make_member: Callable[..., Member]) -> ArchiveClient:
-    return make_archive_client(settings, make_member())
-
-
-@pytest.fixture
-def uow(settings: Settings):  # type: ignore[no-untyped-def]
-    engine = make_engine(settings)
-    yield UnitOfWork(make_sessionmaker(engine))
-    engine.dispose()
+pytestmark = pytest.mark.usefixtures("trust_the_test_ca")
 
 
 def _context(client: TestClient, settings: Settings) -> EnhanceContext:
