@@ -112,6 +112,22 @@ def test_login_gives_a_typed_user_with_organisations_and_credits(
     assert entries[-1].reason == "test" and entries[-1].amount == 10
 
 
+def test_members_and_grants_through_the_sdk(
+    me: User, member: Member, make_member: Callable[..., Member]
+) -> None:
+    viewer = make_member("view", organisation_id=member.organisation_id)
+    org = me.organisation(member.organisation_id)
+    listed = {m.email: m.privilege for m in org.members}
+    assert listed == {member.email: "manage", viewer.email: "view"}
+    granted = org.grant(viewer.user_id, "execute")
+    assert (granted.user_id, granted.privilege) == (viewer.user_id, "execute")
+    assert {m.user_id: m.privilege for m in org.members}[viewer.user_id] == "execute"
+    with pytest.raises(errors.Conflict):
+        org.grant(member.user_id, "view")  # the last manager cannot step down
+    with pytest.raises(errors.Invalid):
+        org.grant(viewer.user_id, "root")
+
+
 def test_workspace_life_cycle_through_the_sdk(me: User, member: Member, tmp_path: Path) -> None:
     archive = write_tar_gz(tmp_path / "paper.tar.gz", {"main.tex": TEX, "refs.bib": BIB})
     sent = Counter()

@@ -81,6 +81,10 @@ def test_cli_login_whoami_and_token_file(ada: Server) -> None:
     assert orgs[0]["name"] == "Babbage Lab"
     credits = json.loads(ada.cli("orgs", "credits", orgs[0]["id"], "--json").stdout)
     assert credits["balance"] == 500
+    members = json.loads(ada.cli("orgs", "members", orgs[0]["id"], "--json").stdout)
+    assert [(m["email"], m["privilege"]) for m in members] == [(EMAIL, "manage")]
+    alone = ada.cli("orgs", "grant", orgs[0]["id"], members[0]["user_id"], "view")
+    assert alone.returncode != 0 and "manage" in alone.stderr  # the last manager stays
     bad = ada.cli("login", "--email", EMAIL, "--password", "Wrong-password-1")
     assert bad.returncode == 3 and "Invalid email" in bad.stderr
     assert ada.cli("logout").returncode == 0

@@ -11,7 +11,7 @@ from cairn.cli._common import CairnTyper, JsonOption, emit, remote_client
 from cairn.client.credentials import credentials_path, forget_login
 
 out = Console(stderr=True)
-orgs = CairnTyper(help="Your organisations and their credits.")
+orgs = CairnTyper(help="Your organisations, their members and their credits.")
 
 ApiUrl = typer.Option(None, "--api-url", envvar="CAIRN_API_URL", help="Server URL.")
 
@@ -86,3 +86,33 @@ def credits(
         columns=["created_at", "amount", "reason"],
         title=f"Balance: {body['balance']} credits",
     )
+
+
+@orgs.command("members")
+def members(
+    organisation_id: str = typer.Argument(..., help="Organisation id."),
+    api_url: str | None = ApiUrl,
+    as_json: bool = JsonOption,
+) -> None:
+    """List an organisation's members and their privileges."""
+    with remote_client(api_url) as client:
+        items = list(client.paginate(f"/api/v1/organisations/{organisation_id}/members"))
+    emit(items, as_json=as_json, columns=["user_id", "email", "privilege"], title="Members")
+
+
+@orgs.command("grant")
+def grant(
+    organisation_id: str = typer.Argument(..., help="Organisation id."),
+    user_id: str = typer.Argument(..., help="The member's user id (from `cairn orgs members`)."),
+    privilege: str = typer.Argument(..., help="view, execute or manage."),
+    api_url: str | None = ApiUrl,
+    as_json: bool = JsonOption,
+) -> None:
+    """Give a member another privilege (needs manage; the last manager cannot step down)."""
+    with remote_client(api_url) as client:
+        body = client.send_json(
+            "PUT",
+            f"/api/v1/organisations/{organisation_id}/members/{user_id}",
+            {"privilege": privilege},
+        )
+    emit(body, as_json=as_json, title="Member")

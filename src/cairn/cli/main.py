@@ -52,7 +52,9 @@ COMMANDS: dict[str, LazyCommand] = {
         "app",
         "Administer the local installation (reads CAIRN_DATA_DIR / CAIRN_DATABASE_URL).",
     ),
-    "orgs": LazyCommand("cairn.cli.accounts", "orgs", "Your organisations and their credits."),
+    "orgs": LazyCommand(
+        "cairn.cli.accounts", "orgs", "Your organisations, their members and their credits."
+    ),
     "archive": LazyCommand(
         "cairn.cli.archive",
         "app",

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CreditEntry",
     "Credits",
+    "Member",
     "Organisation",
     "User",
     "connect",
@@ -47,6 +48,15 @@ class Credits(Resource):
             yield CreditEntry.bind(self._client, item)
 
 
+class Member(Resource):
+    """A member of an organisation and the privilege they hold there."""
+
+    user_id: str
+    email: str
+    privilege: str
+    created_at: datetime
+
+
 class Organisation(Resource):
     """An organisation you belong to, and your privilege in it (view, execute or manage)."""
 
@@ -59,6 +69,20 @@ class Organisation(Resource):
     def update(self, **fields: Any) -> None:
         """Change fields (needs the ``manage`` privilege); the object refreshes in place."""
         self._update(self._client.send_json("PATCH", f"/api/v1/organisations/{self.id}", fields))
+
+    @property
+    def members(self) -> Iterator[Member]:
+        """The organisation's members and their privileges, oldest first."""
+        for item in self._client.paginate(f"/api/v1/organisations/{self.id}/members"):
+            yield Member.bind(self._client, item)
+
+    def grant(self, user_id: str, privilege: str) -> Member:
+        """Give a member ``view``, ``execute`` or ``manage`` (needs ``manage``); the last
+        manager cannot step down."""
+        body = self._client.send_json(
+            "PUT", f"/api/v1/organisations/{self.id}/members/{user_id}", {"privilege": privilege}
+        )
+        return Member.bind(self._client, body)
 
     @property
     def credits(self) -> Credits:
