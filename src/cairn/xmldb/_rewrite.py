@@ -137,37 +137,139 @@ class Prepared:
         return line, column
 
 
-def _code_spans(query: str) -> list[tuple[int, int]]:
-    """(start, end) of the parts outside string literals and comments."""
-    spans: list[tuple[int, int]] = []
-    i, start, n = 0, 0, len(query)
-    while i < n:
-        ch = query[i]
-        if ch in "\"'":
-            spans.append((start, i))
-            j = i + 1
-            while j < n:
-                if query[j] == ch:
-                    if j + 1 < n and query[j + 1] == ch:
-                        j += 2
-                        continue
-                    break
-                j += 1
-            i = start = j + 1
-        elif query.startswith("(:", i):
-            spans.append((start, i))
-            depth, j = 1, i + 2
-            while j < n and depth:
-                if query.startswith("(:", j):
-                    depth, j = depth + 1, j + 2
-                elif query.startswith(":)", j):
-                    depth, j = depth - 1, j + 2
-                else:
-                    j += 1
-            i = start = j
+# Words after which ``<`` starts a direct constructor rather than comparing (with the
+# punctuation in ``_EXPR_PUNCT``): where the grammar expects an expression.
+_EXPR_WORDS = frozenset(
+    {"return", "then", "else", "in", "satisfies", "and", "or", "to", "union", "intersect"}
+    | {"except", "div", "idiv", "mod", "eq", "ne", "lt", "le", "gt", "ge", "is"}
+)
+_EXPR_PUNCT = "(,{[;=:!|+-*"
+_TAG_NAME = re.compile(r"[A-Za-z_][\w.\-:]*")
+
+
+def _quoted_end(query: str, i: int) -> int:
+    """Past the string literal opening at ``i`` (a doubled quote stays inside it)."""
+    quote, j = query[i], i + 1
+    while j < len(query):
+        if query[j] == quote:
+            if query.startswith(quote * 2, j):
+                j += 2
+                continue
+            return j + 1
+        j += 1
+    return j
+
+
+def _comment_end(query: str, i: int) -> int:
+    depth, j = 1, i + 2
+    while j < len(query) and depth:
+        if query.startswith("(:", j):
+            depth, j = depth + 1, j + 2
+        elif query.startswith(":)", j):
+            depth, j = depth - 1, j + 2
         else:
-            i += 1
-    spans.append((start, n))
+            j += 1
+    return j
+
+
+def _starts_constructor(query: str, i: int) -> bool:
+    """Whether the ``<`` at ``i`` opens a direct constructor (not a comparison)."""
+    after = query[i + 1 : i + 2]
+    if not (after.isalpha() or after == "_" or query.startswith(("<!--", "<?"), i)):
+        return False
+    j = i - 1
+    while j >= 0 and query[j].isspace():
+        j -= 1
+    if j < 0 or query[j] in _EXPR_PUNCT:
+        return True
+    k = j
+    while k >= 0 and (query[k].isalnum() or query[k] in "-_"):
+        k -= 1
+    word = query[k + 1 : j + 1]
+    return word in _EXPR_WORDS and (k < 0 or query[k] not in "$@/:.")
+
+
+def _code_spans(query: str) -> list[tuple[int, int]]:
+    """(start, end) of the parts that are XQuery code: outside string literals, comments and
+    the literal parts of direct constructors (their text and attribute values, where only
+    ``{…}`` is code again)."""
+    spans: list[tuple[int, int]] = []
+    n = len(query)
+
+    def code(i: int, enclosed: bool) -> int:
+        start, depth = i, 0
+        while i < n:
+            ch = query[i]
+            if ch in "\"'":
+                spans.append((start, i))
+                i = start = _quoted_end(query, i)
+            elif query.startswith("(:", i):
+                spans.append((start, i))
+                i = start = _comment_end(query, i)
+            elif ch == "<" and _starts_constructor(query, i):
+                spans.append((start, i))
+                i = start = constructor(i)
+            elif ch == "{":
+                depth, i = depth + 1, i + 1
+            elif ch == "}" and enclosed and depth == 0:
+                spans.append((start, i))
+                return i + 1
+            else:
+                depth -= ch == "}"
+                i += 1
+        spans.append((start, n))
+        return n
+
+    def literal(i: int, stop: str) -> int:
+        """Text of a constructor up to ``stop`` (a quote, or ``<`` for element content)."""
+        while i < n and not query.startswith(stop, i):
+            if query.startswith(("{{", "}}"), i):
+                i += 2
+            elif query[i] == "{":
+                i = code(i + 1, enclosed=True)
+            elif stop == "<" and query[i] == "<":
+                break
+            else:
+                i += 1
+        return i
+
+    def constructor(i: int) -> int:
+        for opening, closing in (("<!--", "-->"), ("<?", "?>"), ("<![CDATA[", "]]>")):
+            if query.startswith(opening, i):
+                end = query.find(closing, i + len(opening))
+                return n if end < 0 else end + len(closing)
+        name = _TAG_NAME.match(query, i + 1)
+        if name is None:
+            return i + 1
+        i = name.end()
+        while i < n:
+            if query[i].isspace():
+                i += 1
+            elif query.startswith("/>", i):
+                return i + 2
+            elif query[i] == ">":
+                return content(i + 1)
+            elif query[i] in "\"'":
+                quote = query[i]
+                i = literal(i + 1, quote)
+                i += query.startswith(quote, i)
+                while query.startswith(quote * 2, i - 1) and i < n:  # a doubled quote: go on
+                    i = literal(i + 1, quote) + 1
+            else:
+                i += 1  # attribute names and '='
+        return n
+
+    def content(i: int) -> int:
+        while i < n:
+            i = literal(i, "<")
+            if query.startswith("</", i):
+                end = query.find(">", i)
+                return n if end < 0 else end + 1
+            if i < n:
+                i = constructor(i)
+        return n
+
+    code(0, enclosed=False)
     return [(a, b) for a, b in spans if b > a]
 
 
