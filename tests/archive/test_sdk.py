@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cairn import errors
+from cairn.archive import merkle
 from cairn.client import Client
 from cairn.config import Settings
 from tests.archive.helpers import make_archive_client
@@ -61,3 +64,64 @@ def test_put_get_search_and_download(
     with pytest.raises(errors.NotFound):
         stranger.archive.get(container.id)
     assert list(stranger.archive.search()) == []
+
+
+def test_the_transparency_log_through_the_sdk_and_cli(
+    client: TestClient,
+    settings: Settings,
+    make_member: Callable[..., Member],
+    pki: LocalPKI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    arch = make_archive_client(settings, make_member())
+    sdk = Client("http://testserver", token=arch.member.token, http_client=client)
+    (tmp_path / "minutes.txt").write_bytes(DOCUMENT)
+    signature = tmp_path / "minutes.txt.sig"
+    signature.write_bytes(pyhanko_sign(pki.rsa_signer, DOCUMENT))
+    container = sdk.archive.put(
+        tmp_path / "minutes.txt", [signature], storage_id=arch.storage_id, name="Logged"
+    )
+    org = arch.member.organisation_id
+    head = sdk.archive.tree_head(org)
+    events = container.events()
+    assert head["tree_size"] == len(events) >= 2
+    root = base64.b64decode(head["root_hash"])
+    for event in events:
+        proof = sdk.archive.inclusion_proof(org, event["log_index"])
+        leaf = merkle.leaf_hash(event["log_entry"].encode())
+        hashes = [base64.b64decode(h) for h in proof["hashes"]]
+        assert merkle.verify_inclusion(leaf, event["log_index"], head["tree_size"], hashes, root)
+    first = sdk.archive.inclusion_proof(org, 0, tree_size=1)
+    grown = sdk.archive.consistency_proof(org, 1)
+    assert merkle.verify_consistency(
+        1,
+        grown["tree_size"],
+        base64.b64decode(first["root_hash"]),
+        base64.b64decode(grown["root_hash"]),
+        [base64.b64decode(h) for h in grown["hashes"]],
+    )
+    stranger = Client("http://testserver", token=make_member().token, http_client=client)
+    with pytest.raises(errors.NotFound):
+        stranger.archive.tree_head(org)
+
+    # `cairn archive log` prints the same, through the SDK on this in-process app.
+    from typer.testing import CliRunner
+
+    from cairn.cli import archive as cli
+
+    expected = sdk.archive.inclusion_proof(org, 0)["hashes"]
+    token = arch.member.token
+    monkeypatch.setattr(  # the CLI closes its client: give it one of its own
+        cli,
+        "remote_client",
+        lambda api_url: Client(
+            "http://testserver", token=token, http_client=TestClient(client.app)
+        ),
+    )
+    runner = CliRunner()
+    shown = runner.invoke(cli.app, ["log", org, "--leaf", "0"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["hashes"] == expected
+    both = runner.invoke(cli.app, ["log", org, "--leaf", "0", "--since", "1"])
+    assert both.exit_code == 2 and "not both" in both.output

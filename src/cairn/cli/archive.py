@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 app = CairnTyper(
     help="Signed archive: put, search, show, status, signatures, export, verify, delete, "
-    "storages, statuses, worker, fixity."
+    "storages, statuses, log, worker, fixity."
 )
 err = Console(stderr=True)
 ApiUrl = typer.Option(None, "--api-url", envvar="CAIRN_API_URL", help="Server URL.")
@@ -169,6 +169,31 @@ def statuses(api_url: str | None = ApiUrl, as_json: bool = JsonOption) -> None:
     with remote_client(api_url) as client:
         found = client.archive.statuses()
     emit(found, as_json=as_json, columns=["id", "name", "description"], title="Statuses")
+
+
+@app.command()
+def log(
+    organisation_id: str = typer.Argument(..., help="Organisation id."),
+    leaf: int | None = typer.Option(
+        None, "--leaf", min=0, help="An event's log_index: print its inclusion proof."
+    ),
+    since: int | None = typer.Option(
+        None, "--since", min=1, help="An older tree size: print the consistency proof."
+    ),
+    size: int | None = typer.Option(None, "--size", min=1, help="Up to this tree size."),
+    api_url: str | None = ApiUrl,
+) -> None:
+    """The organisation's transparency log: its signed tree head, or a proof (JSON)."""
+    if leaf is not None and since is not None:
+        raise typer.BadParameter("Ask for --leaf or --since, not both.")
+    with remote_client(api_url) as client:
+        if leaf is not None:
+            found = client.archive.inclusion_proof(organisation_id, leaf, size)
+        elif since is not None:
+            found = client.archive.consistency_proof(organisation_id, since, size)
+        else:
+            found = client.archive.tree_head(organisation_id)
+    emit(found, as_json=True)
 
 
 @contextmanager

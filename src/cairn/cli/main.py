@@ -59,7 +59,7 @@ COMMANDS: dict[str, LazyCommand] = {
         "cairn.cli.archive",
         "app",
         "Signed archive: put, search, show, status, signatures, export, verify, delete, "
-        "storages, statuses, worker, fixity.",
+        "storages, statuses, log, worker, fixity.",
     ),
     "workspace": LazyCommand(
         "cairn.cli.workspaces",

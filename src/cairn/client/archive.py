@@ -156,3 +156,32 @@ class Archive:
     def statuses(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = self._client.get_json(f"{API}/statuses")
         return found
+
+    # The transparency log (docs/archive.md): every container event is a leaf.
+
+    def tree_head(self, organisation_id: str) -> dict[str, Any]:
+        """The organisation's log now: size, root hash, signature, timestamp, certificates."""
+        found: dict[str, Any] = self._client.get_json(f"{API}/log/{organisation_id}/tree-head")
+        return found
+
+    def inclusion_proof(
+        self, organisation_id: str, leaf_index: int, tree_size: int | None = None
+    ) -> dict[str, Any]:
+        """The audit path of event ``leaf_index`` (its ``log_index``) to the root of
+        ``tree_size`` (default: the log's size now)."""
+        return self._proof(organisation_id, "inclusion", leaf_index=leaf_index, size=tree_size)
+
+    def consistency_proof(
+        self, organisation_id: str, first_size: int, tree_size: int | None = None
+    ) -> dict[str, Any]:
+        """The proof that the log of ``tree_size`` only appended to the log of ``first_size``."""
+        return self._proof(organisation_id, "consistency", first_size=first_size, size=tree_size)
+
+    def _proof(
+        self, organisation_id: str, kind: str, *, size: int | None, **at: int
+    ) -> dict[str, Any]:
+        params: dict[str, int] = {**at, **({"tree_size": size} if size is not None else {})}
+        found: dict[str, Any] = self._client.get_json(
+            f"{API}/log/{organisation_id}/{kind}", params=params
+        )
+        return found
