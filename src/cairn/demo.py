@@ -61,7 +61,12 @@ DEMO_XML = {
 
 
 def seed_demo(
-    uow: UnitOfWork, blobs: BlobStore, *, work_dir: Path, demo_dir: Path | None = None
+    uow: UnitOfWork,
+    blobs: BlobStore,
+    *,
+    work_dir: Path,
+    demo_dir: Path | None = None,
+    base_url: str = "http://127.0.0.1:8000",
 ) -> bool:
     """Create the demo organisation, user and workspace unless the user exists (idempotent).
     With ``demo_dir``, also the archive's demo (see ``_seed_archive``) in that folder.
@@ -103,7 +108,7 @@ def seed_demo(
         archive.unlink(missing_ok=True)
     _seed_xml(uow, blobs, actor, organisation_id)
     if demo_dir is not None:
-        _seed_archive(uow, organisation_id, demo_dir)
+        _seed_archive(uow, organisation_id, demo_dir, base_url)
     return True
 
 
@@ -139,13 +144,12 @@ only.
 """
 
 
-def _seed_archive(uow: UnitOfWork, org_id: str, demo_dir: Path) -> None:
+def _seed_archive(uow: UnitOfWork, org_id: str, demo_dir: Path, base_url: str) -> None:
     """A storage, a source system (its API key written to ``demo_dir/archive.txt`` with the
     commands to try) and the demo PKI under ``demo_dir``."""
     from cairn.accounts.models import Organisation
     from cairn.archive import service as archive
     from cairn.archive.demo import write_demo_pki
-    from cairn.config import get_settings
 
     pki = write_demo_pki(demo_dir)
     with uow.transaction() as session:
@@ -160,7 +164,7 @@ def _seed_archive(uow: UnitOfWork, org_id: str, demo_dir: Path) -> None:
         trust_roots=pki.trust_roots,
         signer_cert=pki.signer_cert,
         signer_key=pki.signer_key,
-        base_url=get_settings().base_url.rstrip("/"),
+        base_url=base_url.rstrip("/"),
         api_key=key,
         storage_id=storage_id,
         source_system=system_name,

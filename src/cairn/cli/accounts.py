@@ -88,6 +88,12 @@ def credits(
     )
 
 
+def _organisation(client: sdk.Client, organisation_id: str) -> sdk.Organisation:
+    return sdk.Organisation.bind(
+        client, client.get_json(f"/api/v1/organisations/{organisation_id}")
+    )
+
+
 @orgs.command("members")
 def members(
     organisation_id: str = typer.Argument(..., help="Organisation id."),
@@ -96,7 +102,7 @@ def members(
 ) -> None:
     """List an organisation's members and their privileges."""
     with remote_client(api_url) as client:
-        items = list(client.paginate(f"/api/v1/organisations/{organisation_id}/members"))
+        items = [m.to_dict() for m in _organisation(client, organisation_id).members]
     emit(items, as_json=as_json, columns=["user_id", "email", "privilege"], title="Members")
 
 
@@ -110,9 +116,5 @@ def grant(
 ) -> None:
     """Give a member another privilege (needs manage; the last manager cannot step down)."""
     with remote_client(api_url) as client:
-        body = client.send_json(
-            "PUT",
-            f"/api/v1/organisations/{organisation_id}/members/{user_id}",
-            {"privilege": privilege},
-        )
-    emit(body, as_json=as_json, title="Member")
+        member = _organisation(client, organisation_id).grant(user_id, privilege)
+    emit(member.to_dict(), as_json=as_json, title="Member")

@@ -174,7 +174,11 @@ def seed_demo(as_json: bool = JsonOption) -> None:
     demo_dir = settings.data_dir / "demo"
     with local_database() as uow:
         created = seed(
-            uow, local_blob_store(settings), work_dir=settings.work_dir, demo_dir=demo_dir
+            uow,
+            local_blob_store(settings),
+            work_dir=settings.work_dir,
+            demo_dir=demo_dir,
+            base_url=settings.base_url,
         )
     data = {
         "email": DEMO_EMAIL,
