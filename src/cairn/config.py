@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     dask_scheduler: str = Field(
         default="", description="Dask scheduler address when executor is 'dask'."
     )
+    dispatch_root: Path | None = Field(
+        default=None,
+        description="Folder the 'Local folder' dispatcher writes under (a process names a "
+        "folder inside it); empty means <data_dir>/dispatch.",
+    )
     max_request_bytes: int = Field(
         default=64 * 1024 * 1024,
         gt=0,
@@ -183,6 +188,8 @@ class Settings(BaseSettings):
             self.database_url = "postgresql+psycopg://" + self.database_url.split("://", 1)[1]
         if not self.blob_url:
             self.blob_url = str(self.data_dir / "blobs")
+        root = self.dispatch_root or self.data_dir / "dispatch"
+        self.dispatch_root = root.expanduser().resolve()
         return self
 
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from cairn.archive.verify import Verification
     from cairn.blobs.registry import BlobStoreFactory
     from cairn.config import Settings
-    from cairn.processing.ssd import Service
+    from cairn.processing.ssd import Dispatcher, Service
 
 __all__ = [
     "hookimpl",
@@ -29,6 +29,7 @@ __all__ = [
     "register_archive_post_processors",
     "register_archive_storages",
     "register_blob_stores",
+    "register_dispatchers",
     "register_routes",
     "register_services",
     "verify_archive_signature",
@@ -51,6 +52,11 @@ def register_routes(app: FastAPI, settings: Settings) -> None:
 @hookspec
 def register_services() -> Sequence[Service] | None:
     """Return processing service descriptions (``cairn.processing.ssd.Service``) to offer."""
+
+
+@hookspec
+def register_dispatchers() -> Sequence[Dispatcher] | None:
+    """Return dispatcher services (``cairn.processing.ssd.Dispatcher``) processes may add."""
 
 
 @hookspec

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from cairn import errors
 from cairn.client import Client, DataItem, Organisation, connect
+from cairn.config import Settings
 from tests.factories import Member
 from tests.processing.fusion_helpers import GLASGOW
 
@@ -119,6 +120,46 @@ def test_a_process_cannot_change_after_it_ran_but_its_copy_can(
     copy.update(output_storage_period=30)
     copy.create()
     assert copy.id != process.id and copy.output_storage_period == 30
+
+
+def test_dispatchers_through_the_sdk_as_the_manual_uses_them(
+    client: TestClient, member: Member, settings: Settings, tmp_path: Path
+) -> None:
+    org = _org(client, member)
+    region = org.create_data(name="Glasgow", files=[_region(tmp_path)], wait=True)
+    service, _ = org.find_services(name="Region statistics")
+    assert service is not None
+    process = org.new_process(name="Dispatched", service=service)
+    assert [d.name for d in process.available_dispatchers] == ["Local folder"]
+    assert [o.name for o in process.available_dispatchers[0].options] == ["folder", "condition"]
+    process.add_dispatcher(number=1)
+    process.add_dispatcher(name="Local folder")
+    process.update(dispatcher_number=2, option_name="folder", value="sdk")
+    process.remove_dispatcher(1)
+    with pytest.raises(errors.Invalid, match="no dispatcher 2"):
+        process.remove_dispatcher(2)
+    with pytest.raises(errors.Invalid, match="No dispatcher 'S3'"):
+        process.add_dispatcher(name="S3")
+    process.update(input_number=1, data=region)
+    process.create()
+    (dispatcher,) = process.dispatchers
+    assert {o.name: o.value for o in dispatcher.options}["folder"] == "sdk"
+    # A stored process changes on the server, which checks the options.
+    process.add_dispatcher(name="Local folder")
+    with pytest.raises(errors.Invalid, match="must stay inside the dispatch root"):
+        process.update(dispatcher_number=2, option_name="folder", value="../out")
+    assert len(process.refresh().dispatchers) == 2
+    process.remove_dispatcher(2)
+    assert len(process.refresh().dispatchers) == 1
+    execution = process.execute(wait=True)
+    assert settings.dispatch_root is not None
+    copied = settings.dispatch_root / "sdk" / execution.id
+    assert sorted(p.name for p in copied.rglob("*.*")) == [
+        "region_statistics.csv",
+        "region_statistics.geojson",
+    ]
+    with pytest.raises(errors.Conflict, match="dispatchers cannot change"):
+        process.remove_dispatcher(1)
 
 
 def _raw_flow(client: TestClient, member: Member) -> dict[str, Any]:

@@ -171,6 +171,70 @@ def test_detailed_example_runs_unchanged(
         assert "SYNTHETIC" in classified.tags()["source"]
 
 
+DISPATCHING = """
+import fusion_platform
+
+user = fusion_platform.login(email=EMAIL, password=PASSWORD, api_url=API_URL{poll})
+organisation = next(user.organisations)
+found, _ = organisation.find_dispatchers(name='Local folder')
+print('FOUND', found.name)
+data = organisation.create_data(name='Glasgow', file_type=fusion_platform.FILE_TYPE_GEOJSON,
+                                files=[fusion_platform.EXAMPLE_GLASGOW_FILE], wait=True)
+service, _ = organisation.find_services(keyword='Elevation')
+process = organisation.new_process(name='Dispatched', service=service)
+process.update(input_number=1, data=data)
+for dispatcher in process.available_dispatchers:
+    print(dispatcher)
+    for option in dispatcher.options:
+        print(option)
+process.add_dispatcher(number=1)
+process.add_dispatcher(name='Local folder')
+process.update(dispatcher_number=2, option_name='folder', value='sdk-run')
+process.remove_dispatcher(number=1)
+process.create()
+for dispatcher in process.dispatchers:
+    print('DISPATCHER', dispatcher.name, [(o.name, o.value) for o in dispatcher.options])
+process.execute(wait=True)
+print('EXECUTION', next(process.executions).id)
+process.delete()
+data.delete()
+"""
+
+
+def test_dispatchers_work_unchanged_from_the_sdk(
+    server: Server, sdk: tuple[str, Path], tmp_path: Path
+) -> None:
+    """The manual's dispatcher calls (available_dispatchers, add_dispatcher by number and by
+    name, update(dispatcher_number=...), remove_dispatcher, dispatchers, find_dispatchers);
+    the Local folder dispatcher then copies the outputs under the server's dispatch root."""
+    version, sdk_python = sdk
+    org, email = f"Dispatch {version}", f"dispatch-{version}@example.org"
+    for args in (
+        ("admin", "create-org", "--name", org),
+        ("admin", "create-user", "--email", email, "--password", PASSWORD, "--org", org),
+        ("admin", "grant-credits", "--org", org, "--amount", "10"),
+    ):
+        done = server.cli(*args)
+        assert done.returncode == 0, done.stderr
+    poll = ", session_options={'api_update_wait_period': 1}" if version != "1.17" else ""
+    script = tmp_path / "dispatching.py"
+    script.write_text(
+        f"EMAIL, PASSWORD, API_URL = {email!r}, {PASSWORD!r}, {server.url + '/fusion'!r}\n"
+        + DISPATCHING.format(poll=poll)
+    )
+    run = subprocess.run(
+        [str(sdk_python), str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    log = server.log.read_text(errors="replace")[-3000:]
+    assert run.returncode == 0, f"{run.stdout}\n{run.stderr}\n--- server log ---\n{log}"
+    assert "FOUND Local folder" in run.stdout
+    assert "DISPATCHER Local folder [('folder', 'sdk-run'), ('condition', None)]" in run.stdout
+    (execution_id,) = re.findall(r"EXECUTION (\S+)", run.stdout)
+    copied = server.data_dir / "dispatch" / "sdk-run" / execution_id / "1_Elevation"
+    assert (copied / "Elevation" / "elevation.tif").read_bytes()[:4] in (b"II*\x00", b"MM\x00*")
+    assert "minimum" in (copied / "Elevation_statistics" / "elevation_statistics.csv").read_text()
+
+
 def test_an_upload_cut_off_half_way_leaves_a_deletable_incomplete_item(server: Server) -> None:
     """A real client disconnecting mid-body: nothing is stored, the file says why."""
     email, org = "cut@example.org", "Cut"

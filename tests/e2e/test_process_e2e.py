@@ -64,10 +64,22 @@ def test_the_cli_starts_waits_downloads_defines_and_restarts(mary: Server, tmp_p
     document = yaml.safe_load(process_file.read_text())
     assert document["service_name"] == "Elevation"
     assert document["inputs"] == ["Glasgow heights 1"]  # the data item `start` uploaded
+    assert document["dispatchers"] == []
     document["process_name"] = "Glasgow again"
+    local = {"name": "Local folder", "dispatch_intermediate": False, "options": {"folder": "cli"}}
+    document["dispatchers"] = [local]
     process_file.write_text(yaml.safe_dump(document))
     again = _json(mary, "start", str(process_file), "--wait")
     assert isinstance(again, dict) and again["name"] == "Glasgow again" and again["success"]
+    dispatched = mary.data_dir / "dispatch" / "cli" / again["execution_id"] / "1_Elevation"
+    assert (dispatched / "Elevation" / "elevation.tif").is_file()
+    redefined = tmp_path / "redefined.yml"
+    assert mary.cli("process", "define", "Glasgow again", "-o", str(redefined)).returncode == 0
+    assert yaml.safe_load(redefined.read_text())["dispatchers"] == [local]
+    document.update(process_name="Escaping", dispatchers=[{**local, "options": {"folder": "/"}}])
+    process_file.write_text(yaml.safe_dump(document))
+    refused = mary.cli("process", "start", str(process_file))
+    assert refused.returncode != 0 and "must stay inside the dispatch" in refused.stderr
 
     fetched = _json(mary, "download", "Glasgow again", "-o", str(tmp_path / "fetched"))
     assert isinstance(fetched, list) and any(p.endswith(".tif") for p in fetched)

@@ -1,4 +1,5 @@
-"""A real plugin for the tests: services whose component crashes, sleeps, or does nothing."""
+"""A real plugin for the tests: services whose component crashes or sleeps, and a dispatcher
+whose far end always refuses (no network: it raises before it would send anything)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import signal
 import time
 
 from cairn import hookimpl
-from cairn.processing._context import ComponentContext
-from cairn.processing.ssd import ComponentSpec, InputSpec, OptionSpec, Service
+from cairn.processing._context import ComponentContext, DispatchContext
+from cairn.processing.ssd import ComponentSpec, Dispatcher, InputSpec, OptionSpec, Service
 
 CRASH_ID = "0c9a7f54-0000-4000-8000-00000000c001"
 SLEEP_ID = "0c9a7f54-0000-4000-8000-00000000c002"
+REFUSING_SSD_ID = "0c9a7f54-0000-4000-8000-00000000d000"
 
 _REGION = InputSpec(1, "GeoJSON", "Region")
 
@@ -54,3 +56,26 @@ def sleep(ctx: ComponentContext) -> None:
 @hookimpl
 def register_services() -> list[Service]:
     return [CRASH, SLEEP]
+
+
+def refuse(ctx: DispatchContext) -> None:
+    raise RuntimeError(f"the far end refused {len(ctx.files)} file(s)")
+
+
+REFUSING = Dispatcher(
+    id=REFUSING_SSD_ID[:-1] + "1",
+    ssd_id=REFUSING_SSD_ID,
+    version=1,
+    name="Test: refusing",
+    keywords=["Test"],
+    categories=["Dispatcher"],
+    summary="Always fails.",
+    description="Always fails.",
+    options=[OptionSpec("attempts", "numeric", default="1", validation="min=1;max=5")],
+    dispatch=refuse,
+)
+
+
+@hookimpl
+def register_dispatchers() -> list[Dispatcher]:
+    return [REFUSING]

@@ -8,6 +8,10 @@ A process file (YAML) holds what `define` writes and `start` reads::
     inputs: [glasgow.json]        # local files to upload, or names of existing data items
     options: {}                   # option name: value
     output_storage_period: 14
+    dispatchers:                  # optional: where outputs go after a successful execution
+      - name: Local folder
+        dispatch_intermediate: false
+        options: {folder: glasgow}
 """
 
 from __future__ import annotations
@@ -100,6 +104,7 @@ def display(
                 "options": {o.name: o.value for o in process.options},
                 "inputs": {i.input: i.id for i in process.inputs},
                 "output_storage_period": process.output_storage_period,
+                "dispatchers": _dispatchers(process),
                 "execution_ids": [e.id for e in process.executions],
             }
             emit(shown, as_json=as_json, title=f"Process {process.name}")
@@ -108,6 +113,35 @@ def display(
         if service is None:
             raise typer.BadParameter(f"No process or service named {name!r}.")
         emit(service.to_dict(), as_json=as_json, title=f"Service {service.name}")
+
+
+def _dispatchers(process: Process) -> list[dict[str, Any]]:
+    """The process's dispatchers as a process file holds them."""
+    return [
+        {
+            "name": d.name,
+            "dispatch_intermediate": d.dispatch_intermediate,
+            "options": {o.name: o.value for o in d.options if o.value is not None},
+        }
+        for d in process.dispatchers
+    ]
+
+
+def _add_dispatchers(process: Process, wanted: Any) -> None:
+    """Add a process file's ``dispatchers`` to the template, each with its options."""
+    if not isinstance(wanted, list):
+        raise typer.BadParameter(
+            "'dispatchers' is a list of {name, dispatch_intermediate, options}."
+        )
+    for number, entry in enumerate(wanted, start=1):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise typer.BadParameter(f"Dispatcher {number} of the process file needs a 'name'.")
+        process.add_dispatcher(name=entry["name"])
+        process.update(
+            dispatcher_number=len(process.dispatchers),
+            dispatch_intermediate=bool(entry.get("dispatch_intermediate", False)),
+            **{str(k): v for k, v in (entry.get("options") or {}).items()},
+        )
 
 
 def _safe(name: str) -> str:
@@ -137,6 +171,7 @@ def define(
             "inputs": [item.name for item in inputs if item is not None],
             "options": {o.name: o.value for o in process.options if o.value is not None},
             "output_storage_period": process.output_storage_period,
+            "dispatchers": _dispatchers(process),
         }
     target = output or Path(f"{_safe(process.name)}.yml")
     target.write_text(yaml.safe_dump(document, sort_keys=False))
@@ -224,6 +259,7 @@ def start(
             process.update(input_number=number, data=item)
         period = chosen.pop("output_storage_period", document.get("output_storage_period"))
         process.update(output_storage_period=None if period is None else int(period), **chosen)
+        _add_dispatchers(process, document.get("dispatchers") or [])
         process.create()
         execution = process.execute()
         if wait or download_to is not None:

@@ -36,6 +36,7 @@ __all__ = [
     "Component",
     "DataFile",
     "DataItem",
+    "Dispatcher",
     "Execution",
     "LogEntry",
     "Process",
@@ -299,6 +300,18 @@ class ProcessInput(Resource):
     id: str | None = None
 
 
+class Dispatcher(Resource):
+    """A dispatcher a process adds: after an execution succeeds it sends the outputs on (the
+    last component's, or every component's with ``dispatch_intermediate``)."""
+
+    ssd_id: str
+    name: str
+    dispatch_intermediate: bool = False
+    documentation_summary: str | None = None
+    documentation_description: str | None = None
+    options: list[ProcessOption] = []
+
+
 class Process(_Org):
     """A configured service. A template (``id`` None, from ``new_process`` or ``copy``) is
     changed locally by ``update`` until ``create`` stores it."""
@@ -314,6 +327,8 @@ class Process(_Org):
     price: int = 0
     process_status: str = "stop"
     has_executions: str = ""
+    dispatchers: list[Dispatcher] = []
+    available_dispatchers: list[Dispatcher] = []
 
     @property
     def path(self) -> str:
@@ -331,7 +346,20 @@ class Process(_Org):
             "options": {o.name: o.value for o in self.options},
             "inputs": {i.input: i.id for i in self.inputs},
             "output_storage_period": self.output_storage_period,
+            "dispatchers": [
+                {
+                    "ssd_id": d.ssd_id,
+                    "dispatch_intermediate": d.dispatch_intermediate,
+                    "options": {o.name: o.value for o in d.options},
+                }
+                for d in self.dispatchers
+            ],
         }
+
+    def _save(self) -> None:
+        """Send the changes of a stored process (a template keeps them until ``create``)."""
+        if self.id is not None:
+            self._update(self._client.send_json("PATCH", self.path, self._body()))
 
     def update(
         self,
@@ -342,19 +370,27 @@ class Process(_Org):
         value: Any = None,
         name: str | None = None,
         output_storage_period: int | None = None,
+        dispatcher_number: int | None = None,
+        dispatch_intermediate: bool | None = None,
         **options: Any,
     ) -> None:
         """Set an input (``input_number``, ``data``), an option (``option_name``, ``value``,
-        or ``option=value`` keywords), the name or the storage period. A stored process is
-        changed on the server (only name and schedule once it has executed)."""
+        or ``option=value`` keywords), the name or the storage period; with
+        ``dispatcher_number`` (from 1), the options and ``dispatch_intermediate`` of that
+        dispatcher instead. A stored process is changed on the server (only name and schedule
+        once it has executed)."""
         chosen = dict(options)
         if option_name is not None:
             chosen[option_name] = value
-        known = {o.name for o in self.options}
-        unknown = set(chosen) - known
+        owner: Process | Dispatcher = self
+        if dispatcher_number is not None:
+            owner = self._dispatcher(dispatcher_number)
+            if dispatch_intermediate is not None:
+                owner.dispatch_intermediate = dispatch_intermediate
+        unknown = set(chosen) - {o.name for o in owner.options}
         if unknown:
             raise errors.Invalid(f"Unknown option(s): {', '.join(sorted(unknown))}.")
-        for option in self.options:
+        for option in owner.options:
             if option.name in chosen:
                 option.value = chosen[option.name]
         if input_number is not None:
@@ -366,8 +402,30 @@ class Process(_Org):
             self.name = name
         if output_storage_period is not None:
             self.output_storage_period = output_storage_period
-        if self.id is not None:
-            self._update(self._client.send_json("PATCH", self.path, self._body()))
+        self._save()
+
+    def _dispatcher(self, number: int) -> Dispatcher:
+        if not 1 <= number <= len(self.dispatchers):
+            raise errors.Invalid(f"The process has no dispatcher {number}.")
+        return self.dispatchers[number - 1]
+
+    def add_dispatcher(self, number: int | None = None, *, name: str | None = None) -> None:
+        """Add one of ``available_dispatchers`` (its ``number`` from 1, or its ``name``) with
+        its default options; set them with ``update(dispatcher_number=...)``."""
+        found = [
+            d
+            for n, d in enumerate(self.available_dispatchers, start=1)
+            if n == number or (number is None and d.name == name)
+        ]
+        if not found:
+            raise errors.Invalid(f"No dispatcher {name if number is None else number!r}.")
+        self.dispatchers.append(found[0].model_copy(deep=True))
+        self._save()
+
+    def remove_dispatcher(self, number: int) -> None:
+        """Remove the process's dispatcher ``number`` (from 1)."""
+        self.dispatchers.remove(self._dispatcher(number))
+        self._save()
 
     def create(self) -> None:
         """Store the template as a process: options and inputs are checked, the price set."""
@@ -425,15 +483,6 @@ class Process(_Org):
     def delete(self) -> None:
         """Stop, then delete the process with its executions and their outputs."""
         self._client.request("DELETE", self.path)
-
-    @property
-    def available_dispatchers(self) -> list[Service]:
-        """Dispatcher services (none yet: dispatchers come with part 2)."""
-        return []
-
-    @property
-    def dispatchers(self) -> list[dict[str, Any]]:
-        return []
 
 
 class Execution(_Org):

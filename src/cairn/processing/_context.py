@@ -1,13 +1,18 @@
-"""What a component function sees while it runs in a worker: its inputs, options and outputs."""
+"""What a component function sees while it runs in a worker (its inputs, options and outputs),
+and what a dispatcher sees when it sends a succeeded execution's outputs on."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-__all__ = ["ComponentContext", "Output"]
+if TYPE_CHECKING:
+    from cairn.blobs import BlobStore
+    from cairn.config import Settings
+
+__all__ = ["ComponentContext", "DispatchContext", "DispatchedFile", "Output"]
 
 
 @dataclass(frozen=True)
@@ -39,3 +44,38 @@ class ComponentContext:
     def progress(self, percent: int) -> None:
         """Progress of this component, 0-100."""
         self._send("progress", max(0, min(100, int(percent))))
+
+
+@dataclass(frozen=True)
+class DispatchedFile:
+    """One output file a dispatcher sends: which component made it, in which data item."""
+
+    component: str
+    chain_index: int
+    data_name: str
+    file_name: str
+    file_type: str
+    sha256: str
+
+
+@dataclass
+class DispatchContext:
+    """Handed to a dispatcher's ``dispatch`` in the server once an execution has succeeded:
+    the files to send (the last component's, or every component's with
+    ``dispatch_intermediate``), the dispatcher's typed options and the server's settings."""
+
+    execution_id: str
+    process_name: str
+    options: Mapping[str, Any]
+    files: Sequence[DispatchedFile]
+    settings: Settings
+    blobs: BlobStore
+    messages: list[str] = field(default_factory=list)
+
+    def open(self, file: DispatchedFile) -> BinaryIO:
+        """The file's bytes, from the blob store."""
+        return self.blobs.open(file.sha256)
+
+    def log(self, message: str) -> None:
+        """A line for the execution's log (its last component's)."""
+        self.messages.append(message)

@@ -27,6 +27,7 @@ from cairn.db import UnitOfWork
 from cairn.db.base import utcnow
 from cairn.errors import CairnError, Conflict, Forbidden, NotFound
 from cairn.processing import service
+from cairn.processing._dispatch import dispatch_execution
 from cairn.processing._engine import ComponentJob, Event, Executor, Job, LocalExecutor
 from cairn.processing._registry import get_service
 from cairn.processing._signing import SignedUrl, Signer
@@ -317,6 +318,8 @@ class Runtime:
 
     def _on_event(self, event: Event) -> None:
         try:
+            if event.kind == "done" and event.value is None:  # the chain succeeded
+                dispatch_execution(self.uow, self.blobs, self.settings, event.execution_id)
             with self.uow.transaction() as session:
                 self._record(session, event)
         finally:

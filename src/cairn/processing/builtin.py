@@ -1,4 +1,5 @@
-"""cairn's built-in services, shipped as a plugin on ``register_services``; they need no network.
+"""cairn's built-in services and dispatchers, shipped as a plugin on ``register_services`` and
+``register_dispatchers``; they need no network.
 
 All their demo data is synthetic and says so: ``Elevation`` samples a synthetic terrain that is
 generated deterministically from the coordinates, so it covers any region asked for, and
@@ -11,20 +12,25 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cairn.errors import Invalid
 from cairn.hookspecs import hookimpl
-from cairn.processing._context import ComponentContext
+from cairn.processing._context import ComponentContext, DispatchContext
 from cairn.processing._geo import GEOD, read_features, union_bounds
-from cairn.processing.ssd import ComponentSpec, InputSpec, OptionSpec, Service
+from cairn.processing.ssd import ComponentSpec, Dispatcher, InputSpec, OptionSpec, Service
 
 __all__ = [
     "CLOUD_CLASSIFICATION",
     "ELEVATION",
+    "LOCAL_FOLDER",
     "RASTER_STATISTICS",
     "REGION_STATISTICS",
+    "register_dispatchers",
     "register_services",
 ]
 
@@ -173,6 +179,78 @@ CLOUD_CLASSIFICATION = Service(
 @hookimpl
 def register_services() -> list[Service]:
     return [ELEVATION, REGION_STATISTICS, RASTER_STATISTICS, CLOUD_CLASSIFICATION]
+
+
+# --- dispatchers (run in the server, after an execution succeeded) ------------------------------
+
+
+def folder_inside(text: Any) -> Path:
+    """A dispatch folder as given: relative, with no ``..`` (it names a folder inside the
+    dispatch root); ``Invalid`` otherwise."""
+    if not isinstance(text, str) or not text.strip():
+        raise Invalid("Option 'folder' names a folder inside the dispatch root.")
+    path = Path(text.strip())
+    if path.is_absolute() or ".." in path.parts or "\\" in text or "\x00" in text:
+        raise Invalid(
+            f"Option 'folder' must stay inside the dispatch root (relative, no '..'); "
+            f"got {text[:200]!r}."
+        )
+    return path
+
+
+def _check_local_folder(options: Any) -> None:
+    folder_inside(options["folder"])
+
+
+def dispatch_to_folder(ctx: DispatchContext) -> None:
+    """Copy the files to ``<dispatch root>/<folder>/<execution id>/<n>_<component>/<data
+    item>/<file>``; a folder that resolves outside the root (a link) is refused."""
+    root = ctx.settings.dispatch_root
+    assert root is not None  # Settings fills it in
+    root.mkdir(parents=True, exist_ok=True)
+    target = (root / folder_inside(ctx.options["folder"]) / ctx.execution_id).resolve()
+    if not target.is_relative_to(root.resolve()):
+        raise ValueError(f"the folder {ctx.options['folder']!r} leads outside the dispatch root")
+    for file in ctx.files:
+        where = target / f"{file.chain_index + 1}_{_safe(file.component)}" / _safe(file.data_name)
+        where.mkdir(parents=True, exist_ok=True)
+        with ctx.open(file) as source, (where / Path(file.file_name).name).open("wb") as out:
+            shutil.copyfileobj(source, out)
+    ctx.log(f"copied {len(ctx.files)} file(s) to {target}")
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", name).strip("._") or "output"
+
+
+LOCAL_FOLDER = Dispatcher(
+    id="9e2d41c7-3b58-4f0a-a6d3-0c5b7e1f2a01",
+    ssd_id="9e2d41c7-3b58-4f0a-a6d3-0c5b7e1f2a00",
+    version=1,
+    name="Local folder",
+    keywords=["Dispatcher", "Folder"],
+    categories=["Dispatcher"],
+    summary="Copies the outputs to a folder on the server.",
+    description="After an execution succeeds, copies its outputs (the last component's, or "
+    "every component's with dispatch_intermediate) into `folder`, a folder inside the server's "
+    "dispatch root (CAIRN_DISPATCH_ROOT), under the execution's id.",
+    options=[
+        OptionSpec(
+            "folder",
+            "string",
+            default="outputs",
+            title="Folder",
+            description="A folder inside the server's dispatch root (relative, no '..').",
+        )
+    ],
+    dispatch=dispatch_to_folder,
+    check=_check_local_folder,
+)
+
+
+@hookimpl
+def register_dispatchers() -> list[Dispatcher]:
+    return [LOCAL_FOLDER]
 
 
 # --- components (run in worker processes) ------------------------------------------------------

@@ -92,6 +92,8 @@ class Process(Base):
     name: Mapped[str] = mapped_column(String(500))
     options: Mapped[dict[str, Any]] = mapped_column(JSON)  # option name -> value text or None
     inputs: Mapped[dict[str, Any]] = mapped_column(JSON)  # input number (text) -> data id
+    # [{"ssd_id", "dispatch_intermediate", "options": {name: value text or None}}], in order.
+    dispatchers: Mapped[list[Any] | None] = mapped_column(JSON)
     run_type: Mapped[str] = mapped_column(String(20), default="run_once")
     repeat_count: Mapped[int] = mapped_column(Integer, default=0)
     repeat_start: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -15,6 +15,7 @@ from cairn.processing.service import ProcessChanges
 
 __all__ = [
     "DataCreate",
+    "DispatcherChoice",
     "ExpiryChange",
     "FileCreate",
     "NameChange",
@@ -40,6 +41,15 @@ class FileCreate(_Body):
     file_type: str = Field(max_length=40, description="GeoJSON, GeoTIFF, CSV ... (one per item).")
 
 
+class DispatcherChoice(_Body):
+    """One dispatcher a process adds (see `services/dispatchers`)."""
+
+    ssd_id: str | None = Field(None, max_length=64, description="The dispatcher's ssd_id.")
+    name: str | None = Field(None, max_length=200, description="Or its name.")
+    dispatch_intermediate: bool = Field(False, description="Every component's outputs too.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Option name to value.")
+
+
 class ProcessUpdate(_Body):
     """What may change: anything before the first execution, only name and schedule after."""
 
@@ -49,6 +59,9 @@ class ProcessUpdate(_Body):
     run_type: str | None = Field(None, max_length=40, description="Only 'run_once' yet.")
     output_storage_period: int | None = Field(None, description="Days outputs are kept.")
     repeat_count: int | None = None
+    dispatchers: list[DispatcherChoice] | None = Field(
+        None, description="The dispatchers, in order (replaces the list)."
+    )
 
     def changes(self) -> ProcessChanges:
         return ProcessChanges(
@@ -58,6 +71,9 @@ class ProcessUpdate(_Body):
             run_type=self.run_type,
             output_storage_period=self.output_storage_period,
             repeat_count=self.repeat_count,
+            dispatchers=None
+            if self.dispatchers is None
+            else [d.model_dump(exclude_none=True) for d in self.dispatchers],
         )
 
 

@@ -20,7 +20,13 @@ from cairn.accounts.models import Organisation
 from cairn.accounts.service import Actor, Privilege
 from cairn.db.base import new_id, utcnow
 from cairn.errors import Conflict, Invalid, NotFound, PaymentRequired
-from cairn.processing._registry import all_services, get_service, latest_services
+from cairn.processing._registry import (
+    all_dispatchers,
+    all_services,
+    get_dispatcher,
+    get_service,
+    latest_services,
+)
 from cairn.processing.models import (
     Component,
     ComponentLog,
@@ -29,7 +35,7 @@ from cairn.processing.models import (
     Execution,
     Process,
 )
-from cairn.processing.ssd import FILE_TYPES, Service, evaluate_price, parse_option
+from cairn.processing.ssd import FILE_TYPES, Dispatcher, Service, evaluate_price, parse_option
 from cairn.provenance import service as provenance
 
 __all__ = [
@@ -55,6 +61,7 @@ __all__ = [
     "list_component_logs",
     "list_components",
     "list_data",
+    "list_dispatchers",
     "list_executions",
     "list_files",
     "list_processes",
@@ -323,6 +330,12 @@ def show_service(actor: Actor, organisation_id: str, service_id: str) -> Service
     return get_service(service_id)
 
 
+def list_dispatchers(actor: Actor, organisation_id: str) -> list[Dispatcher]:
+    """The dispatcher services a process may add (``register_dispatchers``)."""
+    actor.require(organisation_id, Privilege.view)
+    return all_dispatchers()
+
+
 # --- processes ---------------------------------------------------------------------------------
 
 
@@ -356,6 +369,7 @@ def new_process(actor: Actor, organisation_id: str, service_id: str) -> Process:
         name="",
         options={o.name: o.default for o in service.options},
         inputs={str(i.number): None for i in service.inputs},
+        dispatchers=[],
         run_type="run_once",
         repeat_count=0,
         repeat_start=now,
@@ -379,6 +393,8 @@ class ProcessChanges:
     run_type: Any = None
     output_storage_period: Any = None
     repeat_count: Any = None
+    # [{"ssd_id" (or "name"), "dispatch_intermediate", "options": {name: value}}]
+    dispatchers: Sequence[Any] | None = None
 
 
 SCHEDULE_FIELDS = ("name", "run_type", "repeat_count")
@@ -414,6 +430,58 @@ def _check_inputs(
                 )
 
 
+def _option_text(name: str, value: Any) -> str | None:
+    """An option's value as stored: text (or None); a list or an object is no option value."""
+    if value is None:
+        return None
+    if isinstance(value, list | dict | tuple):
+        raise Invalid(f"Option '{name}' takes a single value, not {type(value).__name__}.")
+    return str(value)
+
+
+def _check_dispatchers(given: Sequence[Any]) -> list[dict[str, Any]]:
+    """The dispatchers as stored, each option parsed (as a process's are) and checked by
+    its dispatcher; ``Invalid`` naming the dispatcher otherwise."""
+    if not isinstance(given, list | tuple):
+        raise Invalid("dispatchers is a list.")
+    chosen = []
+    for number, entry in enumerate(given, start=1):
+        if not isinstance(entry, Mapping):
+            raise Invalid(f"Dispatcher {number} is an object with its ssd_id and options.")
+        ssd_id, name = entry.get("ssd_id"), entry.get("name")
+        if not isinstance(ssd_id, str | None) or not isinstance(name, str | None):
+            raise Invalid(f"Dispatcher {number}: ssd_id and name are text.")
+        if ssd_id is None and name is None:
+            raise Invalid(f"Dispatcher {number} needs its ssd_id (or name).")
+        dispatcher = get_dispatcher(ssd_id, name=name)
+        intermediate = entry.get("dispatch_intermediate") or False
+        if not isinstance(intermediate, bool):
+            raise Invalid(
+                f"Dispatcher '{dispatcher.name}': dispatch_intermediate is true or false."
+            )
+        options = entry.get("options") or {}
+        if not isinstance(options, Mapping):
+            raise Invalid(f"Dispatcher '{dispatcher.name}': options map names to values.")
+        unknown = set(options) - {o.name for o in dispatcher.options}
+        if unknown:
+            raise Invalid(
+                f"Dispatcher '{dispatcher.name}' has no option(s) {', '.join(sorted(unknown))}."
+            )
+        values = {
+            o.name: _option_text(o.name, options.get(o.name, o.default)) for o in dispatcher.options
+        }
+        try:
+            typed = {o.name: parse_option(o, values[o.name]) for o in dispatcher.options}
+            if dispatcher.check is not None:
+                dispatcher.check(typed)
+        except Invalid as exc:
+            raise Invalid(f"Dispatcher '{dispatcher.name}': {exc.message}") from None
+        chosen.append(
+            {"ssd_id": dispatcher.ssd_id, "dispatch_intermediate": intermediate, "options": values}
+        )
+    return chosen
+
+
 def _apply(session: Session, process: Process, service: Service, changes: ProcessChanges) -> None:
     if changes.name is not None:
         process.name = _name(changes.name, "process")
@@ -422,8 +490,10 @@ def _apply(session: Session, process: Process, service: Service, changes: Proces
         if unknown:
             raise Invalid(f"Unknown option(s): {', '.join(sorted(unknown))}.")
         merged = dict(process.options)
-        merged.update({k: (None if v is None else str(v)) for k, v in changes.options.items()})
+        merged.update({k: _option_text(k, v) for k, v in changes.options.items()})
         process.options = merged
+    if changes.dispatchers is not None:
+        process.dispatchers = _check_dispatchers(changes.dispatchers)
     if changes.inputs is not None:
         numbers = {str(i.number) for i in service.inputs}
         wanted = {str(k): v for k, v in changes.inputs.items()}
@@ -503,6 +573,8 @@ def update_process(
             and {str(k): v for k, v in changes.inputs.items()} != process.inputs,
             "output_storage_period": changes.output_storage_period is not None
             and int(changes.output_storage_period) != process.output_storage_period,
+            "dispatchers": changes.dispatchers is not None
+            and _check_dispatchers(changes.dispatchers) != (process.dispatchers or []),
         }
         changed = [name for name, differs in frozen.items() if differs]
         if changed:
@@ -529,6 +601,7 @@ def copy_process(session: Session, actor: Actor, organisation_id: str, process_i
     template.name = f"{source.name} (copy)"
     template.options = dict(source.options)
     template.inputs = dict(source.inputs)
+    template.dispatchers = list(source.dispatchers or [])
     template.output_storage_period = source.output_storage_period
     template.price = source.price
     return template

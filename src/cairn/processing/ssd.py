@@ -17,9 +17,11 @@ from typing import Any
 from cairn.errors import Invalid
 
 __all__ = [
+    "CONDITION",
     "DATA_TYPES",
     "FILE_TYPES",
     "ComponentSpec",
+    "Dispatcher",
     "InputSpec",
     "OptionSpec",
     "Service",
@@ -123,6 +125,37 @@ class Service:
 
     def option(self, name: str) -> OptionSpec | None:
         return next((o for o in self.options if o.name == name), None)
+
+
+# Every dispatcher has it (the manual: "checked prior to dispatch"). Part 1 stores it; part 2
+# evaluates it (simpleeval) and dispatches only when it is true.
+CONDITION = OptionSpec(
+    "condition",
+    "string",
+    required=False,
+    nullable=True,
+    title="Condition",
+    description="A Python expression checked before dispatch (stored; evaluated from part 2).",
+)
+
+
+@dataclass(frozen=True)
+class Dispatcher(Service):
+    """A dispatcher service: after an execution succeeds, ``dispatch`` (called in the server
+    with a ``cairn.processing.DispatchContext``) sends its outputs somewhere; ``check`` (given
+    the typed options) raises ``Invalid`` for bad options when a process is saved. As in the
+    Fusion Platform, a dispatcher is a service that processes add, not one they run."""
+
+    inputs: Sequence[InputSpec] = ()
+    options: Sequence[OptionSpec] = ()
+    components: Sequence[ComponentSpec] = ()
+    price: str = "0"
+    dispatch: Callable[[Any], None] | None = None
+    check: Callable[[Mapping[str, Any]], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.option(CONDITION.name) is None:
+            object.__setattr__(self, "options", (*self.options, CONDITION))
 
 
 _DATE_DIRECTIVES = re.compile(r"%[a-zA-Z]")

@@ -8,7 +8,7 @@ are cairn's ``Page`` (``items``, ``total``, ``page``, ``page_size``), errors pro
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
 
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from cairn.accounts.service import Actor, Privilege
 from cairn.api.compat.fusion._common import RuntimeDep
 from cairn.api.compat.fusion.records import (
+    available_dispatchers,
     component_record,
     data_record,
     execution_record,
@@ -43,7 +44,7 @@ from cairn.errors import Conflict, NotFound
 from cairn.processing import service
 from cairn.processing._listing import matching
 from cairn.processing._runtime import Runtime
-from cairn.processing.models import DataItem, Process
+from cairn.processing.models import DataItem, Execution, Process
 from cairn.processing.schemas import (
     DataCreate,
     ExpiryChange,
@@ -113,7 +114,15 @@ def _data(session: Session, actor: Actor, organisation_id: str, item: DataItem) 
 
 def _process(session: Session, actor: Actor, process: Process) -> Record:
     executions = service.list_executions(session, actor, process.organisation_id, process.id)
-    return process_record(session, process, executions)
+    return _shown(session, process, executions)
+
+
+def _shown(session: Session, process: Process, executions: Sequence[Execution] = ()) -> Record:
+    """A process (or template) with the dispatchers it may add."""
+    return {
+        **process_record(session, process, executions),
+        "available_dispatchers": available_dispatchers(),
+    }
 
 
 # --- services ----------------------------------------------------------------------------------
@@ -329,7 +338,7 @@ def new_process(
     service_id: Annotated[str, Query(max_length=64, description="The service to configure.")],
 ) -> Record:
     """A template (nothing is stored): the service's options with defaults, empty inputs."""
-    return process_record(session, service.new_process(actor, organisation_id, service_id))
+    return _shown(session, service.new_process(actor, organisation_id, service_id))
 
 
 @router.get("/processes", response_model=Page[Record])
@@ -391,9 +400,7 @@ def copy_process(
     organisation_id: str, process_id: str, actor: ActorDep, session: SessionDep
 ) -> Record:
     """A template holding the process's options and inputs, to create as a new process."""
-    return process_record(
-        session, service.copy_process(session, actor, organisation_id, process_id)
-    )
+    return _shown(session, service.copy_process(session, actor, organisation_id, process_id))
 
 
 @router.post("/processes/{process_id}/execute", status_code=201, response_model=Record)

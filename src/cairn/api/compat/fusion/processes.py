@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from fastapi import Query
@@ -22,13 +22,14 @@ from cairn.api.compat.fusion._common import (
 from cairn.api.compat.fusion.records import (
     EXECUTION_COLUMNS,
     PROCESS_COLUMNS,
+    available_dispatchers,
     execution_record,
     process_record,
 )
 from cairn.api.deps import ActorDep, ReadSessionDep, SessionDep
 from cairn.errors import Invalid
 from cairn.processing import service
-from cairn.processing.models import Process
+from cairn.processing.models import Execution, Process
 
 # --- processes ---------------------------------------------------------------------------------
 
@@ -59,6 +60,7 @@ def _changes(given: Mapping[str, Any]) -> service.ProcessChanges:
     elif given.get("inputs") is not None:
         raise Invalid("inputs is a list.")
     return service.ProcessChanges(
+        dispatchers=_dispatchers(given.get("dispatchers")),
         name=given.get("name"),
         options=options,
         inputs=inputs,
@@ -68,9 +70,36 @@ def _changes(given: Mapping[str, Any]) -> service.ProcessChanges:
     )
 
 
+def _dispatchers(given: Any) -> list[dict[str, Any]] | None:
+    """The SDK's dispatcher records (``options`` a list of ``{name, value}``) as the service
+    takes them (``options`` a mapping)."""
+    if given is None:
+        return None
+    if not isinstance(given, list):
+        raise Invalid("dispatchers is a list.")
+    chosen = []
+    for entry in given:
+        if isinstance(entry, dict) and isinstance(entry.get("options"), list):
+            options = {}
+            for option in entry["options"]:
+                if not isinstance(option, dict) or not isinstance(option.get("name"), str):
+                    raise Invalid("Each dispatcher option needs a name.")
+                options[option["name"]] = option.get("value")
+            entry = {**entry, "options": options}
+        chosen.append(entry)
+    return chosen
+
+
+def _template(
+    session: Session, process: Process, executions: Sequence[Execution] = ()
+) -> dict[str, Any]:
+    """A process (or template) as the SDK loads it: the dispatchers it may add in extras."""
+    return _model(process_record(session, process, executions), dispatchers=available_dispatchers())
+
+
 def _process_model(session: Session, actor: Actor, process: Process) -> dict[str, Any]:
     executions = service.list_executions(session, actor, process.organisation_id, process.id)
-    return _model(process_record(session, process, executions), dispatchers=[])
+    return _template(session, process, executions)
 
 
 @router.get(ORG + "/processes/new")
@@ -81,8 +110,7 @@ def new_process(
     service_id: Annotated[str, Query(max_length=64)],
 ) -> dict[str, Any]:
     """A template process for a service (nothing is stored): its options and inputs."""
-    template = service.new_process(actor, organisation_id, service_id)
-    return _model(process_record(session, template), dispatchers=[])
+    return _template(session, service.new_process(actor, organisation_id, service_id))
 
 
 @router.get(ORG + "/processes")
@@ -167,8 +195,7 @@ def copy_process(
     organisation_id: str, process_id: str, actor: ActorDep, session: SessionDep
 ) -> dict[str, Any]:
     """A template holding the process's options and inputs, to create as a new process."""
-    template = service.copy_process(session, actor, organisation_id, process_id)
-    return _model(process_record(session, template), dispatchers=[])
+    return _template(session, service.copy_process(session, actor, organisation_id, process_id))
 
 
 @router.post(ORG + "/processes/{process_id}/execute")

@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 from cairn.accounts.models import Membership, Organisation, User
 from cairn.api.compat.fusion._common import NIL, _iso
 from cairn.processing import service
+from cairn.processing._registry import all_dispatchers
 from cairn.processing.models import Component, ComponentLog, DataFile, DataItem, Execution, Process
-from cairn.processing.ssd import Service
+from cairn.processing.ssd import Dispatcher, Service
 
 # --- resource shapes ---------------------------------------------------------------------------
 
@@ -170,6 +171,39 @@ def service_record(svc: Service) -> dict[str, Any]:
     }
 
 
+def dispatcher_record(
+    dispatcher: Dispatcher, chosen: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A dispatcher as a process shows it: ``chosen`` (one of the process's dispatchers) gives
+    its option values; without it, the defaults (the template's available dispatchers)."""
+    values = (chosen or {}).get("options") or {o.name: o.default for o in dispatcher.options}
+    return {
+        "ssd_id": dispatcher.ssd_id,
+        "name": dispatcher.name,
+        "dispatch_intermediate": bool((chosen or {}).get("dispatch_intermediate")),
+        "documentation_summary": dispatcher.summary,
+        "documentation_description": dispatcher.description,
+        "options": [
+            option_record(dispatcher, o.name, values.get(o.name)) for o in dispatcher.options
+        ],
+    }
+
+
+def available_dispatchers() -> list[dict[str, Any]]:
+    """Every dispatcher a process may add, with its default options."""
+    return [dispatcher_record(d) for d in all_dispatchers()]
+
+
+def _chosen_dispatchers(process: Process) -> list[dict[str, Any]]:
+    """The process's dispatchers, in order (one whose plugin has gone is left out)."""
+    known = {d.ssd_id: d for d in all_dispatchers()}
+    return [
+        dispatcher_record(known[d["ssd_id"]], d)
+        for d in process.dispatchers or []
+        if d.get("ssd_id") in known
+    ]
+
+
 def process_record(
     session: Session, process: Process, executions: Sequence[Execution] = ()
 ) -> dict[str, Any]:
@@ -208,7 +242,7 @@ def process_record(
         "process_status_at": _iso(process.process_status_at),
         "output_storage_period": process.output_storage_period,
         "test_run": False,
-        "dispatchers": [],
+        "dispatchers": _chosen_dispatchers(process),
         "price": process.price,
         "deletable": "True",
         # Strings, as the SDK's schema has them; it tests their truthiness.

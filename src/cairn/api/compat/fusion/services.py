@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from cairn.accounts.service import Privilege
 from cairn.api.compat.fusion._common import (
     ORG,
     ListDep,
@@ -36,9 +35,9 @@ def list_all_services(organisation_id: str, actor: ActorDep, query: ListDep) -> 
 
 @router.get(ORG + "/services/dispatchers")
 def list_dispatchers(organisation_id: str, actor: ActorDep, query: ListDep) -> dict[str, Any]:
-    """Dispatcher services (none yet: dispatchers come in part 2)."""
-    actor.require(organisation_id, Privilege.view)
-    return query.page([], service_record)
+    """Dispatcher services: what a process may add to send its outputs on (`Local folder`)."""
+    dispatchers = service.list_dispatchers(actor, organisation_id)
+    return query.page(dispatchers, service_record, search_fields=("name", "keywords"))
 
 
 @router.get(ORG + "/services/{service_id}")
