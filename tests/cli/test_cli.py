@@ -165,3 +165,29 @@ def test_version_option_prints_the_package_version() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0
     assert result.stdout == f"cairn {cairn.__version__}\n"
+
+
+# rasterio 1.4's from_origin multiplies affine transforms with `*`, which affine 3.1 flags.
+@pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
+def test_admin_registers_and_lists_dem_sources(local: Path, tmp_path: Path) -> None:
+    """A real GeoTIFF (written with rasterio) becomes a DEM source for Elevation."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    dem = tmp_path / "hills.tif"
+    with rasterio.open(
+        dem, "w", driver="GTiff", width=4, height=2, count=1, dtype="float32",
+        crs="EPSG:4326", transform=from_origin(-4.5, 56.0, 0.25, 0.25),
+    ) as dataset:  # fmt: skip
+        dataset.write(np.ones((2, 4), dtype="float32"), 1)
+    added = runner.invoke(app, ["admin", "add-dem", str(dem), "--name", "Hills", "--json"])
+    assert added.exit_code == 0, added.output
+    assert json.loads(added.stdout)["bounds"] == [-4.5, 55.5, -3.5, 56.0]
+    again = runner.invoke(app, ["admin", "add-dem", str(dem), "--name", "Hills"])
+    assert again.exit_code != 0 and "registered already" in again.output
+    missing = runner.invoke(app, ["admin", "add-dem", str(tmp_path / "none.tif")])
+    assert missing.exit_code != 0 and "no such file" in missing.output
+    listed = runner.invoke(app, ["admin", "list-dems", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert [(s["name"], s["path"]) for s in json.loads(listed.stdout)] == [("Hills", str(dem))]

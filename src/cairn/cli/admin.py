@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -161,6 +162,38 @@ def grant_credits(
             "balance": accounts.credit_balance(session, organisation.id),
         }
     emit(data, as_json=as_json, title="Credits")
+
+
+@app.command("add-dem")
+def add_dem(
+    path: Path = typer.Argument(..., help="A GeoTIFF or COG of heights in metres, with a CRS."),
+    name: str | None = typer.Option(None, "--name", help="Its name (default: the file's stem)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Register a local terrain model for the Elevation service, which then clips the
+    registered source covering a region (a region outside every source fails saying so;
+    with none registered, Elevation samples its SYNTHETIC terrain)."""
+    from cairn.processing import service
+
+    with local_session() as session:
+        source = service.add_dem_source(session, path=path, name=name)
+        data = {
+            "name": source.name,
+            "path": source.path,
+            "crs": source.crs,
+            "bounds": [source.west, source.south, source.east, source.north],
+        }
+    emit(data, as_json=as_json, title="DEM source")
+
+
+@app.command("list-dems")
+def list_dems(as_json: bool = JsonOption) -> None:
+    """The terrain models registered for the Elevation service, oldest first."""
+    from cairn.processing import service
+
+    with local_session() as session:
+        found = service.dem_sources(session)
+    emit(found, as_json=as_json, title="DEM sources")
 
 
 @app.command("seed-demo")

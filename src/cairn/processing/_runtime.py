@@ -254,6 +254,8 @@ class Runtime:
                 spec.name: parse_option(spec, execution.options.get(spec.name, spec.default))
                 for spec in svc.options
             }
+            if svc.context is not None:  # server-side facts, e.g. Elevation's DEM sources
+                options.update(svc.context(session))
             inputs = []
             for spec in svc.inputs:
                 data_id = execution.inputs[str(spec.number)]

@@ -36,6 +36,14 @@ __all__ = [
 
 _REGION = InputSpec(1, "GeoJSON", "Region", "The region of interest (polygons).")
 
+
+def _dem_sources(session: Any) -> dict[str, Any]:
+    """Elevation's server-side context: the DEM sources an administrator registered."""
+    from cairn.processing.service import dem_sources  # the server's side, not the workers'
+
+    return {"dem_sources": dem_sources(session)}
+
+
 ELEVATION = Service(
     id="3f1c2a9e-6a53-4d7e-9a55-1f2b8f0e0a01",
     ssd_id="3f1c2a9e-6a53-4d7e-9a55-1f2b8f0e0a00",
@@ -44,9 +52,11 @@ ELEVATION = Service(
     keywords=["Elevation", "DEM", "Terrain"],
     categories=["Terrain"],
     summary="Elevation of a region, clipped from a terrain model, with its statistics.",
-    description="Clips the configured terrain model to the region and outputs a GeoTIFF of "
-    "heights in metres plus a CSV of statistics. The default terrain is SYNTHETIC: generated "
-    "deterministically from the coordinates, so every region is covered.",
+    description="Clips the terrain model covering the region (a DEM source the server's "
+    "administrator registered, at its own resolution) and outputs a GeoTIFF of heights in "
+    "metres plus a CSV of statistics. A region outside every registered source fails saying "
+    "so. With no source registered the terrain is SYNTHETIC: generated deterministically from "
+    "the coordinates, so every region is covered.",
     inputs=[_REGION],
     options=[
         OptionSpec(
@@ -55,12 +65,14 @@ ELEVATION = Service(
             default="100",
             validation="min=10;max=1000",
             title="Resolution",
-            description="Pixel size in metres.",
+            description="Pixel size in metres of the synthetic terrain (a registered DEM "
+            "source keeps its own).",
         ),
     ],
     components=[ComponentSpec("Elevation", "cairn.processing.builtin:run_elevation")],
     price="1",
-    outputs=["Elevation (GeoTIFF, synthetic terrain)", "Elevation statistics (CSV)"],
+    outputs=["Elevation (GeoTIFF)", "Elevation statistics (CSV)"],
+    context=_dem_sources,
 )
 
 REGION_STATISTICS = Service(
@@ -267,13 +279,95 @@ def synthetic_height(lon: float, lat: float) -> float:
 
 
 def run_elevation(ctx: ComponentContext) -> None:
+    """Clip the registered DEM source covering the region, or (none registered) sample the
+    synthetic terrain; then write the heights and their statistics."""
+    features = read_features(ctx.inputs[0][0])
+    geometries = [geometry for geometry, _ in features]
+    sources = ctx.options.get("dem_sources") or []
+    if sources:
+        heights, nodata = _clip_dem(ctx, sources, geometries)
+    else:
+        heights, nodata = _synthetic_terrain(ctx, geometries)
+    inside = heights[heights != nodata]
+    rows: list[list[Any]] = []
+    if inside.size:
+        for name, value in (
+            ("minimum", inside.min()),
+            ("maximum", inside.max()),
+            ("mean", inside.mean()),
+            ("sd", inside.std()),
+        ):
+            rows.append([name, f"{float(value):.2f}"])
+    stats = _write_csv(
+        ctx.work_dir / "elevation_statistics.csv",
+        ["statistic", "metres"],
+        [*rows, ["pixels", int(inside.size)]],
+    )
+    ctx.add_output("Elevation", "GeoTIFF", ctx.work_dir / "elevation.tif")
+    ctx.add_output("Elevation statistics", "CSV", stats)
+    ctx.log("Elevation written")
+
+
+def _clip_dem(ctx: ComponentContext, sources: list[dict[str, Any]], geometries: list[Any]) -> Any:
+    """The first registered source whose bounds hold the region's, masked to the region at
+    its own pixels (values untouched); (heights, nodata)."""
+    import numpy as np
+    import rasterio
+    from rasterio.mask import mask
+    from rasterio.warp import transform_geom
+
+    west, south, east, north = union_bounds(geometries)
+    source = next(
+        (
+            s
+            for s in sources
+            if s["bounds"][0] <= west
+            and s["bounds"][1] <= south
+            and s["bounds"][2] >= east
+            and s["bounds"][3] >= north
+        ),
+        None,
+    )
+    if source is None:
+        names = ", ".join(s["name"] for s in sources)
+        raise ValueError(
+            f"The region ({west:.4f}, {south:.4f}, {east:.4f}, {north:.4f}) lies outside every "
+            f"registered DEM source ({names}); register one that covers it."
+        )
+    with rasterio.open(source["path"]) as dataset:
+        shapes = [transform_geom("EPSG:4326", dataset.crs, g.__geo_interface__) for g in geometries]
+        nodata = dataset.nodata
+        if nodata is None:
+            kind = np.dtype(dataset.dtypes[0])
+            nodata = np.iinfo(kind).max if kind.kind == "u" else -9999
+        values, transform = mask(dataset, shapes, crop=True, indexes=1, nodata=nodata)
+        ctx.log(
+            f"Clipped DEM source '{source['name']}' to a {values.shape[1]}x{values.shape[0]} grid"
+        )
+        profile = {
+            "driver": "GTiff",
+            "width": values.shape[1],
+            "height": values.shape[0],
+            "count": 1,
+            "dtype": values.dtype,
+            "crs": dataset.crs,
+            "transform": transform,
+            "nodata": nodata,
+            "compress": "deflate",
+        }
+    with rasterio.open(ctx.work_dir / "elevation.tif", "w", **profile) as out:
+        out.write(values, 1)
+        out.update_tags(source=f"DEM source '{source['name']}'")
+    return values, nodata
+
+
+def _synthetic_terrain(ctx: ComponentContext, geometries: list[Any]) -> Any:
+    """The SYNTHETIC terrain sampled over the region at ``resolution``; (heights, nodata)."""
     import numpy as np
     import rasterio
     from rasterio.features import geometry_mask
     from rasterio.transform import from_origin
 
-    features = read_features(ctx.inputs[0][0])
-    geometries = [geometry for geometry, _ in features]
     west, south, east, north = union_bounds(geometries)
     metres = float(ctx.options.get("resolution") or 100.0)
     step = metres / 111_320.0
@@ -306,24 +400,7 @@ def run_elevation(ctx: ComponentContext) -> None:
     with rasterio.open(tif, "w", **profile) as dataset:
         dataset.write(heights, 1)
         dataset.update_tags(source="cairn SYNTHETIC terrain (not real elevation data)")
-    inside = heights[~outside]
-    rows: list[list[Any]] = []
-    if inside.size:
-        for name, value in (
-            ("minimum", inside.min()),
-            ("maximum", inside.max()),
-            ("mean", inside.mean()),
-            ("sd", inside.std()),
-        ):
-            rows.append([name, f"{float(value):.2f}"])
-    stats = _write_csv(
-        ctx.work_dir / "elevation_statistics.csv",
-        ["statistic", "metres"],
-        [*rows, ["pixels", int(inside.size)]],
-    )
-    ctx.add_output("Elevation", "GeoTIFF", tif)
-    ctx.add_output("Elevation statistics", "CSV", stats)
-    ctx.log("Elevation written")
+    return heights, nodata
 
 
 def run_statistics(ctx: ComponentContext) -> None:

@@ -19,6 +19,7 @@ __all__ = [
     "ComponentLog",
     "DataFile",
     "DataItem",
+    "DemSource",
     "Execution",
     "Process",
     "UsedUrl",
@@ -175,4 +176,21 @@ class ComponentLog(Base):
     )
     logged_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class DemSource(Base):
+    """A terrain model (a local GeoTIFF or COG) an administrator registered for ``Elevation``:
+    its path on the server and its bounds in WGS84, to find the one covering a region."""
+
+    __tablename__ = "processing_dem_sources"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    path: Mapped[str] = mapped_column(Text)
+    crs: Mapped[str] = mapped_column(Text)
+    west: Mapped[float] = mapped_column(Float)
+    south: Mapped[float] = mapped_column(Float)
+    east: Mapped[float] = mapped_column(Float)
+    north: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

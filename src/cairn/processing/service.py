@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Select, select
@@ -32,6 +33,7 @@ from cairn.processing.models import (
     ComponentLog,
     DataFile,
     DataItem,
+    DemSource,
     Execution,
     Process,
 )
@@ -41,6 +43,7 @@ from cairn.provenance import service as provenance
 __all__ = [
     "UPLOAD_LIFETIME",
     "ProcessChanges",
+    "add_dem_source",
     "add_file",
     "change_delete_expiry",
     "component_logs_query",
@@ -51,6 +54,7 @@ __all__ = [
     "data_query",
     "delete_data",
     "delete_execution",
+    "dem_sources",
     "executions_query",
     "get_component",
     "get_data",
@@ -334,6 +338,48 @@ def list_dispatchers(actor: Actor, organisation_id: str) -> list[Dispatcher]:
     """The dispatcher services a process may add (``register_dispatchers``)."""
     actor.require(organisation_id, Privilege.view)
     return all_dispatchers()
+
+
+# --- DEM sources (an administrator's, for Elevation) -------------------------------------------
+
+
+def add_dem_source(session: Session, *, path: Path, name: str | None = None) -> DemSource:
+    """Register a local GeoTIFF/COG as a terrain model for ``Elevation`` (an administrator's
+    act: ``cairn admin add-dem``). The file must open as a raster with a CRS; its bounds are
+    kept in WGS84 so the source covering a region is found without opening every file."""
+    import rasterio
+    from rasterio.errors import RasterioIOError
+    from rasterio.warp import transform_bounds
+
+    where = Path(path).expanduser().resolve()
+    if not where.is_file():
+        raise Invalid(f"{where}: no such file.")
+    chosen = _name(name if name is not None else where.stem, "DEM source")
+    if session.scalar(select(DemSource).where(DemSource.name == chosen)) is not None:
+        raise Conflict(f"A DEM source named '{chosen}' is registered already.")
+    try:
+        with rasterio.open(where) as dataset:
+            if dataset.crs is None:
+                raise Invalid(f"{where.name}: the raster has no CRS.")
+            west, south, east, north = transform_bounds(dataset.crs, "EPSG:4326", *dataset.bounds)
+            crs = dataset.crs.to_string()
+    except RasterioIOError as exc:
+        raise Invalid(f"{where.name} is not a raster GDAL can read: {exc}") from None
+    source = DemSource(
+        name=chosen, path=str(where), crs=crs, west=west, south=south, east=east, north=north
+    )
+    session.add(source)
+    session.flush()
+    return source
+
+
+def dem_sources(session: Session) -> list[dict[str, Any]]:
+    """The registered DEM sources as ``Elevation``'s component reads them (oldest first)."""
+    found = session.scalars(select(DemSource).order_by(DemSource.created_at, DemSource.id))
+    return [
+        {"name": s.name, "path": s.path, "bounds": [s.west, s.south, s.east, s.north]}
+        for s in found
+    ]
 
 
 # --- processes ---------------------------------------------------------------------------------

@@ -122,6 +122,9 @@ class Service:
     aggregator: str | None = None
     created_at: datetime = field(default_factory=lambda: datetime(2026, 12, 1).astimezone())
     show_in_latest: bool = True
+    # Called in the server when an execution starts, with its database session: what it
+    # returns joins the options the components see (Elevation's registered DEM sources).
+    context: Callable[[Any], Mapping[str, Any]] | None = None
 
     def option(self, name: str) -> OptionSpec | None:
         return next((o for o in self.options if o.name == name), None)
