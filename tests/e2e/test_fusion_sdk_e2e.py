@@ -1,8 +1,8 @@
 """Acceptance: the unmodified Fusion Platform SDK runs the manual's Quick Example against a
 real `cairn serve`, in the current era (2.2.x: only `api_url` and a 1 s polling period changed)
 and the manual's (1.17.x: only `api_url` changed; it polls every 10 s); and the manual's
-Detailed Example (2.2.x, with the pandas, rasterio and matplotlib it imports; matplotlib draws
-off-screen) on the SYNTHETIC Sentinel-2 demo service.
+Detailed Example in both eras too (with the pandas, rasterio and matplotlib it imports;
+matplotlib draws off-screen) on the SYNTHETIC Sentinel-2 demo service.
 
 The SDK is installed from PyPI into its own virtual environment, cached under the pytest cache
 folder so reruns are quick; the test skips (saying why) only if it cannot be installed.
@@ -52,11 +52,13 @@ def sdk(request: pytest.FixtureRequest) -> tuple[str, Path]:
     return version, python
 
 
-@pytest.fixture(scope="session")
-def sdk_detailed(request: pytest.FixtureRequest) -> Path:
-    """A Python with the 2.2.x SDK and what the Detailed Example imports, cached like ``sdk``."""
-    packages = ["fusion-platform-python-sdk==2.2.*", "pandas", "matplotlib", "rasterio"]
-    root = Path(request.config.cache.mkdir("fusion-sdk-2.2-detailed"))
+@pytest.fixture(scope="session", params=VERSIONS)
+def sdk_detailed(request: pytest.FixtureRequest) -> tuple[str, Path]:
+    """(version, a Python with that SDK and what the Detailed Example imports), cached like
+    ``sdk``."""
+    version: str = request.param
+    packages = [f"fusion-platform-python-sdk=={version}.*", "pandas", "matplotlib", "rasterio"]
+    root = Path(request.config.cache.mkdir(f"fusion-sdk-{version}-detailed"))
     python = root / "venv" / "bin" / "python"
     marker = root / "installed"
     if not marker.exists():
@@ -70,7 +72,20 @@ def sdk_detailed(request: pytest.FixtureRequest) -> Path:
         if installed.returncode != 0:
             pytest.skip(f"cannot install {packages}: {installed.stderr.strip()[-500:]}")
         marker.write_text(" ".join(packages))
-    return python
+    return version, python
+
+
+def _member(server: Server, org: str, email: str, *, credits: int = 0) -> None:
+    """A new organisation with one member (password ``PASSWORD``), made with `cairn admin`."""
+    steps = [
+        ("admin", "create-org", "--name", org),
+        ("admin", "create-user", "--email", email, "--password", PASSWORD, "--org", org),
+    ]
+    if credits:
+        steps.append(("admin", "grant-credits", "--org", org, "--amount", str(credits)))
+    for args in steps:
+        done = server.cli(*args)
+        assert done.returncode == 0, done.stderr
 
 
 def _sdk_example(python: Path, name: str, api_url: str, version: str, email: str) -> str:
@@ -102,13 +117,7 @@ def test_quick_example_runs_unchanged(
     version, sdk_python = sdk
     org = f"Quick {version}"
     email = f"quick-{version}@example.org"
-    for args in (
-        ("admin", "create-org", "--name", org),
-        ("admin", "create-user", "--email", email, "--password", PASSWORD, "--org", org),
-        ("admin", "grant-credits", "--org", org, "--amount", "10"),
-    ):
-        done = server.cli(*args)
-        assert done.returncode == 0, done.stderr
+    _member(server, org, email, credits=10)
     script = tmp_path / "quick_example.py"
     script.write_text(
         _sdk_example(sdk_python, "quick_example.py", f"{server.url}/fusion", version, email)
@@ -131,21 +140,18 @@ def test_quick_example_runs_unchanged(
 
 
 def test_detailed_example_runs_unchanged(
-    server: Server, sdk_detailed: Path, tmp_path: Path
+    server: Server, sdk_detailed: tuple[str, Path], tmp_path: Path
 ) -> None:
-    org, email = "Detailed", "detailed@example.org"
-    for args in (
-        ("admin", "create-org", "--name", org),
-        ("admin", "create-user", "--email", email, "--password", PASSWORD, "--org", org),
-        ("admin", "grant-credits", "--org", org, "--amount", "10"),
-    ):
-        done = server.cli(*args)
-        assert done.returncode == 0, done.stderr
+    """On 1.17 every wait polls every 10 s (upload analysis, execution start, progress), so
+    this run takes a minute or two; 2.2 polls every second."""
+    version, python = sdk_detailed
+    org, email = f"Detailed {version}", f"detailed-{version}@example.org"
+    _member(server, org, email, credits=10)
     script = tmp_path / "detailed_example.py"
     api_url = f"{server.url}/fusion"
-    script.write_text(_sdk_example(sdk_detailed, "detailed_example.py", api_url, "2.2", email))
+    script.write_text(_sdk_example(python, "detailed_example.py", api_url, version, email))
     run = subprocess.run(
-        [str(sdk_detailed), str(script)],
+        [str(python), str(script)],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -209,13 +215,7 @@ def test_dispatchers_work_unchanged_from_the_sdk(
     the Local folder dispatcher then copies the outputs under the server's dispatch root."""
     version, sdk_python = sdk
     org, email = f"Dispatch {version}", f"dispatch-{version}@example.org"
-    for args in (
-        ("admin", "create-org", "--name", org),
-        ("admin", "create-user", "--email", email, "--password", PASSWORD, "--org", org),
-        ("admin", "grant-credits", "--org", org, "--amount", "10"),
-    ):
-        done = server.cli(*args)
-        assert done.returncode == 0, done.stderr
+    _member(server, org, email, credits=10)
     poll = ", session_options={'api_update_wait_period': 1}" if version != "1.17" else ""
     script = tmp_path / "dispatching.py"
     script.write_text(
@@ -238,11 +238,7 @@ def test_dispatchers_work_unchanged_from_the_sdk(
 def test_an_upload_cut_off_half_way_leaves_a_deletable_incomplete_item(server: Server) -> None:
     """A real client disconnecting mid-body: nothing is stored, the file says why."""
     email, org = "cut@example.org", "Cut"
-    for args in (
-        ("admin", "create-org", "--name", org),
-        ("admin", "create-user", "--email", email, "--password", PASSWORD, "--org", org),
-    ):
-        assert server.cli(*args).returncode == 0
+    _member(server, org, email)
     with httpx.Client(base_url=f"{server.url}/fusion", timeout=30) as http:
         tokens = http.post("/users/login", json={"User": {"email": email, "password": PASSWORD}})
         headers = {"Authorization": f"Bearer {tokens.json()['access_token']}"}
