@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ from rich.console import Console
 from cairn.cli._common import CairnTyper, JsonOption, emit, remote_client
 
 if TYPE_CHECKING:
-    from cairn.client import Client, Execution, Organisation, Process, Service
+    from cairn.client import Execution, Organisation, Process, Service
 
 app = CairnTyper(help="Processing: list, display, define, start and download processes.")
 err = Console(stderr=True)
@@ -37,21 +38,33 @@ OrgOption = typer.Option(
 )
 
 
-def _organisation(client: Client, wanted: str | None) -> Organisation:
+@contextmanager
+def _organisation(api_url: str | None, wanted: str | None) -> Iterator[Organisation]:
+    """The chosen organisation (by name or id; default your first) on the server."""
     from cairn.client import Organisation
 
-    found = [Organisation.bind(client, item) for item in client.paginate("/api/v1/organisations")]
-    chosen = [o for o in found if wanted in (None, o.id, o.name)]
-    if not chosen:
-        raise typer.BadParameter(f"You belong to no organisation {wanted!r}.")
-    return chosen[0]
+    with remote_client(api_url) as client:
+        found = [
+            Organisation.bind(client, item) for item in client.paginate("/api/v1/organisations")
+        ]
+        chosen = [o for o in found if wanted in (None, o.id, o.name)]
+        if not chosen:
+            raise typer.BadParameter(f"You belong to no organisation {wanted!r}.")
+        yield chosen[0]
 
 
-def _process(org: Organisation, name_or_id: str) -> Process | None:
+def _find_process(org: Organisation, name_or_id: str) -> Process | None:
     found, _ = org.find_processes(id=name_or_id)
     if found is None:
         matches = [p for p in org.find_processes(name=name_or_id)[1] if p.name == name_or_id]
         found = matches[0] if matches else None
+    return found
+
+
+def _process(org: Organisation, name_or_id: str) -> Process:
+    found = _find_process(org, name_or_id)
+    if found is None:
+        raise typer.BadParameter(f"No process named {name_or_id!r}.")
     return found
 
 
@@ -82,8 +95,8 @@ def list_processes(
     organisation: str | None = OrgOption, api_url: str | None = ApiUrl, as_json: bool = JsonOption
 ) -> None:
     """Every process with its number of executions and the newest one's progress."""
-    with remote_client(api_url) as client:
-        found = [_summary(p) for p in _organisation(client, organisation).processes]
+    with _organisation(api_url, organisation) as org:
+        found = [_summary(p) for p in org.processes]
     emit(found, as_json=as_json, title="Processes")
 
 
@@ -95,9 +108,8 @@ def display(
     as_json: bool = JsonOption,
 ) -> None:
     """A process's configuration and executions, or else a service's documentation."""
-    with remote_client(api_url) as client:
-        org = _organisation(client, organisation)
-        process = _process(org, name)
+    with _organisation(api_url, organisation) as org:
+        process = _find_process(org, name)
         if process is not None:
             shown: dict[str, Any] = {
                 **_summary(process),
@@ -158,11 +170,8 @@ def define(
     """Write a process file (YAML) reproducing an existing process, for `cairn process start`."""
     import yaml
 
-    with remote_client(api_url) as client:
-        org = _organisation(client, organisation)
+    with _organisation(api_url, organisation) as org:
         process = _process(org, name)
-        if process is None:
-            raise typer.BadParameter(f"No process named {name!r}.")
         service = _service(org, process.service_id)
         inputs = [org.find_data(id=i.id)[0] for i in process.inputs if i.id]
         document = {
@@ -239,8 +248,7 @@ def start(
         if not sep:
             raise typer.BadParameter(f"Options are option=value, not {pair!r}.")
         chosen[key] = value
-    with remote_client(api_url) as client:
-        org = _organisation(client, organisation)
+    with _organisation(api_url, organisation) as org:
         service = _service(org, service_name)
         if service is None:
             raise typer.BadParameter(f"No service named {service_name!r}.")
@@ -301,11 +309,8 @@ def download(
     as_json: bool = JsonOption,
 ) -> None:
     """Download the outputs of a process's newest execution."""
-    with remote_client(api_url) as client:
-        org = _organisation(client, organisation)
+    with _organisation(api_url, organisation) as org:
         process = _process(org, name)
-        if process is None:
-            raise typer.BadParameter(f"No process named {name!r}.")
         newest, _ = process.find_executions()
         if newest is None:
             raise typer.BadParameter(f"Process {process.name!r} has not executed yet.")

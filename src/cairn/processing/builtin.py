@@ -14,6 +14,7 @@ import json
 import math
 import re
 import shutil
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,11 +45,25 @@ def _dem_sources(session: Any) -> dict[str, Any]:
     return {"dem_sources": dem_sources(session)}
 
 
-ELEVATION = Service(
-    id="3f1c2a9e-6a53-4d7e-9a55-1f2b8f0e0a01",
-    ssd_id="3f1c2a9e-6a53-4d7e-9a55-1f2b8f0e0a00",
-    version=1,
-    name="Elevation",
+def _builtin(stem: str, name: str, *, chain: Sequence[tuple[str, str]], **fields: Any) -> Service:
+    """A built-in service, version 1, priced 1 credit: ``id`` is ``stem`` + "1", ``ssd_id``
+    (stable across versions) ``stem`` + "0"; ``chain`` pairs each component's name with its
+    function in this module, in order."""
+    return Service(
+        id=f"{stem}1",
+        ssd_id=f"{stem}0",
+        version=1,
+        name=name,
+        components=[ComponentSpec(n, f"cairn.processing.builtin:{f}") for n, f in chain],
+        price="1",
+        **fields,
+    )
+
+
+ELEVATION = _builtin(
+    "3f1c2a9e-6a53-4d7e-9a55-1f2b8f0e0a0",
+    "Elevation",
+    chain=[("Elevation", "run_elevation")],
     keywords=["Elevation", "DEM", "Terrain"],
     categories=["Terrain"],
     summary="Elevation of a region, clipped from a terrain model, with its statistics.",
@@ -69,17 +84,14 @@ ELEVATION = Service(
             "source keeps its own).",
         ),
     ],
-    components=[ComponentSpec("Elevation", "cairn.processing.builtin:run_elevation")],
-    price="1",
     outputs=["Elevation (GeoTIFF)", "Elevation statistics (CSV)"],
     context=_dem_sources,
 )
 
-REGION_STATISTICS = Service(
-    id="8d0e4b61-2f3a-4c58-b1f7-5e9a2c7d3b11",
-    ssd_id="8d0e4b61-2f3a-4c58-b1f7-5e9a2c7d3b10",
-    version=1,
-    name="Region statistics",
+REGION_STATISTICS = _builtin(
+    "8d0e4b61-2f3a-4c58-b1f7-5e9a2c7d3b1",
+    "Region statistics",
+    chain=[("Region statistics", "run_statistics")],
     keywords=["Region", "Statistics", "Area"],
     categories=["Vector"],
     summary="Geodesic area, perimeter, bounds and centroid of every feature of a region.",
@@ -87,17 +99,14 @@ REGION_STATISTICS = Service(
     "their measures as properties (GeoJSON) and as a table (CSV).",
     inputs=[_REGION],
     options=[],
-    components=[ComponentSpec("Region statistics", "cairn.processing.builtin:run_statistics")],
-    price="1",
     outputs=["Region with measures (GeoJSON)", "Measures (CSV)"],
 )
 
 
-RASTER_STATISTICS = Service(
-    id="c4a7d2e0-91b3-4f6a-8e25-7b0d3c9f1a21",
-    ssd_id="c4a7d2e0-91b3-4f6a-8e25-7b0d3c9f1a20",
-    version=1,
-    name="Raster statistics",
+RASTER_STATISTICS = _builtin(
+    "c4a7d2e0-91b3-4f6a-8e25-7b0d3c9f1a2",
+    "Raster statistics",
+    chain=[("Raster statistics", "run_raster_statistics")],
     keywords=["Raster", "Statistics", "Histogram"],
     categories=["Raster"],
     summary="Per-band statistics and a histogram of a raster within a region.",
@@ -119,10 +128,6 @@ RASTER_STATISTICS = Service(
             description="How many equal bins the histogram has.",
         ),
     ],
-    components=[
-        ComponentSpec("Raster statistics", "cairn.processing.builtin:run_raster_statistics")
-    ],
-    price="1",
     outputs=["Raster statistics (CSV)", "Raster histogram (CSV)"],
 )
 
@@ -132,11 +137,13 @@ _DATE_FORMAT = "format=%Y-%m-%dT%H:%M:%SZ"
 CLASSES = {0: "ground", 1: "cloud shadow", 2: "thick cloud", 3: "thin cloud"}
 OUTSIDE = 255
 
-CLOUD_CLASSIFICATION = Service(
-    id="5b9e0f3c-2d7a-4a61-9c84-e1f6a2b3c4d1",
-    ssd_id="5b9e0f3c-2d7a-4a61-9c84-e1f6a2b3c4d0",
-    version=1,
-    name="Demo: Sentinel-2 Cloud Classification",
+CLOUD_CLASSIFICATION = _builtin(
+    "5b9e0f3c-2d7a-4a61-9c84-e1f6a2b3c4d",
+    "Demo: Sentinel-2 Cloud Classification",
+    chain=[
+        ("Sentinel-2 Cloud Classification", "run_cloud_classification"),
+        ("Statistics Aggregator", "run_class_statistics"),
+    ],
     keywords=["Demo", "Sentinel-2", "Cloud", "Classification"],
     categories=["Demo", "Optical"],
     summary="A DEMO on SYNTHETIC imagery: cloud classification of a region for a date.",
@@ -174,13 +181,6 @@ CLOUD_CLASSIFICATION = Service(
             description="The end of the historic range; its date is the one classified.",
         ),
     ],
-    components=[
-        ComponentSpec(
-            "Sentinel-2 Cloud Classification", "cairn.processing.builtin:run_cloud_classification"
-        ),
-        ComponentSpec("Statistics Aggregator", "cairn.processing.builtin:run_class_statistics"),
-    ],
-    price="1",
     outputs=["Cloud classification (GeoTIFF, synthetic)", "Class statistics (CSV)"],
     # Small enough that the Lake District region (~2,400 km²) is split into a group (part 2).
     maximum_area_km2=1000.0,

@@ -28,7 +28,7 @@ from cairn.api.compat.fusion.records import (
     process_record,
     service_record,
 )
-from cairn.api.compat.fusion.transfers import receive_upload
+from cairn.api.compat.fusion.transfers import receive_upload, send_download
 from cairn.api.deps import (
     ActorDep,
     BlobsDep,
@@ -37,13 +37,12 @@ from cairn.api.deps import (
     SettingsDep,
     UnitOfWorkDep,
 )
-from cairn.api.downloads import blob_response
 from cairn.api.paging import Page, PageDep, PageParams
 from cairn.api.uploads import UPLOAD_MARK
 from cairn.errors import Conflict, NotFound
 from cairn.processing import service
 from cairn.processing._listing import matching
-from cairn.processing._runtime import Runtime
+from cairn.processing._runtime import Download, Runtime
 from cairn.processing.models import DataItem, Execution, Process
 from cairn.processing.schemas import (
     DataCreate,
@@ -302,29 +301,13 @@ def download_file(
     file = service.get_file(session, actor, organisation_id, data_id, file_id)
     if file.sha256 is None:
         raise Conflict("The file has not been uploaded.")
+    shown = Download(file.sha256, file.size, file.file_name, file.updated_at)
     if preview:
-        shown = service.preview_of(file)
-        if shown is None:
+        blob = service.preview_of(file)
+        if blob is None:
             raise NotFound(f"There is no preview of '{file.file_name}' ({file.file_type}).")
-        return blob_response(
-            request,
-            blobs,
-            sha256=shown,
-            size=None,
-            etag=shown,
-            modified=file.updated_at,
-            filename=f"{file.file_name}.png",
-            media_type="image/png",
-        )
-    return blob_response(
-        request,
-        blobs,
-        sha256=file.sha256,
-        size=file.size,
-        etag=file.sha256,
-        modified=file.updated_at,
-        filename=file.file_name,
-    )
+        shown = Download(blob, None, f"{file.file_name}.png", file.updated_at, "image/png")
+    return send_download(request, blobs, shown)
 
 
 # --- processes ---------------------------------------------------------------------------------

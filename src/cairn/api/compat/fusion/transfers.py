@@ -21,10 +21,11 @@ from cairn.api.compat.fusion._common import (
 from cairn.api.deps import BlobsDep, SettingsDep
 from cairn.api.downloads import blob_response
 from cairn.api.uploads import UPLOAD_MARK
+from cairn.blobs import BlobStore
 from cairn.config import Settings
 from cairn.db import UnitOfWork
 from cairn.errors import BadRequest, Forbidden, Unauthorized
-from cairn.processing._runtime import Runtime
+from cairn.processing._runtime import Download, Runtime
 from cairn.tempfiles import scratch_file
 
 # --- signed transfers --------------------------------------------------------------------------
@@ -122,14 +123,20 @@ def download(
 ) -> Response:
     """A file's bytes, by the signed URL `download_file` answered (once, within the hour)."""
     actor = _transfer_actor(request, signed)
-    file = runtime.check_download(file_id, signed=signed.signed, actor=actor)
+    return send_download(
+        request, blobs, runtime.check_download(file_id, signed=signed.signed, actor=actor)
+    )
+
+
+def send_download(request: Request, blobs: BlobStore, download: Download) -> Response:
+    """The bytes a ``Download`` names (ETag, Last-Modified, ranges, HEAD), for both APIs."""
     return blob_response(
         request,
         blobs,
-        sha256=file.sha256,
-        size=file.size,
-        etag=file.sha256,
-        modified=file.modified,
-        filename=file.file_name,
-        media_type=file.media_type,
+        sha256=download.sha256,
+        size=download.size,
+        etag=download.sha256,
+        modified=download.modified,
+        filename=download.file_name,
+        media_type=download.media_type,
     )
