@@ -501,3 +501,69 @@ def test_every_execution_is_recorded_in_provenance_with_its_inputs_and_outputs(
     failed = execute(client, member, crashed["id"])
     (record,) = _runs(client, member, failed["id"])
     assert "failed" in record["tags"] and "failed: " in record["script"]
+
+
+def test_a_datetime_option_always_names_its_format_for_the_sdk() -> None:
+    """The SDK crashes setting a datetime option whose validation has no ``format=``; a
+    service that declares none shows the format ``parse_option`` reads."""
+    from datetime import datetime
+
+    from cairn.api.compat.fusion.records import option_record
+    from cairn.processing.ssd import DEFAULT_DATETIME_FORMAT, OptionSpec, Service, parse_option
+
+    bare = OptionSpec("when", "datetime")
+    ruled = OptionSpec("until", "datetime", validation="format=%Y-%m-%d")
+    service = Service(
+        id="x1", ssd_id="x0", version=1, name="Dates", keywords=[], categories=[], summary="",
+        description="", inputs=[], options=[bare, ruled], components=[],
+    )  # fmt: skip
+    assert option_record(service, "when", None)["validation"] == f"format={DEFAULT_DATETIME_FORMAT}"
+    assert option_record(service, "until", None)["validation"] == "format=%Y-%m-%d"
+    moment = datetime(2026, 12, 2, 18, 30)
+    assert parse_option(bare, moment.strftime(DEFAULT_DATETIME_FORMAT)) == moment
+
+
+@pytest.mark.usefixtures("test_services")
+def test_latest_lists_the_newest_version_and_a_process_keeps_its_own(
+    client: TestClient, member: Member
+) -> None:
+    first, second = plugin_services.VERSIONED
+    ssd = {"filter[ssd_id__eq]": first.ssd_id}
+    latest = client.get(f"{org_path(member)}/services/latest", params=ssd, headers=member.headers)
+    assert [s["id"] for s in latest.json()["list"]] == [second.id]
+    every = client.get(f"{org_path(member)}/services", params=ssd, headers=member.headers)
+    assert sorted(s["version"] for s in every.json()["list"]) == [1, 2]
+    process = create_process(client, member, upload_data(client, member), service_id=first.id)
+    assert process["service_id"] == first.id  # the version it was created with, not the newest
+    execution = execute(client, member, process["id"])
+    (component,) = client.get(
+        f"{org_path(member)}/process_executions/{execution['id']}/process_service_executions",
+        headers=member.headers,
+    ).json()["list"]
+    assert component["service_id"] == first.id
+
+
+def test_a_copy_of_an_output_outlives_its_execution(client: TestClient, member: Member) -> None:
+    base = org_path(member)
+    process = create_process(client, member, upload_data(client, member))
+    execution = execute(client, member, process["id"])
+    (component,) = client.get(
+        f"{base}/process_executions/{execution['id']}/process_service_executions",
+        headers=member.headers,
+    ).json()["list"]
+    output_id = component["outputs"][0]
+    copied = client.post(
+        f"{base}/data/{output_id}/copy", headers=member.headers, json={"Data": {"name": "Kept"}}
+    )
+    assert copied.status_code == 200, copied.text
+    copy_id = copied.json()["model"]["id"]
+    before = outputs(client, member, execution["id"])
+    deleted = client.delete(f"{base}/process_executions/{execution['id']}", headers=member.headers)
+    assert deleted.status_code == 200 and deleted.json() == {}
+    assert client.get(f"{base}/data/{output_id}", headers=member.headers).status_code == 404
+    (file,) = client.get(f"{base}/data/{copy_id}/files", headers=member.headers).json()["list"]
+    url = client.get(
+        f"{base}/data/{copy_id}/download_file/{file['id']}", headers=member.headers
+    ).json()["extras"]["url"]
+    kept = client.get(url)
+    assert kept.status_code == 200 and kept.content in before[component["name"]]

@@ -338,3 +338,14 @@ def test_saved_login_is_private_and_resumes(
         assert again.client.base_url == served
         assert again.expires_at == me.expires_at
         assert [o.id for o in again.organisations] == [member.organisation_id]
+
+
+@pytest.mark.parametrize("key", ["user_id", "id"])
+def test_login_by_user_id_or_its_other_name_id(http: TestClient, member: Member, key: str) -> None:
+    """The manual logs in by ``email=``, ``user_id=`` or ``id=``."""
+    me = login(
+        password=PASSWORD,
+        client=Client("http://testserver", http_client=http),
+        **{key: member.user_id},
+    )
+    assert me.id == member.user_id and me.email == member.email

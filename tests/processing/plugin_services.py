@@ -14,6 +14,7 @@ from cairn.processing.ssd import ComponentSpec, Dispatcher, InputSpec, OptionSpe
 CRASH_ID = "0c9a7f54-0000-4000-8000-00000000c001"
 SLEEP_ID = "0c9a7f54-0000-4000-8000-00000000c002"
 REFUSING_SSD_ID = "0c9a7f54-0000-4000-8000-00000000d000"
+VERSIONED_SSD_ID = "0c9a7f54-0000-4000-8000-00000000e000"
 
 _REGION = InputSpec(1, "GeoJSON", "Region")
 
@@ -42,6 +43,24 @@ SLEEP = _service(
     options=[OptionSpec("seconds", "numeric", default="60", validation="min=0;max=600")],
 )
 
+# Two versions of one SSD, running the built-in region measures.
+VERSIONED = [
+    Service(
+        id=f"{VERSIONED_SSD_ID[:-1]}{version}",
+        ssd_id=VERSIONED_SSD_ID,
+        version=version,
+        name="Test: versioned",
+        keywords=["Test"],
+        categories=["Test"],
+        summary=f"Version {version}",
+        description=f"Version {version}",
+        inputs=[_REGION],
+        options=[],
+        components=[ComponentSpec("Measure", "cairn.processing.builtin:run_statistics")],
+    )
+    for version in (1, 2)
+]
+
 
 def crash(ctx: ComponentContext) -> None:
     ctx.log("about to be killed")
@@ -55,7 +74,7 @@ def sleep(ctx: ComponentContext) -> None:
 
 @hookimpl
 def register_services() -> list[Service]:
-    return [CRASH, SLEEP]
+    return [CRASH, SLEEP, *VERSIONED]
 
 
 def refuse(ctx: DispatchContext) -> None:

@@ -238,11 +238,13 @@ def login(
     password: str,
     email: str | None = None,
     user_id: str | None = None,
+    id: str | None = None,
     api_url: str = DEFAULT_API_URL,
     client: Client | None = None,
 ) -> User:
-    """Log in by email or user id and return your ``User``; wrong credentials raise
-    ``cairn.errors.Unauthorized``."""
+    """Log in by email or user id (``id`` is the manual's other name for it) and return your
+    ``User``; wrong credentials raise ``cairn.errors.Unauthorized``."""
+    user_id = user_id if user_id is not None else id
     owned = client is None
     client = client or Client(api_url)
     body: dict[str, Any] = {"password": password}

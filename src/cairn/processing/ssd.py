@@ -19,6 +19,7 @@ from cairn.errors import Invalid
 __all__ = [
     "CONDITION",
     "DATA_TYPES",
+    "DEFAULT_DATETIME_FORMAT",
     "FILE_TYPES",
     "ComponentSpec",
     "Dispatcher",
@@ -45,6 +46,7 @@ FILE_TYPES = (
     "ZIP",
     "Other",
 )
+DEFAULT_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S"  # a datetime option's without its own format=
 DATA_TYPES = ("numeric", "currency", "boolean", "datetime", "string", "constrained")
 
 # What an input of one type also accepts (the SDK checks the same on its side).
@@ -191,7 +193,7 @@ def parse_option(spec: OptionSpec, value: Any) -> Any:
                 raise Invalid(f"Option '{spec.name}' must be at most {rules['max']}.")
             return number
         if kind == "datetime":
-            fmt = rules.get("format", "%Y-%m-%dT%H:%M:%S")
+            fmt = rules.get("format", DEFAULT_DATETIME_FORMAT)
             for candidate in (fmt, "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
                 try:
                     return datetime.strptime(text.strip(), candidate)

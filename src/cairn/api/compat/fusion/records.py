@@ -16,7 +16,7 @@ from cairn.api.compat.fusion._common import NIL, _iso
 from cairn.processing import service
 from cairn.processing._registry import all_dispatchers
 from cairn.processing.models import Component, ComponentLog, DataFile, DataItem, Execution, Process
-from cairn.processing.ssd import Dispatcher, Service
+from cairn.processing.ssd import DEFAULT_DATETIME_FORMAT, Dispatcher, OptionSpec, Service
 
 # --- resource shapes ---------------------------------------------------------------------------
 
@@ -122,6 +122,14 @@ def data_record(item: DataItem, files: Sequence[DataFile]) -> dict[str, Any]:
     }
 
 
+def _validation(spec: OptionSpec) -> str | None:
+    """The option's validation; a datetime's always names its ``format=`` (setting a
+    datetime option without one crashes the SDK), the one ``parse_option`` reads by default."""
+    if spec.data_type != "datetime" or "format" in spec.constraints():
+        return spec.validation
+    return ";".join(filter(None, [spec.validation, f"format={DEFAULT_DATETIME_FORMAT}"]))
+
+
 def option_record(service_def: Service, name: str, value: Any) -> dict[str, Any]:
     spec = service_def.option(name)
     assert spec is not None
@@ -131,7 +139,7 @@ def option_record(service_def: Service, name: str, value: Any) -> dict[str, Any]
         "value": value,
         "required": spec.required,
         "data_type": spec.data_type,
-        "validation": spec.validation,
+        "validation": _validation(spec),
         "advanced": spec.advanced,
         "title": spec.title or spec.name,
         "description": spec.description,
