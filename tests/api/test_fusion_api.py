@@ -267,6 +267,8 @@ def test_a_process_cannot_change_after_it_ran_but_can_be_renamed(
     assert "copy it instead" in changed.json()["error_message"]
     renamed = client.patch(path, headers=member.headers, json={"Process[name]": "Renamed"})
     assert renamed.status_code == 200 and renamed.json()["model"]["name"] == "Renamed"
+    junk = client.patch(path, headers=member.headers, json={"Process[output_storage_period]": "x"})
+    assert junk.status_code == 422, junk.text  # a bad value is refused, not a 500
 
 
 # --- credits and privileges ---------------------------------------------------------------------

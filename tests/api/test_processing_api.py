@@ -6,6 +6,7 @@ components in worker processes. The manual's Quick Example runs here on ``cairn.
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -68,6 +69,11 @@ def test_the_quick_example_runs_on_the_sdk(
     (component,) = list(execution.components)
     assert component.name and component.runtime is not None
     assert [e.message for e in component.logs]
+    component.download_log_file(tmp_path / "log.csv")
+    with (tmp_path / "log.csv").open(newline="") as saved:
+        rows = list(csv.reader(saved))
+    assert rows[0] == ["logged_at", "message"]
+    assert [r[1] for r in rows[1:]] == [e.message for e in component.logs]
     outputs = {f.file_name: f for output in component.outputs for f in output.files}
     assert any(name.endswith(".tif") for name in outputs)
     for name, output in outputs.items():

@@ -585,6 +585,16 @@ class Component(_Org):
     def logs(self) -> list[LogEntry]:
         return [LogEntry.model_validate(e) for e in self._client.paginate(f"{self.path}/logs")]
 
+    def download_log_file(self, path: str | Path) -> None:
+        """Save the log as a CSV of ``logged_at,message``, oldest first, as the manual's
+        ``download_log_file`` does."""
+        import csv
+
+        with Path(path).open("w", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(["logged_at", "message"])
+            writer.writerows([entry.logged_at.isoformat(), entry.message] for entry in self.logs)
+
 
 class Processing:
     """``client.processing``: data, services and processes of one of your organisations.

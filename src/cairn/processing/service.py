@@ -528,6 +528,16 @@ def _check_dispatchers(given: Sequence[Any]) -> list[dict[str, Any]]:
     return chosen
 
 
+def _storage_days(value: Any) -> int:
+    try:
+        days = int(value)
+    except (TypeError, ValueError):
+        raise Invalid("output_storage_period is a number of days.") from None
+    if not 1 <= days <= 3650:
+        raise Invalid("output_storage_period must be between 1 and 3650 days.")
+    return days
+
+
 def _apply(session: Session, process: Process, service: Service, changes: ProcessChanges) -> None:
     if changes.name is not None:
         process.name = _name(changes.name, "process")
@@ -551,13 +561,7 @@ def _apply(session: Session, process: Process, service: Service, changes: Proces
             raise Invalid("Only run_type 'run_once' is supported yet; schedules come later.")
         process.run_type = changes.run_type
     if changes.output_storage_period is not None:
-        try:
-            days = int(changes.output_storage_period)
-        except (TypeError, ValueError):
-            raise Invalid("output_storage_period is a number of days.") from None
-        if not 1 <= days <= 3650:
-            raise Invalid("output_storage_period must be between 1 and 3650 days.")
-        process.output_storage_period = days
+        process.output_storage_period = _storage_days(changes.output_storage_period)
     if changes.repeat_count is not None:
         try:
             process.repeat_count = max(0, int(changes.repeat_count))
@@ -618,7 +622,7 @@ def update_process(
             "inputs": changes.inputs is not None
             and {str(k): v for k, v in changes.inputs.items()} != process.inputs,
             "output_storage_period": changes.output_storage_period is not None
-            and int(changes.output_storage_period) != process.output_storage_period,
+            and _storage_days(changes.output_storage_period) != process.output_storage_period,
             "dispatchers": changes.dispatchers is not None
             and _check_dispatchers(changes.dispatchers) != (process.dispatchers or []),
         }
