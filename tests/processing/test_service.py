@@ -17,6 +17,7 @@ from cairn.processing import service
 from cairn.processing.builtin import ELEVATION, REGION_STATISTICS
 from cairn.processing.models import DataFile, Execution
 from cairn.processing.ssd import OptionSpec, evaluate_price, parse_option
+from tests.concurrency import race
 from tests.factories import make_org, make_user
 
 
@@ -197,3 +198,85 @@ def test_price_expressions_cannot_run_code() -> None:
     assert evaluate_price("max(1, inputs * 2)", {"inputs": 1}) == 2
     with pytest.raises(Invalid):
         evaluate_price("__import__('os').system('true')", {})
+
+
+def test_a_change_racing_the_first_execution_never_rewrites_what_it_ran(
+    committed: UnitOfWork,
+) -> None:
+    """Five rounds of an update (new options and dispatchers) against an execute of one
+    process: either the change lands first and the execution runs with it, or it is refused;
+    the executed process always holds what its execution ran with."""
+    with committed.transaction() as session:
+        actor = _actor(session, credits=5)
+        org = _org(actor)
+        data_id = _analysed_item(session, actor)
+        ids = [
+            service.create_process(
+                session,
+                actor,
+                org,
+                service_id=ELEVATION.id,
+                changes=service.ProcessChanges(name=f"P{n}", inputs={1: data_id}),
+            ).id
+            for n in range(5)
+        ]
+    local = {"name": "Local folder", "options": {"folder": "raced"}}
+    for process_id in ids:
+
+        def execute(process_id: str = process_id) -> None:
+            with committed.transaction() as session:
+                service.prepare_execution(session, actor, org, process_id)
+
+        def change(process_id: str = process_id) -> None:
+            with committed.transaction() as session:
+                service.update_process(
+                    session,
+                    actor,
+                    org,
+                    process_id,
+                    service.ProcessChanges(options={"resolution": "50"}, dispatchers=[local]),
+                )
+
+        failed = race(execute, change)
+        assert all(isinstance(e, Conflict) for e in failed), failed
+        with committed.transaction() as session:
+            process = service.get_process(session, actor, org, process_id)
+            (execution,) = service.list_executions(session, actor, org, process_id)
+            assert process.options == execution.options
+            changed = process.options["resolution"] == "50"
+            assert bool(process.dispatchers) == changed
+            assert changed == (not failed)
+
+
+def test_a_change_read_before_the_first_execution_is_refused_after_it(
+    committed: UnitOfWork, engine: Engine
+) -> None:
+    """The interleaving the race above may or may not hit, made exact: the change has read the
+    process, the execution commits, then the change is applied: it must see the execution."""
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite serialises writers (BEGIN IMMEDIATE): the change would hold the lock")
+    with committed.transaction() as session:
+        actor = _actor(session, credits=1)
+        org = _org(actor)
+        data_id = _analysed_item(session, actor)
+        process_id = service.create_process(
+            session,
+            actor,
+            org,
+            service_id=ELEVATION.id,
+            changes=service.ProcessChanges(name="P", inputs={1: data_id}),
+        ).id
+    with committed.transaction() as changing:
+        # Read (and held, as a request holds it) before the execution commits.
+        read = service.get_process(changing, actor, org, process_id)
+        with committed.transaction() as executing:
+            service.prepare_execution(executing, actor, org, process_id)
+        with pytest.raises(Conflict, match="executing"):
+            service.update_process(
+                changing,
+                actor,
+                org,
+                process_id,
+                service.ProcessChanges(options={"resolution": "50"}),
+            )
+        assert read.has_executed  # the change saw the execution

@@ -613,6 +613,9 @@ def update_process(
     process = _owned(
         session, actor, Process, process_id, organisation_id=organisation_id, need=Privilege.execute
     )
+    # Lock the row as execute does: a change racing the first execution either lands before
+    # it (and runs) or sees that it has executed, never overwrites what an execution uses.
+    session.refresh(process, with_for_update=True)
     if process.process_status == "execute":
         raise Conflict("The process is executing; stop it before changing it.")
     if process.has_executed:
