@@ -124,6 +124,23 @@ def test_too_few_credits_charge_nothing(session: Session) -> None:
     assert service.list_executions(session, actor, org, process.id) == []
 
 
+def _processes(
+    session: Session, actor: Actor, count: int, service_id: str = REGION_STATISTICS.id
+) -> list[str]:
+    """``count`` processes of ``service_id`` on one analysed region, ready to execute."""
+    data_id = _analysed_item(session, actor)
+    return [
+        service.create_process(
+            session,
+            actor,
+            _org(actor),
+            service_id=service_id,
+            changes=service.ProcessChanges(name=f"P{n}", inputs={1: data_id}),
+        ).id
+        for n in range(count)
+    ]
+
+
 @pytest.fixture
 def committed(engine: Engine) -> Iterator[UnitOfWork]:
     """Transactions that really commit (for races), every table emptied afterwards."""
@@ -137,17 +154,7 @@ def test_two_executes_racing_for_one_credit_charge_once(committed: UnitOfWork) -
     with committed.transaction() as session:
         actor = _actor(session, credits=1)
         org = _org(actor)
-        first = _analysed_item(session, actor)
-        ids = [
-            service.create_process(
-                session,
-                actor,
-                org,
-                service_id=REGION_STATISTICS.id,
-                changes=service.ProcessChanges(name=f"P{n}", inputs={1: first}),
-            ).id
-            for n in range(2)
-        ]
+        ids = _processes(session, actor, 2)
     outcomes: list[str] = []
     barrier = threading.Barrier(2)
 
@@ -209,17 +216,7 @@ def test_a_change_racing_the_first_execution_never_rewrites_what_it_ran(
     with committed.transaction() as session:
         actor = _actor(session, credits=5)
         org = _org(actor)
-        data_id = _analysed_item(session, actor)
-        ids = [
-            service.create_process(
-                session,
-                actor,
-                org,
-                service_id=ELEVATION.id,
-                changes=service.ProcessChanges(name=f"P{n}", inputs={1: data_id}),
-            ).id
-            for n in range(5)
-        ]
+        ids = _processes(session, actor, 5, service_id=ELEVATION.id)
     local = {"name": "Local folder", "options": {"folder": "raced"}}
     for process_id in ids:
 
@@ -258,14 +255,7 @@ def test_a_change_read_before_the_first_execution_is_refused_after_it(
     with committed.transaction() as session:
         actor = _actor(session, credits=1)
         org = _org(actor)
-        data_id = _analysed_item(session, actor)
-        process_id = service.create_process(
-            session,
-            actor,
-            org,
-            service_id=ELEVATION.id,
-            changes=service.ProcessChanges(name="P", inputs={1: data_id}),
-        ).id
+        (process_id,) = _processes(session, actor, 1, service_id=ELEVATION.id)
     with committed.transaction() as changing:
         # Read (and held, as a request holds it) before the execution commits.
         read = service.get_process(changing, actor, org, process_id)

@@ -64,6 +64,7 @@ class Download:
 class _Progress:
     components: int
     done: int = 0
+    dispatch: bool = False  # the process has dispatchers to run when the chain succeeds
 
 
 class Runtime:
@@ -250,6 +251,7 @@ class Runtime:
                 session, actor, organisation_id, process_id
             )
             svc = get_service(process.service_id)
+            dispatch = bool(process.dispatchers)
             options = {
                 spec.name: parse_option(spec, execution.options.get(spec.name, spec.default))
                 for spec in svc.options
@@ -274,7 +276,7 @@ class Runtime:
                 scratch=self._scratch(),
             )
         with self._lock:
-            self._progress[execution.id] = _Progress(len(components))
+            self._progress[execution.id] = _Progress(len(components), dispatch=dispatch)
         self.executor.submit(job, self._on_event)
         return job.execution_id
 
@@ -320,7 +322,8 @@ class Runtime:
 
     def _on_event(self, event: Event) -> None:
         try:
-            if event.kind == "done" and event.value is None:  # the chain succeeded
+            tracker = self._progress.get(event.execution_id)
+            if event.kind == "done" and event.value is None and tracker and tracker.dispatch:
                 dispatch_execution(self.uow, self.blobs, self.settings, event.execution_id)
             with self.uow.transaction() as session:
                 self._record(session, event)
