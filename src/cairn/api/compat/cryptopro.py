@@ -314,7 +314,13 @@ async def post_content(
     error with the reason in `GET /api/document/{id}`."""
     async with received_put(request, settings.work_dir) as (put, archive):
         container_id = await run_in_threadpool(
-            service.put_container, uow, blobs, caller, put, settings=archive
+            service.put_container,
+            uow,
+            blobs,
+            caller,
+            put,
+            settings=archive,
+            data_dir=settings.data_dir,
         )
     return Envelope[str](data=container_id)
 
