@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from asn1crypto import cms  # type: ignore[import-untyped]
+from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
 from pyhanko.sign.validation import generic_cms
 from pyhanko_certvalidator import ValidationContext
@@ -104,6 +105,7 @@ def enhance_signature(
     make_token: cades.TokenMaker,
     tsa_certs: list[asn1_x509.Certificate],
     trust_roots: list[asn1_x509.Certificate],
+    crls: list[asn1_crl.CertificateList] | None = None,
 ) -> Enhanced:
     """``raw`` enhanced to CAdES-A, keeping whatever it already had. Refuses (EnhanceFailed)
     a signature that does not verify or whose archive timestamps do not hold."""
@@ -127,6 +129,8 @@ def enhance_signature(
         added.append("signature-time-stamp")
     if cades.add_certificates(signed, [*tsa_certs, *_chain_certs(signed, trust_roots)]):
         added.append("certificates")
+    if cades.add_crls(signed, crls or []):  # revocation data at hand (the trust roots' CRLs)
+        added.append("crls")
     cades.add_archive_timestamp_v3(signed, content_sha256, make_token)
     added.append("archive-time-stamp-v3")
     info = cms.ContentInfo({"content_type": "signed_data", "content": signed})

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from asn1crypto import algos, cms, core, parser  # type: ignore[import-untyped]
+from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "AtsHashIndexV3",
     "add_archive_timestamp_v3",
     "add_certificates",
+    "add_crls",
     "add_signature_timestamp",
     "ats_v2_imprints",
     "ats_v3_imprint",
@@ -174,6 +176,28 @@ def add_certificates(signed: cms.SignedData, certs: list[asn1_x509.Certificate])
             [*existing, *(cms.CertificateChoices(name="certificate", value=c) for c in unique)]
         )
     return len(unique)
+
+
+def add_crls(signed: cms.SignedData, crls: list[asn1_crl.CertificateList]) -> int:
+    """LT: CRLs of the issuers of the signature's certificates, in SignedData.crls (each
+    once; a CRL of an unrelated issuer is left out). Returns how many were added."""
+    present = _items(signed["crls"])
+    known = {c.chosen.dump() for c in present}
+    issuers = {
+        c.chosen.issuer.dump() for c in _items(signed["certificates"]) if c.name == "certificate"
+    }
+    added: list[asn1_crl.CertificateList] = []
+    for crl in crls:
+        dumped = crl.dump()
+        if crl["tbs_cert_list"]["issuer"].dump() not in issuers or dumped in known:
+            continue
+        known.add(dumped)
+        added.append(crl)
+    if added:
+        signed["crls"] = cms.RevocationInfoChoices(
+            [*present, *(cms.RevocationInfoChoice(name="crl", value=c) for c in added)]
+        )
+    return len(added)
 
 
 def hash_index(

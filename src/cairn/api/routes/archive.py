@@ -13,7 +13,7 @@ from uuid import UUID
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from cairn.api.compat.cryptopro import UPLOAD_OPENAPI, received_put
+from cairn.api.compat.cryptopro import UPLOAD_OPENAPI, put_received
 from cairn.api.deps import ActorDep, BlobsDep, SessionDep, SettingsDep, UnitOfWorkDep
 from cairn.api.downloads import content_disposition
 from cairn.api.paging import Page, PageDep, page_of
@@ -84,16 +84,7 @@ async def put_container(
     `POST /api/document/content`. Signatures are verified at once; the answer shows the
     verdicts (status 2 verified, or 7 error with the reason)."""
     caller = service.caller_for_actor(actor)
-    async with received_put(request, settings.work_dir) as (put, archive):
-        container_id = await run_in_threadpool(
-            service.put_container,
-            uow,
-            blobs,
-            caller,
-            put,
-            settings=archive,
-            data_dir=settings.data_dir,
-        )
+    container_id = await put_received(request, uow, blobs, caller, settings)
     with uow.transaction() as session:
         return container_read(service.get_container(session, caller, container_id))
 
