@@ -27,12 +27,13 @@ sys.path.insert(0, str(_common.ROOT))
 
 from pyhanko.sign.validation import generic_cms  # noqa: E402
 from pyhanko_certvalidator import ValidationContext  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from tests.archive.pki import make_pki, pyhanko_sign  # noqa: E402
 
 from cairn.accounts import service as accounts  # noqa: E402
 from cairn.archive import service  # noqa: E402
 from cairn.archive._worker import EnhanceContext, claim_next, enhance_claimed  # noqa: E402
+from cairn.archive.counts import compact_counts  # noqa: E402
 from cairn.archive.models import ArchiveContainer  # noqa: E402
 from cairn.archive.settings import ArchiveSettings  # noqa: E402
 from cairn.archive.statuses import ContainerStatus, SaveType  # noqa: E402
@@ -147,6 +148,9 @@ def _search(uow: UnitOfWork, caller, storage: int, system: int, backend: str) ->
             ]
             with uow.transaction() as session:
                 session.execute(ArchiveContainer.__table__.insert(), batch)
+    # The worker folds the counters' delta rows (one per inserted container) every round.
+    folded = compact_counts(uow, threshold=0)
+    detail(f"search counts: folded {folded} delta rows")
     # What autovacuum / a periodic ANALYZE does after a bulk load: statistics for the planner
     # and, on PostgreSQL, the visibility map that lets count(*) read the index alone.
     with uow.transaction() as session:
@@ -160,28 +164,37 @@ def _search(uow: UnitOfWork, caller, storage: int, system: int, backend: str) ->
         if spec.get("storage_ids"):
             spec["storage_ids"] = [storage]
         filters = service.SearchFilters(**spec)
-        samples = []
-        for _ in range(21):
+        samples, plain = [], []
+        for _ in range(21):  # alternating: the search, then the plain count(*) it replaces
             with uow.transaction() as session:
                 start = time.perf_counter()
                 found, total = service.search_containers(
                     session, caller, filters, page=page, page_size=10
                 )
                 samples.append(time.perf_counter() - start)
-        assert found and total, (label, total)
+            with uow.transaction() as session:
+                conditions = service._conditions(caller, filters, now, backend)
+                start = time.perf_counter()
+                counted = session.scalar(
+                    select(func.count()).select_from(ArchiveContainer).where(*conditions)
+                )
+                plain.append(time.perf_counter() - start)
+        assert found and total == counted, (label, total, counted)
         timings[label] = (
             statistics.median(samples) * 1000,
             min(samples) * 1000,
             max(samples) * 1000,
+            statistics.median(plain) * 1000,
         )
     shown = "; ".join(
-        f"{k} {p50:.1f} ms (min {lo:.1f}, max {hi:.1f})" for k, (p50, lo, hi) in timings.items()
+        f"{k} {p50:.1f} ms (min {lo:.1f}, max {hi:.1f}; plain count(*) alone {c:.1f} ms)"
+        for k, (p50, lo, hi, c) in timings.items()
     )
     detail(
         f"search over {rows} containers (+{rows} in another organisation) on {backend}, "
         f"p50: {shown} (goal < 20 ms)"
     )
-    return max(p50 for p50, _, _ in timings.values())
+    return max(p50 for p50, _, _, _ in timings.values())
 
 
 def _log_proofs(uow: UnitOfWork, caller, backend: str) -> None:  # type: ignore[no-untyped-def]

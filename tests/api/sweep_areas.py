@@ -90,6 +90,7 @@ def seed_workspaces(client: TestClient, member: Member) -> AreaSeed:
     return AreaSeed(
         fill={
             "upload_id": str(workspace_id),
+            "workspace_id": str(workspace_id),  # JSON bodies naming a workspace (seals, xmldb)
             "path": path,
             "public_file_path": path,
             "checkpoint_id": checkpoint["id"],

@@ -9,6 +9,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import bagit
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -137,6 +138,11 @@ def test_a_sound_export_passes_every_check(
         f"/api/v1/archive/containers/{container_id}/events", headers=arch.member.headers
     ).json()
     assert events[-1]["kind"] == "exported"
+    with zipfile.ZipFile(path) as archive:  # another reader of BagIt accepts it as well
+        archive.extractall(tmp_path / "unzipped")
+    bag = bagit.Bag(str(tmp_path / "unzipped" / f"container-{container_id}"))
+    bag.validate()
+    assert set(bag.algorithms) == {"sha256", "sha512"}
 
 
 def test_an_untrusted_signer_fails_only_when_trust_roots_are_given(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from asn1crypto import cms  # type: ignore[import-untyped]
+from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
 from pyhanko.sign.validation import generic_cms
 from pyhanko_certvalidator import ValidationContext
@@ -55,20 +56,34 @@ def _fixed(digest: bytes) -> Callable[[str], bytes]:
 
 
 def verify_archive_timestamps(
-    signed: cms.SignedData, content_sha256: bytes, roots: list[asn1_x509.Certificate]
+    signed: cms.SignedData,
+    content_sha256: bytes,
+    roots: list[asn1_x509.Certificate],
+    *,
+    document: bytes | None = None,
+    check_v2: bool = False,
 ) -> list[str]:
-    """Problems with the archive-time-stamp-v3 attributes present (empty when all hold):
-    each imprint and hash index recomputed, and each token's signature checked by pyHanko."""
+    """Problems with the archive timestamps present (empty when all hold): each v3's imprint
+    and hash index recomputed, with ``check_v2`` each v2's imprint too (it hashes the whole
+    ``document`` of a detached signature), and each token's signature checked by pyHanko."""
     problems = [
         f"archive timestamp {i}: {c.problem}"
         for i, c in enumerate(cades.check_archive_timestamps(signed, content_sha256))
         if c.problem
     ]
+    kinds = {cades.ATS_V3}
+    if check_v2:
+        kinds.add(cades.ATS_V2)
+        problems += [
+            f"archive timestamp v2 {i}: {c.problem}"
+            for i, c in enumerate(cades.check_archive_timestamps_v2(signed, document))
+            if c.problem
+        ]
     context = ValidationContext(
         trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail"
     )
     for index, attr in enumerate(
-        a for a in cades._unsigned(signed["signer_infos"][0]) if a["type"].dotted == cades.ATS_V3
+        a for a in cades._unsigned(signed["signer_infos"][0]) if a["type"].dotted in kinds
     ):
         token = cms.ContentInfo.load(attr["values"][0].dump())
         info = token["content"]["encap_content_info"]["content"].parsed
@@ -90,12 +105,23 @@ def enhance_signature(
     make_token: cades.TokenMaker,
     tsa_certs: list[asn1_x509.Certificate],
     trust_roots: list[asn1_x509.Certificate],
+    crls: list[asn1_crl.CertificateList] | None = None,
 ) -> Enhanced:
     """``raw`` enhanced to CAdES-A, keeping whatever it already had. Refuses (EnhanceFailed)
     a signature that does not verify or whose archive timestamps do not hold."""
     roots = [*trust_roots, *tsa_certs[-1:]]
     signed = parse_signature(raw)
-    before = verify_archive_timestamps(signed, content_sha256, roots)
+    attached = signed["encap_content_info"]["content"].native is not None
+    # An archive-time-stamp-v2 hashes the whole document: checked when it is at hand (kept by
+    # the archive, or attached). Only before enhancing: the new ATSv3 then covers the v2
+    # token as it was verified, and the certificates added for LT change what v2 hashed.
+    before = verify_archive_timestamps(
+        signed,
+        content_sha256,
+        roots,
+        document=None if attached else document,
+        check_v2=attached or document is not None,
+    )
     if before:
         raise EnhanceFailed("Refusing to enhance: " + "; ".join(before) + ".")
     added: list[str] = []
@@ -103,6 +129,8 @@ def enhance_signature(
         added.append("signature-time-stamp")
     if cades.add_certificates(signed, [*tsa_certs, *_chain_certs(signed, trust_roots)]):
         added.append("certificates")
+    if cades.add_crls(signed, crls or []):  # revocation data at hand (the trust roots' CRLs)
+        added.append("crls")
     cades.add_archive_timestamp_v3(signed, content_sha256, make_token)
     added.append("archive-time-stamp-v3")
     info = cms.ContentInfo({"content_type": "signed_data", "content": signed})
@@ -110,7 +138,6 @@ def enhance_signature(
     # Re-verify what will be stored: the signature with its new timestamp (when the document
     # is at hand: attached, or kept with UseArchiveCa; else it was verified on upload), then
     # every archive timestamp.
-    attached = signed["encap_content_info"]["content"].native is not None
     if document is not None or attached:
         check = verify_signature(enhanced, document, trust_roots=trust_roots, tsa_roots=roots)
         if not check.ok:

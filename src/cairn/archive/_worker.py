@@ -25,15 +25,17 @@ from sqlalchemy.orm import Session
 
 from cairn.archive._enhance import EnhanceFailed, enhance_signature
 from cairn.archive._plugin_tasks import run_plugin_tasks, schedule_post_processing
+from cairn.archive.counts import compact_counts
 from cairn.archive.fixity import check_due
 from cairn.archive.log import record_event
 from cairn.archive.models import ArchiveContainer, ArchiveSignature
 from cairn.archive.plugins import ArchivePlugins, load_plugins
 from cairn.archive.retention import end_storage
+from cairn.archive.seal import archive_trust_roots
 from cairn.archive.settings import ArchiveSettings
 from cairn.archive.statuses import ContainerStatus
 from cairn.archive.tsa import open_tsa, request_timestamp, timestamp_token
-from cairn.archive.verify import load_trust_roots
+from cairn.archive.verify import load_crls
 from cairn.blobs import BlobStore
 from cairn.db import UnitOfWork, utcnow
 
@@ -162,7 +164,8 @@ def enhance_claimed(
         ]
     document = context.blobs.read_bytes(document_blob) if document_blob else None
     make_token, tsa_certs = _token_maker(context)
-    roots = load_trust_roots(context.settings.archive_trust_roots)
+    roots = archive_trust_roots(context.settings, context.data_dir)
+    crls = load_crls(context.settings.archive_trust_roots)
     results: dict[int, tuple[str, str, datetime]] = {}
     reason = None
     try:
@@ -174,6 +177,7 @@ def enhance_claimed(
                 make_token=make_token,
                 tsa_certs=tsa_certs,
                 trust_roots=roots,
+                crls=crls,
             )
             results[signature_id] = (context.blobs.put(done.raw).sha256, done.level, done.expires)
     except EnhanceFailed as exc:
@@ -257,6 +261,7 @@ class Worker:
         ended = end_storage(self.uow, plugins)
         every = timedelta(days=self.context.settings.archive_fixity_days)
         checked = check_due(self.uow, self.context.blobs, plugins, every=every, limit=5)
+        compact_counts(self.uow)  # not "busy": folding counts never makes more work
         return claimed is not None or ran > 0 or bool(ended) or bool(checked)
 
     def _run(self) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from asn1crypto import algos, cms, core, parser  # type: ignore[import-untyped]
+from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
 
 __all__ = [
@@ -24,9 +25,12 @@ __all__ = [
     "AtsHashIndexV3",
     "add_archive_timestamp_v3",
     "add_certificates",
+    "add_crls",
     "add_signature_timestamp",
+    "ats_v2_imprints",
     "ats_v3_imprint",
     "check_archive_timestamps",
+    "check_archive_timestamps_v2",
     "detect_level",
     "hash_index",
     "load_hash_index",
@@ -174,6 +178,28 @@ def add_certificates(signed: cms.SignedData, certs: list[asn1_x509.Certificate])
     return len(unique)
 
 
+def add_crls(signed: cms.SignedData, crls: list[asn1_crl.CertificateList]) -> int:
+    """LT: CRLs of the issuers of the signature's certificates, in SignedData.crls (each
+    once; a CRL of an unrelated issuer is left out). Returns how many were added."""
+    present = _items(signed["crls"])
+    known = {c.chosen.dump() for c in present}
+    issuers = {
+        c.chosen.issuer.dump() for c in _items(signed["certificates"]) if c.name == "certificate"
+    }
+    added: list[asn1_crl.CertificateList] = []
+    for crl in crls:
+        dumped = crl.dump()
+        if crl["tbs_cert_list"]["issuer"].dump() not in issuers or dumped in known:
+            continue
+        known.add(dumped)
+        added.append(crl)
+    if added:
+        signed["crls"] = cms.RevocationInfoChoices(
+            [*present, *(cms.RevocationInfoChoice(name="crl", value=c) for c in added)]
+        )
+    return len(added)
+
+
 def hash_index(
     signed: cms.SignedData, *, exclude: cms.CMSAttribute | None = None
 ) -> AtsHashIndexV3:
@@ -284,4 +310,68 @@ def check_archive_timestamps(signed: cms.SignedData, content_sha256: bytes) -> l
         ]
         problem = f"covered items missing or changed ({', '.join(missing)})" if missing else None
         checks.append(AtsCheck(gen_time, problem))
+    return checks
+
+
+# --- archive-time-stamp-v2 (ETSI TS 101 733 §6.4.1, Annex K): verified, never added ---------
+
+
+def _der_length(size: int) -> bytes:
+    if size < 0x80:
+        return bytes([size])
+    octets = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(octets)]) + octets
+
+
+def ats_v2_imprints(
+    signed: cms.SignedData, position: int, content: bytes | None, algorithm: str
+) -> tuple[bytes, bytes]:
+    """The two message imprints TS 101 733 allows for the archive-time-stamp-v2 that is the
+    signer's ``position``-th unsigned attribute: the hash of the encapContentInfo, the
+    detached content (``content``; None for an attached signature), the certificates and
+    crls fields as encoded, the SignerInfo's fields up to the signature, and the unsigned
+    attributes before this one, as one ``[1]`` element (V2.2.1) or, as V1.8.3 wrote it,
+    without that tag and length (Annex K, Table K.3, note 3: check both)."""
+    signer_info = signed["signer_infos"][0]
+    parts = [signed["encap_content_info"].dump()]
+    if content is not None:
+        parts.append(content)
+    for name in ("certificates", "crls"):
+        if not isinstance(signed[name], core.Void):
+            parts.append(signed[name].dump())
+    for name in ("version", "sid", "digest_algorithm", "signed_attrs", "signature_algorithm"):
+        if not isinstance(signer_info[name], core.Void):
+            parts.append(signer_info[name].dump())
+    parts.append(signer_info["signature"].dump())
+    earlier = b"".join(attr.dump() for attr in _unsigned(signer_info)[:position])
+    head = b"".join(parts)
+    with_tag = head + (b"\xa1" + _der_length(len(earlier)) + earlier if earlier else b"")
+    return (
+        hashlib.new(algorithm, with_tag).digest(),
+        hashlib.new(algorithm, head + earlier).digest(),
+    )
+
+
+_HASHLIB = {"sha1": "sha1", "sha256": "sha256", "sha384": "sha384", "sha512": "sha512"}
+
+
+def check_archive_timestamps_v2(signed: cms.SignedData, content: bytes | None) -> list[AtsCheck]:
+    """Recompute the imprint of every archive-time-stamp-v2 present (``content``: the
+    detached document; None when the signature is attached). The token's own signature is
+    checked by the caller, as for v3."""
+    checks: list[AtsCheck] = []
+    for position, attr in enumerate(_unsigned(signed["signer_infos"][0])):
+        if attr["type"].dotted != ATS_V2:
+            continue
+        token = cms.ContentInfo.load(attr["values"][0].dump())
+        info = token["content"]["encap_content_info"]["content"].parsed
+        imprint = info["message_imprint"]
+        algorithm = _HASHLIB.get(imprint["hash_algorithm"]["algorithm"].native)
+        if algorithm is None:
+            checks.append(AtsCheck(info["gen_time"].native, "unsupported imprint algorithm"))
+            continue
+        expected = ats_v2_imprints(signed, position, content, algorithm)
+        matches = imprint["hashed_message"].native in expected
+        problem = None if matches else "archive-time-stamp-v2 imprint does not match"
+        checks.append(AtsCheck(info["gen_time"].native, problem))
     return checks

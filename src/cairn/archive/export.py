@@ -19,10 +19,10 @@ import base64
 import hashlib
 import io
 import json
+import tempfile
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -48,16 +48,15 @@ from cairn.db import utcnow
 __all__ = ["ALGORITHMS", "Check", "export_container", "verify_export"]
 
 ALGORITHMS = ("sha256", "sha512")
-BAGIT_TXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
+# What bagit.txt may say: bagit-python writes 0.97; RFC 8493 (1.0) changed nothing checked here.
+BAGIT_TXTS = {
+    f"BagIt-Version: {version}\nTag-File-Character-Encoding: UTF-8\n".encode()
+    for version in ("0.97", "1.0")
+}
 
 
 def _json(value: object) -> bytes:
     return (json.dumps(value, indent=2, sort_keys=True, default=str) + "\n").encode()
-
-
-def _manifest(files: dict[str, bytes], algorithm: str) -> bytes:
-    lines = [f"{hashlib.new(algorithm, raw).hexdigest()}  {name}\n" for name, raw in files.items()]
-    return "".join(sorted(lines, key=lambda line: line.split("  ", 1)[1])).encode()
 
 
 def export_container(
@@ -69,7 +68,6 @@ def export_container(
     *,
     tsa: Tsa,
     tsa_url: str = "",
-    now: datetime | None = None,
 ) -> bytes:
     """The container as a zipped BagIt bag (404 when absent or another organisation's).
 
@@ -142,27 +140,36 @@ def export_container(
             ],
         }
     )
-    size = sum(len(raw) for raw in payload.values())
-    tags: dict[str, bytes] = {
-        "bagit.txt": BAGIT_TXT,
-        "bag-info.txt": (
-            f"Bagging-Date: {(now or utcnow()).date().isoformat()}\n"
-            f"External-Identifier: {container.id}\n"
-            f"External-Description: cairn signed-archive container\n"
-            f"Payload-Oxum: {size}.{len(payload)}\n"
-            "Bag-Software-Agent: cairn\n"
-        ).encode(),
-    }
-    for algorithm in ALGORITHMS:
-        tags[f"manifest-{algorithm}.txt"] = _manifest(payload, algorithm)
-    for algorithm in ALGORITHMS:
-        tags[f"tagmanifest-{algorithm}.txt"] = _manifest(tags, algorithm)
-    root = f"container-{container.id}"
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, raw in {**tags, **payload}.items():
-            archive.writestr(f"{root}/{name}", raw)
-    return buffer.getvalue()
+    return _bag(
+        f"container-{container.id}",
+        payload,
+        {
+            "External-Identifier": container.id,
+            "External-Description": "cairn signed-archive container",
+        },
+    )
+
+
+def _bag(root: str, payload: dict[str, bytes], info: dict[str, str]) -> bytes:
+    """The payload (``data/...`` names) made into a BagIt bag by the ``bagit`` library (SHA-256
+    and SHA-512 manifests and tag manifests, Payload-Oxum), checked, and zipped under
+    ``root/``."""
+    import bagit
+
+    with tempfile.TemporaryDirectory(prefix="cairn-export-") as scratch:
+        folder = Path(scratch) / root
+        for name, raw in payload.items():
+            path = folder / name.removeprefix("data/")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(raw)
+        made = bagit.make_bag(str(folder), info, checksums=list(ALGORITHMS))
+        made.validate()  # a bag that does not validate is never served
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(folder.rglob("*")):
+                if path.is_file():
+                    archive.write(path, f"{root}/{path.relative_to(folder).as_posix()}")
+        return buffer.getvalue()
 
 
 @dataclass(frozen=True)
@@ -280,8 +287,8 @@ def verify_export(path: Path, *, trust_roots: Path | None = None) -> list[Check]
     files, checks = _read_bag(path)
     if not files:
         return checks
-    if files.get("bagit.txt", b"").replace(b"\r\n", b"\n") != BAGIT_TXT:
-        checks.append(Check("bagit.txt declares BagIt 1.0", "missing or different"))
+    if files.get("bagit.txt", b"").replace(b"\r\n", b"\n") not in BAGIT_TXTS:
+        checks.append(Check("bagit.txt declares BagIt 0.97 or 1.0", "missing or different"))
     payload = [name for name in files if name.startswith("data/")]
     checks += _manifest_checks(files, "manifest", payload)
     checks += _manifest_checks(files, "tagmanifest", [])

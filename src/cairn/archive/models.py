@@ -25,6 +25,7 @@ from cairn.db.base import Base, BlobHash, UtcDateTime, new_id, utcnow
 
 __all__ = [
     "ArchiveContainer",
+    "ArchiveContainerCount",
     "ArchiveEvent",
     "ArchiveLogHead",
     "ArchiveLogNode",
@@ -142,6 +143,34 @@ class ArchiveContainer(Base):
     fixity_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
     modified_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ArchiveContainerCount(Base):
+    """Search's ``totalRecords`` without counting rows: database triggers (migration
+    ``archive_0005``) append ``+1`` / ``-1`` rows here whenever a container is added, deleted or
+    changes organisation, storage, source system or status, and the worker folds them into one
+    row per group (``compact_counts``). Append-only, so concurrent status changes never wait on
+    a shared counter row (which deadlocked on PostgreSQL); the sum is exact at any moment."""
+
+    __tablename__ = "archive_container_counts"
+    __table_args__ = (
+        Index(
+            "ix_archive_container_counts_group",
+            "organisation_id",
+            "status",
+            "storage_id",
+            "source_system_id",
+        ),
+    )
+
+    # No foreign keys: the triggers also write rows for containers whose organisation or
+    # storage is being deleted (the -1 rows that bring the group to zero).
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    organisation_id: Mapped[str] = mapped_column(String(64))
+    storage_id: Mapped[int] = mapped_column(Integer)
+    source_system_id: Mapped[int] = mapped_column(Integer)
+    status: Mapped[int] = mapped_column(Integer)
+    delta: Mapped[int] = mapped_column(BigInteger)
 
 
 class ArchiveSignature(Base):

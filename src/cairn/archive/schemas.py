@@ -255,6 +255,16 @@ def statuses() -> list[StatusRead]:
     ]
 
 
+class SealCreate(BaseModel):
+    """``POST /api/v1/archive/seals``: the workspace to seal, and where (default: the
+    organisation's first storage)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workspace_id: int = Field(ge=1, le=2**63 - 1)
+    storage_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+
+
 class SignatureRead(BaseModel):
     position: int = Field(description="Index in the container (signature-{i}.sig).")
     level: str = Field(description="CAdES level: BES, T, LT or A.")

@@ -12,7 +12,7 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,6 +30,7 @@ from cairn.archive._callers import (
 )
 from cairn.archive._plugin_tasks import STORE
 from cairn.archive._sniff import document_type
+from cairn.archive.counts import count_containers
 from cairn.archive.errors import (
     ContainerNotFound,
     StorageNotFound,
@@ -46,9 +47,10 @@ from cairn.archive.models import (
     ArchiveValidationReport,
 )
 from cairn.archive.plugins import load_plugins
+from cairn.archive.seal import archive_trust_roots
 from cairn.archive.settings import ArchiveSettings
 from cairn.archive.statuses import ContainerStatus, SaveType
-from cairn.archive.verify import Verification, load_trust_roots, parse_signature, verify_signature
+from cairn.archive.verify import Verification, parse_signature, verify_signature
 from cairn.blobs import BlobStore
 from cairn.db import UnitOfWork, utcnow
 
@@ -164,9 +166,14 @@ def put_container(
     request: PutRequest,
     *,
     settings: ArchiveSettings,
+    data_dir: Path | None = None,
     now: datetime | None = None,
+    on_created: Callable[[Session, ArchiveContainer], None] | None = None,
 ) -> str:
     """Store a document with its signatures, verify them, and return the container's id.
+
+    ``data_dir`` adds cairn's seal root to the trust roots (``seal.archive_trust_roots``);
+    ``on_created`` runs in the container's own transaction (a seal's provenance record).
 
     Refused before anything is stored: missing or malformed fields, a past ArchiveDate, an
     unknown storage or plugin, signatures that are not binary CMS, ``Signs`` sent with an
@@ -196,7 +203,7 @@ def put_container(
         storage = _storage(session, caller, request.storage_id)
         caller.require_write(storage.organisation_id)
     _check_plugin(request, settings)
-    roots = load_trust_roots(settings.archive_trust_roots)
+    roots = archive_trust_roots(settings, data_dir)
     document: bytes | Path | None = None if attached_content is not None else request.document
     verdicts = [verify_signature(raw, document, trust_roots=roots, now=now) for raw in raws]
     status, reason = _summary(verdicts)
@@ -270,6 +277,8 @@ def put_container(
                 )
             )
         record_event(session, container, "verified" if reason is None else "error", reason)
+        if on_created is not None:
+            on_created(session, container)
         session.flush()
         return container.id
 
@@ -385,6 +394,15 @@ def _conditions(
     return conditions
 
 
+def _statuses(filters: SearchFilters) -> list[int] | None:
+    """The statuses ``status`` and ``isArchived=true`` allow together (None: any)."""
+    allowed = None if filters.status is None else {filters.status}
+    if filters.is_archived is True:
+        archived = {int(s) for s in ARCHIVED_STATUSES}
+        allowed = archived if allowed is None else allowed & archived
+    return None if allowed is None else sorted(allowed)
+
+
 def search_containers(
     session: Session,
     caller: Caller,
@@ -396,13 +414,25 @@ def search_containers(
 ) -> tuple[Sequence[ArchiveContainer], int]:
     """The caller's containers matching ``filters``, newest first, one page (from 1).
 
-    The total is a plain ``count(*)`` over the same conditions (no subquery of whole rows), so
-    the database can answer it from the ``(organisation_id, ...)`` indexes alone.
+    The total comes from the trigger-kept counts (``cairn.archive.counts``) when every filter
+    is an equality one; a name substring or ``isArchived=false`` (which depends on the time)
+    counts the matching rows, served by the trigram and ``org_ended`` indexes.
     """
     if page < 1 or not 1 <= page_size <= 1000:
         raise UnusableInput("page counts from 1; pageSize is 1 to 1000.")
     conditions = _conditions(caller, filters, now or utcnow(), session.get_bind().dialect.name)
-    total = session.scalar(select(func.count()).select_from(ArchiveContainer).where(*conditions))
+    if filters.name or filters.is_archived is False:
+        total = session.scalar(
+            select(func.count()).select_from(ArchiveContainer).where(*conditions)
+        )
+    else:
+        total = count_containers(
+            session,
+            sorted(caller.readable),
+            storage_ids=filters.storage_ids,
+            source_system_id=filters.source_system_id,
+            statuses=_statuses(filters),
+        )
     items = session.scalars(
         select(ArchiveContainer)
         .where(*conditions)

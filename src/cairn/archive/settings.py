@@ -18,8 +18,9 @@ class ArchiveSettings(BaseSettings):
 
     archive_trust_roots: Path | None = Field(
         default=None,
-        description="Folder of PEM or DER CA certificates signatures must chain to; empty "
-        "trusts nothing, so every signer is reported untrusted.",
+        description="Folder of PEM or DER CA certificates signatures must chain to, and of "
+        "CRLs added to signatures when enhancing (LT); empty trusts nothing, so every "
+        "signer is reported untrusted.",
     )
     tsa_url: str = Field(
         default="",

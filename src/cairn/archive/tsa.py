@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import secrets
-import shutil
-import tempfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -26,8 +23,10 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from pyhanko.sign.general import as_signing_certificate_v2
+
+from cairn.archive._certs import generate_once, issue_pair, write_private_key
 
 __all__ = ["POLICY", "TimeStampResponse", "Tsa", "open_tsa", "request_timestamp", "timestamp_token"]
 
@@ -161,66 +160,24 @@ class TimeStampResponse(core.Sequence):  # type: ignore[misc]
     ]
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "cairn"),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
-
-
 def _generate(folder: Path) -> None:
     # RSA-2048: made inside the first request that needs it, which must stay within client
     # timeouts on slow machines (3072-bit generation took over 10 s under load). The TSA
     # certificate expiry feeds signatureUpdateDate, so re-stamps come due before it ends.
-    now = dt.datetime.now(dt.UTC)
-    root_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    root_name = _name(f"cairn archive root {secrets.token_hex(4)}")
-    root = (
-        x509.CertificateBuilder()
-        .subject_name(root_name)
-        .issuer_name(root_name)
-        .public_key(root_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=365 * 20))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), False)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), True
-        )
-        .sign(root_key, hashes.SHA256())
-    )
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("cairn archive TSA"))
-        .issuer_name(root_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=365 * 10))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), False
-        )
-        .add_extension(
-            x509.KeyUsage(True, True, False, False, False, False, False, False, False), True
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
-        .sign(root_key, hashes.SHA256())
+    root, cert = issue_pair(
+        "cairn",
+        f"cairn archive root {secrets.token_hex(4)}",
+        "cairn archive TSA",
+        rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        key := rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        root_days=365 * 20,
+        days=365 * 10,
+        extended_usage=ExtendedKeyUsageOID.TIME_STAMPING,
     )
     pem = serialization.Encoding.PEM
     (folder / "root.pem").write_bytes(root.public_bytes(pem))
     (folder / "tsa.pem").write_bytes(cert.public_bytes(pem))
-    key_path = folder / "tsa.key"
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(
-            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-        )
+    write_private_key(folder / "tsa.key", key)
     # The root's key is not kept: nothing else is ever issued under it.
 
 
@@ -239,17 +196,7 @@ def _load(folder: Path) -> Tsa:
 def open_tsa(data_dir: Path) -> Tsa:
     """cairn's TSA for this data folder, generated on first use."""
     folder = data_dir / "archive-tsa"
-    if not (folder / "tsa.key").exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".archive-tsa-", dir=data_dir))
-        try:
-            _generate(staging)
-            os.rename(staging, folder)
-        except OSError:
-            if not (folder / "tsa.key").exists():
-                raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    generate_once(folder, "tsa.key", _generate)
     return _load(folder)
 
 

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from cairn.db import UnitOfWork
 
 app = CairnTyper(
-    help="Signed archive: put, search, show, status, signatures, export, verify, delete, "
-    "storages, statuses, log, worker, fixity."
+    help="Signed archive: put, seal, search, show, status, signatures, export, verify, "
+    "delete, storages, statuses, log, worker, fixity."
 )
 err = Console(stderr=True)
 ApiUrl = typer.Option(None, "--api-url", envvar="CAIRN_API_URL", help="Server URL.")
@@ -56,6 +56,22 @@ def put(
             archive_date=archive_date,
             use_archive_ca=keep_document,
         )
+    emit(container.to_dict(), as_json=as_json, title="Container")
+
+
+@app.command()
+def seal(
+    workspace_id: int = typer.Option(..., "--workspace", help="Workspace id to seal."),
+    storage_id: int | None = typer.Option(
+        None, "--storage", help="StorageId (default: the organisation's first storage)."
+    ),
+    api_url: str | None = ApiUrl,
+    as_json: bool = JsonOption,
+) -> None:
+    """Seal a workspace: its content package archived as a new container signed by cairn's
+    seal key and recorded in the provenance store (each seal is a new container)."""
+    with remote_client(api_url) as client:
+        container = client.archive.seal(workspace_id, storage_id=storage_id)
     emit(container.to_dict(), as_json=as_json, title="Container")
 
 

@@ -58,8 +58,8 @@ COMMANDS: dict[str, LazyCommand] = {
     "archive": LazyCommand(
         "cairn.cli.archive",
         "app",
-        "Signed archive: put, search, show, status, signatures, export, verify, delete, "
-        "storages, statuses, log, worker, fixity.",
+        "Signed archive: put, seal, search, show, status, signatures, export, verify, "
+        "delete, storages, statuses, log, worker, fixity.",
     ),
     "workspace": LazyCommand(
         "cairn.cli.workspaces",

@@ -133,6 +133,13 @@ class Archive:
             ).json()
         return Container.bind(self._client, answer)
 
+    def seal(self, workspace_id: int, *, storage_id: int | None = None) -> Container:
+        """Seal a workspace's content package as a new container (signed by cairn's seal
+        key; default storage: the organisation's first)."""
+        body = {"workspace_id": workspace_id, "storage_id": storage_id}
+        answer = self._client.request("POST", f"{API}/seals", json=body).json()
+        return Container.bind(self._client, answer)
+
     def get(self, container_id: str) -> Container:
         return Container.bind(
             self._client, self._client.get_json(f"{API}/containers/{container_id}")

@@ -46,10 +46,13 @@ from cairn.archive.schemas import (
 )
 from cairn.archive.settings import ArchiveSettings
 from cairn.archive.statuses import SaveType
+from cairn.blobs import BlobStore
+from cairn.config import Settings
+from cairn.db import UnitOfWork
 from cairn.errors import BadRequest, Unauthorized
 from cairn.tempfiles import scratch_file
 
-__all__ = ["UPLOAD_OPENAPI", "received_put", "router"]
+__all__ = ["UPLOAD_OPENAPI", "put_received", "router"]
 
 ENVELOPE_JSON = "application/json"
 
@@ -295,6 +298,28 @@ async def received_put(
             path.unlink(missing_ok=True)
 
 
+async def put_received(
+    request: Request,
+    uow: UnitOfWork,
+    blobs: BlobStore,
+    caller: service.Caller,
+    settings: Settings,
+) -> str:
+    """The upload form stored as a container (``service.put_container``); its id. Shared by
+    this router and cairn's own ``POST /api/v1/archive/containers``."""
+    async with received_put(request, settings.work_dir) as (put, archive):
+        container_id: str = await run_in_threadpool(
+            service.put_container,
+            uow,
+            blobs,
+            caller,
+            put,
+            settings=archive,
+            data_dir=settings.data_dir,
+        )
+    return container_id
+
+
 @router.post(
     "/api/document/content",
     response_model=Envelope[str],
@@ -312,10 +337,7 @@ async def post_content(
     `Signs` (or an attached signature as `Content` and no `Signs`). The answer's `data` is the
     container's uuid. Signatures are verified at once; a failed verification shows as status
     error with the reason in `GET /api/document/{id}`."""
-    async with received_put(request, settings.work_dir) as (put, archive):
-        container_id = await run_in_threadpool(
-            service.put_container, uow, blobs, caller, put, settings=archive
-        )
+    container_id = await put_received(request, uow, blobs, caller, settings)
     return Envelope[str](data=container_id)
 
 

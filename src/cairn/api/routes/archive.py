@@ -13,11 +13,11 @@ from uuid import UUID
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from cairn.api.compat.cryptopro import UPLOAD_OPENAPI, received_put
+from cairn.api.compat.cryptopro import UPLOAD_OPENAPI, put_received
 from cairn.api.deps import ActorDep, BlobsDep, SessionDep, SettingsDep, UnitOfWorkDep
 from cairn.api.downloads import content_disposition
 from cairn.api.paging import Page, PageDep, page_of
-from cairn.archive import export, retention, service
+from cairn.archive import export, retention, seal, service
 from cairn.archive import log as transparency
 from cairn.archive._worker import EnhanceContext, Worker
 from cairn.archive.plugins import load_plugins
@@ -27,6 +27,7 @@ from cairn.archive.schemas import (
     IdName,
     ProofRead,
     ReportRead,
+    SealCreate,
     StatusRead,
     TreeHeadRead,
     container_read,
@@ -83,11 +84,30 @@ async def put_container(
     `POST /api/document/content`. Signatures are verified at once; the answer shows the
     verdicts (status 2 verified, or 7 error with the reason)."""
     caller = service.caller_for_actor(actor)
-    async with received_put(request, settings.work_dir) as (put, archive):
-        container_id = await run_in_threadpool(
-            service.put_container, uow, blobs, caller, put, settings=archive
-        )
+    container_id = await put_received(request, uow, blobs, caller, settings)
     with uow.transaction() as session:
+        return container_read(service.get_container(session, caller, container_id))
+
+
+@router.post("/archive/seals", status_code=201, response_model=ContainerRead)
+async def seal_workspace(
+    body: SealCreate, actor: ActorDep, uow: UnitOfWorkDep, blobs: BlobsDep, settings: SettingsDep
+) -> ContainerRead:
+    """Seal a workspace: its content package archived as a new container signed by cairn's
+    seal key, recorded in the provenance store. Each call makes a new container."""
+    container_id = await run_in_threadpool(
+        seal.seal_workspace,
+        uow,
+        blobs,
+        actor,
+        body.workspace_id,
+        storage_id=body.storage_id,
+        settings=ArchiveSettings(),
+        data_dir=settings.data_dir,
+        work_dir=settings.work_dir,
+    )
+    with uow.transaction() as session:
+        caller = service.caller_for_actor(actor)
         return container_read(service.get_container(session, caller, container_id))
 
 

@@ -1,0 +1,202 @@
+"""Sealing a workspace: its content package archived as a container signed by cairn's seal key.
+
+The seal key is cairn's own, kept beside the TSA's in the data folder
+(``<data>/archive-seal/``: ``seal.key``, ``seal.pem`` and the ``root.pem`` that issued it,
+whose key is thrown away, so nothing else can chain to it). It is a dedicated key, not the
+TSA's: the TSA certificate's critical extended key usage is time stamping only. The server
+trusts the seal root like a configured trust root, so a seal verifies, is enhanced to CAdES-A
+and keeps its proofs like any other container; offline checks of an export need
+``root.pem`` among the trust roots.
+
+Each seal is a new container, also of unchanged content: a seal says "this content existed
+then", and a second one says so again later. The seal is recorded in the provenance store in
+the container's own transaction (the package used, the signature generated).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from asn1crypto import keys  # type: ignore[import-untyped]
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from pyhanko.sign import signers
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cairn.accounts.service import Actor
+from cairn.archive._callers import caller_for_actor
+from cairn.archive._certs import generate_once, issue_pair, write_private_key
+from cairn.archive.errors import StorageNotFound, UnusableInput
+from cairn.archive.models import ArchiveContainer, ArchiveStorage
+from cairn.archive.settings import ArchiveSettings
+from cairn.archive.statuses import SaveType
+from cairn.archive.verify import load_trust_roots
+from cairn.blobs import BlobStore
+from cairn.db import UnitOfWork
+from cairn.errors import Conflict
+from cairn.provenance import service as provenance
+from cairn.workspaces import service as workspaces
+
+__all__ = ["SealKey", "archive_trust_roots", "open_seal_key", "seal_workspace"]
+
+
+@dataclass(frozen=True)
+class SealKey:
+    key: ec.EllipticCurvePrivateKey
+    cert: asn1_x509.Certificate
+    root: asn1_x509.Certificate
+
+    def sign(self, document: Path) -> bytes:
+        """A detached CAdES-BES signature (DER) over the file."""
+        der = self.key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        signer = signers.SimpleSigner(
+            signing_cert=self.cert,
+            signing_key=keys.PrivateKeyInfo.load(der),
+            cert_registry=SimpleCertificateStore.from_certs([self.root]),  # type: ignore[no-untyped-call]
+        )
+        with document.open("rb") as handle:
+            signed = asyncio.run(
+                signer.async_sign_general_data(handle, "sha256", detached=True, use_cades=True)
+            )
+        raw: bytes = signed.dump()
+        return raw
+
+
+def _generate(folder: Path) -> None:
+    root, cert = issue_pair(
+        "cairn",
+        "cairn archive seal root",
+        "cairn archive seal",
+        ec.generate_private_key(ec.SECP256R1()),
+        key := ec.generate_private_key(ec.SECP256R1()),
+        root_days=365 * 20,
+        days=365 * 10,
+    )
+    pem = serialization.Encoding.PEM
+    (folder / "root.pem").write_bytes(root.public_bytes(pem))
+    (folder / "seal.pem").write_bytes(cert.public_bytes(pem))
+    write_private_key(folder / "seal.key", key)
+
+
+def _asn1(path: Path) -> asn1_x509.Certificate:
+    loaded = x509.load_pem_x509_certificate(path.read_bytes())
+    return asn1_x509.Certificate.load(loaded.public_bytes(serialization.Encoding.DER))
+
+
+@cache
+def open_seal_key(data_dir: Path) -> SealKey:
+    """cairn's seal key for this data folder, generated on first use."""
+    folder = data_dir / "archive-seal"
+    generate_once(folder, "seal.key", _generate)
+    key = serialization.load_pem_private_key((folder / "seal.key").read_bytes(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return SealKey(key, _asn1(folder / "seal.pem"), _asn1(folder / "root.pem"))
+
+
+def archive_trust_roots(
+    settings: ArchiveSettings, data_dir: Path | None
+) -> list[asn1_x509.Certificate]:
+    """The configured trust roots, and the seal root once this data folder has one."""
+    roots = load_trust_roots(settings.archive_trust_roots)
+    if data_dir is not None and (data_dir / "archive-seal" / "root.pem").is_file():
+        roots.append(_asn1(data_dir / "archive-seal" / "root.pem"))
+    return roots
+
+
+def _storage_id(session: Session, organisation_id: str, storage_id: int | None) -> int:
+    query = select(ArchiveStorage.id).where(ArchiveStorage.organisation_id == organisation_id)
+    if storage_id is not None:
+        query = query.where(ArchiveStorage.id == storage_id)
+    found = session.scalar(query.order_by(ArchiveStorage.id).limit(1))
+    if found is None:
+        raise StorageNotFound(
+            f"Storage {storage_id} not found in the workspace's organisation."
+            if storage_id is not None
+            else "The workspace's organisation has no storage: create one first "
+            "(cairn admin create-storage)."
+        )
+    return int(found)
+
+
+def seal_workspace(
+    uow: UnitOfWork,
+    blobs: BlobStore,
+    actor: Actor,
+    workspace_id: int,
+    *,
+    storage_id: int | None,
+    settings: ArchiveSettings,
+    data_dir: Path,
+    work_dir: Path,
+) -> str:
+    """Archive the workspace's content package as a new Permanent container signed by the
+    seal key (in ``storage_id``, default the organisation's first storage); its id.
+
+    404 for a workspace the actor cannot see (another organisation's), 422 when it is empty
+    or has no storage, 409 when its content changed while the package was being built.
+    """
+    from cairn.archive.service import PutRequest, put_container
+
+    with uow.read() as session:
+        workspace = workspaces.get_workspace(session, actor, workspace_id)
+        organisation_id, checksum = workspace.organisation_id, workspace.checksum
+        if not workspace.file_count:
+            raise UnusableInput(f"Workspace {workspace_id} is empty: there is nothing to seal.")
+        storage = _storage_id(session, organisation_id, storage_id)
+    workspaces.refresh_package(uow, blobs, workspace_id, work_dir=work_dir / "packages")
+    with uow.read() as session:
+        workspace = workspaces.get_workspace(session, actor, workspace_id)
+        package, size = workspace.package_sha256, workspace.package_size
+        if package is None or workspace.package_checksum != checksum:
+            raise Conflict(f"Workspace {workspace_id} changed while it was sealed: try again.")
+    key = open_seal_key(data_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=work_dir, prefix="seal-") as scratch:
+        document = Path(scratch) / f"workspace-{workspace_id}.tar.gz"
+        with blobs.open(package) as source, document.open("wb") as target:
+            shutil.copyfileobj(source, target, 1024 * 1024)
+        signature = key.sign(document)
+        request = PutRequest(
+            name=f"Seal of workspace {workspace_id}",
+            storage_id=storage,
+            save_type=SaveType.PERMANENT,
+            document=document,
+            signatures=[signature],
+            structure_name=f"workspace:{workspace_id}",
+            use_archive_ca=True,
+            declared_type="application/gzip",
+        )
+
+        def record(session: Session, container: ArchiveContainer) -> None:
+            provenance.record_activity(
+                session,
+                organisation_id=organisation_id,
+                kind="archive.seal",
+                used=[provenance.ActivityFile(package, document.name, size)],
+                generated=[provenance.ActivityFile(blobs.put(signature).sha256, "seal.sig")],
+                user=actor.id,
+                description=f"sealed workspace {workspace_id} as container {container.id}",
+            )
+
+        return put_container(
+            uow,
+            blobs,
+            caller_for_actor(actor),
+            request,
+            settings=settings,
+            data_dir=data_dir,
+            on_created=record,
+        )
