@@ -10,16 +10,18 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.archives import tar_gz
 from tests.e2e.conftest import CAIRN, free_port, wait_until_responds
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -214,3 +216,117 @@ def test_gc_removes_an_expired_upload(cairn: Cairn) -> None:
     assert gc.returncode == 0, gc.stderr
     assert json.loads(gc.stdout)["expired_uploads_removed"] == [upload_id]
     assert not partial.exists()
+
+
+# --- a client that disconnects in the middle of its body (raw socket) ----------------------------
+def _send_half_and_close(
+    cairn: Cairn, head: str, body: bytes, sent: int, reading: Callable[[], bool]
+) -> None:
+    """Send ``head`` declaring all of ``body``, then only ``sent`` bytes of it, wait until
+    the server is ``reading`` the body, then close: the client is gone mid-body."""
+    url = httpx.URL(cairn.url)
+    with socket.create_connection((url.host, url.port or 80), timeout=30) as sock:
+        sock.sendall(head.encode() + body[:sent])
+        assert _wait_until(reading)
+
+
+def _server_errors(cairn: Cairn) -> list[str]:
+    """Lines of the server's log that show a 500 or an unhandled exception."""
+    text = (cairn.root / "server.log").read_text(errors="replace")
+    return [line for line in text.splitlines() if '" 500' in line or "Traceback" in line]
+
+
+def _wait_until(done: Callable[[], bool]) -> bool:
+    """Poll ``done`` (the server handles the cut-off request in its own time)."""
+    deadline = time.monotonic() + 60
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_plain_upload_cut_off_mid_body_keeps_nothing(cairn: Cairn) -> None:
+    auth = headers(cairn)
+    made = httpx.post(f"{cairn.url}/api/v1/workspaces", json={}, headers=auth)
+    wid = made.json()["id"]
+    first = httpx.post(
+        f"{cairn.url}/api/v1/workspaces/{wid}/files",
+        files={"file": ("a.txt", b"first\n")},
+        headers=auth,
+    )
+    assert first.status_code == 201, first.text
+    before = httpx.get(f"{cairn.url}/api/v1/workspaces/{wid}", headers=auth).json()
+    listed = httpx.get(f"{cairn.url}/api/v1/workspaces", headers=auth).json()["total"]
+    errors = len(_server_errors(cairn))
+
+    archive = tar_gz({f"f{i}.bin": os.urandom(64 * 1024) for i in range(64)})
+    boundary = "cut-off-boundary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.tar.gz"'
+        f"\r\nContent-Type: application/gzip\r\n\r\n".encode()
+        + archive
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    token = auth["Authorization"]
+    scratch = cairn.root / "data" / "tmp"
+    for path in ("/api/v1/workspaces/upload", f"/api/v1/workspaces/{wid}/files"):
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {token}\r\n"
+            f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
+        # Cut off once the server writes the file part to its scratch file; then that goes.
+        _send_half_and_close(
+            cairn, head, body, len(body) // 2, lambda: any(scratch.glob("upload-*"))
+        )
+        assert _wait_until(lambda: not any(scratch.glob("upload-*")))
+    after = httpx.get(f"{cairn.url}/api/v1/workspaces/{wid}", headers=auth).json()
+    assert after["checksum"] == before["checksum"] and after["file_count"] == 1
+    assert httpx.get(f"{cairn.url}/api/v1/workspaces", headers=auth).json()["total"] == listed
+    assert _server_errors(cairn)[errors:] == []
+
+
+def test_a_tus_patch_cut_off_mid_body_keeps_a_right_durable_offset(cairn: Cairn) -> None:
+    data = os.urandom(4 * MiB)
+    auth = headers(cairn)
+    wid, upload_id = new_upload(cairn, auth, len(data), "cut.bin")
+    path = f"/api/v1/workspaces/{wid}/uploads/{upload_id}"
+    partial = cairn.root / "data" / "blobs" / ".partial" / upload_id
+    errors = len(_server_errors(cairn))
+    sent = 3 * MiB
+    head = (
+        f"PATCH {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth['Authorization']}\r\n"
+        "Tus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\n"
+        f"Upload-Offset: 0\r\nContent-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+    )
+    _send_half_and_close(
+        cairn, head, data, sent, lambda: partial.exists() and partial.stat().st_size > 0
+    )
+
+    def settled() -> bool:  # no PATCH holds the upload any more: HEAD and the file agree
+        shown = httpx.head(cairn.url + path, headers=auth)
+        return shown.status_code == 200 and partial.stat().st_size == int(
+            shown.headers["upload-offset"]
+        )
+
+    assert _wait_until(settled)
+    offset = int(httpx.head(cairn.url + path, headers=auth).headers["upload-offset"])
+    # Every byte up to the durable offset is a byte the client sent, at its place; the server
+    # may have dropped what it had not yet written when the connection went.
+    assert 0 <= offset <= sent
+    assert partial.read_bytes() == data[:offset]
+    done = httpx.patch(
+        cairn.url + path,
+        content=data[offset:],
+        headers={
+            **auth,
+            "Content-Type": "application/offset+octet-stream",
+            "Upload-Offset": str(offset),
+        },
+        timeout=120,
+    )
+    assert done.status_code == 204, done.text
+    got = httpx.get(f"{cairn.url}/api/v1/workspaces/{wid}/content/cut.bin", headers=auth)
+    assert hashlib.sha256(got.content).digest() == hashlib.sha256(data).digest()
+    assert _server_errors(cairn)[errors:] == []

@@ -6,11 +6,14 @@ import bz2
 import gzip
 import io
 import lzma
+import re
 import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cairn.workspaces import _filetypes as ft
 from cairn.workspaces._filetypes import detect_type, read_zip_directory, unpackable_kind
@@ -163,3 +166,42 @@ def test_zip64_directory(tmp_path: Path) -> None:
         member.write(b"a")
     directory = read_zip_directory(path)
     assert directory is not None and directory.entries == 1
+
+
+# The rule as the regular expression it was (too slow to run on every upload: issue #13 §8).
+_PLAIN_TEX_REFERENCE = re.compile(
+    r"^\s*\\(magnification|bye|nopagenumbers|hsize|vsize|parindent|baselineskip|font\\|"
+    r"input\s|def\\|centerline|line\{|settabs)",
+    re.MULTILINE,
+)
+_TEX_PIECES = [
+    "\\bye",
+    "\\hsize=1in",
+    "\\def\\x",
+    "\\input a",
+    "\\inputa",
+    "\\font\\f",
+    "\\line{",
+    "\\begin{x}",
+    "%",
+    "x",
+    " ",
+    "\t",
+    "\n",
+    "\r\n",
+    "\u2003",
+    "\x0b",
+    "\\",
+    "\\\\bye",
+]
+
+
+@given(st.lists(st.sampled_from(_TEX_PIECES), max_size=12))
+def test_plain_tex_is_found_as_the_line_start_rule_says(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert ft._plain_tex(text) == bool(_PLAIN_TEX_REFERENCE.search(text))
+
+
+@given(st.text(alphabet="\\ \t\n\r\u2003abdefhilnoprstuyz{%", max_size=60))
+def test_plain_tex_agrees_with_the_rule_on_any_text(text: str) -> None:
+    assert ft._plain_tex(text) == bool(_PLAIN_TEX_REFERENCE.search(text))

@@ -244,7 +244,7 @@ def restore_checkpoint(
         f"restored checkpoint {checkpoint.checksum} ({checkpoint.file_count} files; "
         f"{before} replaced)",
     )
-    _refresh_summary(session, workspace, actor, [], changed=True)
+    files = _refresh_summary(session, workspace, actor, [], changed=True)
     if checkpoint.package_sha256 and workspace.checksum == checkpoint.checksum:
         workspace.package_sha256, workspace.package_size = (
             checkpoint.package_sha256,
@@ -252,7 +252,7 @@ def restore_checkpoint(
         )
         workspace.package_checksum = checkpoint.checksum
     session.flush()
-    return describe(session, workspace)
+    return describe(session, workspace, files)
 
 
 def delete_checkpoint(session: Session, actor: Actor, workspace_id: int, key: str) -> WorkspaceView:

@@ -162,8 +162,9 @@ def _refresh_summary(
     findings: list[Finding],
     *,
     changed: bool,
-) -> None:
-    """Re-run the workspace-wide checks and store findings, status and checksum.
+) -> list[FileRecord]:
+    """Re-run the workspace-wide checks and store findings, status and checksum; returns the
+    files, so that the summary after a change reads the file rows once (``describe``).
 
     On the arXiv targets the source type's findings are fatal (ERRORS, the files stay) and
     CheckForMissingReferences runs over the whole workspace (rule 28): a ``.bib`` goes once its
@@ -227,6 +228,7 @@ def _refresh_summary(
         workspace.checksum = manifest_checksum(files)
         workspace.modified_at = utcnow()
     session.flush()
+    return files
 
 
 def manifest_checksum(files: Iterable[FileRecord]) -> str:
@@ -280,7 +282,10 @@ class WorkspaceView:
     removed_size: int = 0  # their bytes, kept in the blob store too
 
 
-def describe(session: Session, workspace: Workspace) -> WorkspaceView:
+def describe(
+    session: Session, workspace: Workspace, files: list[FileRecord] | None = None
+) -> WorkspaceView:
+    """The summary; ``files`` when the caller has just read them (``_refresh_summary``)."""
     findings = session.execute(
         select(WorkspaceFinding.level, WorkspaceFinding.public_path, WorkspaceFinding.message)
         .where(WorkspaceFinding.workspace_id == workspace.id)
@@ -293,7 +298,7 @@ def describe(session: Session, workspace: Workspace) -> WorkspaceView:
     ).one()
     return WorkspaceView(
         workspace,
-        list_files(session, workspace.id),
+        list_files(session, workspace.id) if files is None else files,
         [Finding(level, path, message) for level, path, message in findings],  # type: ignore[arg-type]
         int(removed_count),
         int(removed_size),

@@ -356,8 +356,9 @@ def prepare_upload(
 
 def apply_upload(
     session: Session, actor: Actor, workspace_id: int, prepared: PreparedUpload
-) -> Workspace:
-    """Merge a prepared upload into the workspace in one transaction, or change no file at all.
+) -> WorkspaceView:
+    """Merge a prepared upload into the workspace in one transaction, or change no file at all;
+    returns the summary.
 
     The workspace row is locked first, so concurrent uploads apply one after another and each
     sees the other's files.
@@ -421,8 +422,8 @@ def apply_upload(
         changed = True
     workspace.upload_started_at = prepared.started_at
     workspace.upload_completed_at = now
-    _refresh_summary(session, workspace, actor, findings, changed=changed)
-    return workspace
+    summary_files = _refresh_summary(session, workspace, actor, findings, changed=changed)
+    return describe(session, workspace, summary_files)
 
 
 @dataclass(frozen=True)
@@ -511,7 +512,7 @@ def upload(
                 session, actor, organisation_id=organisation_id, archive=request.archive
             )
             workspace_id = created.id
-        return describe(session, apply_upload(session, actor, workspace_id, prepared))
+        return apply_upload(session, actor, workspace_id, prepared)
 
 
 def _merged_limit_findings(
@@ -673,8 +674,8 @@ def delete_file(
     if not gone.rowcount:  # type: ignore[attr-defined]
         raise NotFound(MSG_FILE_NOT_FOUND)
     log(session, workspace, actor, "info", f"deleted file '{public_path}'")
-    _refresh_summary(session, workspace, actor, [], changed=True)
-    return describe(session, workspace)
+    files = _refresh_summary(session, workspace, actor, [], changed=True)
+    return describe(session, workspace, files)
 
 
 def delete_all_files(session: Session, actor: Actor, workspace_id: int) -> WorkspaceView:
@@ -682,8 +683,8 @@ def delete_all_files(session: Session, actor: Actor, workspace_id: int) -> Works
     _require_writable(workspace)
     count = _delete_all_rows(session, workspace)
     log(session, workspace, actor, "info", f"deleted all files ({count})")
-    _refresh_summary(session, workspace, actor, [], changed=True)
-    return describe(session, workspace)
+    files = _refresh_summary(session, workspace, actor, [], changed=True)
+    return describe(session, workspace, files)
 
 
 def delete_named_or_all(
@@ -749,8 +750,8 @@ def delete_workspace(session: Session, actor: Actor, workspace_id: int) -> Works
     workspace.state = DELETED
     workspace.package_sha256 = workspace.package_size = workspace.package_checksum = None
     log(session, workspace, actor, "info", f"deleted workspace ({count} files removed)")
-    _refresh_summary(session, workspace, actor, [], changed=True)
-    return describe(session, workspace)
+    files = _refresh_summary(session, workspace, actor, [], changed=True)
+    return describe(session, workspace, files)
 
 
 # --- downloads ---------------------------------------------------------------------------------
@@ -922,8 +923,7 @@ def restore_removed(
         _require_writable(workspace)
         entry = lookup_removed(session, workspace, entry_id, for_update=True)
         _check_name_free(session, workspace, target, overwrite=overwrite)
-        apply_upload(session, actor, workspace_id, prepared)
-        view = describe(session, workspace)
+        view = apply_upload(session, actor, workspace_id, prepared)
         if not any(f.public_path == target for f in view.files):
             # A merge rule refused it (limits, a file/folder clash): the transaction rolls back.
             raise Invalid(_refusal(target, [f for f in view.findings if f.level == "fatal"]))
