@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from cairn.archive.verify import Verification
     from cairn.blobs.registry import BlobStoreFactory
     from cairn.config import Settings
+    from cairn.notify import Notifier
     from cairn.processing.ssd import Dispatcher, Service
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "register_archive_storages",
     "register_blob_stores",
     "register_dispatchers",
+    "register_notifiers",
     "register_routes",
     "register_services",
     "verify_archive_signature",
@@ -57,6 +59,11 @@ def register_services() -> Sequence[Service] | None:
 @hookspec
 def register_dispatchers() -> Sequence[Dispatcher] | None:
     """Return dispatcher services (``cairn.processing.ssd.Dispatcher``) processes may add."""
+
+
+@hookspec
+def register_notifiers() -> Sequence[Notifier] | None:
+    """Return notifiers (``cairn.notify.Notifier``), one channel each, that deliver notices."""
 
 
 @hookspec
