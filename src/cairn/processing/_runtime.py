@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -101,7 +101,7 @@ class Runtime:
                 execution.success, execution.abort = False, True
                 execution.abort_reason = "The server restarted while it ran."
                 process = session.get(Process, execution.process_id)
-                if process is not None:
+                if process is not None and process.next_due_at is None:  # not still scheduled
                     process.process_status = "stop"
 
     @classmethod
@@ -243,11 +243,19 @@ class Runtime:
 
     # --- executions ----------------------------------------------------------------------------
 
-    def execute(self, actor: Actor, organisation_id: str, process_id: str) -> str:
+    def execute(
+        self,
+        actor: Actor,
+        organisation_id: str,
+        process_id: str,
+        *,
+        prepare: Callable[..., tuple[Process, Execution, list[Component]]] | None = None,
+    ) -> str:
         """Charge, record and start an execution of the process; answers its id once it is
-        queued."""
+        queued. ``prepare`` replaces ``service.prepare_execution`` (the scheduler's claims a
+        due run in the same transaction)."""
         with self.uow.transaction() as session:
-            process, execution, components = service.prepare_execution(
+            process, execution, components = (prepare or service.prepare_execution)(
                 session, actor, organisation_id, process_id
             )
             svc = get_service(process.service_id)
@@ -294,6 +302,7 @@ class Runtime:
                 execution.stopped = True
             process.process_status = "stop"
             process.process_status_at = utcnow()
+            process.next_due_at = None  # a stopped schedule is disarmed
         for execution in runs:
             self.executor.cancel(execution.id)
         return process
@@ -404,7 +413,12 @@ class Runtime:
                     "Stopped by a user." if execution.stopped else str(event.value)
                 )
             process = session.get(Process, execution.process_id, with_for_update=True)
-            if process is not None and process.process_status == "execute":
+            # A process whose schedule has runs to come stays "execute" (armed).
+            if (
+                process is not None
+                and process.process_status == "execute"
+                and process.next_due_at is None
+            ):
                 process.process_status = "stop"
                 process.process_status_at = now
             service.record_execution(session, execution)

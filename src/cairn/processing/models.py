@@ -6,10 +6,20 @@ Services are code (see ``cairn.processing.ssd``), so no table holds them: a proc
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cairn.db.base import Base, BlobHash, UtcDateTime, new_id, utcnow
@@ -17,10 +27,13 @@ from cairn.db.base import Base, BlobHash, UtcDateTime, new_id, utcnow
 __all__ = [
     "Component",
     "ComponentLog",
+    "CreditState",
+    "DailyRun",
     "DataFile",
     "DataItem",
     "DemSource",
     "Execution",
+    "Lease",
     "Process",
     "UsedUrl",
 ]
@@ -99,6 +112,15 @@ class Process(Base):
     repeat_count: Mapped[int] = mapped_column(Integer, default=0)
     repeat_start: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     repeat_end: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The schedule (``cairn.processing._schedule``): a relativedelta's fields between runs, a
+    # first-run offset in seconds, or a cron expression instead of the gap.
+    repeat_gap: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    repeat_offset: Mapped[int | None] = mapped_column(Integer)
+    cron: Mapped[str | None] = mapped_column(String(200))
+    # Armed schedules: when the next run is due (None: not armed) and how many have started;
+    # the scheduler claims a run by moving ``next_due_at`` on from the value it read.
+    next_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    runs_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     output_storage_period: Mapped[int] = mapped_column(Integer, default=14)
     price: Mapped[int] = mapped_column(Integer, default=0)
     process_status: Mapped[str] = mapped_column(String(16), default="stop")
@@ -133,6 +155,7 @@ class Execution(Base):
     started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     delete_expiry: Mapped[datetime] = mapped_column(UtcDateTime)
+    expiry_warned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
@@ -194,3 +217,41 @@ class DemSource(Base):
     east: Mapped[float] = mapped_column(Float)
     north: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Lease(Base):
+    """Who leads a job across server processes (the scheduler), until when."""
+
+    __tablename__ = "processing_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DailyRun(Base):
+    """One daily job done for one organisation on one day (a storage charge, an expiry sweep):
+    its key makes a second run the same day a no-op."""
+
+    __tablename__ = "processing_daily_runs"
+
+    job: Mapped[str] = mapped_column(String(40), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    organisation_id: Mapped[str] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+    )
+    amount: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class CreditState(Base):
+    """Since when an organisation's balance has been negative, and when it was warned."""
+
+    __tablename__ = "processing_credit_states"
+
+    organisation_id: Mapped[str] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+    )
+    negative_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    warned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -56,9 +56,22 @@ class ProcessUpdate(_Body):
     name: str | None = Field(None, max_length=500)
     options: dict[str, Any] | None = Field(None, description="Option name to value.")
     inputs: dict[int, str | None] | None = Field(None, description="Input number to data id.")
-    run_type: str | None = Field(None, max_length=40, description="Only 'run_once' yet.")
+    run_type: str | None = Field(
+        None, max_length=40, description="'run_once' (now or at repeat_start) or 'run_schedule'."
+    )
     output_storage_period: int | None = Field(None, description="Days outputs are kept.")
-    repeat_count: int | None = None
+    repeat_count: int | None = Field(None, description="Runs of a schedule (0: no limit).")
+    repeat_start: datetime | None = Field(None, description="The first run (ISO 8601).")
+    repeat_end: datetime | None = Field(None, description="No run after this (ISO 8601).")
+    repeat_gap: dict[str, int] | str | None = Field(
+        None, description='Between runs, e.g. {"days": 1} (years, months, weeks ... seconds).'
+    )
+    repeat_offset: dict[str, int] | str | int | None = Field(
+        None, description='After repeat_start, the first run: {"hours": 2} or seconds.'
+    )
+    cron: str | None = Field(
+        None, max_length=200, description="Instead of repeat_gap: a cron expression (UTC)."
+    )
     dispatchers: list[DispatcherChoice] | None = Field(
         None, description="The dispatchers, in order (replaces the list)."
     )
@@ -71,6 +84,11 @@ class ProcessUpdate(_Body):
             run_type=self.run_type,
             output_storage_period=self.output_storage_period,
             repeat_count=self.repeat_count,
+            repeat_start=self.repeat_start,
+            repeat_end=self.repeat_end,
+            repeat_gap=self.repeat_gap,
+            repeat_offset=self.repeat_offset,
+            cron=self.cron,
             dispatchers=None
             if self.dispatchers is None
             else [d.model_dump(exclude_none=True) for d in self.dispatchers],

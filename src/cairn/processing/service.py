@@ -21,6 +21,7 @@ from cairn.accounts.models import Organisation
 from cairn.accounts.service import Actor, Privilege
 from cairn.db.base import new_id, utcnow
 from cairn.errors import Conflict, Invalid, NotFound, PaymentRequired
+from cairn.processing import _schedule as schedules
 from cairn.processing._registry import (
     all_dispatchers,
     all_services,
@@ -43,8 +44,10 @@ from cairn.provenance import service as provenance
 __all__ = [
     "UPLOAD_LIFETIME",
     "ProcessChanges",
+    "RunTaken",
     "add_dem_source",
     "add_file",
+    "arm_schedule",
     "change_delete_expiry",
     "component_logs_query",
     "copy_data",
@@ -55,6 +58,7 @@ __all__ = [
     "delete_data",
     "delete_execution",
     "dem_sources",
+    "due_processes",
     "executions_query",
     "get_component",
     "get_data",
@@ -62,6 +66,7 @@ __all__ = [
     "get_file",
     "get_process",
     "get_service",
+    "is_scheduled",
     "list_component_logs",
     "list_components",
     "list_data",
@@ -72,10 +77,12 @@ __all__ = [
     "list_services",
     "new_process",
     "prepare_execution",
+    "prepare_scheduled",
     "preview_of",
     "processes_query",
     "record_execution",
     "show_service",
+    "skip_scheduled",
     "update_data",
     "update_process",
 ]
@@ -441,9 +448,36 @@ class ProcessChanges:
     repeat_count: Any = None
     # [{"ssd_id" (or "name"), "dispatch_intermediate", "options": {name: value}}]
     dispatchers: Sequence[Any] | None = None
+    repeat_start: Any = None
+    repeat_end: Any = None
+    repeat_gap: Any = None
+    repeat_offset: Any = None
+    cron: Any = None
+
+    def schedule_only(self) -> ProcessChanges:
+        """Only what may change after the first execution: the name and the schedule."""
+        return ProcessChanges(
+            name=self.name,
+            run_type=self.run_type,
+            repeat_count=self.repeat_count,
+            repeat_start=self.repeat_start,
+            repeat_end=self.repeat_end,
+            repeat_gap=self.repeat_gap,
+            repeat_offset=self.repeat_offset,
+            cron=self.cron,
+        )
 
 
-SCHEDULE_FIELDS = ("name", "run_type", "repeat_count")
+SCHEDULE_FIELDS = (
+    "name",
+    "run_type",
+    "repeat_count",
+    "repeat_start",
+    "repeat_end",
+    "repeat_gap",
+    "repeat_offset",
+    "cron",
+)
 
 
 def _check_inputs(
@@ -556,17 +590,9 @@ def _apply(session: Session, process: Process, service: Service, changes: Proces
         if set(wanted) - numbers:
             raise Invalid(f"The service has inputs {', '.join(sorted(numbers))} only.")
         process.inputs = {**process.inputs, **wanted}
-    if changes.run_type is not None:
-        if changes.run_type != "run_once":
-            raise Invalid("Only run_type 'run_once' is supported yet; schedules come later.")
-        process.run_type = changes.run_type
+    _apply_schedule(process, changes)
     if changes.output_storage_period is not None:
         process.output_storage_period = _storage_days(changes.output_storage_period)
-    if changes.repeat_count is not None:
-        try:
-            process.repeat_count = max(0, int(changes.repeat_count))
-        except (TypeError, ValueError):
-            raise Invalid("repeat_count is a whole number.") from None
     typed: dict[str, float] = {}
     for spec in service.options:
         value = parse_option(spec, process.options.get(spec.name, spec.default))
@@ -575,6 +601,53 @@ def _apply(session: Session, process: Process, service: Service, changes: Proces
     _check_inputs(session, service, process.organisation_id, process.inputs)
     typed["inputs"] = float(len(service.inputs))
     process.price = evaluate_price(service.price, typed)
+
+
+def _apply_schedule(process: Process, changes: ProcessChanges) -> None:
+    """Set the schedule fields given, then check the whole schedule (``_schedule``)."""
+    now = utcnow()
+    if changes.run_type is not None:
+        if changes.run_type not in schedules.RUN_TYPES:
+            raise Invalid(f"run_type is one of {', '.join(schedules.RUN_TYPES)}.")
+        process.run_type = changes.run_type
+    if changes.repeat_count is not None:
+        try:
+            count = int(changes.repeat_count)
+        except (TypeError, ValueError):
+            raise Invalid("repeat_count is a whole number.") from None
+        if count < 0:
+            raise Invalid("repeat_count must not be negative (0: no limit).")
+        process.repeat_count = count
+    start = schedules.parse_time(changes.repeat_start, "repeat_start")
+    if start is not None and start != process.repeat_start:
+        # An unchanged start is the record echoed back (the SDK sends every field it holds).
+        if start < now - schedules.TOLERANCE:
+            raise Invalid(f"repeat_start {start.isoformat()} is in the past.")
+        process.repeat_start = start
+    if changes.repeat_end is not None:
+        process.repeat_end = schedules.parse_time(changes.repeat_end, "repeat_end")
+    if changes.repeat_gap is not None:
+        process.repeat_gap = schedules.parse_gap(changes.repeat_gap)
+    if changes.repeat_offset is not None:
+        process.repeat_offset = schedules.parse_offset(changes.repeat_offset)
+    if changes.cron is not None:
+        process.cron = schedules.parse_cron(changes.cron)
+    end = process.repeat_end
+    if end is not None:
+        if end <= now and (changes.repeat_end is not None or changes.run_type is not None):
+            raise Invalid(f"The schedule ends in the past (repeat_end {end.isoformat()}).")
+        if end <= process.repeat_start:
+            raise Invalid(
+                f"repeat_end {end.isoformat()} is before repeat_start "
+                f"{process.repeat_start.isoformat()}."
+            )
+    if process.run_type == "run_schedule":
+        if process.cron and process.repeat_gap:
+            raise Invalid("A schedule takes a repeat_gap or a cron expression, not both.")
+        if not process.cron and not process.repeat_gap:
+            raise Invalid(
+                'run_schedule needs a repeat_gap (e.g. {"days": 1}) or a cron expression.'
+            )
 
 
 def create_process(
@@ -635,9 +708,7 @@ def update_process(
                 f"The process has executed, so its {', '.join(changed)} cannot change; "
                 "copy it instead."
             )
-        changes = ProcessChanges(
-            name=changes.name, run_type=changes.run_type, repeat_count=changes.repeat_count
-        )
+        changes = changes.schedule_only()
     _apply(session, process, get_service(process.service_id), changes)
     session.flush()
     return process
@@ -673,20 +744,36 @@ def prepare_execution(
             charged or recorded.
         Conflict: the process is executing already.
     """
+    process = _lock_for_start(session, actor, organisation_id, process_id)
+    if process.process_status == "execute":
+        raise Conflict("The process is executing already.")
+    return _start(session, actor, process, reason="Execution")
+
+
+def _lock_for_start(
+    session: Session, actor: Actor, organisation_id: str, process_id: str
+) -> Process:
     actor.require(organisation_id, Privilege.execute)
     # Lock the organisation row: two executes at once must not both spend the same credits.
     session.get(Organisation, organisation_id, with_for_update=True, populate_existing=True)
     process = _owned(session, actor, Process, process_id, organisation_id=organisation_id)
     session.refresh(process, with_for_update=True)
-    if process.process_status == "execute":
-        raise Conflict("The process is executing already.")
+    return process
+
+
+def _check_payable(session: Session, organisation_id: str, price: int, what: str) -> None:
+    balance = accounts.credit_balance(session, organisation_id)
+    if balance < price:
+        raise PaymentRequired(f"{what} costs {price} credits and the organisation holds {balance}.")
+
+
+def _start(
+    session: Session, actor: Actor, process: Process, *, reason: str
+) -> tuple[Process, Execution, list[Component]]:
+    organisation_id = process.organisation_id
     service = get_service(process.service_id)
     _check_inputs(session, service, organisation_id, process.inputs)
-    balance = accounts.credit_balance(session, organisation_id)
-    if balance < process.price:
-        raise PaymentRequired(
-            f"Executing costs {process.price} credits and the organisation holds {balance}."
-        )
+    _check_payable(session, organisation_id, process.price, "Executing")
     organisation = session.get(Organisation, organisation_id)
     assert organisation is not None
     if process.price:
@@ -694,7 +781,7 @@ def prepare_execution(
             session,
             organisation=organisation,
             amount=-process.price,
-            reason=f"Execution of process '{process.name}' ({process.id})",
+            reason=f"{reason} of process '{process.name}' ({process.id})",
             by=actor.user,
         )
     now = utcnow()
@@ -733,6 +820,139 @@ def prepare_execution(
     process.has_executed = True
     session.flush()
     return process, execution, components
+
+
+# --- schedules ---------------------------------------------------------------------------------
+
+
+def is_scheduled(process: Process, *, now: datetime | None = None) -> bool:
+    """Whether executing the process arms a schedule (a repeat, or one run at a later time)
+    rather than starting it now."""
+    moment = now or utcnow()
+    offset = timedelta(seconds=process.repeat_offset or 0)
+    return process.run_type == "run_schedule" or process.repeat_start + offset > moment
+
+
+def arm_schedule(
+    session: Session, actor: Actor, organisation_id: str, process_id: str, *, now: datetime
+) -> Process:
+    """Execute a scheduled process: its first run falls due (``next_due_at``) and the process
+    is ``execute`` until its schedule ends or it is stopped. Nothing is charged yet: each run
+    is charged when it starts.
+
+    Raises:
+        PaymentRequired: the credits do not cover one run now.
+        Conflict: the process is executing (or armed) already.
+        Invalid: the schedule has ended already.
+    """
+    process = _lock_for_start(session, actor, organisation_id, process_id)
+    if process.process_status == "execute":
+        raise Conflict("The process is executing already.")
+    _check_inputs(session, get_service(process.service_id), organisation_id, process.inputs)
+    _check_payable(session, organisation_id, process.price, "Executing")
+    due = schedules.first_due(
+        run_type=process.run_type,
+        start=process.repeat_start,
+        offset=process.repeat_offset,
+        gap=process.repeat_gap,
+        cron=process.cron,
+        now=now,
+    )
+    if process.repeat_end is not None and due > process.repeat_end:
+        ended = process.repeat_end.isoformat()
+        raise Invalid(f"The schedule ends in the past (repeat_end {ended}).")
+    process.next_due_at = due
+    process.runs_done = 0
+    # The SDK's wait_for_next_execution waits for an execution started at or after this.
+    process.repeat_start = due
+    process.process_status = "execute"
+    process.process_status_at = utcnow()
+    session.flush()
+    return process
+
+
+def due_processes(session: Session, *, now: datetime) -> list[tuple[str, str, datetime]]:
+    """The armed processes whose next run is due: (organisation, process, due), oldest due
+    first."""
+    rows = session.execute(
+        select(Process.organisation_id, Process.id, Process.next_due_at)
+        .where(Process.next_due_at.is_not(None), Process.next_due_at <= now)
+        .where(Process.process_status == "execute")
+        .order_by(Process.next_due_at, Process.id)
+    ).all()
+    return [(org, pid, due) for org, pid, due in rows if due is not None]
+
+
+class RunTaken(Conflict):
+    """Another scheduler started (or skipped) this run first, or the process was stopped."""
+
+
+def _claim(
+    session: Session, process: Process, due: datetime, now: datetime, *, counts: bool = True
+) -> None:
+    """Move the schedule past the run due at ``due``; the row lock taken before makes the
+    read and the move one step, so of two schedulers only one claims each run."""
+    if process.process_status != "execute" or process.next_due_at != due:
+        raise RunTaken("This run was started or skipped already.")
+    if counts:
+        process.runs_done += 1
+    process.next_due_at = schedules.next_due(
+        run_type=process.run_type,
+        due=due,
+        gap=process.repeat_gap,
+        cron=process.cron,
+        end=process.repeat_end,
+        count=process.repeat_count,
+        runs_done=process.runs_done,
+        now=now,
+    )
+
+
+def prepare_scheduled(
+    session: Session,
+    actor: Actor,
+    organisation_id: str,
+    process_id: str,
+    *,
+    due: datetime,
+    now: datetime,
+) -> tuple[Process, Execution, list[Component]]:
+    """Claim the run due at ``due`` and start it as ``prepare_execution`` does (charged now).
+
+    Raises:
+        RunTaken: claimed already (nothing done).
+        PaymentRequired, Invalid, Forbidden: the run cannot start; nothing is charged and the
+            caller skips it (``skip_scheduled``).
+    """
+    process = _lock_for_start(session, actor, organisation_id, process_id)
+    _claim(session, process, due, now)
+    return _start(session, actor, process, reason="Scheduled execution")
+
+
+def skip_scheduled(
+    session: Session, organisation_id: str, process_id: str, *, due: datetime, now: datetime
+) -> Process | None:
+    """Move past a run that could not start (it does not count towards ``repeat_count``);
+    None if another scheduler dealt with it first. A process whose schedule has ended stops."""
+    session.get(Organisation, organisation_id, with_for_update=True, populate_existing=True)
+    process = session.get(Process, process_id, with_for_update=True, populate_existing=True)
+    if process is None:
+        return None
+    try:
+        _claim(session, process, due, now, counts=False)
+    except RunTaken:
+        return None
+    if process.next_due_at is None:
+        running = session.scalar(
+            select(Execution.id).where(
+                Execution.process_id == process.id, Execution.ended_at.is_(None)
+            )
+        )
+        if running is None:
+            process.process_status = "stop"
+            process.process_status_at = utcnow()
+    session.flush()
+    return process
 
 
 def record_execution(session: Session, execution: Execution) -> None:

@@ -39,10 +39,12 @@ from cairn.api.deps import (
 )
 from cairn.api.paging import Page, PageDep, PageParams
 from cairn.api.uploads import UPLOAD_MARK
+from cairn.db import UnitOfWork
 from cairn.errors import Conflict, NotFound
 from cairn.processing import service
 from cairn.processing._listing import matching
 from cairn.processing._runtime import Download, Runtime
+from cairn.processing._scheduler import Scheduler, execute_or_arm
 from cairn.processing.models import DataItem, Execution, Process
 from cairn.processing.schemas import (
     DataCreate,
@@ -58,10 +60,21 @@ __all__ = ["router"]
 
 @asynccontextmanager
 async def _stop_runtime(app: FastAPI) -> AsyncIterator[None]:
-    """When the app stops, so do its engine's workers (running ones and warm idle ones)."""
+    """When the app stops, so do its engine's workers (running ones and warm idle ones). In
+    `cairn serve` (``app.state.background_workers``) the scheduler runs meanwhile."""
+    scheduler: Scheduler | None = None
+    if getattr(app.state, "background_workers", False):
+        scheduler = Scheduler(
+            uow=UnitOfWork(app.state.sessionmaker),
+            settings=app.state.settings,
+            runtime=lambda: Runtime.for_app(app.state),
+        )
+        scheduler.start()
     try:
         yield
     finally:
+        if scheduler is not None:
+            scheduler.stop()
         runtime: Runtime | None = getattr(app.state, "processing_runtime", None)
         if runtime is not None:
             runtime.shutdown()
@@ -390,9 +403,16 @@ def copy_process(
 def execute_process(
     organisation_id: str, process_id: str, actor: ActorDep, runtime: RuntimeDep, session: SessionDep
 ) -> Record:
-    """Execute now: the price is charged (402 and nothing charged if the credits do not cover
-    it). Answers the new execution; poll it until `progress` is 100."""
-    execution_id = runtime.execute(actor, organisation_id, process_id)
+    """Execute: a run-once process starts now, its price charged (402 and nothing charged if
+    the credits do not cover it), and the answer is the new execution (poll it until
+    `progress` is 100). A scheduled process (`run_type` `run_schedule`, or a `repeat_start`
+    still to come) is armed instead: the answer is the process, `next_due_at` its first run,
+    each run charged when it starts."""
+    execution_id = execute_or_arm(runtime, actor, organisation_id, process_id)
+    if execution_id is None:
+        return _process(
+            session, actor, service.get_process(session, actor, organisation_id, process_id)
+        )
     return execution_record(service.get_execution(session, actor, organisation_id, execution_id))
 
 

@@ -27,16 +27,20 @@ from cairn.api.compat.fusion.records import (
     process_record,
 )
 from cairn.api.deps import ActorDep, ReadSessionDep, SessionDep
+from cairn.db.base import utcnow
 from cairn.errors import Invalid
 from cairn.processing import service
+from cairn.processing._schedule import parse_time
+from cairn.processing._scheduler import execute_or_arm
 from cairn.processing.models import Execution, Process
 
 # --- processes ---------------------------------------------------------------------------------
 
 
 def _changes(given: Mapping[str, Any]) -> service.ProcessChanges:
-    """A create/update body's process fields; ``repeat_gap``/``repeat_offset`` are ignored
-    (the SDK sends them back as Python text)."""
+    """A create/update body's process fields. The SDK sends every field of the record it
+    holds: ``repeat_gap``/``repeat_offset`` come back as Python text (parsed leniently), and a
+    run-once process's ``repeat_start`` in the past is the template's time, meaning "now"."""
     options = None
     if isinstance(given.get("options"), list):
         options = {}
@@ -67,7 +71,22 @@ def _changes(given: Mapping[str, Any]) -> service.ProcessChanges:
         run_type=given.get("run_type"),
         output_storage_period=given.get("output_storage_period"),
         repeat_count=given.get("repeat_count"),
+        repeat_start=_start(given),
+        repeat_end=given.get("repeat_end"),
+        repeat_gap=given.get("repeat_gap", None) or None,
+        repeat_offset=given.get("repeat_offset", None) or None,
     )
+
+
+def _start(given: Mapping[str, Any]) -> Any:
+    start = given.get("repeat_start")
+    if given.get("run_type", "run_once") != "run_once" or not start:
+        return start
+    try:
+        when = parse_time(start, "repeat_start")
+    except Invalid:
+        return start  # the service says what is wrong with it
+    return start if when is not None and when > utcnow() else None
 
 
 def _dispatchers(given: Any) -> list[dict[str, Any]] | None:
@@ -202,8 +221,10 @@ def copy_process(
 def execute_process(
     organisation_id: str, process_id: str, actor: ActorDep, runtime: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
-    """Execute the process now: the price is charged (402 if the credits do not cover it)."""
-    runtime.execute(actor, organisation_id, process_id)
+    """Execute the process: now (the price is charged; 402 if the credits do not cover it),
+    or, for a scheduled process, at each time its schedule names (each run charged as it
+    starts)."""
+    execute_or_arm(runtime, actor, organisation_id, process_id)
     process = service.get_process(session, actor, organisation_id, process_id)
     return _process_model(session, actor, process)
 

@@ -4,6 +4,7 @@ records, so cairn's SDK offers the manual's object model too."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -212,6 +213,21 @@ def _chosen_dispatchers(process: Process) -> list[dict[str, Any]]:
     ]
 
 
+def _schedule_fields(process: Process) -> dict[str, Any]:
+    """The gap and offset as the SDK reads them (JSON text of a relativedelta's and a
+    timedelta's fields, left out when unset), plus cairn's own cron and armed state."""
+    shown: dict[str, Any] = {
+        "cron": process.cron,
+        "next_due_at": _iso(process.next_due_at),
+        "runs_done": process.runs_done or 0,
+    }
+    if process.repeat_gap:
+        shown["repeat_gap"] = json.dumps(process.repeat_gap)
+    if process.repeat_offset:
+        shown["repeat_offset"] = json.dumps({"seconds": process.repeat_offset})
+    return shown
+
+
 def process_record(
     session: Session, process: Process, executions: Sequence[Execution] = ()
 ) -> dict[str, Any]:
@@ -246,6 +262,7 @@ def process_record(
         "repeat_count": process.repeat_count,
         "repeat_start": _iso(process.repeat_start),
         "repeat_end": _iso(process.repeat_end),
+        **_schedule_fields(process),
         "process_status": process.process_status,
         "process_status_at": _iso(process.process_status_at),
         "output_storage_period": process.output_storage_period,
