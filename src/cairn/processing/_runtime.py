@@ -421,6 +421,7 @@ class Runtime:
             ):
                 process.process_status = "stop"
                 process.process_status_at = now
+            service.refund_unrun(session, execution)  # partial charge (issue #16)
             service.record_execution(session, execution)
 
     @staticmethod

@@ -17,7 +17,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from cairn.accounts import service as accounts
-from cairn.accounts.models import Organisation
+from cairn.accounts.models import CreditEntry, Organisation
 from cairn.accounts.service import Actor, Privilege
 from cairn.db.base import new_id, utcnow
 from cairn.errors import Conflict, Invalid, NotFound, PaymentRequired
@@ -81,6 +81,7 @@ __all__ = [
     "preview_of",
     "processes_query",
     "record_execution",
+    "refund_unrun",
     "show_service",
     "skip_scheduled",
     "update_data",
@@ -195,6 +196,12 @@ def add_file(
     )
     if item.execution_id is not None:
         raise Conflict("An output data item cannot take more files.")
+    balance = accounts.credit_balance(session, organisation_id)
+    if balance < 0:  # storage is charged daily: an organisation in debt cannot pay for more
+        raise PaymentRequired(
+            f"The organisation's balance is {balance} credits, so it cannot pay to store "
+            "more files; top it up first."
+        )
     if file_type not in FILE_TYPES:
         raise Invalid(f"Unknown file type {file_type!r}; choose one of {', '.join(FILE_TYPES)}.")
     name = _name(file_name, "file")
@@ -953,6 +960,42 @@ def skip_scheduled(
             process.process_status_at = utcnow()
     session.flush()
     return process
+
+
+def refund_unrun(session: Session, execution: Execution) -> int:
+    """An execution that failed or was stopped pays only for the components that finished:
+    the share of its price for the rest is credited back (answers the refund), and its
+    ``price`` becomes what it paid."""
+    if execution.success or not execution.price:
+        return 0
+    reason_end = f"of execution {execution.id} did not run"
+    refunded = session.scalar(
+        select(CreditEntry.id).where(
+            CreditEntry.organisation_id == execution.organisation_id,
+            CreditEntry.reason.endswith(reason_end),
+        )
+    )
+    if refunded is not None:
+        return 0  # refunded already
+    components = session.scalars(
+        select(Component).where(Component.execution_id == execution.id)
+    ).all()
+    done = sum(1 for c in components if c.success)
+    kept = -(-execution.price * done // max(1, len(components)))  # rounded up
+    refund = execution.price - kept
+    if refund <= 0:
+        return 0
+    organisation = session.get(Organisation, execution.organisation_id, with_for_update=True)
+    assert organisation is not None
+    accounts.grant_credits(
+        session,
+        organisation=organisation,
+        amount=refund,
+        reason=f"Refund: {len(components) - done} of {len(components)} component(s) {reason_end}",
+    )
+    execution.price = kept
+    session.flush()
+    return refund
 
 
 def record_execution(session: Session, execution: Execution) -> None:
