@@ -77,16 +77,13 @@ class Settings(BaseSettings):
         description="Folder the 'Local folder' dispatcher writes under (a process names a "
         "folder inside it); empty means <data_dir>/dispatch.",
     )
-    scheduler_interval: timedelta = Field(
-        default=timedelta(seconds=5),
-        gt=timedelta(0),
-        description="How often the scheduler in `cairn serve` looks for due scheduled runs.",
+    scheduler_interval: float = _seconds(
+        5.0, "Seconds between the rounds of the scheduler in `cairn serve` (due scheduled runs)."
     )
-    scheduler_lease: timedelta = Field(
-        default=timedelta(seconds=60),
-        gt=timedelta(0),
-        description="How long the scheduler's leadership lasts unrenewed: another server "
-        "takes over this long after the leader stopped without giving it up.",
+    scheduler_lease: float = _seconds(
+        60.0,
+        "Seconds the scheduler's leadership lasts unrenewed: another server takes over this "
+        "long after the leader stopped without giving it up.",
     )
     storage_credits_per_gib_day: int = Field(
         default=1,
@@ -97,12 +94,12 @@ class Settings(BaseSettings):
     credit_grace_period: timedelta = Field(
         default=timedelta(days=14),
         description="How long an organisation's balance may stay negative, after its warning, "
-        "before its stored outputs are deleted.",
+        "before its stored outputs are deleted (ISO 8601 duration in the environment: P14D).",
     )
     expiry_warning: timedelta = Field(
         default=timedelta(days=2),
         description="How long before an execution's delete_expiry its organisation is warned "
-        "that it and its outputs will be deleted.",
+        "that it and its outputs will be deleted (ISO 8601 duration: P2D).",
     )
     max_request_bytes: int = Field(
         default=64 * 1024 * 1024,

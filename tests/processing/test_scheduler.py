@@ -220,7 +220,7 @@ def test_two_schedulers_racing_start_the_due_run_once(
 def test_only_the_lease_holder_leads_until_it_gives_up(app: Any, settings: Settings) -> None:
     uow = UnitOfWork(app.state.sessionmaker)
     now = datetime(2030, 1, 1, tzinfo=UTC)
-    ttl = settings.scheduler_lease
+    ttl = timedelta(seconds=settings.scheduler_lease)
     assert acquire_lease(uow, name=LEASE, holder="a", now=now, ttl=ttl)
     assert not acquire_lease(uow, name=LEASE, holder="b", now=now, ttl=ttl)
     assert acquire_lease(uow, name=LEASE, holder="a", now=now + ttl / 2, ttl=ttl)  # renewed

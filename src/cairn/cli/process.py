@@ -16,9 +16,11 @@ A process file (YAML) holds what `define` writes and `start` reads::
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -116,6 +118,12 @@ def display(
                 "options": {o.name: o.value for o in process.options},
                 "inputs": {i.input: i.id for i in process.inputs},
                 "output_storage_period": process.output_storage_period,
+                "run_type": process.run_type,
+                "cron": process.cron,
+                "repeat_gap": process.repeat_gap,
+                "repeat_count": process.repeat_count,
+                "runs_done": process.runs_done,
+                "next_due_at": str(process.next_due_at) if process.next_due_at else None,
                 "dispatchers": _dispatchers(process),
                 "execution_ids": [e.id for e in process.executions],
             }
@@ -232,11 +240,27 @@ def start(
     download_to: Path | None = typer.Option(
         None, "--download", "-d", help="After waiting, download the outputs into this folder."
     ),
+    cron: str | None = typer.Option(
+        None, "--cron", help="Run on a schedule: a cron expression ('30 4 * * *', UTC)."
+    ),
+    every: str | None = typer.Option(
+        None, "--every", help="Run on a schedule: a gap such as '{\"days\": 1}'."
+    ),
+    repeat_count: int | None = typer.Option(
+        None, "--repeat-count", help="Stop a schedule after this many runs (0: no limit)."
+    ),
+    at: datetime | None = typer.Option(
+        None, "--at", help="The first (or only) run at this time (ISO 8601) instead of now."
+    ),
+    until: datetime | None = typer.Option(
+        None, "--until", help="No scheduled run after this time (ISO 8601)."
+    ),
     organisation: str | None = OrgOption,
     api_url: str | None = ApiUrl,
     as_json: bool = JsonOption,
 ) -> None:
-    """Create a process from a service or process file, upload its inputs, and execute it."""
+    """Create a process from a service or process file, upload its inputs, and execute it:
+    now, or at `--at`, or on a schedule (`--cron` or `--every`, see docs/processing.md)."""
     document: dict[str, Any] = {}
     if what.endswith((".yml", ".yaml")):
         document = _read_file(Path(what))
@@ -268,8 +292,26 @@ def start(
         period = chosen.pop("output_storage_period", document.get("output_storage_period"))
         process.update(output_storage_period=None if period is None else int(period), **chosen)
         _add_dispatchers(process, document.get("dispatchers") or [])
+        if cron or every or at or until:
+            try:
+                gap = json.loads(every) if every else None
+            except ValueError:
+                raise typer.BadParameter(
+                    f'--every takes a gap such as {{"days": 1}}, not {every!r}.'
+                ) from None
+            process.schedule(
+                cron=cron,
+                repeat_gap=gap,
+                repeat_count=repeat_count,
+                start=at,
+                end=until,
+            )
         process.create()
         execution = process.execute()
+        if execution is None:
+            armed = {**_summary(process), "next_due_at": str(process.next_due_at)}
+            emit(armed, as_json=as_json, title="Scheduled")
+            return
         if wait or download_to is not None:
             _wait(execution, quiet=as_json)
         shown = {**_summary(process), "execution_id": execution.id}

@@ -17,9 +17,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -323,6 +324,13 @@ class Process(_Org):
     inputs: list[ProcessInput] = []
     options: list[ProcessOption] = []
     run_type: str = "run_once"
+    repeat_count: int = 0
+    repeat_start: datetime | None = None
+    repeat_end: datetime | None = None
+    repeat_gap: str | None = None  # JSON text of a relativedelta's fields, '{"days": 1}'
+    cron: str | None = None
+    next_due_at: datetime | None = None  # armed: when the next scheduled run starts
+    runs_done: int = 0
     output_storage_period: int = 14
     price: int = 0
     process_status: str = "stop"
@@ -346,6 +354,7 @@ class Process(_Org):
             "options": {o.name: o.value for o in self.options},
             "inputs": {i.input: i.id for i in self.inputs},
             "output_storage_period": self.output_storage_period,
+            **self._schedule(),
             "dispatchers": [
                 {
                     "ssd_id": d.ssd_id,
@@ -355,6 +364,39 @@ class Process(_Org):
                 for d in self.dispatchers
             ],
         }
+
+    def _schedule(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {"run_type": self.run_type, "repeat_count": self.repeat_count}
+        if self.repeat_start is not None:
+            shown["repeat_start"] = self.repeat_start.isoformat()
+        if self.repeat_end is not None:
+            shown["repeat_end"] = self.repeat_end.isoformat()
+        if self.repeat_gap:
+            shown["repeat_gap"] = self.repeat_gap
+        if self.cron:
+            shown["cron"] = self.cron
+        return shown
+
+    def schedule(
+        self,
+        *,
+        cron: str | None = None,
+        repeat_gap: Mapping[str, int] | None = None,
+        repeat_count: int | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> None:
+        """Run on a schedule (``cron`` or ``repeat_gap``, e.g. ``{"days": 1}``), or, with
+        only ``start``, once at that time; ``execute`` then arms it."""
+        if cron is not None or repeat_gap is not None:
+            self.run_type = "run_schedule"
+        self.cron = cron
+        self.repeat_gap = json.dumps(dict(repeat_gap)) if repeat_gap is not None else None
+        if repeat_count is not None:
+            self.repeat_count = repeat_count
+        self.repeat_start = start
+        self.repeat_end = end
+        self._save()
 
     def _save(self) -> None:
         """Send the changes of a stored process (a template keeps them until ``create``)."""
@@ -434,11 +476,15 @@ class Process(_Org):
         body = {**self._body(), "service_id": self.service_id}
         self._update(self._client.send_json("POST", f"{self._base}/processes", body))
 
-    def execute(self, *, wait: bool = False, timeout: float = DEFAULT_WAIT) -> Execution:
-        """Execute now (the price is charged); ``wait``: until the execution ends."""
-        execution = Execution.bind(
-            self._client, self._client.send_json("POST", f"{self.path}/execute")
-        )
+    def execute(self, *, wait: bool = False, timeout: float = DEFAULT_WAIT) -> Execution | None:
+        """Execute now (the price is charged; ``wait``: until the execution ends), or, for a
+        scheduled process, arm its schedule (None; ``wait_for_next_execution`` waits for the
+        first run)."""
+        answer = self._client.send_json("POST", f"{self.path}/execute")
+        if "process_status" in answer:  # armed: the answer is the process
+            self._update(answer)
+            return None
+        execution = Execution.bind(self._client, answer)
         if wait:
             execution.check_complete(wait=True, timeout=timeout)
         self.refresh()

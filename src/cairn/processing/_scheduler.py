@@ -122,7 +122,11 @@ class Scheduler:
         started) and, once a day, the daily jobs."""
         now = self.clock()
         if not acquire_lease(
-            self.uow, name=LEASE, holder=self.holder, now=now, ttl=self.settings.scheduler_lease
+            self.uow,
+            name=LEASE,
+            holder=self.holder,
+            now=now,
+            ttl=timedelta(seconds=self.settings.scheduler_lease),
         ):
             return []
         started = self.run_due(now)
@@ -215,7 +219,7 @@ class Scheduler:
         self._thread.start()
 
     def _loop(self) -> None:
-        interval = self.settings.scheduler_interval.total_seconds()
+        interval = self.settings.scheduler_interval
         while not self._stop.is_set():
             try:
                 self.tick()

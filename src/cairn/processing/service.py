@@ -613,6 +613,7 @@ def _apply(session: Session, process: Process, service: Service, changes: Proces
 def _apply_schedule(process: Process, changes: ProcessChanges) -> None:
     """Set the schedule fields given, then check the whole schedule (``_schedule``)."""
     now = utcnow()
+    before = (process.run_type, process.repeat_end, process.repeat_gap, process.cron)
     if changes.run_type is not None:
         if changes.run_type not in schedules.RUN_TYPES:
             raise Invalid(f"run_type is one of {', '.join(schedules.RUN_TYPES)}.")
@@ -641,7 +642,8 @@ def _apply_schedule(process: Process, changes: ProcessChanges) -> None:
         process.cron = schedules.parse_cron(changes.cron)
     end = process.repeat_end
     if end is not None:
-        if end <= now and (changes.repeat_end is not None or changes.run_type is not None):
+        changed = before != (process.run_type, end, process.repeat_gap, process.cron)
+        if end <= now and changed:
             raise Invalid(f"The schedule ends in the past (repeat_end {end.isoformat()}).")
         if end <= process.repeat_start:
             raise Invalid(
