@@ -194,27 +194,37 @@ def test_every_minute_three_times_across_a_restart_each_charged_once(
         again.state.engine.dispose()
 
 
-def test_two_schedulers_racing_start_the_due_run_once(
-    app: Any, client: TestClient, make_member: Callable[..., Member]
+def test_two_servers_racing_start_the_due_run_once(
+    app: Any, client: TestClient, make_member: Callable[..., Member], settings: Settings
 ) -> None:
+    from cairn.api import create_app
+
     member = make_member(credits=10)
     created, armed = _scheduled(
         client, member, run_type="run_schedule", repeat_gap='{"hours": 1}', repeat_count=2
     )
     clock = Clock(datetime.fromisoformat(armed["next_due_at"]))
-    # Two leaders at once (a lease that expired mid-round): each looks for due runs itself.
-    one, two = _scheduler(app, clock, "a"), _scheduler(app, clock, "b")
-    started: list[list[str]] = []
-    errors = race(
-        lambda: started.append(one.run_due(clock.now)),
-        lambda: started.append(two.run_due(clock.now)),
-    )
-    assert errors == []
-    assert sorted(len(s) for s in started) == [0, 1]
-    runs = _executions(app, created["id"])
-    assert len(runs) == 1
-    _wait_all(client, member, runs)
-    assert _charges(app, member.organisation_id) == [-1]
+    # Two servers (two apps: engines, runtimes) leading at once, as when a lease changes
+    # hands mid-round: each looks for due runs itself.
+    other = create_app(settings)
+    try:
+        one, two = _scheduler(app, clock, "a"), _scheduler(other, clock, "b")
+        Runtime.for_app(other.state)  # started before the race, as a running server's is
+        started: list[list[str]] = []
+        errors = race(
+            lambda: started.append(one.run_due(clock.now)),
+            lambda: started.append(two.run_due(clock.now)),
+        )
+        assert errors == []
+        assert sorted(len(s) for s in started) == [0, 1]
+        runs = _executions(app, created["id"])
+        assert len(runs) == 1
+        _wait_all(client, member, runs)
+        assert _charges(app, member.organisation_id) == [-1]
+        assert _process(app, created["id"]).runs_done == 1
+    finally:
+        Runtime.for_app(other.state).shutdown()
+        other.state.engine.dispose()
 
 
 def test_only_the_lease_holder_leads_until_it_gives_up(app: Any, settings: Settings) -> None:
@@ -433,3 +443,25 @@ def test_runs_missed_while_no_server_ran_are_merged_into_one() -> None:
         now=due + timedelta(hours=5, minutes=30),
     )
     assert following == due + timedelta(hours=6)
+
+
+def test_a_run_whose_creator_lost_the_execute_privilege_is_skipped(
+    app: Any, client: TestClient, make_member: Callable[..., Member], notices: Collecting
+) -> None:
+    from cairn.accounts.models import Membership
+
+    member = make_member(credits=10)
+    created, armed = _scheduled(client, member, run_type="run_schedule", repeat_gap='{"days": 1}')
+    with UnitOfWork(app.state.sessionmaker).transaction() as session:
+        for membership in session.scalars(
+            select(Membership).where(Membership.user_id == member.user_id)
+        ):
+            membership.privilege = "view"
+    clock = Clock(datetime.fromisoformat(armed["next_due_at"]))
+    assert _scheduler(app, clock, "a").tick() == []
+    assert _executions(app, created["id"]) == []
+    assert _charges(app, member.organisation_id) == []
+    (skipped,) = [n for n in notices.got if n.kind == "schedule.skipped"]
+    assert "execute" in skipped.text and skipped.user_ids == [member.user_id]
+    process = _process(app, created["id"])
+    assert process.next_due_at == clock.now + timedelta(days=1)  # the schedule goes on
