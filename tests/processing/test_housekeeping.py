@@ -4,11 +4,12 @@ outputs after a warning, uploads refused in debt, partial charges for aborted ex
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -23,9 +24,11 @@ from cairn.notify import Notice, Recipient
 from cairn.plugins import get_plugin_manager
 from cairn.processing import _housekeeping as housekeeping
 from cairn.processing import service
+from cairn.processing.builtin import CLOUD_CLASSIFICATION
 from cairn.processing.models import DailyRun, DataFile, DataItem, Execution
 from tests.concurrency import race
-from tests.factories import make_org, make_user
+from tests.factories import Member, make_org, make_user
+from tests.processing.fusion_helpers import create_process, execute, upload_data
 
 GIB = 1 << 30
 
@@ -273,3 +276,25 @@ def test_an_aborted_execution_pays_only_for_the_components_that_finished(
         assert execution.price == 2
         assert service.refund_unrun(session, execution) == 0  # nothing twice
     assert _ledger(uow, org, "Refund") == [3]
+
+
+def test_a_failed_execution_on_the_engine_is_refunded_its_unrun_share(
+    client: TestClient, make_member: Callable[..., Member]
+) -> None:
+    member = make_member(credits=5)
+    region_id = upload_data(client, member)
+    process = create_process(
+        client,
+        member,
+        region_id,
+        service_id=CLOUD_CLASSIFICATION.id,
+        options=[{"name": "latest_date", "value": "false"}],  # no date: its first step fails
+    )
+    execution = execute(client, member, process["id"])
+    assert execution["success"] is False
+    credits = client.get(
+        f"/api/v1/organisations/{member.organisation_id}/credits", headers=member.headers
+    ).json()
+    reasons = [(e["amount"], e["reason"]) for e in credits["items"]]
+    assert (1, f"Refund: 2 of 2 component(s) of execution {execution['id']} did not run") in reasons
+    assert credits["balance"] == 5  # charged 1 when it started, all of it back
