@@ -100,6 +100,7 @@ class Runtime:
                 execution.ended_at, execution.progress = now, 100
                 execution.success, execution.abort = False, True
                 execution.abort_reason = "The server restarted while it ran."
+                service.refund_unrun(session, execution)
                 process = session.get(Process, execution.process_id)
                 if process is not None and process.next_due_at is None:  # not still scheduled
                     process.process_status = "stop"

@@ -987,7 +987,9 @@ def refund_unrun(session: Session, execution: Execution) -> int:
     refund = execution.price - kept
     if refund <= 0:
         return 0
-    organisation = session.get(Organisation, execution.organisation_id, with_for_update=True)
+    # No lock on the organisation: a refund only adds credits, so it cannot overspend, and
+    # the recorder holds the process row here while execute takes the organisation first.
+    organisation = session.get(Organisation, execution.organisation_id)
     assert organisation is not None
     accounts.grant_credits(
         session,
