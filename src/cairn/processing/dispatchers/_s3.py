@@ -73,8 +73,6 @@ def s3_filesystem(ctx: DispatchContext) -> Any:
         s3_additional_kwargs=extra,
         skip_instance_cache=True,
         use_listings_cache=False,
-        # A refused write fails at once; retries would only delay the log line.
-        retries=1,
     )
 
 
