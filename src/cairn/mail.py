@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import mimetypes
 import smtplib
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -73,8 +74,8 @@ def send_mail(
     with smtplib.SMTP(
         settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout
     ) as smtp:
-        if settings.smtp_starttls:
-            smtp.starttls()
+        if settings.smtp_starttls:  # verify the server's certificate, as a browser would
+            smtp.starttls(context=ssl.create_default_context())
         if settings.smtp_user:
             smtp.login(settings.smtp_user, settings.smtp_password.get_secret_value())
         smtp.send_message(message)
