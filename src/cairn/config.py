@@ -118,6 +118,11 @@ class Settings(BaseSettings):
         description="How long the download links an Email dispatcher sends stay valid "
         "(each works once).",
     )
+    dispatch_webhook_private: bool = Field(
+        default=False,
+        description="Let Webhook dispatchers POST to loopback, private and link-local "
+        "addresses (the server's own network); off, such URLs fail when dispatching.",
+    )
     s3_endpoint_url: str = Field(
         default="",
         description="S3 endpoint the AWS S3 dispatcher writes to (a MinIO or other "

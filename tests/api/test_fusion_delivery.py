@@ -44,6 +44,7 @@ def configured(settings: Settings, s3_server: S3Server, smtp_server: Mailbox) ->
     settings.s3_endpoint_url = s3_server.endpoint_url
     settings.smtp_host, settings.smtp_port = smtp_server.host, smtp_server.port
     settings.smtp_from = "cairn@lab.example.org"
+    settings.dispatch_webhook_private = True  # the test receiver listens on 127.0.0.1
     return settings
 
 
@@ -349,6 +350,27 @@ def test_a_webhook_that_answers_an_error_is_logged_and_the_execution_succeeds(
         "Dispatcher 'Webhook' failed: RuntimeError: the webhook answered 500 Internal Server Error"
         in _log(client, member, execution["id"])
     )
+
+
+def test_a_webhook_to_the_servers_own_network_is_refused_by_default(
+    client: TestClient, member: Member, configured: Settings, receiver: Receiver
+) -> None:
+    configured.dispatch_webhook_private = False
+    hook = _dispatcher(client, member, "Webhook", STATISTICS, url=receiver.url, secret="x" * 16)
+    execution = _run(client, member, [hook], service_id=STATISTICS)
+    assert receiver.got() == []
+    (line,) = [x for x in _log(client, member, execution["id"]) if "Webhook" in x]
+    assert line.startswith("Dispatcher 'Webhook' failed: RuntimeError: the webhook's host")
+    assert "is on the server's own network (127.0.0.1)" in line
+
+
+def test_storage_url_never_writes_into_the_blob_store() -> None:
+    from cairn.processing.dispatchers._url import _inside
+
+    assert _inside("s3://bucket/blobs/x", "s3://bucket/blobs")
+    assert _inside("s3://bucket", "s3://bucket/blobs")  # a folder above it
+    assert not _inside("s3://bucket/blobs-out", "s3://bucket/blobs")
+    assert not _inside("s3://other/blobs", "/srv/cairn/blobs")
 
 
 def test_storage_url_writes_below_an_fsspec_url(client: TestClient, member: Member) -> None:

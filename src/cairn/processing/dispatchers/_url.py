@@ -1,6 +1,7 @@
 """The ``Storage URL`` dispatcher: writes the outputs below any fsspec URL the server can
 reach (``s3://``, ``gcs://``, ``sftp://``, ``memory://`` ...). Local paths are refused: the
-``Local folder`` dispatcher writes on the server, and only inside its dispatch root."""
+``Local folder`` dispatcher writes on the server, and only inside its dispatch root; so is the
+location of the server's own blob store (or a folder above it)."""
 
 from __future__ import annotations
 
@@ -39,12 +40,23 @@ def _check(options: Mapping[str, Any]) -> None:
         raise Invalid(f"Option 'url': this server does not know the protocol {protocol!r}.")
 
 
+def _inside(url: str, store: str) -> bool:
+    """Whether ``url`` names the blob store's location or a place below it."""
+    if "://" not in store:
+        return False
+    url, store = url.rstrip("/") + "/", store.rstrip("/") + "/"
+    return url.startswith(store) or store.startswith(url)
+
+
 def dispatch_to_url(ctx: DispatchContext) -> None:
     """Write each file to ``<url>/<execution id>/<n>_<component>/<data item>/<file>``."""
     _check(ctx.options)
-    fs, root = url_to_fs(ctx.options["url"].strip())
+    url = ctx.options["url"].strip()
+    fs, root = url_to_fs(url)
     if isinstance(fs, LocalFileSystem):
         raise ValueError("the URL leads to the server's own files")
+    if _inside(url, ctx.settings.blob_url):
+        raise ValueError("the URL leads into the server's own blob store")
     base = f"{root.rstrip('/')}/{ctx.execution_id}"
     for file in ctx.files:
         path = f"{base}/{dispatch_path(file)}"

@@ -8,7 +8,9 @@ it came from this server and was not replayed::
     X-Cairn-Timestamp: 1764806400
     X-Cairn-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>." + body, keyed with `secret`>
 
-A reply other than 2xx (or none within 30 s) fails the dispatch, which the log records.
+A reply other than 2xx (or none within 30 s) fails the dispatch, which the log records, and so
+does a host on the server's own network (loopback, private, link-local) unless
+``CAIRN_DISPATCH_WEBHOOK_PRIVATE`` allows it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -57,9 +61,31 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
+def _refuse_private(url: str) -> None:
+    """A URL whose host resolves to the server's own network is refused: a process must not
+    reach services only the server can (cloud metadata, databases, admin pages)."""
+    host = urlsplit(url).hostname or ""
+    port = urlsplit(url).port or 443
+    try:
+        found = {
+            str(info[4][0]) for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+        }
+    except OSError as exc:
+        raise RuntimeError(f"the webhook's host {host!r} does not resolve: {exc}") from None
+    for address in found:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if not ip.is_global or ip.is_multicast:
+            raise RuntimeError(
+                f"the webhook's host {host!r} is on the server's own network ({ip}); "
+                "CAIRN_DISPATCH_WEBHOOK_PRIVATE allows it"
+            )
+
+
 def dispatch_to_webhook(ctx: DispatchContext) -> None:
     """POST the summary to ``url``; the reply's status goes to the log."""
     _check(ctx.options)
+    if not ctx.settings.dispatch_webhook_private:
+        _refuse_private(ctx.options["url"].strip())
     files = []
     for file in ctx.files:
         entry: dict[str, Any] = {
