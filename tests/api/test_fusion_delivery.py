@@ -15,14 +15,17 @@ import hmac
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import fsspec
 import pytest
 from fastapi.testclient import TestClient
 
+from cairn import hookimpl
 from cairn.config import Settings
+from cairn.plugins import get_plugin_manager
+from cairn.processing.ssd import ComponentSpec, InputSpec, Service
 from tests.factories import Member
 from tests.processing.fusion_helpers import (
     ELEVATION,
@@ -386,6 +389,71 @@ def test_storage_url_writes_below_an_fsspec_url(client: TestClient, member: Memb
     ]
     made = outputs(client, member, execution["id"])["Region statistics"]
     assert sorted(fs.cat_file(w) for w in written) == sorted(made)
+
+
+TWO_STEPS = Service(
+    id="0c9a7f54-0000-4000-8000-00000000f001",
+    ssd_id="0c9a7f54-0000-4000-8000-00000000f000",
+    version=1,
+    name="Test: two steps",
+    keywords=["Test"],
+    categories=["Test"],
+    summary="Measures the region twice",
+    description="Two components, each making two data items.",
+    inputs=[InputSpec(1, "GeoJSON", "Region")],
+    options=[],
+    components=[
+        ComponentSpec("First", "cairn.processing.builtin:run_statistics"),
+        ComponentSpec("Second", "cairn.processing.builtin:run_statistics"),
+    ],
+)
+
+
+class _TwoSteps:
+    @hookimpl
+    def register_services(self) -> list[Service]:
+        return [TWO_STEPS]
+
+
+@pytest.fixture
+def two_steps() -> Iterator[Service]:
+    plugin = _TwoSteps()
+    get_plugin_manager().register(plugin, name="delivery-two-steps")
+    yield TWO_STEPS
+    get_plugin_manager().unregister(plugin)
+
+
+def test_conditions_see_intermediate_outputs_only_with_dispatch_intermediate(
+    client: TestClient, member: Member, two_steps: Service
+) -> None:
+    root = f"memory://cairn-{uuid.uuid4().hex[:8]}"
+
+    def to(folder: str, condition: str, intermediate: bool) -> dict[str, Any]:
+        return _dispatcher(
+            client,
+            member,
+            "Storage URL",
+            two_steps.id,
+            url=f"{root}/{folder}",
+            condition=condition,
+            dispatch_intermediate=intermediate,
+        )
+
+    chosen = [
+        to("all", "inputs == 4 and input_1_files == 1", True),
+        to("last", "inputs == 2", False),
+        to("never", "inputs == 4", False),  # the last component made only two items
+    ]
+    execution = _run(client, member, chosen, service_id=two_steps.id)
+
+    fs, path = fsspec.core.url_to_fs(root)
+    found = {
+        folder: sorted(w.split(f"{execution['id']}/", 1)[1] for w in fs.find(f"{path}/{folder}"))
+        for folder in ("all", "last", "never")
+    }
+    assert [f.split("/")[0] for f in found["all"]] == ["1_First"] * 2 + ["2_Second"] * 2
+    assert [f.split("/")[0] for f in found["last"]] == ["2_Second"] * 2
+    assert found["never"] == []
 
 
 @pytest.mark.parametrize(
