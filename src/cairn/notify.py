@@ -78,8 +78,8 @@ def notifiers(settings: Settings) -> list[Notifier]:
 def notify(uow: UnitOfWork, settings: Settings, notice: Notice) -> int:
     """Send the notice on every channel; returns how many deliveries were handed over."""
     try:
-        recipients = _recipients(uow, notice)
         channels = notifiers(settings)
+        recipients = _recipients(uow, notice) if channels else []
     except Exception:
         logger.exception(
             "notice %s for organisation %s not sent", notice.kind, notice.organisation_id

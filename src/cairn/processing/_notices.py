@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from cairn.config import Settings
 from cairn.db import UnitOfWork
 from cairn.notify import Notice, notify
 from cairn.processing.models import Execution, Process
 
-__all__ = ["notify_execution_ended"]
+__all__ = ["execution_ended_notice", "notify_execution_ended", "send_execution_ended"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +33,19 @@ def execution_ended_notice(execution: Execution, process: Process | None) -> Not
     )
 
 
-def notify_execution_ended(uow: UnitOfWork, settings: Settings, execution_id: str) -> int:
-    """Send the completion notice of an ended execution (after its end was committed);
-    returns the deliveries handed over. Never raises."""
+# One sender thread: a slow or unreachable SMTP server delays notices, never the recorder
+# that ends executions (its timeout is up to CAIRN_SMTP_TIMEOUT per recipient).
+_SENDER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cairn-notices")
+
+
+def notify_execution_ended(uow: UnitOfWork, settings: Settings, execution_id: str) -> Future[int]:
+    """Send the completion notice of an ended execution (after its end was committed), in the
+    background; the future gives the deliveries handed over and never fails."""
+    return _SENDER.submit(send_execution_ended, uow, settings, execution_id)
+
+
+def send_execution_ended(uow: UnitOfWork, settings: Settings, execution_id: str) -> int:
+    """Send the completion notice now; returns the deliveries handed over. Never raises."""
     try:
         with uow.read() as session:
             execution = session.get(Execution, execution_id)
