@@ -6,8 +6,9 @@ The names are the manual's: ``inputs`` (how many data items the dispatcher is gi
 from 1) and ``dispatching_service_name``. Natural expressions work (string methods such as
 ``endswith``, ``len``, ``any``, ``all``, comparisons, comprehensions); imports, dunder and
 private attributes, lambdas and huge powers or repetitions are refused, and evaluation is
-bounded: the expression's length, every number and string it makes, and the items its
-comprehensions visit all have limits.
+bounded: the expression's length, every number and string it makes, the items its
+comprehensions visit and the characters and items of all the values it makes have limits, and
+lists may hold only plain values (no lists of lists).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ MAX_CONDITION_LENGTH = 2_000
 MAX_EXPONENT = 64
 MAX_INT_BITS = 4_096
 MAX_SEQUENCE = 10_000  # the longest string or list a condition may build
+MAX_WORK = 1_000_000  # characters and items of all the values one evaluation makes
 
 _NAME = re.compile(
     r"inputs|dispatching_service_name|input_[1-9]\d*_(files|file_[1-9]\d*_(name|lines))"
@@ -137,10 +139,58 @@ for _op, _fn, _what in (
     _OPERATORS[_op] = _bounded(_fn, _what)
 
 
+class _Evaluator(simpleeval.EvalWithCompoundTypes):  # type: ignore[misc]
+    """simpleeval with a work budget: every value an expression makes is charged its length
+    (strings, lists ...), containers may hold only plain values (no lists of lists, whose
+    printing or comparing would cost the product of their sizes), and f-strings (whose format
+    specs build strings before any check) are not available."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.nodes.pop(ast.JoinedStr, None)
+        self.nodes.pop(ast.FormattedValue, None)
+        self.spent = 0
+
+    def _eval(self, node: ast.AST) -> Any:
+        result = super()._eval(node)
+        if isinstance(result, str | bytes | list | tuple | dict | set | frozenset):
+            self.spent += len(result)
+            if self.spent > MAX_WORK:
+                raise simpleeval.IterableTooLong(
+                    f"the condition handles more than {MAX_WORK} characters and items"
+                )
+            if not isinstance(result, str | bytes) and not all(map(_plain, result)):
+                raise simpleeval.FeatureNotAvailable("lists may hold only plain values")
+        return result
+
+
+def _plain(value: Any) -> bool:
+    return value is None or isinstance(value, bool | int | float | str | bytes)
+
+
+def _only_plain(function: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """``function`` refusing containers: ``str([...])`` or ``sum`` of lists would build their
+    results in one C call, before the budget sees them."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        for given in (*args, *kwargs.values()):
+            values = given if isinstance(given, list | tuple | set | frozenset) else [given]
+            if name == "str" and not _plain(given):
+                raise simpleeval.FeatureNotAvailable("str() takes a plain value")
+            if name == "sum" and not all(isinstance(v, int | float) for v in values):
+                raise simpleeval.FeatureNotAvailable("sum() adds numbers only")
+        return function(*args, **kwargs)
+
+    return call
+
+
 def _evaluator(names: Callable[[ast.Name], Any]) -> simpleeval.EvalWithCompoundTypes:
-    return simpleeval.EvalWithCompoundTypes(
+    functions = dict(_FUNCTIONS)
+    functions["str"] = _only_plain(str, "str")
+    functions["sum"] = _only_plain(sum, "sum")
+    return _Evaluator(
         operators=_OPERATORS,
-        functions=dict(_FUNCTIONS),
+        functions=functions,
         names=names,
         allowed_attrs={str: _STR_METHODS, list: _LIST_METHODS, tuple: _LIST_METHODS},
     )
@@ -172,7 +222,7 @@ def check_condition(text: str | None) -> ast.expr | None:
         if not isinstance(node, allowed):
             raise ConditionError(
                 f"The condition may not use {type(node).__name__} "
-                "(no lambdas, walrus or starred expressions)."
+                "(no lambdas, f-strings, walrus or starred expressions)."
             )
         if isinstance(node, ast.Attribute) and (
             node.attr.startswith("_") or node.attr not in _STR_METHODS | _LIST_METHODS
