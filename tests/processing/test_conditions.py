@@ -109,6 +109,7 @@ def test_the_evaluator_refuses_escapes_without_the_check_too(condition: str) -> 
         ("sum([[1]] * 5000, []) == []", "lists may hold only plain values"),
         ("len(str([[1] * 10000] * 10000)) > 0", "lists may hold only plain values"),
         ("sum(['a', 'b']) == 'ab'", "sum() adds numbers only"),
+        ("{'a': [1] * 10000} == {}", "lists may hold only plain values"),
         ("len([[1] * 10000 for x in 'a' * 10000]) > 0", "more than 1000000 characters"),
         ("len([s + 'a' for s in ['x' * 9000] * 100]) > 0", "more than 1000000 characters"),
         ("int('x') > 0", "ValueError"),

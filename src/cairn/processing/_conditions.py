@@ -159,7 +159,8 @@ class _Evaluator(simpleeval.EvalWithCompoundTypes):  # type: ignore[misc]
                 raise simpleeval.IterableTooLong(
                     f"the condition handles more than {MAX_WORK} characters and items"
                 )
-            if not isinstance(result, str | bytes) and not all(map(_plain, result)):
+            items = result.values() if isinstance(result, dict) else result
+            if not isinstance(result, str | bytes) and not all(map(_plain, items)):
                 raise simpleeval.FeatureNotAvailable("lists may hold only plain values")
         return result
 
