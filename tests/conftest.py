@@ -19,7 +19,7 @@ from cairn.blobs import BlobStore, open_blob_store
 from cairn.config import Settings
 from cairn.db import Base, make_engine, make_sessionmaker, migrate, session_scope
 
-pytest_plugins = ["tests.factories"]
+pytest_plugins = ["tests.factories", "tests.servers"]
 
 # CI runs the same examples every time (a red CI is then reproducible, never a coin toss) and
 # never fails a property on timing alone; locally hypothesis explores afresh.

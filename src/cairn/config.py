@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from platformdirs import user_data_dir
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -100,6 +100,57 @@ class Settings(BaseSettings):
         default=timedelta(days=2),
         description="How long before an execution's delete_expiry its organisation is warned "
         "that it and its outputs will be deleted (ISO 8601 duration: P2D).",
+    )
+    # Email and text messages (issue #16): the Email dispatcher and the notifiers use these.
+    smtp_host: str = Field(
+        default="",
+        description="SMTP server cairn sends email through (notices, the Email dispatcher); "
+        "empty means no email is sent.",
+    )
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="Port of the SMTP server.")
+    smtp_from: str = Field(
+        default="cairn@localhost", description="Sender address of the email cairn sends."
+    )
+    smtp_user: str = Field(
+        default="", description="User name to log in to the SMTP server with (empty: no login)."
+    )
+    smtp_password: SecretStr = Field(
+        default=SecretStr(""), description="Password to log in to the SMTP server with."
+    )
+    smtp_starttls: bool = Field(
+        default=False, description="Upgrade the SMTP connection with STARTTLS before logging in."
+    )
+    smtp_timeout: float = _seconds(30.0, "Seconds an SMTP connection or reply may take.")
+    sms_webhook_url: str = Field(
+        default="",
+        description="Text-message gateway: cairn POSTs JSON {to, text} here for each text "
+        "message (empty means none is sent).",
+    )
+    sms_webhook_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Bearer token sent to the text-message gateway (empty: none).",
+    )
+    dispatch_email_max_attachment_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=0,
+        description="Largest total of attachments an Email dispatcher sends; above it the "
+        "email carries signed download links instead.",
+    )
+    dispatch_link_lifetime: timedelta = Field(
+        default=timedelta(days=7),
+        gt=timedelta(0),
+        description="How long the download links an Email dispatcher sends stay valid "
+        "(each works once).",
+    )
+    dispatch_webhook_private: bool = Field(
+        default=False,
+        description="Let Webhook dispatchers POST to loopback, private and link-local "
+        "addresses (the server's own network); off, such URLs fail when dispatching.",
+    )
+    s3_endpoint_url: str = Field(
+        default="",
+        description="S3 endpoint the AWS S3 dispatcher writes to (a MinIO or other "
+        "S3-compatible server); empty means AWS itself.",
     )
     max_request_bytes: int = Field(
         default=64 * 1024 * 1024,

@@ -62,7 +62,7 @@ def register_dispatchers() -> Sequence[Dispatcher] | None:
 
 
 @hookspec
-def register_notifiers() -> Sequence[Notifier] | None:
+def register_notifiers(settings: Settings) -> Sequence[Notifier] | None:
     """Return notifiers (``cairn.notify.Notifier``), one channel each, that deliver notices."""
 
 

@@ -64,12 +64,13 @@ class Notifier(Protocol):
         """Deliver the notice to the recipients; raise on failure (``notify`` logs it)."""
 
 
-def notifiers() -> list[Notifier]:
-    """Every notifier the plugins registered."""
+def notifiers(settings: Settings) -> list[Notifier]:
+    """Every notifier the plugins registered for these settings (the built-in email and text
+    message notifiers only when their server is configured)."""
     from cairn.plugins import call_hook
 
     found: list[Notifier] = []
-    for contributed in call_hook("register_notifiers"):
+    for contributed in call_hook("register_notifiers", settings=settings):
         found.extend(contributed or ())
     return found
 
@@ -77,8 +78,8 @@ def notifiers() -> list[Notifier]:
 def notify(uow: UnitOfWork, settings: Settings, notice: Notice) -> int:
     """Send the notice on every channel; returns how many deliveries were handed over."""
     try:
-        recipients = _recipients(uow, notice)
-        channels = notifiers()
+        channels = notifiers(settings)
+        recipients = _recipients(uow, notice) if channels else []
     except Exception:
         logger.exception(
             "notice %s for organisation %s not sent", notice.kind, notice.organisation_id

@@ -41,7 +41,7 @@ __all__ = [
     "load_plugins",
 ]
 
-DEFAULT_PLUGINS = ("cairn.blobs.backends", "cairn.archive.builtin_plugins")
+DEFAULT_PLUGINS = ("cairn.blobs.backends", "cairn.archive.builtin_plugins", "cairn.notifiers")
 """Modules of built-in behaviour, registered on the same hooks as third-party plugins."""
 
 ENTRY_POINT_GROUP = "cairn"

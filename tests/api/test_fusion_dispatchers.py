@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from cairn.config import Settings
 from cairn.plugins import get_plugin_manager
 from cairn.processing.builtin import LOCAL_FOLDER
+from cairn.processing.dispatchers import AWS_S3, EMAIL, STORAGE_URL, WEBHOOK
 from tests.factories import Member
 from tests.processing import plugin_services
 from tests.processing.fusion_helpers import (
@@ -94,9 +95,9 @@ def test_dispatchers_are_listed_and_every_template_offers_them(
 ) -> None:
     listed = client.get(f"{org_path(member)}/services/dispatchers", headers=member.headers)
     assert listed.status_code == 200, listed.text
-    assert [(s["name"], s["ssd_id"]) for s in listed.json()["list"]] == [
-        ("Local folder", LOCAL_FOLDER.ssd_id)
-    ]
+    assert sorted((s["name"], s["ssd_id"]) for s in listed.json()["list"]) == sorted(
+        (d.name, d.ssd_id) for d in (LOCAL_FOLDER, AWS_S3, EMAIL, STORAGE_URL, WEBHOOK)
+    )
     local = _offered(client, member)["Local folder"]
     assert local["ssd_id"] == LOCAL_FOLDER.ssd_id and local["dispatch_intermediate"] is False
     assert [(o["name"], o["data_type"], o["value"]) for o in local["options"]] == [
@@ -117,7 +118,7 @@ def test_local_folder_copies_the_outputs_after_a_successful_execution(
     (shown,) = process["dispatchers"]
     assert {o["name"]: o["value"] for o in shown["options"]} == {
         "folder": "team/glasgow",
-        "condition": "inputs > 0",  # stored; evaluated from part 2
+        "condition": "inputs > 0",
     }
     execution = execute(client, member, process["id"])
     assert execution["success"] is True, execution

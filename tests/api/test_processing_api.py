@@ -136,8 +136,9 @@ def test_dispatchers_through_the_sdk_as_the_manual_uses_them(
     service, _ = org.find_services(name="Region statistics")
     assert service is not None
     process = org.new_process(name="Dispatched", service=service)
-    assert [d.name for d in process.available_dispatchers] == ["Local folder"]
-    assert [o.name for o in process.available_dispatchers[0].options] == ["folder", "condition"]
+    offered = {d.name: d for d in process.available_dispatchers}
+    assert sorted(offered) == ["AWS S3", "Email", "Local folder", "Storage URL", "Webhook"]
+    assert [o.name for o in offered["Local folder"].options] == ["folder", "condition"]
     process.add_dispatcher(number=1)
     process.add_dispatcher(name="Local folder")
     process.update(dispatcher_number=2, option_name="folder", value="sdk")

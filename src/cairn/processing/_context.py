@@ -56,6 +56,8 @@ class DispatchedFile:
     file_name: str
     file_type: str
     sha256: str
+    file_id: str = ""
+    size: int = 0
 
 
 @dataclass
@@ -71,6 +73,12 @@ class DispatchContext:
     settings: Settings
     blobs: BlobStore
     messages: list[str] = field(default_factory=list)
+    organisation_id: str = ""
+    service_name: str = ""
+    # Lower-cased email addresses of the organisation's registered users (the Email
+    # dispatcher sends only to them).
+    member_emails: frozenset[str] = frozenset()
+    _link: Callable[[DispatchedFile], str] | None = field(default=None, repr=False)
 
     def open(self, file: DispatchedFile) -> BinaryIO:
         """The file's bytes, from the blob store."""
@@ -79,3 +87,9 @@ class DispatchContext:
     def log(self, message: str) -> None:
         """A line for the execution's log (its last component's)."""
         self.messages.append(message)
+
+    def link(self, file: DispatchedFile) -> str:
+        """A signed download URL of the file (valid once, for ``dispatch_link_lifetime``)."""
+        if self._link is None:
+            raise RuntimeError("this server gives no download links")
+        return self._link(file)

@@ -1,6 +1,6 @@
 """Dispatchers at work: once an execution's chain has succeeded, each dispatcher its process
-added sends the outputs on (part 1 has the built-in ``Local folder``; part 2 adds S3, email and
-webhooks, and evaluates every dispatcher's ``condition``, which part 1 only stores).
+added sends the outputs on (the built-ins: ``Local folder``, ``AWS S3``, ``Storage URL``, ``Email``
+and ``Webhook``), when the dispatcher's ``condition`` holds (``_conditions``).
 
 A dispatcher runs in the server, after the chain and before the execution is marked ended, so
 a client that sees the execution end also finds its outputs dispatched. A dispatcher that fails
@@ -9,19 +9,25 @@ is a line in the execution's log (its last component's) and never fails the exec
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import select
 
+from cairn.accounts.models import Membership, User
 from cairn.blobs import BlobStore
 from cairn.config import Settings
 from cairn.db import UnitOfWork
 from cairn.db.base import utcnow
+from cairn.errors import NotFound
+from cairn.processing._conditions import ConditionError, evaluate_condition
 from cairn.processing._context import DispatchContext, DispatchedFile
-from cairn.processing._registry import get_dispatcher
+from cairn.processing._registry import get_dispatcher, get_service
+from cairn.processing._signing import Signer
 from cairn.processing.models import Component, ComponentLog, DataFile, DataItem, Execution, Process
-from cairn.processing.ssd import parse_option
+from cairn.processing.ssd import CONDITION, parse_option
 
 __all__ = ["dispatch_execution"]
 
@@ -67,13 +73,33 @@ def _dispatch(uow: UnitOfWork, blobs: BlobStore, settings: Settings, execution_i
                         f.file_name,
                         f.file_type,
                         f.sha256,
+                        file_id=f.id,
+                        size=f.size or 0,
                     )
                     for f in files
                     if f.sha256
                 )
         chosen: list[dict[str, Any]] = list(process.dispatchers)
         last, process_name = components[-1], process.name
+        organisation_id = process.organisation_id
         final = last.chain_index
+        members = frozenset(
+            email.lower()
+            for email in session.scalars(
+                select(User.email)
+                .join(Membership, Membership.user_id == User.id)
+                .where(Membership.organisation_id == organisation_id)
+            )
+        )
+        service_name = _service_name(process.service_id)
+    signer = Signer(settings.data_dir)
+
+    def link(file: DispatchedFile) -> str:
+        signed = signer.sign(
+            f"download:{file.sha256}", file.file_id, settings.dispatch_link_lifetime
+        )
+        return f"{settings.base_url}/fusion/transfers/{file.file_id}/download?{signed.query()}"
+
     lines: list[str] = []
     for entry in chosen:
         name = str(entry.get("ssd_id"))
@@ -84,15 +110,29 @@ def _dispatch(uow: UnitOfWork, blobs: BlobStore, settings: Settings, execution_i
             typed = {
                 o.name: parse_option(o, options.get(o.name, o.default)) for o in dispatcher.options
             }
+            given = [
+                f for f in made if entry.get("dispatch_intermediate") or f.chain_index == final
+            ]
+            condition = typed.get(CONDITION.name)
+            try:
+                holds = evaluate_condition(condition, condition_names(blobs, given, service_name))
+            except ConditionError as exc:
+                lines.append(f"Dispatcher '{name}' skipped: {exc.message}")
+                continue
+            if not holds:
+                lines.append(f"Dispatcher '{name}': the condition is false, nothing dispatched")
+                continue
             context = DispatchContext(
                 execution_id=execution_id,
                 process_name=process_name,
                 options=typed,
-                files=[
-                    f for f in made if entry.get("dispatch_intermediate") or f.chain_index == final
-                ],
+                files=given,
                 settings=settings,
                 blobs=blobs,
+                organisation_id=organisation_id,
+                service_name=service_name,
+                member_emails=members,
+                _link=link,
             )
             if dispatcher.dispatch is None:
                 raise NotImplementedError("it has no dispatch function")
@@ -100,8 +140,50 @@ def _dispatch(uow: UnitOfWork, blobs: BlobStore, settings: Settings, execution_i
             lines.extend(f"Dispatcher '{name}': {message}" for message in context.messages)
         except Exception as exc:  # a dispatcher's failure is logged, never the execution's
             logger.warning("dispatcher %s of %s failed", name, execution_id, exc_info=True)
-            lines.append(f"Dispatcher '{name}' failed: {type(exc).__name__}: {exc}")
+            lines.append(f"Dispatcher '{name}' failed: {type(exc).__name__}: {_clean(exc)}")
     with uow.transaction() as session:
         now = utcnow()
         for line in lines:
             session.add(ComponentLog(component_id=last.id, logged_at=now, message=line[:10_000]))
+
+
+def _service_name(service_id: str) -> str:
+    try:
+        return get_service(service_id).name
+    except NotFound:  # a plugin's service that is no longer installed
+        return ""
+
+
+def _clean(exc: BaseException) -> str:
+    """The error's message on one line (botocore's span several)."""
+    return " ".join(str(exc).split())[:2_000]
+
+
+def condition_names(
+    blobs: BlobStore, files: Sequence[DispatchedFile], service_name: str
+) -> dict[str, Callable[[], Any]]:
+    """The names a condition may use over the files a dispatcher is given: each data item
+    is an input (``input_<n>_...``, in chain and output order), each of its files numbered
+    ``file_<m>``; lines are counted only when a condition asks for them."""
+    items: dict[tuple[int, str], list[DispatchedFile]] = {}
+    for file in files:
+        items.setdefault((file.chain_index, file.data_name), []).append(file)
+    names: dict[str, Callable[[], Any]] = {
+        "inputs": functools.partial(len, items),
+        "dispatching_service_name": functools.partial(str, service_name),
+    }
+    for n, item_files in enumerate(items.values(), start=1):
+        names[f"input_{n}_files"] = functools.partial(len, item_files)
+        for m, file in enumerate(item_files, start=1):
+            names[f"input_{n}_file_{m}_name"] = functools.partial(str, file.file_name)
+            names[f"input_{n}_file_{m}_lines"] = functools.partial(_count_lines, blobs, file.sha256)
+    return names
+
+
+def _count_lines(blobs: BlobStore, sha256: str) -> int:
+    lines, last = 0, b"\n"
+    with blobs.open(sha256) as source:
+        while chunk := source.read(1024 * 1024):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return lines + (last != b"\n")

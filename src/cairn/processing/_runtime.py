@@ -29,6 +29,7 @@ from cairn.errors import CairnError, Conflict, Forbidden, NotFound
 from cairn.processing import service
 from cairn.processing._dispatch import dispatch_execution
 from cairn.processing._engine import ComponentJob, Event, Executor, Job, LocalExecutor
+from cairn.processing._notices import notify_execution_ended
 from cairn.processing._registry import get_service
 from cairn.processing._signing import SignedUrl, Signer
 from cairn.processing.models import (
@@ -337,6 +338,8 @@ class Runtime:
                 dispatch_execution(self.uow, self.blobs, self.settings, event.execution_id)
             with self.uow.transaction() as session:
                 self._record(session, event)
+            if event.kind == "done":  # #16: one completion notice per execution, once ended
+                notify_execution_ended(self.uow, self.settings, event.execution_id)
         finally:
             if event.kind == "done":
                 with self._idle:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import re
 import shutil
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from cairn.errors import Invalid
 from cairn.hookspecs import hookimpl
 from cairn.processing._context import ComponentContext, DispatchContext
 from cairn.processing._geo import GEOD, read_features, union_bounds
+from cairn.processing.dispatchers import AWS_S3, EMAIL, STORAGE_URL, WEBHOOK, dispatch_path
 from cairn.processing.ssd import ComponentSpec, Dispatcher, InputSpec, OptionSpec, Service
 
 __all__ = [
@@ -224,15 +224,11 @@ def dispatch_to_folder(ctx: DispatchContext) -> None:
     if not target.is_relative_to(root.resolve()):
         raise ValueError(f"the folder {ctx.options['folder']!r} leads outside the dispatch root")
     for file in ctx.files:
-        where = target / f"{file.chain_index + 1}_{_safe(file.component)}" / _safe(file.data_name)
-        where.mkdir(parents=True, exist_ok=True)
-        with ctx.open(file) as source, (where / Path(file.file_name).name).open("wb") as out:
+        where = target / dispatch_path(file)
+        where.parent.mkdir(parents=True, exist_ok=True)
+        with ctx.open(file) as source, where.open("wb") as out:
             shutil.copyfileobj(source, out)
     ctx.log(f"copied {len(ctx.files)} file(s) to {target}")
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^\w.-]+", "_", name).strip("._") or "output"
 
 
 LOCAL_FOLDER = Dispatcher(
@@ -262,7 +258,7 @@ LOCAL_FOLDER = Dispatcher(
 
 @hookimpl
 def register_dispatchers() -> list[Dispatcher]:
-    return [LOCAL_FOLDER]
+    return [LOCAL_FOLDER, AWS_S3, STORAGE_URL, EMAIL, WEBHOOK]
 
 
 # --- components (run in worker processes) ------------------------------------------------------

@@ -22,6 +22,7 @@ from cairn.accounts.service import Actor, Privilege
 from cairn.db.base import new_id, utcnow
 from cairn.errors import Conflict, Invalid, NotFound, PaymentRequired
 from cairn.processing import _schedule as schedules
+from cairn.processing._conditions import check_condition
 from cairn.processing._registry import (
     all_dispatchers,
     all_services,
@@ -38,7 +39,14 @@ from cairn.processing.models import (
     Execution,
     Process,
 )
-from cairn.processing.ssd import FILE_TYPES, Dispatcher, Service, evaluate_price, parse_option
+from cairn.processing.ssd import (
+    CONDITION,
+    FILE_TYPES,
+    Dispatcher,
+    Service,
+    evaluate_price,
+    parse_option,
+)
 from cairn.provenance import service as provenance
 
 __all__ = [
@@ -559,6 +567,7 @@ def _check_dispatchers(given: Sequence[Any]) -> list[dict[str, Any]]:
         }
         try:
             typed = {o.name: parse_option(o, values[o.name]) for o in dispatcher.options}
+            check_condition(typed.get(CONDITION.name))
             if dispatcher.check is not None:
                 dispatcher.check(typed)
         except Invalid as exc:

@@ -132,15 +132,17 @@ class Service:
         return next((o for o in self.options if o.name == name), None)
 
 
-# Every dispatcher has it (the manual: "checked prior to dispatch"). Part 1 stores it; part 2
-# evaluates it (simpleeval) and dispatches only when it is true.
+# Every dispatcher has it (the manual: "checked prior to dispatch"): cairn.processing._conditions
+# checks it when a process is saved and evaluates it (simpleeval) before each dispatch.
 CONDITION = OptionSpec(
     "condition",
     "string",
     required=False,
     nullable=True,
     title="Condition",
-    description="A Python expression checked before dispatch (stored; evaluated from part 2).",
+    description="A Python expression over inputs, input_n_files, input_n_file_m_name, "
+    "input_n_file_m_lines and dispatching_service_name; the dispatcher sends only when it "
+    "is true.",
 )
 
 
