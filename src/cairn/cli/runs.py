@@ -462,6 +462,14 @@ def publish(
         )
 
 
+def _local_blobs() -> Any:
+    """The data folder's blob store (archived scripts: YesWorkflow narrows derivations)."""
+    from cairn.cli._common import local_blob_store
+    from cairn.config import get_settings
+
+    return local_blob_store(get_settings())
+
+
 @app.command("export-prov")
 @_selecting()
 def export_prov(
@@ -474,7 +482,7 @@ def export_prov(
     from cairn.provenance.w3c import read_graph, to_prov
 
     with local_session() as session:
-        graph = read_graph(session, selector)
+        graph = read_graph(session, selector, blobs=_local_blobs())
     text = to_prov(graph, fmt)
     if to is None:
         typer.echo(text, nl=False)
@@ -516,7 +524,7 @@ def query(
         from cairn.provenance.w3c import query_sparql, read_graph
 
         with local_session() as session:  # read, then answer with no transaction open
-            graph = read_graph(session)
+            graph = read_graph(session, blobs=_local_blobs())
         answer = query_sparql(graph, sparql)
     else:
         from cairn.provenance.prolog import export_prolog as facts

@@ -236,10 +236,11 @@ def _write_crate(
         "arguments": json.loads(run.arguments or "[]"),
         "packages": json.loads(run.packages or "[]"),
     }
+    graph = read_graph(session, RunSelector(run_id=run.id), blobs=blobs)
     prov_files = {
         "provenance/environment.json": json.dumps(environment, indent=2) + "\n",
-        "provenance/prov.json": to_prov(read_graph(session, RunSelector(run_id=run.id)), "json"),
-        "provenance/prov.provn": to_prov(read_graph(session, RunSelector(run_id=run.id)), "provn"),
+        "provenance/prov.json": to_prov(graph, "json"),
+        "provenance/prov.provn": to_prov(graph, "provn"),
     }
     model = _yw_model(yw_source) if yw_source is not None else None
     if model is not None:

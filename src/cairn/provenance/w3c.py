@@ -9,7 +9,9 @@ Both are built from one reading of the store (``read_graph``), so they always sa
   ``urn:cairn:file:<id>``), with the paths it was seen at as ``cairn:path``. Naming entities by
   content joins runs the way ``trace_runs`` does by default: a run used what another generated;
 - ``prov:used`` for read and execute, ``prov:wasGeneratedBy`` for write, and
-  ``prov:wasDerivedFrom`` from every output of a run to every input of it (RunManager's rule).
+  ``prov:wasDerivedFrom`` from every output of a run to every input of it (RunManager's rule),
+  unless the run's script carries a YesWorkflow model: then an output its ``@uri`` templates
+  place derives only from the inputs upstream of it in the workflow (``_derivation``).
 
 SPARQL property paths then answer lineage, e.g. everything upstream of a content:
 ``SELECT ?x WHERE { <urn:sha256:…> prov:wasDerivedFrom+ ?x }``.
@@ -17,18 +19,23 @@ SPARQL property paths then answer lineage, e.g. everything upstream of a content
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import PurePath
-from typing import Any
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cairn.errors import Invalid
+from cairn.provenance._derivation import RunFile, yw_sources
 from cairn.provenance._select import LOCAL, RunSelector, Scope, select_runs_query
-from cairn.provenance.models import FileVersion, RunEdge
+from cairn.provenance.models import FileVersion, Run, RunEdge
+
+if TYPE_CHECKING:
+    from cairn.blobs import BlobStore
 
 __all__ = [
     "CAIRN_NS",
@@ -71,16 +78,44 @@ def _entity_iri(version: FileVersion) -> str:
     return f"urn:sha256:{version.sha256}" if version.sha256 else f"urn:cairn:file:{version.id}"
 
 
+def _script_text(version: FileVersion, blobs: BlobStore | None) -> str | None:
+    """The exact text of the script a run executed: its archived copy, else the file on disk
+    when it still has the recorded hash; ``None`` when neither is at hand."""
+    data: bytes | None = None
+    if blobs is not None and version.archived_sha256:
+        try:
+            data = blobs.read_bytes(version.archived_sha256)
+        except Exception:  # a missing or corrupt blob: read the disk instead
+            data = None
+    if data is None and version.sha256:
+        try:
+            disk = Path(version.path).read_bytes()
+        except OSError:
+            return None
+        data = disk if hashlib.sha256(disk).hexdigest() == version.sha256 else None
+    return None if data is None else data.decode("utf-8", errors="replace")
+
+
 def read_graph(
-    session: Session, selector: RunSelector | None = None, *, scope: Scope = LOCAL
+    session: Session,
+    selector: RunSelector | None = None,
+    *,
+    scope: Scope = LOCAL,
+    blobs: BlobStore | None = None,
 ) -> ProvGraph:
-    """The runs ``selector`` picks (all of the scope's by default) and the files they saw."""
+    """The runs ``selector`` picks (all of the scope's by default) and the files they saw.
+
+    A run whose script carries YesWorkflow annotations has its ``wasDerivedFrom`` narrowed by
+    the model; the script is read from ``blobs`` (its archived version) or from disk when it
+    is unchanged there."""
     runs = list(session.scalars(select_runs_query(selector or RunSelector(), scope)))
     graph = ProvGraph()
     by_seq: dict[int, str] = {}
+    run_of: dict[str, Run] = {}
     for run in runs:
         iri = f"urn:uuid:{run.id}"
         by_seq[run.seq] = iri
+        run_of[iri] = run
         graph.activities[iri] = {
             "label": PurePath(run.script).name if run.script else run.kind,
             "start": run.started_at,
@@ -101,8 +136,13 @@ def read_graph(
     )
     inputs: dict[str, set[str]] = defaultdict(set)
     outputs: dict[str, set[str]] = defaultdict(set)
+    files: dict[str, list[RunFile]] = defaultdict(list)
+    scripts: dict[str, FileVersion] = {}
     for seq, access, version in rows:
         activity, entity = by_seq[seq], _entity_iri(version)
+        files[activity].append(RunFile(access, version.path, entity))
+        if access == "execute" and version.path == run_of[activity].script:
+            scripts[activity] = version
         seen = graph.entities.setdefault(
             entity, {"paths": set(), "sha256": version.sha256, "size": version.size}
         )
@@ -114,8 +154,15 @@ def read_graph(
             graph.used.add((activity, entity))
             inputs[activity].add(entity)
     for activity, made in outputs.items():
+        narrowed = None
+        if activity in scripts:
+            run = run_of[activity]
+            text = _script_text(scripts[activity], blobs)
+            if text is not None:
+                narrowed = yw_sources(run.script or "", text, files[activity], base=run.cwd)
         for output in made:
-            for source in inputs[activity] - {output}:
+            sources = inputs[activity] if narrowed is None else narrowed.get(output)
+            for source in (inputs[activity] if sources is None else sources) - {output}:
                 graph.derived.add((output, source, activity))
     return graph
 
