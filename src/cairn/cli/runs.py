@@ -434,15 +434,22 @@ def publish(
     blobs = local_blob_store(get_settings())
     with contextlib.ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory())) if remote else Path(to)
-        with local_session() as session:
-            published = publishing.publish_run(session, blobs, run, to=folder, update=update)
+        upload = None
         if remote:
             from cairn.cli._common import remote_client
 
-            with remote_client(to) as client:
-                received = client.runs.upload_published(
-                    published.path, organisation_id=organisation_id
-                )
+            client = stack.enter_context(remote_client(to))
+
+            def upload(path: Path) -> Any:
+                return client.runs.upload_published(path, organisation_id=organisation_id)
+
+        # The upload runs inside the local transaction: a refused or failed upload records
+        # no publication here, so the retry needs no --update (#14).
+        with local_session() as session:
+            published = publishing.publish_run(
+                session, blobs, run, to=folder, update=update, upload=upload
+            )
+        received = published.uploaded
     if remote:
         if as_json:
             emit(received, as_json=True)
