@@ -153,11 +153,14 @@ def read_graph(
         else:
             graph.used.add((activity, entity))
             inputs[activity].add(entity)
+    texts: dict[str | None, str | None] = {}  # runs of one script read it once
     for activity, made in outputs.items():
         narrowed = None
         if activity in scripts:
-            run = run_of[activity]
-            text = _script_text(scripts[activity], blobs)
+            run, version = run_of[activity], scripts[activity]
+            if version.sha256 not in texts or version.sha256 is None:
+                texts[version.sha256] = _script_text(version, blobs)
+            text = texts[version.sha256]
             if text is not None:
                 narrowed = yw_sources(run.script or "", text, files[activity], base=run.cwd)
         for output in made:
