@@ -87,7 +87,7 @@ def _script_text(version: FileVersion, blobs: BlobStore | None) -> str | None:
             data = blobs.read_bytes(version.archived_sha256)
         except Exception:  # a missing or corrupt blob: read the disk instead
             data = None
-    if data is None and version.sha256:
+    if data is None and version.sha256 and Path(version.path).is_absolute():
         try:
             disk = Path(version.path).read_bytes()
         except OSError:
