@@ -524,11 +524,13 @@ class Lineage:
         }
 
 
-def _path_keys(path: str) -> set[str]:
-    """The ``path_key`` values ``path`` may be stored under (as given, and made absolute)."""
+def _path_keys(path: str, *, resolve: bool = True) -> set[str]:
+    """The ``path_key`` values ``path`` may be stored under: as given and, with ``resolve``,
+    made absolute against the current folder (a server passes False: its folder is no
+    caller's)."""
     shown, _ = stored_path(path)
     keys = {path_key(shown)}
-    if not shown.startswith("/"):
+    if resolve and not shown.startswith("/"):
         keys.add(path_key(os.path.normpath(os.path.join(os.getcwd(), shown))))
     return keys
 
@@ -615,10 +617,12 @@ class PathVersion:
         }
 
 
-def path_versions(session: Session, path: str, *, scope: Scope = LOCAL) -> list[PathVersion]:
-    """The different contents recorded at ``path`` (absolute, or relative to the current
-    folder), oldest first, each with the runs that generated and used it: which runs produced
-    different versions of one file (#14 lineage).
+def path_versions(
+    session: Session, path: str, *, scope: Scope = LOCAL, resolve: bool = True
+) -> list[PathVersion]:
+    """The different contents recorded at ``path`` (as stored, or, with ``resolve``, relative
+    to the current folder), oldest first, each with the runs that generated and used it:
+    which runs produced different versions of one file (#14 lineage).
 
     Raises:
         RunNotFound: no run of the scope saw that path.
@@ -628,7 +632,8 @@ def path_versions(session: Session, path: str, *, scope: Scope = LOCAL) -> list[
         .join(RunEdge, RunEdge.file_id == FileVersion.id)
         .join(Run, Run.seq == RunEdge.run_seq)
         .where(
-            FileVersion.path_key.in_(_path_keys(path.strip())), scope.clause(Run.organisation_id)
+            FileVersion.path_key.in_(_path_keys(path.strip(), resolve=resolve)),
+            scope.clause(Run.organisation_id),
         )
         .order_by(Run.started_at, Run.seq)
     ).all()
