@@ -9,6 +9,8 @@ block never reads (issue #14, "unless the YW model says otherwise").
 The rule, per output file of a run:
 
 - the script (and any other executed file) stays a source: the output depends on the code;
+  for a traced program (`cairn record --syscalls -- Rscript job.R`) the script is the file it
+  read that its arguments name;
 - an output that no ``@uri`` template matches keeps RunManager's rule (every input);
 - an output that matches derives from the read inputs bound to the data items upstream of its
   own (the workflow opened to its deepest level, so a nested step's ports count); a read input
@@ -74,7 +76,9 @@ def yw_sources(
         return relative_path(path, root)
 
     nodes_of_data = {d: node.id for node in view.data.values() for d in node.data_ids}
-    executed = {f.entity for f in files if f.access == "execute"}
+    # the code stays a source: what the run executed, and the annotated script itself (a
+    # traced program, e.g. `Rscript job.R`, only reads its script)
+    executed = {f.entity for f in files if f.access == "execute" or f.path == script}
     inputs = [(f.entity, bound.get(key(f.path), set())) for f in files if f.access == "read"]
     narrowed: dict[str, set[str]] = {}
     for output in (f for f in files if f.access == "write"):

@@ -20,6 +20,7 @@ SPARQL property paths then answer lineage, e.g. everything upstream of a content
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -96,6 +97,22 @@ def _script_text(version: FileVersion, blobs: BlobStore | None) -> str | None:
     return None if data is None else data.decode("utf-8", errors="replace")
 
 
+def _annotatable(path: str) -> bool:
+    """Whether ``path``'s extension names a language YesWorkflow comments are read in."""
+    from cairn.provenance.yw.comments import EXTENSIONS
+
+    return PurePath(path).suffix.lower() in EXTENSIONS
+
+
+def _argument_names(run: Run) -> set[str]:
+    """The file names among a run's arguments (a traced program's script is one of them)."""
+    try:
+        arguments = json.loads(run.arguments or "[]")
+    except ValueError:
+        return set()
+    return {PurePath(a).name for a in arguments if isinstance(a, str) and a.strip()}
+
+
 def read_graph(
     session: Session,
     selector: RunSelector | None = None,
@@ -138,11 +155,19 @@ def read_graph(
     outputs: dict[str, set[str]] = defaultdict(set)
     files: dict[str, list[RunFile]] = defaultdict(list)
     scripts: dict[str, FileVersion] = {}
+    named: dict[str, set[str]] = {}  # a traced program's arguments, by file name
     for seq, access, version in rows:
         activity, entity = by_seq[seq], _entity_iri(version)
+        run = run_of[activity]
         files[activity].append(RunFile(access, version.path, entity))
-        if access == "execute" and version.path == run_of[activity].script:
-            scripts[activity] = version
+        if access == "execute" and version.path == run.script:
+            if run.kind != "program" or _annotatable(version.path):  # not /usr/bin/Rscript
+                scripts[activity] = version
+        elif access == "read" and run.kind == "program" and activity not in scripts:
+            if activity not in named:
+                named[activity] = _argument_names(run)
+            if PurePath(version.path).name in named[activity] and _annotatable(version.path):
+                scripts[activity] = version  # `Rscript job.R`: job.R carries the model
         seen = graph.entities.setdefault(
             entity, {"paths": set(), "sha256": version.sha256, "size": version.size}
         )
@@ -162,7 +187,7 @@ def read_graph(
                 texts[version.sha256] = _script_text(version, blobs)
             text = texts[version.sha256]
             if text is not None:
-                narrowed = yw_sources(run.script or "", text, files[activity], base=run.cwd)
+                narrowed = yw_sources(version.path, text, files[activity], base=run.cwd)
         for output in made:
             sources = inputs[activity] if narrowed is None else narrowed.get(output)
             for source in (inputs[activity] if sources is None else sources) - {output}:
