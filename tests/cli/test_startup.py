@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -62,3 +63,22 @@ def test_listed_help_is_the_command_s_own(name: str) -> None:
     command = load_command(name)
     own = (command.help or "").strip().split("\n\n")[0].replace("\n", " ")
     assert COMMANDS[name].help == own
+
+
+def test_record_imports_neither_fsspec_nor_alembic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cairn record` on the default (folder) blob store: fsspec (~60 ms) is imported only
+    for an fsspec URL, Alembic only when the database needs migrating (#14 start-up)."""
+    folder = tmp_path
+    (folder / "empty.py").write_text("")
+    monkeypatch.setenv("CAIRN_DATA_DIR", str(folder / "data"))
+    monkeypatch.delenv("CAIRN_DATABASE_URL", raising=False)
+    monkeypatch.delenv("CAIRN_BLOB_URL", raising=False)
+    monkeypatch.chdir(folder)
+    first = _imported("record", "empty.py")  # migrates the new data folder
+    assert "sqlalchemy" in first  # the probe recorded a run
+    again = _imported("record", "empty.py")
+    assert "sqlalchemy" in again
+    assert again.isdisjoint({"fsspec", "alembic"})
+    assert "fsspec" not in first

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,10 @@ def test_publish_to_a_server_uploads_the_package(server: Server, tmp_path: Path)
 
     assert cairn("record", "double.py").returncode == 0
     assert cairn("runs", "metadata", "1", "--set", "meta.yaml").returncode == 0
+    # An organisation the user is not in: the server refuses, nothing is recorded locally ...
+    refused = cairn("runs", "publish", "1", "--to", server.url, "--org", str(uuid.uuid4()))
+    assert refused.returncode != 0 and "not found" in refused.stderr.lower(), refused.stderr
+    # ... so the retry is version 1 again and needs no --update
     done = cairn("runs", "publish", "1", "--to", server.url, "--json")
     assert done.returncode == 0, done.stderr
     received = json.loads(done.stdout)

@@ -209,3 +209,18 @@ def test_yw_recon_reads_a_recorded_run(local: Path, tmp_path: Path) -> None:
     assert both.exit_code == 2 and "not both" in both.output
     missing = runner.invoke(app, [*args, "--run", "9"])
     assert missing.exit_code == 4
+
+
+def test_versions_lists_the_contents_seen_at_a_path(local: Path) -> None:
+    script = "import pathlib, sys\npathlib.Path('o.txt').write_text(sys.argv[1])\n"
+    (local / "w.py").write_text(script)
+    assert cairn("record", "w.py", "a").returncode == 0
+    assert cairn("record", "w.py", "b").returncode == 0
+    found = runs("versions", "o.txt")
+    assert isinstance(found, list)
+    assert [v["sha256"] for v in found] == [hashlib.sha256(x).hexdigest() for x in (b"a", b"b")]
+    assert [[r["seq"] for r in v["generated_by"]] for v in found] == [[1], [2]]
+    table = runner.invoke(app, ["runs", "versions", "o.txt"])
+    assert table.exit_code == 0 and "2 versions of o.txt" in table.output
+    missing = runner.invoke(app, ["runs", "versions", "nothing.txt"])
+    assert missing.exit_code != 0 and "No recorded run saw" in missing.output

@@ -12,12 +12,16 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
+from cairn.blobs import BlobStore
 from cairn.client import Client
 from cairn.config import Settings
+from cairn.db import UnitOfWork, make_engine, make_sessionmaker, migrate
 from cairn.plugins import get_plugin_manager
 from cairn.provenance import RecordResult, RunStore, test_doi
 from cairn.provenance.publishing import publish_run, put_metadata
+from cairn.provenance.recording import record_script
 from tests.archives import published_zip, tar_gz
 from tests.factories import Member
 
@@ -218,3 +222,62 @@ def test_a_crate_naming_files_outside_the_bag_reads_none_of_them(
     run = body["run"]
     assert isinstance(run, dict) and run["used"] == []  # named, not in the bag: not read
     assert [f["path"] for f in run["generated"]] == ["published:outputs/result.txt"]
+
+
+def test_a_refused_upload_records_no_publication_and_the_retry_works(
+    engine: Engine,
+    blobs: BlobStore,
+    project: Path,
+    tmp_path: Path,
+    client: TestClient,
+    make_member: Callable[..., Member],
+) -> None:
+    """`publish --to URL`: the upload runs inside the local transaction (#14). The local store
+    is the test's database on PostgreSQL; on SQLite a file of its own, as a researcher's data
+    folder is (one SQLite file cannot take the server's write while the local one is open)."""
+    from sqlalchemy import func, select
+
+    from cairn.errors import NotFound
+    from cairn.provenance.models import Publication
+
+    local = engine
+    if engine.dialect.name == "sqlite":
+        local = make_engine(Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/l.db"))
+        migrate(local)
+    (tmp_path / "work").mkdir()
+    store = RunStore(UnitOfWork(make_sessionmaker(local)), blobs, tmp_path / "work")
+    (project / "in.txt").write_text("abc")
+    (project / "double.py").write_text(SCRIPT)
+    run = record_script(project / "double.py", store=store)
+    with store.uow.transaction() as session:
+        put_metadata(session, run.run_id, LICENSED)
+    member, stranger = make_member(), make_member()
+    sdk = Client("http://testserver", token=member.token, http_client=client)
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def into(organisation_id: str) -> Callable[[Path], object]:
+        return lambda path: sdk.runs.upload_published(path, organisation_id=organisation_id)
+
+    def publications() -> int:
+        with store.uow.transaction() as session:
+            count = session.scalar(
+                select(func.count()).select_from(Publication).where(Publication.run_seq == run.seq)
+            )
+        return int(count or 0)
+
+    # the server refuses: the member does not belong to the stranger's organisation
+    with pytest.raises(NotFound), store.uow.transaction() as session:
+        publish_run(session, store.blobs, run.run_id, to=out, upload=into(stranger.organisation_id))
+    assert publications() == 0
+    assert _runs(client, stranger) == 0  # and nothing arrived there
+    # the retry needs no update=True and is version 1
+    with store.uow.transaction() as session:
+        published = publish_run(
+            session, store.blobs, run.run_id, to=out, upload=into(member.organisation_id)
+        )
+    assert published.version == 1 and publications() == 1
+    assert published.uploaded["run"]["kind"] == "published"
+    assert _runs(client, member) == 1
+    if local is not engine:
+        local.dispose()

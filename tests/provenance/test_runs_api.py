@@ -3,6 +3,7 @@ activities), their lineage, hostile input, other organisations' ids, and the SDK
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 import pytest
@@ -120,3 +121,33 @@ def test_the_sdk_lists_gets_and_traces(
     assert list(sdk.runs.list(tag=["nothing"])) == []
     with pytest.raises(NotFound):
         sdk.runs.get("00000000-0000-0000-0000-000000000000")
+
+
+def test_versions_of_a_path_in_the_organisation(
+    client: TestClient, make_member: Callable[..., Member]
+) -> None:
+    member, stranger = make_member(), make_member()
+    _package(client, member, {"data.csv": b"1,2\n"})
+    _package(client, member, {"data.csv": b"1,2\n", "more.txt": b"x"})
+    _package(client, member, {"data.csv": b"3,4\n"})
+    api = "/api/v1/runs/versions"
+    answer = client.get(api, params={"path": "data.csv"}, headers=member.headers)
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    assert [len(v["used_by"]) for v in found] == [2, 1] and found[0]["generated_by"] == []
+    assert {v["sha256"] for v in found} == {
+        hashlib.sha256(b"1,2\n").hexdigest(),
+        hashlib.sha256(b"3,4\n").hexdigest(),
+    }
+    # another organisation's path is not found; so is a path no run saw
+    for caller, path in ((stranger, "data.csv"), (member, "absent.csv")):
+        missing = client.get(api, params={"path": path}, headers=caller.headers)
+        assert missing.status_code == 404, missing.text
+        assert missing.headers["content-type"].startswith("application/problem+json")
+    assert client.get(api, headers=member.headers).status_code == 422  # no path given
+    sdk = Client("http://testserver", token=member.token, http_client=client)
+    assert sdk.runs.versions("data.csv") == found
+    with pytest.raises(NotFound):
+        Client("http://testserver", token=stranger.token, http_client=client).runs.versions(
+            "data.csv"
+        )

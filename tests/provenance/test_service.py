@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -22,6 +23,7 @@ from cairn.provenance.service import (
     delete_runs,
     export_file_records,
     list_runs,
+    path_versions,
     purge_blobs,
     record_activity,
     trace_runs,
@@ -248,3 +250,28 @@ def test_another_organisations_runs_are_invisible(store: RunStore, project: Path
         assert delete_runs(session, RunSelector(run_id=run_id), scope=Scope((mine_id,))).runs == []
     with store.uow.transaction() as session:
         assert len(list_runs(session, RunSelector(), scope=Scope((theirs_id,)))) == 1
+
+
+def test_path_versions_name_the_runs_behind_each_version(
+    run_script: Runner, project: Path, store: RunStore
+) -> None:
+    write = "import pathlib, sys\npathlib.Path('out.txt').write_text(sys.argv[1])\n"
+    bump = (  # reads and rewrites the same path: a lineage cycle by path, not by content
+        "import pathlib\np = pathlib.Path('out.txt')\np.write_text(p.read_text() + '+')\n"
+    )
+    first = run_script(write, "one", name="write.py")
+    second = run_script(bump, name="bump.py")
+    third = run_script(write, "one", name="write.py")  # the first content again
+    with store.uow.transaction() as session:
+        found: list[dict[str, Any]] = [v.as_dict() for v in path_versions(session, "out.txt")]
+        assert found == [v.as_dict() for v in path_versions(session, str(project / "out.txt"))]
+        with pytest.raises(RunNotFound):
+            path_versions(session, "never.txt")
+        with pytest.raises(RunNotFound):  # the local store's runs are no organisation's
+            path_versions(session, "out.txt", scope=Scope((make_org(session).id,)))
+    one, bumped = hashlib.sha256(b"one").hexdigest(), hashlib.sha256(b"one+").hexdigest()
+    assert [v["sha256"] for v in found] == [one, bumped]
+    assert [r["seq"] for r in found[0]["generated_by"]] == [first.seq, third.seq]
+    assert [r["seq"] for r in found[0]["used_by"]] == [second.seq]
+    assert [r["seq"] for r in found[1]["generated_by"]] == [second.seq]
+    assert found[1]["used_by"] == []

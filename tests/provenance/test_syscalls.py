@@ -107,3 +107,54 @@ def test_hex_escaped_paths_decode_to_their_exact_bytes() -> None:
     assert os.fsencode(strings[0]) == b"caf\xe9"
     assert parse_line("42 +++ exited with 0 +++") is None
     assert parse_line("garbage") is None
+
+
+JOB_SH = """\
+#!/bin/sh
+# @begin job
+# @in a @uri file:a.txt
+# @in b @uri file:b.txt
+# @out a_copy @uri file:a_copy.txt
+# @out both @uri file:both.txt
+# @begin copy_a
+# @in a @uri file:a.txt
+# @out a_copy @uri file:a_copy.txt
+# @end copy_a
+{ cat a.txt; echo 1; } > a_copy.txt
+# @begin join
+# @in a_copy @uri file:a_copy.txt
+# @in b @uri file:b.txt
+# @out both @uri file:both.txt
+# @end join
+cat a_copy.txt b.txt > both.txt
+# @end job
+"""
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["./job.sh", "sh job.sh"])
+def test_a_traced_script_s_yw_model_narrows_derivations(
+    store: RunStore, project: Path, direct: bool
+) -> None:
+    """`--syscalls`: the annotated script is what the program executed, or the file its
+    arguments name (`sh job.sh`, `Rscript job.R`): its model narrows wasDerivedFrom (#14)."""
+    from cairn.provenance.w3c import read_graph
+
+    (project / "a.txt").write_text("a\n")
+    (project / "b.txt").write_text("b\n")
+    script = project / "job.sh"
+    script.write_text(JOB_SH)
+    script.chmod(0o755)
+    command = [str(script)] if direct else ["sh", "job.sh"]
+    assert record_program(command, store=store).status == "ok"
+
+    def entity(name: str) -> str:
+        return "urn:sha256:" + hashlib.sha256((project / name).read_bytes()).hexdigest()
+
+    with store.uow.transaction() as session:
+        graph = read_graph(session, blobs=store.blobs)
+    derived = {(o, s) for o, s, _ in graph.derived}
+    a, b, job = entity("a.txt"), entity("b.txt"), entity("job.sh")
+    (activity,) = graph.activities
+    programs = {e for act, e in graph.used if act == activity} - {a, b, job}  # e.g. /bin/sh
+    assert {s for o, s in derived if o == entity("a_copy.txt")} - programs == {a, job}
+    assert {s for o, s in derived if o == entity("both.txt")} - programs == {a, b, job}

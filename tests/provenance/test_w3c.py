@@ -140,3 +140,98 @@ def test_other_organisations_runs_stay_out(store: RunStore) -> None:
         assert read_graph(session, scope=Scope((mine_id,))).entities == {}
         theirs_graph = read_graph(session, scope=Scope((theirs_id,)))
     assert list(theirs_graph.entities) == ["urn:sha256:" + "a" * 64]
+
+
+# --- wasDerivedFrom narrowed by the YesWorkflow model -----------------------------------------
+
+ANNOTATED = """\
+# @begin two_outputs
+# @in a @uri file:a.txt
+# @in b @uri file:b.txt
+# @out a_copy @uri file:a_copy.txt
+# @out both @uri file:both.txt
+#
+# @begin copy_a
+# @in a @uri file:a.txt
+# @out a_copy @uri file:a_copy.txt
+# @end copy_a
+import pathlib
+pathlib.Path("a_copy.txt").write_text(pathlib.Path("a.txt").read_text() + "1")
+#
+# @begin join
+# @in a_copy @uri file:a_copy.txt
+# @in b @uri file:b.txt
+# @out both @uri file:both.txt
+# @end join
+pathlib.Path("both.txt").write_text(
+    pathlib.Path("a_copy.txt").read_text() + pathlib.Path("b.txt").read_text()
+)
+pathlib.Path("notes.txt").write_text(pathlib.Path("c.txt").read_text() + "n")
+# @end two_outputs
+"""
+
+
+def _derivations(store: RunStore, **kwargs: object) -> set[tuple[str, str]]:
+    with store.uow.transaction() as session:
+        graph = read_graph(session, **kwargs)  # type: ignore[arg-type]
+    return {(output, source) for output, source, _ in graph.derived}
+
+
+def test_the_yw_model_narrows_derivations(
+    store: RunStore, run_script: Runner, project: Path
+) -> None:
+    for name in ("a", "b", "c"):
+        (project / f"{name}.txt").write_text(name)
+    result = run_script(ANNOTATED, name="annotated.py")
+    assert result.status == "ok"
+    a, b, c, script = (content(project / n) for n in ("a.txt", "b.txt", "c.txt", "annotated.py"))
+    a_copy, both, notes = (content(project / n) for n in ("a_copy.txt", "both.txt", "notes.txt"))
+    derived = _derivations(store, blobs=store.blobs)
+    # copy_a reads a only: a_copy does not come from b (RunManager's rule would say so)
+    assert {s for o, s in derived if o == a_copy} == {a, script}
+    # join reads a_copy (made from a) and b
+    assert {s for o, s in derived if o == both} == {a, b, script}
+    # no template places notes.txt: every input of the run, as RunManager's rule says
+    assert {s for o, s in derived if o == notes} == {a, b, c, script}
+    # the SPARQL lineage follows the narrowed graph
+    with store.uow.transaction() as session:
+        graph = read_graph(session, blobs=store.blobs)
+    rows = query_sparql(graph, f"SELECT ?x WHERE {{ <{a_copy}> prov:wasDerivedFrom+ ?x }}")
+    assert isinstance(rows, list) and {r["x"] for r in rows} == {a, script}
+
+
+def test_the_archived_script_is_read_when_the_file_changed(
+    store: RunStore, run_script: Runner, project: Path
+) -> None:
+    for name in ("a", "b", "c"):
+        (project / f"{name}.txt").write_text(name)
+    run_script(ANNOTATED, name="annotated.py")
+    a, b, a_copy = (content(project / n) for n in ("a.txt", "b.txt", "a_copy.txt"))
+    (project / "annotated.py").write_text("# edited afterwards: no annotations any more\n")
+    narrowed = _derivations(store, blobs=store.blobs)
+    assert (a_copy, a) in narrowed and (a_copy, b) not in narrowed
+    # without the blob store, and the script changed on disk: RunManager's rule
+    plain = _derivations(store)
+    assert (a_copy, a) in plain and (a_copy, b) in plain
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import pathlib\npathlib.Path('out.txt').write_text(pathlib.Path('a.txt').read_text()"
+        " + pathlib.Path('b.txt').read_text())\n",
+        # malformed annotations: no model, so RunManager's rule, not an error
+        "# @begin x\n# @in a @uri file:a.txt\nimport pathlib\npathlib.Path('out.txt')"
+        ".write_text(pathlib.Path('a.txt').read_text() + pathlib.Path('b.txt').read_text())\n",
+    ],
+    ids=["no-annotations", "unbalanced-annotations"],
+)
+def test_without_a_usable_model_every_input_is_a_source(
+    store: RunStore, run_script: Runner, project: Path, source: str
+) -> None:
+    (project / "a.txt").write_text("a")
+    (project / "b.txt").write_text("b")
+    run_script(source, name="plain.py")
+    out, a, b = (content(project / n) for n in ("out.txt", "a.txt", "b.txt"))
+    derived = _derivations(store, blobs=store.blobs)
+    assert {s for o, s in derived if o == out} == {a, b, content(project / "plain.py")}

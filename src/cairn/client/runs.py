@@ -60,6 +60,14 @@ class Runs:
     def get(self, run_id: str) -> Run:
         return Run.bind(self._client, self._client.get_json(f"{API}/{run_id}"))
 
+    def versions(self, path: str) -> list[dict[str, Any]]:
+        """The versions recorded at ``path`` (as runs stored it), oldest first, with the runs
+        that generated and used each."""
+        answer: list[dict[str, Any]] = self._client.get_json(
+            f"{API}/versions", params={"path": path}
+        )
+        return answer
+
     def upload_published(
         self, package: str | Path, *, organisation_id: str | None = None
     ) -> dict[str, Any]:

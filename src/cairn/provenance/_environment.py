@@ -29,12 +29,35 @@ def _user() -> str | None:
         return None
 
 
+def _name_version(dist: metadata.Distribution) -> tuple[str, str] | None:
+    """``Name`` and ``Version`` from the distribution's metadata headers.
+
+    ``dist.metadata`` runs the e-mail parser over the whole file (descriptions included) and
+    ``dist.version`` runs it again: for the ~400 distributions of a typical environment that
+    was a quarter of `cairn record`'s start-up (#14). The two headers come first, before the
+    blank line that ends the headers, so reading up to there is enough.
+    """
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO")
+    if not text:
+        return None
+    name = version = None
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        key, _, value = line.partition(":")
+        key = key.strip().lower()
+        if key == "name" and name is None:
+            name = value.strip()
+        elif key == "version" and version is None:
+            version = value.strip()
+        if name is not None and version is not None:
+            break
+    return (name, version or "") if name else None
+
+
 def installed_packages() -> list[str]:
-    found = {
-        f"{dist.metadata['Name']}=={dist.version}"
-        for dist in metadata.distributions()
-        if dist.metadata["Name"]
-    }
+    """Every installed distribution as ``name==version``, sorted without regard to case."""
+    found = {f"{nv[0]}=={nv[1]}" for nv in map(_name_version, metadata.distributions()) if nv}
     return sorted(found, key=str.lower)
 
 

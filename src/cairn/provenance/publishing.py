@@ -29,7 +29,7 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -75,6 +75,8 @@ class PublishedRun:
     path: Path
     sha256: str
     files: int
+    uploaded: Any = None
+    """What ``upload`` answered (the server's description of the received run), if given."""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -236,10 +238,11 @@ def _write_crate(
         "arguments": json.loads(run.arguments or "[]"),
         "packages": json.loads(run.packages or "[]"),
     }
+    graph = read_graph(session, RunSelector(run_id=run.id), blobs=blobs)
     prov_files = {
         "provenance/environment.json": json.dumps(environment, indent=2) + "\n",
-        "provenance/prov.json": to_prov(read_graph(session, RunSelector(run_id=run.id)), "json"),
-        "provenance/prov.provn": to_prov(read_graph(session, RunSelector(run_id=run.id)), "provn"),
+        "provenance/prov.json": to_prov(graph, "json"),
+        "provenance/prov.provn": to_prov(graph, "provn"),
     }
     model = _yw_model(yw_source) if yw_source is not None else None
     if model is not None:
@@ -299,9 +302,16 @@ def publish_run(
     to: str | os.PathLike[str],
     update: bool = False,
     scope: Scope = LOCAL,
+    upload: Callable[[Path], Any] | None = None,
 ) -> PublishedRun:
     """Write the run's package as a zip at ``to`` (a folder: ``run-<seq>-v<version>.zip`` in
-    it) and record the publication. A run published before refuses unless ``update``."""
+    it) and record the publication. A run published before refuses unless ``update``.
+
+    ``upload`` (e.g. the SDK's ``runs.upload_published``) is called with the zip once it is
+    written, before this returns, so inside the caller's transaction: when it raises (the
+    server refused the package, the network failed) the publication is rolled back with the
+    transaction and a retry publishes the same version again, without ``update``.
+    """
     import bagit
 
     run = get_run(session, run_ref, scope=scope)
@@ -352,6 +362,8 @@ def publish_run(
         made.validate()  # a bag that does not validate is not written out
         sha256 = _zip(bag, target)
     publication.package_sha256 = sha256
+    session.flush()
+    uploaded = upload(target) if upload is not None else None
     return PublishedRun(
-        publication.id, version, publication.previous_id, target.resolve(), sha256, files
+        publication.id, version, publication.previous_id, target.resolve(), sha256, files, uploaded
     )

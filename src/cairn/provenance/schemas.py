@@ -88,6 +88,21 @@ class LineageRead(BaseModel):
     edges: list[LineageEdge] = Field(description="Which run used or generated which version.")
 
 
+class PathVersionRun(BaseModel):
+    run_id: str = Field(description="The run's UUID.")
+    seq: int = Field(description="The store's run number.")
+    script: str | None = Field(description="The script or program run, or the activity.")
+    path: str = Field(description="The path as the run saw it.")
+
+
+class PathVersionRead(BaseModel):
+    sha256: str | None = Field(description="The content's SHA-256 (null: never hashed).")
+    size: int | None = Field(description="Its size in bytes.")
+    first_seen: datetime = Field(description="When this content was first seen at the path.")
+    generated_by: list[PathVersionRun] = Field(description="The runs that wrote it.")
+    used_by: list[PathVersionRun] = Field(description="The runs that read or executed it.")
+
+
 def run_brief(row: dict[str, Any]) -> RunBrief:
     return RunBrief.model_validate(row)
 

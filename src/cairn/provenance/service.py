@@ -40,6 +40,7 @@ __all__ = [
     "ActivityFile",
     "DeleteReport",
     "Lineage",
+    "PathVersion",
     "RunDraft",
     "RunSelector",
     "RunView",
@@ -53,6 +54,7 @@ __all__ = [
     "get_run",
     "list_runs",
     "page_runs",
+    "path_versions",
     "plot_runs",
     "purge_blobs",
     "record_activity",
@@ -522,6 +524,17 @@ class Lineage:
         }
 
 
+def _path_keys(path: str, *, resolve: bool = True) -> set[str]:
+    """The ``path_key`` values ``path`` may be stored under: as given and, with ``resolve``,
+    made absolute against the current folder (a server passes False: its folder is no
+    caller's)."""
+    shown, _ = stored_path(path)
+    keys = {path_key(shown)}
+    if resolve and not shown.startswith("/"):
+        keys.add(path_key(os.path.normpath(os.path.join(os.getcwd(), shown))))
+    return keys
+
+
 def _seeds(
     session: Session, target: str, scope: Scope, direction: str
 ) -> tuple[list[int], list[Run]]:
@@ -546,12 +559,8 @@ def _seeds(
             wanted = {"upstream": {"read", "execute"}, "downstream": {"write"}}
             kinds = wanted.get(direction, {"read", "execute", "write"})
             return [fid for fid, access in edges if access in kinds], [run]
-    shown, _ = stored_path(text)
-    keys = {path_key(shown)}
-    if not shown.startswith("/"):
-        keys.add(path_key(os.path.normpath(os.path.join(os.getcwd(), shown))))
     ids = session.scalars(
-        select(FileVersion.id).where(FileVersion.path_key.in_(keys), files_ok)
+        select(FileVersion.id).where(FileVersion.path_key.in_(_path_keys(text)), files_ok)
     ).all()
     if not ids:
         raise RunNotFound(f"No recorded run, file or content matches {target!r}.")
@@ -586,6 +595,63 @@ def trace_runs(
         )
     files = sorted(known.values(), key=lambda f: (f.path, f.id))
     return Lineage(target, direction, join, views, files)
+
+
+@dataclass
+class PathVersion:
+    """One content seen at a path: the runs that generated it and the runs that used it."""
+
+    sha256: str | None
+    size: int | None
+    first_seen: datetime
+    generated_by: list[dict[str, object]]
+    used_by: list[dict[str, object]]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "sha256": self.sha256,
+            "size": self.size,
+            "first_seen": self.first_seen.isoformat(),
+            "generated_by": self.generated_by,
+            "used_by": self.used_by,
+        }
+
+
+def path_versions(
+    session: Session, path: str, *, scope: Scope = LOCAL, resolve: bool = True
+) -> list[PathVersion]:
+    """The different contents recorded at ``path`` (as stored, or, with ``resolve``, relative
+    to the current folder), oldest first, each with the runs that generated and used it:
+    which runs produced different versions of one file (#14 lineage).
+
+    Raises:
+        RunNotFound: no run of the scope saw that path.
+    """
+    rows = session.execute(
+        select(FileVersion, RunEdge.access, Run)
+        .join(RunEdge, RunEdge.file_id == FileVersion.id)
+        .join(Run, Run.seq == RunEdge.run_seq)
+        .where(
+            FileVersion.path_key.in_(_path_keys(path.strip(), resolve=resolve)),
+            scope.clause(Run.organisation_id),
+        )
+        .order_by(Run.started_at, Run.seq)
+    ).all()
+    if not rows:
+        raise RunNotFound(f"No recorded run saw the path {path!r}.")
+    found: dict[object, PathVersion] = {}
+    for version, access, run in rows:
+        content = version.sha256 or f"unhashed:{version.id}"
+        entry = found.get(content)
+        seen = version.modified_at or run.started_at
+        if entry is None:
+            entry = found[content] = PathVersion(version.sha256, version.size, seen, [], [])
+        entry.first_seen = min(entry.first_seen, seen)
+        brief = {"run_id": run.id, "seq": run.seq, "script": run.script, "path": version.path}
+        target = entry.generated_by if access == "write" else entry.used_by
+        if brief not in target:
+            target.append(brief)
+    return sorted(found.values(), key=lambda v: v.first_seen)
 
 
 def plot_runs(session: Session, selector: RunSelector, *, scope: Scope = LOCAL) -> Lineage:

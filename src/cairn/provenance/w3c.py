@@ -9,7 +9,9 @@ Both are built from one reading of the store (``read_graph``), so they always sa
   ``urn:cairn:file:<id>``), with the paths it was seen at as ``cairn:path``. Naming entities by
   content joins runs the way ``trace_runs`` does by default: a run used what another generated;
 - ``prov:used`` for read and execute, ``prov:wasGeneratedBy`` for write, and
-  ``prov:wasDerivedFrom`` from every output of a run to every input of it (RunManager's rule).
+  ``prov:wasDerivedFrom`` from every output of a run to every input of it (RunManager's rule),
+  unless the run's script carries a YesWorkflow model: then an output its ``@uri`` templates
+  place derives only from the inputs upstream of it in the workflow (``_derivation``).
 
 SPARQL property paths then answer lineage, e.g. everything upstream of a content:
 ``SELECT ?x WHERE { <urn:sha256:…> prov:wasDerivedFrom+ ?x }``.
@@ -17,18 +19,24 @@ SPARQL property paths then answer lineage, e.g. everything upstream of a content
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import PurePath
-from typing import Any
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cairn.errors import Invalid
+from cairn.provenance._derivation import RunFile, yw_sources
 from cairn.provenance._select import LOCAL, RunSelector, Scope, select_runs_query
-from cairn.provenance.models import FileVersion, RunEdge
+from cairn.provenance.models import FileVersion, Run, RunEdge
+
+if TYPE_CHECKING:
+    from cairn.blobs import BlobStore
 
 __all__ = [
     "CAIRN_NS",
@@ -71,16 +79,60 @@ def _entity_iri(version: FileVersion) -> str:
     return f"urn:sha256:{version.sha256}" if version.sha256 else f"urn:cairn:file:{version.id}"
 
 
+def _script_text(version: FileVersion, blobs: BlobStore | None) -> str | None:
+    """The exact text of the script a run executed: its archived copy, else the file on disk
+    when it still has the recorded hash; ``None`` when neither is at hand."""
+    data: bytes | None = None
+    if blobs is not None and version.archived_sha256:
+        try:
+            data = blobs.read_bytes(version.archived_sha256)
+        except Exception:  # a missing or corrupt blob: read the disk instead
+            data = None
+    if data is None and version.sha256 and Path(version.path).is_absolute():
+        try:
+            disk = Path(version.path).read_bytes()
+        except OSError:
+            return None
+        data = disk if hashlib.sha256(disk).hexdigest() == version.sha256 else None
+    return None if data is None else data.decode("utf-8", errors="replace")
+
+
+def _annotatable(path: str) -> bool:
+    """Whether ``path``'s extension names a language YesWorkflow comments are read in."""
+    from cairn.provenance.yw.comments import EXTENSIONS
+
+    return PurePath(path).suffix.lower() in EXTENSIONS
+
+
+def _argument_names(run: Run) -> set[str]:
+    """The file names among a run's arguments (a traced program's script is one of them)."""
+    try:
+        arguments = json.loads(run.arguments or "[]")
+    except ValueError:
+        return set()
+    return {PurePath(a).name for a in arguments if isinstance(a, str) and a.strip()}
+
+
 def read_graph(
-    session: Session, selector: RunSelector | None = None, *, scope: Scope = LOCAL
+    session: Session,
+    selector: RunSelector | None = None,
+    *,
+    scope: Scope = LOCAL,
+    blobs: BlobStore | None = None,
 ) -> ProvGraph:
-    """The runs ``selector`` picks (all of the scope's by default) and the files they saw."""
+    """The runs ``selector`` picks (all of the scope's by default) and the files they saw.
+
+    A run whose script carries YesWorkflow annotations has its ``wasDerivedFrom`` narrowed by
+    the model; the script is read from ``blobs`` (its archived version) or from disk when it
+    is unchanged there."""
     runs = list(session.scalars(select_runs_query(selector or RunSelector(), scope)))
     graph = ProvGraph()
     by_seq: dict[int, str] = {}
+    run_of: dict[str, Run] = {}
     for run in runs:
         iri = f"urn:uuid:{run.id}"
         by_seq[run.seq] = iri
+        run_of[iri] = run
         graph.activities[iri] = {
             "label": PurePath(run.script).name if run.script else run.kind,
             "start": run.started_at,
@@ -101,8 +153,21 @@ def read_graph(
     )
     inputs: dict[str, set[str]] = defaultdict(set)
     outputs: dict[str, set[str]] = defaultdict(set)
+    files: dict[str, list[RunFile]] = defaultdict(list)
+    scripts: dict[str, FileVersion] = {}
+    named: dict[str, set[str]] = {}  # a traced program's arguments, by file name
     for seq, access, version in rows:
         activity, entity = by_seq[seq], _entity_iri(version)
+        run = run_of[activity]
+        files[activity].append(RunFile(access, version.path, entity))
+        if access == "execute" and version.path == run.script:
+            if run.kind != "program" or _annotatable(version.path):  # not /usr/bin/Rscript
+                scripts[activity] = version
+        elif access == "read" and run.kind == "program" and activity not in scripts:
+            if activity not in named:
+                named[activity] = _argument_names(run)
+            if PurePath(version.path).name in named[activity] and _annotatable(version.path):
+                scripts[activity] = version  # `Rscript job.R`: job.R carries the model
         seen = graph.entities.setdefault(
             entity, {"paths": set(), "sha256": version.sha256, "size": version.size}
         )
@@ -113,9 +178,19 @@ def read_graph(
         else:
             graph.used.add((activity, entity))
             inputs[activity].add(entity)
+    texts: dict[str | None, str | None] = {}  # runs of one script read it once
     for activity, made in outputs.items():
+        narrowed = None
+        if activity in scripts:
+            run, version = run_of[activity], scripts[activity]
+            if version.sha256 not in texts or version.sha256 is None:
+                texts[version.sha256] = _script_text(version, blobs)
+            text = texts[version.sha256]
+            if text is not None:
+                narrowed = yw_sources(version.path, text, files[activity], base=run.cwd)
         for output in made:
-            for source in inputs[activity] - {output}:
+            sources = inputs[activity] if narrowed is None else narrowed.get(output)
+            for source in (inputs[activity] if sources is None else sources) - {output}:
                 graph.derived.add((output, source, activity))
     return graph
 

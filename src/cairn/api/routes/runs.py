@@ -1,8 +1,8 @@
 """Recorded runs on a server: list an organisation's runs, read one, trace its lineage, and
 receive a published run.
 
-Runs reach a server as the platform's own activity (package builds now; processing and the
-archive when they land) and when a researcher uploads a locally recorded run's published
+Runs reach a server as the platform's own activity (package builds, processing executions and
+archive seals) and when a researcher uploads a locally recorded run's published
 package (``cairn runs publish --to URL``).
 """
 
@@ -19,6 +19,7 @@ from cairn.provenance import service
 from cairn.provenance.received import receive_published
 from cairn.provenance.schemas import (
     LineageRead,
+    PathVersionRead,
     PublishedRunRead,
     RunBrief,
     RunRead,
@@ -103,6 +104,25 @@ def upload_published(request: Request, work: WorkflowDep, settings: SettingsDep)
         media_type="application/json",
         headers={"Location": f"{settings.base_url}{router.prefix}/{read.run.run_id}"},
     )
+
+
+@router.get("/versions", response_model=list[PathVersionRead])
+def path_versions(
+    actor: ActorDep,
+    session: SessionDep,
+    path: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=4096,
+            description="The path exactly as runs recorded it (e.g. published:outputs/fig.png).",
+        ),
+    ],
+) -> list[PathVersionRead]:
+    """The different versions of one file recorded at a path in your organisations' runs,
+    oldest first, each with the runs that generated and used it."""
+    found = service.path_versions(session, path, scope=service.scope_for(actor), resolve=False)
+    return [PathVersionRead.model_validate(v.as_dict()) for v in found]
 
 
 @router.get("/{run_id}", response_model=RunRead)

@@ -18,7 +18,7 @@ from cairn.provenance.yw.view import View
 
 Files = Mapping[int, Sequence[Resource]]
 
-__all__ = ["Lineage", "depends", "downstream", "inputs", "outputs", "upstream"]
+__all__ = ["Lineage", "closure", "depends", "downstream", "inputs", "outputs", "upstream"]
 
 
 @dataclass
@@ -42,7 +42,7 @@ class Lineage:
         }
 
 
-def _closure(view: View, start: list[int], *, forward: bool) -> tuple[set[int], set[int]]:
+def closure(view: View, start: list[int], *, forward: bool) -> tuple[set[int], set[int]]:
     """Data nodes and steps reachable from the data nodes ``start`` (themselves included)."""
     readers: dict[int, set[int]] = {}
     writers: dict[int, set[int]] = {}
@@ -107,14 +107,14 @@ def upstream(view: View, name: str, files: Files | None = None) -> Lineage:
     With ``files`` (the run's files per data node, from recon: the hybrid graph) ``name`` may
     also be a file of the run, and the answer lists the run's files of each data item in it.
     """
-    data, steps = _closure(view, _start(view, name, files), forward=False)
+    data, steps = closure(view, _start(view, name, files), forward=False)
     return _lineage(view, "upstream", name, data, steps, files)
 
 
 def downstream(view: View, name: str, files: Files | None = None) -> Lineage:
     """Everything made from ``name``: the steps and data items after it (``files``: as for
     :func:`upstream`)."""
-    data, steps = _closure(view, _start(view, name, files), forward=True)
+    data, steps = closure(view, _start(view, name, files), forward=True)
     return _lineage(view, "downstream", name, data, steps, files)
 
 
@@ -134,7 +134,7 @@ def depends(view: View, output: str, on: str | None = None) -> dict[str, Any]:
     Returns ``{"output", "inputs": {name: bool}, "depends": bool}``: ``depends`` is true when
     ``output`` depends on ``on`` or, without ``on``, on every input.
     """
-    upstream_data, _ = _closure(view, view.find_data(output), forward=False)
+    upstream_data, _ = closure(view, view.find_data(output), forward=False)
     candidates = view.find_data(on) if on is not None else view.inputs
     answers: dict[str, bool] = {}
     for node in candidates:

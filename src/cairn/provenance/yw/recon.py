@@ -35,6 +35,7 @@ __all__ = [
     "read_file_records",
     "recon_facts",
     "reconstruct",
+    "relative_path",
     "write_recon_facts",
 ]
 
@@ -156,7 +157,7 @@ def reconstruct(
     root = Path(base) if base is not None else None
     by_path: dict[str, ReconResource] = {}
     for record in records:
-        path = _relative(record.path, root)
+        path = relative_path(record.path, root)
         resource = by_path.get(path)
         if resource is None:
             resource = ReconResource(len(by_path) + 1, path, set(), record.sha256)
@@ -216,7 +217,8 @@ def _bind(
         recon.uri_values.append((resource.id, variable_id, bound[name]))
 
 
-def _relative(path: str, root: Path | None) -> str:
+def relative_path(path: str, root: Path | None) -> str:
+    """``path`` as recon matches it: relative to ``root`` when under it, normalised."""
     if root is not None and Path(path).is_absolute():
         try:
             return normalise_path(Path(path).relative_to(root).as_posix())
