@@ -9,7 +9,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cairn.db.base import Base, BlobHash, UtcDateTime, new_id, utcnow
@@ -133,6 +143,16 @@ class Execution(Base):
     started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     delete_expiry: Mapped[datetime] = mapped_column(UtcDateTime)
+    # A region larger than its service's maximum runs as a group: one execution per slice
+    # (group_index 0..n-1) and, if the service has one, its aggregator last (index n), which
+    # waits until every slice has ended. An execution of an unsplit region has no group.
+    group_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    group_index: Mapped[int | None] = mapped_column(Integer)
+    group_count: Mapped[int | None] = mapped_column(Integer)
+    aggregator: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    waiting: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Set once on the group's first member when its end has been announced (``group_ended``).
+    group_notified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 

@@ -37,15 +37,24 @@ from cairn.processing.models import (
     Execution,
     Process,
 )
-from cairn.processing.ssd import FILE_TYPES, Dispatcher, Service, evaluate_price, parse_option
+from cairn.processing.ssd import (
+    FILE_TYPES,
+    ComponentSpec,
+    Dispatcher,
+    Service,
+    evaluate_price,
+    parse_option,
+)
 from cairn.provenance import service as provenance
 
 __all__ = [
     "UPLOAD_LIFETIME",
     "ProcessChanges",
     "add_dem_source",
+    "add_execution",
     "add_file",
     "change_delete_expiry",
+    "charge_process",
     "component_logs_query",
     "copy_data",
     "copy_process",
@@ -64,12 +73,14 @@ __all__ = [
     "get_service",
     "list_component_logs",
     "list_components",
+    "list_components_of",
     "list_data",
     "list_dispatchers",
     "list_executions",
     "list_files",
     "list_processes",
     "list_services",
+    "mark_executing",
     "new_process",
     "prepare_execution",
     "preview_of",
@@ -673,6 +684,21 @@ def prepare_execution(
             charged or recorded.
         Conflict: the process is executing already.
     """
+    process, svc = charge_process(session, actor, organisation_id, process_id)
+    execution, components = add_execution(
+        session, process, svc, price=process.price, specs=list(svc.components)
+    )
+    mark_executing(process, execution.started_at)
+    session.flush()
+    return process, execution, components
+
+
+def charge_process(
+    session: Session, actor: Actor, organisation_id: str, process_id: str
+) -> tuple[Process, Service]:
+    """Lock the organisation and the process, check both, and charge the process's price
+    (one ledger entry): the first half of every execute (``prepare_execution`` and
+    ``cairn.processing.groups.prepare_group``)."""
     actor.require(organisation_id, Privilege.execute)
     # Lock the organisation row: two executes at once must not both spend the same credits.
     session.get(Organisation, organisation_id, with_for_update=True, populate_existing=True)
@@ -680,8 +706,8 @@ def prepare_execution(
     session.refresh(process, with_for_update=True)
     if process.process_status == "execute":
         raise Conflict("The process is executing already.")
-    service = get_service(process.service_id)
-    _check_inputs(session, service, organisation_id, process.inputs)
+    svc = get_service(process.service_id)
+    _check_inputs(session, svc, organisation_id, process.inputs)
     balance = accounts.credit_balance(session, organisation_id)
     if balance < process.price:
         raise PaymentRequired(
@@ -697,42 +723,63 @@ def prepare_execution(
             reason=f"Execution of process '{process.name}' ({process.id})",
             by=actor.user,
         )
+    return process, svc
+
+
+def add_execution(
+    session: Session,
+    process: Process,
+    svc: Service,
+    *,
+    price: int,
+    specs: Sequence[ComponentSpec],
+    inputs: Mapping[str, Any] | None = None,
+    first_chain_index: int = 0,
+    **fields: Any,
+) -> tuple[Execution, list[Component]]:
+    """Record one execution of ``process`` running the components ``specs`` on ``inputs``
+    (the process's by default); ``fields`` set further execution columns (a group's)."""
     now = utcnow()
+    chosen = dict(process.inputs if inputs is None else inputs)
     execution = Execution(
-        organisation_id=organisation_id,
+        organisation_id=process.organisation_id,
         process_id=process.id,
-        service_id=service.id,
+        service_id=svc.id,
         options=dict(process.options),
-        inputs=dict(process.inputs),
-        price=process.price,
+        inputs=chosen,
+        price=price,
         started_at=now,
         delete_expiry=now + timedelta(days=process.output_storage_period),
+        **fields,
     )
     session.add(execution)
     session.flush()
     components = []
-    for index, spec in enumerate(service.components):
+    for offset, spec in enumerate(specs):
+        index = first_chain_index + offset
         component = Component(
-            organisation_id=organisation_id,
+            organisation_id=process.organisation_id,
             execution_id=execution.id,
             process_id=process.id,
-            service_id=service.id,
+            service_id=svc.id,
             chain_index=index,
             name=spec.name,
             started_at=now,
             cpu=float(spec.cpu),
             memory=spec.memory,
-            inputs=[process.inputs[str(i.number)] for i in service.inputs] if index == 0 else [],
+            inputs=[chosen[str(i.number)] for i in svc.inputs] if offset == 0 else [],
             outputs=[],
         )
         session.add(component)
         components.append(component)
+    return execution, components
+
+
+def mark_executing(process: Process, now: datetime) -> None:
     process.repeat_start = now
     process.process_status = "execute"
     process.process_status_at = now
     process.has_executed = True
-    session.flush()
-    return process, execution, components
 
 
 def record_execution(session: Session, execution: Execution) -> None:
@@ -783,20 +830,33 @@ def get_execution(
 
 
 def executions_query(
-    session: Session, actor: Actor, organisation_id: str, process_id: str
+    session: Session,
+    actor: Actor,
+    organisation_id: str,
+    process_id: str,
+    *,
+    group_id: str | None = None,
 ) -> Select[Execution]:
+    """The process's executions, oldest first (a group's by ``group_index``); ``group_id``
+    keeps one group's."""
     _owned(session, actor, Process, process_id, organisation_id=organisation_id)
-    return (
-        select(Execution)
-        .where(Execution.process_id == process_id)
-        .order_by(Execution.started_at, Execution.id)
-    )
+    query = select(Execution).where(Execution.process_id == process_id)
+    if group_id is not None:
+        query = query.where(Execution.group_id == group_id)
+    return query.order_by(Execution.started_at, Execution.group_index, Execution.id)
 
 
 def list_executions(
-    session: Session, actor: Actor, organisation_id: str, process_id: str
+    session: Session,
+    actor: Actor,
+    organisation_id: str,
+    process_id: str,
+    *,
+    group_id: str | None = None,
 ) -> Sequence[Execution]:
-    return session.scalars(executions_query(session, actor, organisation_id, process_id)).all()
+    return session.scalars(
+        executions_query(session, actor, organisation_id, process_id, group_id=group_id)
+    ).all()
 
 
 def running(execution: Execution) -> bool:
@@ -830,6 +890,7 @@ def _delete_execution(session: Session, execution: Execution) -> None:
 def change_delete_expiry(
     session: Session, actor: Actor, organisation_id: str, execution_id: str, *, expiry: Any
 ) -> Execution:
+    """Keep the execution, and every other member of its group, until ``expiry``."""
     execution = _owned(
         session,
         actor,
@@ -849,7 +910,19 @@ def change_delete_expiry(
         expiry = expiry.astimezone()
     if expiry <= utcnow():
         raise Invalid("delete_expiry must be in the future.")
-    execution.delete_expiry = expiry
+    # A group's outputs only make sense together (slices and their aggregate): all move.
+    members = [execution]
+    if execution.group_id is not None:
+        members = list(
+            session.scalars(
+                select(Execution)
+                .where(Execution.group_id == execution.group_id)
+                .order_by(Execution.group_index, Execution.id)
+                .with_for_update()
+            )
+        )
+    for member in members:
+        member.delete_expiry = expiry
     session.flush()
     return execution
 
@@ -863,6 +936,17 @@ def list_components(
         .where(Component.execution_id == execution_id)
         .order_by(Component.chain_index)
     ).all()
+
+
+def list_components_of(session: Session, execution_id: str) -> list[Component]:
+    """An execution's components in chain order, for the engine's side (no actor)."""
+    return list(
+        session.scalars(
+            select(Component)
+            .where(Component.execution_id == execution_id)
+            .order_by(Component.chain_index)
+        )
+    )
 
 
 def get_component(

@@ -263,6 +263,7 @@ def process_record(
 def status_record(execution: Execution) -> dict[str, Any]:
     return {
         "process_execution_id": execution.id,
+        **{k: v for k, v in _group_fields(execution).items() if k != "aggregator"},
         "job_status": "running" if execution.ended_at is None else "completed",
         "abort_reason": execution.abort_reason,
         "started_at": _iso(execution.started_at),
@@ -293,8 +294,18 @@ def execution_record(execution: Execution) -> dict[str, Any]:
         "deletable": "True",
         "delete_protection": False,
         "price": execution.price,
-        # Executions run one per process here; groups (a region split in parts) are part 2.
-        "group_id": None,
+        # A region larger than the service takes runs as a group (cairn.processing.groups);
+        # an unsplit execution has no group.
+        **_group_fields(execution),
+    }
+
+
+def _group_fields(execution: Execution) -> dict[str, Any]:
+    return {
+        "group_id": execution.group_id,
+        "group_index": execution.group_index,
+        "group_count": execution.group_count,
+        "aggregator": execution.aggregator,
     }
 
 
@@ -379,6 +390,10 @@ EXECUTION_COLUMNS = _same(
     "progress",
     "delete_expiry",
     "price",
+    "group_id",
+    "group_index",
+    "group_count",
+    "aggregator",
 )
 LOG_COLUMNS = {
     **_same(ComponentLog, "id", "created_at", "logged_at", "message"),
