@@ -41,7 +41,7 @@ def measure(ctx: ComponentContext) -> None:
     features = read_features(ctx.inputs[0][0])
     slices = {p.get("cairn_slice") for _, p in features}
     if int(ctx.options["fail_slice"] or 0) in slices:
-        raise RuntimeError(f"slice {sorted(slices)} fails on purpose")
+        raise RuntimeError(f"slice {sorted(str(s) for s in slices)} fails on purpose")
     table = ctx.work_dir / "area.csv"
     with table.open("w", newline="") as out:
         writer = csv.writer(out)

@@ -516,6 +516,7 @@ class Execution(_Org):
     group_index: int | None = None
     group_count: int | None = None
     aggregator: bool = False
+    options: list[ProcessOption] = []
 
     @property
     def path(self) -> str:
