@@ -189,12 +189,12 @@ def write_stac(entry: Planned) -> list[Path]:
     collection.set_self_href(str(target))
     written = []
     for item in items:
-        collection.add_item(item)
-        item.set_self_href(item.get_self_href())  # add_item keeps the href given above
-    for item in items:
         where = Path(str(item.get_self_href()))
-        where.write_text(json.dumps(item.to_dict(transform_hrefs=True), indent=2))
+        collection.add_item(item)
+        item.set_self_href(str(where))  # add_item lays items out its own way: keep ours
         written.append(where)
+    for item, where in zip(items, written, strict=True):
+        where.write_text(json.dumps(item.to_dict(transform_hrefs=True), indent=2))
     target.write_text(json.dumps(collection.to_dict(transform_hrefs=True), indent=2))
     written.append(target)
     return written
