@@ -4,6 +4,7 @@ whose slice component fails on purpose for the slice named by its option ``fail_
 from __future__ import annotations
 
 import csv
+import time
 
 from cairn import hookimpl
 from cairn.processing._context import ComponentContext
@@ -26,6 +27,7 @@ SPLIT = Service(
     inputs=[InputSpec(1, "GeoJSON", "Region")],
     options=[
         OptionSpec("fail_slice", "numeric", default="0", title="Slice (1-based) that fails"),
+        OptionSpec("seconds", "numeric", default="0", title="Seconds each slice sleeps"),
     ],
     components=[
         ComponentSpec("Measure", "tests.processing.group_services:measure"),
@@ -38,6 +40,7 @@ SPLIT = Service(
 
 
 def measure(ctx: ComponentContext) -> None:
+    time.sleep(float(ctx.options["seconds"] or 0))
     features = read_features(ctx.inputs[0][0])
     slices = {p.get("cairn_slice") for _, p in features}
     if int(ctx.options["fail_slice"] or 0) in slices:

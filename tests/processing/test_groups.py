@@ -352,7 +352,7 @@ def test_group_ended_is_claimed_once_even_by_racing_callers(settings: Any) -> No
     assert summary.abort_reasons == ["boom"]
     with uow.transaction() as session:
         flags = session.scalars(select(Execution.group_notified).order_by(Execution.group_index))
-        assert list(flags) == [True, False, False]
+        assert sorted(flags) == [False, False, True]
     engine.dispose()
 
 
@@ -365,3 +365,133 @@ def test_a_slice_region_is_valid_geojson_marked_with_its_slice() -> None:
             assert feature["properties"]["cairn_slice"] == index + 1
             assert feature["properties"]["cairn_slices"] == len(slices)
             assert shape(feature["geometry"]).within(LAKES.buffer(1e-9))
+
+
+@pytest.mark.usefixtures("split_service")
+def test_stopping_a_group_ends_every_member_and_refunds_them_all(
+    client: TestClient, member: Member
+) -> None:
+    region = upload_data(client, member, _collection(LAKES))
+    process = create_process(
+        client,
+        member,
+        region,
+        service_id=group_services.SPLIT_ID,
+        options=[{"name": "seconds", "value": "60"}],
+    )
+    base = org_path(member)
+    answer = client.post(f"{base}/processes/{process['id']}/execute", headers=member.headers)
+    assert answer.status_code == 200, answer.text
+    assert _balance(client, member) == 10 - 4
+    # A second execute while the group runs is refused: the process is executing.
+    again = client.post(f"{base}/processes/{process['id']}/execute", headers=member.headers)
+    assert again.status_code == 409, again.text
+    stopped = client.post(f"{base}/processes/{process['id']}/stop", headers=member.headers)
+    assert stopped.status_code == 200, stopped.text
+    listed = client.get(
+        f"{base}/processes/{process['id']}/executions", headers=member.headers
+    ).json()["list"]
+    ended = sorted(
+        (wait_execution(client, member, e["id"]) for e in listed),
+        key=lambda e: e["group_index"],
+    )
+    assert len(ended) == ended[0]["group_count"] >= 4
+    assert all(e["success"] is False for e in ended)
+    assert {e["abort_reason"] for e in ended} == {"Stopped by a user."}
+    assert _balance(client, member) == 10  # nothing ran to the end: every share came back
+    shown = client.get(f"{base}/processes/{process['id']}", headers=member.headers)
+    assert shown.json()["model"]["process_status"] == "stop"
+
+
+def test_a_region_too_large_for_the_service_is_refused_and_nothing_is_charged(
+    client: TestClient, member: Member
+) -> None:
+    region = upload_data(client, member, _collection(box(-10, 35, 30, 70)))
+    process = create_process(client, member, region, service_id=CLOUD_CLASSIFICATION.id)
+    base = org_path(member)
+    answer = client.post(f"{base}/processes/{process['id']}/execute", headers=member.headers)
+    assert answer.status_code == 422, answer.text
+    assert "at most 256" in answer.json()["error_message"]
+    assert _balance(client, member) == 10
+    listed = client.get(f"{base}/processes/{process['id']}/executions", headers=member.headers)
+    assert listed.json()["list"] == []
+
+
+def _group_rows(uow: UnitOfWork, *, slices: int) -> list[str]:
+    """A group whose slices have all ended well, with its aggregator waiting: the ids."""
+    from cairn.processing.models import Component, Process
+    from tests.factories import make_org
+
+    with uow.transaction() as session:
+        org = make_org(session)
+        process = Process(
+            organisation_id=org.id,
+            service_id=CLOUD_CLASSIFICATION.id,
+            ssd_id=CLOUD_CLASSIFICATION.ssd_id,
+            name="p",
+            options={},
+            inputs={"1": "region"},
+            process_status="execute",
+        )
+        session.add(process)
+        session.flush()
+        ids = []
+        for index in range(slices + 1):
+            aggregator = index == slices
+            execution = Execution(
+                organisation_id=org.id,
+                process_id=process.id,
+                service_id=CLOUD_CLASSIFICATION.id,
+                options={},
+                inputs={"1": "region"},
+                delete_expiry=utcnow() + timedelta(days=1),
+                group_id="g2",
+                group_index=index,
+                group_count=slices + 1,
+                aggregator=aggregator,
+                waiting=aggregator,
+                success=not aggregator,
+                ended_at=None if aggregator else utcnow(),
+            )
+            session.add(execution)
+            session.flush()
+            session.add(
+                Component(
+                    organisation_id=org.id,
+                    execution_id=execution.id,
+                    process_id=process.id,
+                    service_id=CLOUD_CLASSIFICATION.id,
+                    chain_index=1 if aggregator else 0,
+                    name="Statistics Aggregator" if aggregator else "Classify",
+                    inputs=["region"],
+                    outputs=[],
+                )
+            )
+            ids.append(execution.id)
+    return ids
+
+
+def test_slices_ending_at_once_start_the_aggregator_once(settings: Any) -> None:
+    engine = make_engine(settings)
+    uow = UnitOfWork(make_sessionmaker(engine))
+    ids = _group_rows(uow, slices=3)
+    results: list[Any] = []
+    barrier = threading.Barrier(3)
+
+    def done(execution_id: str) -> None:
+        barrier.wait()
+        with uow.transaction() as session:
+            results.append(groups.after_member_done(session, execution_id))
+
+    threads = [threading.Thread(target=done, args=(i,)) for i in ids[:3]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    started = [r for r in results if r is not None]
+    assert len(results) == 3 and len(started) == 1
+    assert started[0].execution.id == ids[3]
+    with uow.transaction() as session:
+        aggregator = session.get(Execution, ids[3])
+        assert aggregator is not None and aggregator.waiting is False
+    engine.dispose()

@@ -304,17 +304,16 @@ class Runtime:
             self._progress[job.execution_id] = _Progress(len(job.components), dispatch=dispatch)
         self.executor.submit(job, self._on_event)
 
-    def _continue_group(self, execution_id: str) -> None:
-        """A group member ended: refund it if it failed, start the group's aggregator once
-        every slice has ended (or end it unrun)."""
-        with self.uow.transaction() as session:
-            found = groups.after_member_done(session, execution_id)
-            if found is None:
-                return
-            process = session.get(Process, found.execution.process_id)
-            dispatch = bool(process is not None and process.dispatchers)
-            job = self._job(session, found.execution, found.components, found.extra_inputs)
-        self._start(job, dispatch=dispatch)
+    def _continue_group(self, session: Any, execution_id: str) -> tuple[Job, bool] | None:
+        """A group member ended (in the transaction recording it): refund it if it did not
+        succeed; once every slice has ended, the aggregator's job to start (with whether
+        to dispatch), or it is ended unrun."""
+        found = groups.after_member_done(session, execution_id)
+        if found is None:
+            return None
+        process = session.get(Process, found.execution.process_id)
+        dispatch = bool(process is not None and process.dispatchers)
+        return self._job(session, found.execution, found.components, found.extra_inputs), dispatch
 
     def stop(self, actor: Actor, organisation_id: str, process_id: str) -> Process:
         """Stop the process: its running executions are aborted for real."""
@@ -363,8 +362,11 @@ class Runtime:
                 dispatch_execution(self.uow, self.blobs, self.settings, event.execution_id)
             with self.uow.transaction() as session:
                 self._record(session, event)
-            if event.kind == "done":
-                self._continue_group(event.execution_id)
+                follow = None
+                if event.kind == "done":
+                    follow = self._continue_group(session, event.execution_id)
+            if follow is not None:
+                self._start(follow[0], dispatch=follow[1])
         finally:
             if event.kind == "done":
                 with self._idle:

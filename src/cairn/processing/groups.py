@@ -335,14 +335,23 @@ def prepare_group(
 # --- while a group runs ------------------------------------------------------------------------
 
 
-def group_members(session: Session, group_id: str, *, lock: bool = False) -> list[Execution]:
-    """The group's executions by ``group_index`` (locked in that order, so two members
-    ending at once never deadlock)."""
+def group_members(session: Session, group_id: str) -> list[Execution]:
+    """The group's executions by ``group_index``, as committed now (read afresh)."""
     query = select(Execution).where(Execution.group_id == group_id)
     query = query.order_by(Execution.group_index, Execution.id)
-    if lock:
-        query = query.with_for_update()
-    return list(session.scalars(query))
+    return list(session.scalars(query.execution_options(populate_existing=True)))
+
+
+def _lock_group(session: Session, execution_id: str) -> Execution | None:
+    """Lock the member, then its process: the order recording an execution's end takes
+    them in, so deciding for a group never deadlocks with a member ending. The process row
+    is the group's mutex (a process runs one group at a time); members are read afresh
+    after it, so the last member to end sees every other end."""
+    execution = session.get(Execution, execution_id, with_for_update=True, populate_existing=True)
+    if execution is None:
+        return None
+    session.get(Process, execution.process_id, with_for_update=True, populate_existing=True)
+    return execution
 
 
 def group_running(session: Session, execution: Execution) -> bool:
@@ -384,10 +393,10 @@ def after_member_done(session: Session, execution_id: str) -> Next | None:
     every slice has ended, either hand back the waiting aggregator to start (every slice
     succeeded) or end it unrun and refunded (a slice failed or the group was stopped).
     Nothing for an execution outside a group, or when slices are still running."""
-    execution = session.get(Execution, execution_id)
+    execution = _lock_group(session, execution_id)
     if execution is None or execution.group_id is None:
         return None
-    members = group_members(session, execution.group_id, lock=True)
+    members = group_members(session, execution.group_id)
     if not execution.success and execution.ended_at is not None:
         _refund(session, execution, execution.abort_reason or "it did not succeed")
     slices = [m for m in members if not m.aggregator]
@@ -455,22 +464,20 @@ class GroupSummary:
 
 def group_ended(session: Session, execution_id: str) -> GroupSummary | None:
     """The summary of ``execution_id``'s group if every member has ended and nobody has
-    announced it yet; the first caller claims it (``group_notified`` on the first member,
-    under a lock), so one completion notice goes per group however many members end at
-    once. An execution outside any group has its own summary once it has ended (and the
-    same claim). None while a member still runs, or once claimed."""
-    execution = session.get(Execution, execution_id)
+    announced it yet; the first caller claims it (``group_notified`` on the member it was
+    asked about, decided under the process's row lock), so one completion notice goes per
+    group however many members end at once. An execution outside any group has its own
+    summary once it has ended (and the same claim). None while a member still runs, or once
+    claimed."""
+    execution = _lock_group(session, execution_id)
     if execution is None:
         return None
-    if execution.group_id is None:
-        members = list(
-            session.scalars(select(Execution).where(Execution.id == execution_id).with_for_update())
-        )
-    else:
-        members = group_members(session, execution.group_id, lock=True)
-    if not members or any(m.ended_at is None for m in members) or members[0].group_notified:
+    members = [execution]
+    if execution.group_id is not None:
+        members = group_members(session, execution.group_id)
+    if any(m.ended_at is None for m in members) or any(m.group_notified for m in members):
         return None
-    members[0].group_notified = True
+    execution.group_notified = True
     session.flush()
     return GroupSummary(
         process_id=execution.process_id,

@@ -151,7 +151,7 @@ class Execution(Base):
     group_count: Mapped[int | None] = mapped_column(Integer)
     aggregator: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     waiting: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    # Set once on the group's first member when its end has been announced (``group_ended``).
+    # Set on the member whose end was announced as the group's end (``groups.group_ended``).
     group_notified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
