@@ -199,6 +199,11 @@ def test_a_split_region_starts_waits_and_downloads_as_a_group(mary: Server, tmp_
         items = list(collection.get_items())
         assert items and all((path.parent / i.assets["data"].href).is_file() for i in items)
 
+    listed = _json(mary, "list")
+    assert isinstance(listed, list)
+    (lakes,) = [p for p in listed if p["name"] == "Lakes"]
+    assert (lakes["executions"], lakes["groups"]) == (len(members), 1)
+
     with client.login(email=EMAIL, password=PASSWORD, api_url=mary.url) as me:
         organisation = next(me.organisations)
         process = next(p for p in organisation.processes if p.name == "Lakes")

@@ -85,6 +85,8 @@ def _summary(process: Process) -> dict[str, Any]:
         "price": process.price,
         "status": process.process_status,
         "executions": len(executions),
+        # A split region's executions (slices and aggregator) share a group_id.
+        "groups": len({e.group_id or e.id for e in executions}),
         "progress": executions[0].progress if executions else None,
         "success": executions[0].success if executions else None,
     }
