@@ -194,6 +194,8 @@ def test_the_demo_splits_a_large_region_into_a_group_with_its_aggregator(
     shown = client.get(f"{org_path(member)}/processes/{process['id']}", headers=member.headers)
     listed = shown.json()["model"]["executions"]
     assert {e["group_id"] for e in listed} == {aggregator["group_id"]}
+    assert shown.json()["model"]["non_aggregator_count"] == len(slices)
+    assert shown.json()["model"]["aggregator_count"] == 1
     assert shown.json()["model"]["process_status"] == "stop"
     # The native API lists the group too.
     native = client.get(

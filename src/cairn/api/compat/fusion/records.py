@@ -257,7 +257,20 @@ def process_record(
         "has_executions": "True" if executed else "",
         "has_executions_organisation_id": process.organisation_id if executed else "",
         "executions": [status_record(e) for e in executions],
+        **_group_counts(executions),
     }
+
+
+def _group_counts(executions: Sequence[Execution]) -> dict[str, Any]:
+    """The newest execution's group: how many slices and aggregators it has (1 and 0 for an
+    unsplit execution; absent before the first execution)."""
+    if not executions:
+        return {}
+    newest = max(executions, key=lambda e: (e.started_at, e.group_index or 0))
+    group = [e for e in executions if newest.group_id and e.group_id == newest.group_id]
+    members = group or [newest]
+    aggregators = sum(1 for e in members if e.aggregator)
+    return {"non_aggregator_count": len(members) - aggregators, "aggregator_count": aggregators}
 
 
 def status_record(execution: Execution) -> dict[str, Any]:
