@@ -497,3 +497,57 @@ def test_slices_ending_at_once_start_the_aggregator_once(settings: Any) -> None:
         aggregator = session.get(Execution, ids[3])
         assert aggregator is not None and aggregator.waiting is False
     engine.dispose()
+
+
+def _lakes_process(session: Any, *, credits: int) -> tuple[Any, str, str, groups.Region]:
+    """A Sentinel-2 demo process on a region item (its blob is not read here) and the Region
+    a split of it would give: 3 slices of made-up blobs."""
+    from cairn.processing import service
+    from tests.processing.test_service import _actor, _analysed_item, _org
+
+    actor = _actor(session, credits=credits)
+    org = _org(actor)
+    data_id = _analysed_item(session, actor)
+    process = service.create_process(
+        session,
+        actor,
+        org,
+        service_id=CLOUD_CLASSIFICATION.id,
+        changes=service.ProcessChanges(name="L", inputs={1: data_id}),
+    )
+    slices = [groups.SliceFile(f"{n}" * 64, 10, {}) for n in range(3)]
+    return actor, org, process.id, groups.Region(1, data_id, "Region", ("0" * 64,), slices)
+
+
+def test_a_region_changed_since_its_split_is_refused_and_nothing_is_charged(
+    session: Any,
+) -> None:
+    from cairn.accounts import service as accounts
+    from cairn.errors import Conflict
+
+    actor, org, process_id, region = _lakes_process(session, credits=5)
+    stale = groups.Region(1, region.data_id, "Region", ("f" * 64,), region.slices)
+    # The unit of work rolls back what a raising service did: here, a savepoint.
+    refused = pytest.raises(Conflict, match="changed while it was being split")
+    with refused, session.begin_nested():
+        groups.prepare_group(session, actor, org, process_id, region=stale)
+    assert accounts.credit_balance(session, org) == 5
+    assert session.scalars(select(Execution)).all() == []
+    process, members = groups.prepare_group(session, actor, org, process_id, region=region)
+    assert [m.group_index for m, _ in members] == [0, 1, 2, 3]
+    assert [m.waiting for m, _ in members] == [False, False, False, True]
+    assert [len(c) for _, c in members] == [1, 1, 1, 1]
+    assert members[3][1][0].name == "Statistics Aggregator"
+    assert process.process_status == "execute"
+    assert accounts.credit_balance(session, org) == 5 - 1
+
+
+def test_too_few_credits_for_a_group_charge_and_record_nothing(session: Any) -> None:
+    from cairn.accounts import service as accounts
+    from cairn.errors import PaymentRequired
+
+    actor, org, process_id, region = _lakes_process(session, credits=0)
+    with pytest.raises(PaymentRequired), session.begin_nested():
+        groups.prepare_group(session, actor, org, process_id, region=region)
+    assert accounts.credit_balance(session, org) == 0
+    assert session.scalars(select(Execution)).all() == []
