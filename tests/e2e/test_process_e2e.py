@@ -203,6 +203,12 @@ def test_a_split_region_starts_waits_and_downloads_as_a_group(mary: Server, tmp_
     assert isinstance(listed, list)
     (lakes,) = [p for p in listed if p["name"] == "Lakes"]
     assert (lakes["executions"], lakes["groups"]) == (len(members), 1)
+    shown = _json(mary, "display", "Lakes")
+    assert isinstance(shown, dict)
+    (group,) = shown["groups"]
+    assert group["group_id"] == started["group_id"]
+    assert [e["id"] for e in group["executions"]] == members
+    assert [e["aggregator"] for e in group["executions"]] == [False] * last + [True]
 
     with client.login(email=EMAIL, password=PASSWORD, api_url=mary.url) as me:
         organisation = next(me.organisations)

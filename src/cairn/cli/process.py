@@ -120,6 +120,7 @@ def display(
                 "output_storage_period": process.output_storage_period,
                 "dispatchers": _dispatchers(process),
                 "execution_ids": [e.id for e in process.executions],
+                "groups": _groups(list(process.executions)),
             }
             emit(shown, as_json=as_json, title=f"Process {process.name}")
             return
@@ -127,6 +128,31 @@ def display(
         if service is None:
             raise typer.BadParameter(f"No process or service named {name!r}.")
         emit(service.to_dict(), as_json=as_json, title=f"Service {service.name}")
+
+
+def _groups(executions: list[Execution]) -> list[dict[str, Any]]:
+    """The executions by group (newest group first), each group's by ``group_index``, as
+    the Fusion CLI's `display` shows them; an unsplit execution is a group of its own."""
+    found: dict[str, list[Execution]] = {}
+    for execution in executions:  # newest first
+        found.setdefault(execution.group_id or execution.id, []).append(execution)
+    return [
+        {
+            "group_id": members[0].group_id,
+            "executions": [
+                {
+                    "id": m.id,
+                    "group_index": m.group_index,
+                    "aggregator": m.aggregator,
+                    "progress": m.progress,
+                    "success": m.success,
+                    "abort_reason": m.abort_reason,
+                }
+                for m in sorted(members, key=lambda m: m.group_index or 0)
+            ],
+        }
+        for members in found.values()
+    ]
 
 
 def _dispatchers(process: Process) -> list[dict[str, Any]]:
