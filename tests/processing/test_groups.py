@@ -291,9 +291,10 @@ def test_another_organisations_group_is_not_found(
 # --- announcing a group's end once ----------------------------------------------------------
 
 
-def test_group_ended_is_claimed_once_even_by_racing_callers(settings: Any) -> None:
+def test_group_ended_is_claimed_once_even_by_racing_callers(settings: Any, session: Any) -> None:
     """Two threads ask at once whether the group has ended: exactly one gets the summary
-    (on PostgreSQL the row locks decide, on SQLite the writer lock)."""
+    (on PostgreSQL the row locks decide, on SQLite the writer lock). ``session`` empties the
+    tables afterwards."""
     engine = make_engine(settings)
     uow = UnitOfWork(make_sessionmaker(engine))
     from tests.factories import make_org
@@ -353,7 +354,11 @@ def test_group_ended_is_claimed_once_even_by_racing_callers(settings: Any) -> No
     assert (summary.succeeded, summary.failed, summary.success) == (2, 1, False)
     assert summary.abort_reasons == ["boom"]
     with uow.transaction() as session:
-        flags = session.scalars(select(Execution.group_notified).order_by(Execution.group_index))
+        flags = session.scalars(
+            select(Execution.group_notified)
+            .where(Execution.group_id == "g1")
+            .order_by(Execution.group_index)
+        )
         assert sorted(flags) == [False, False, True]
     engine.dispose()
 
@@ -473,7 +478,8 @@ def _group_rows(uow: UnitOfWork, *, slices: int) -> list[str]:
     return ids
 
 
-def test_slices_ending_at_once_start_the_aggregator_once(settings: Any) -> None:
+def test_slices_ending_at_once_start_the_aggregator_once(settings: Any, session: Any) -> None:
+    """``session`` empties the tables afterwards."""
     engine = make_engine(settings)
     uow = UnitOfWork(make_sessionmaker(engine))
     ids = _group_rows(uow, slices=3)
@@ -532,7 +538,7 @@ def test_a_region_changed_since_its_split_is_refused_and_nothing_is_charged(
     with refused, session.begin_nested():
         groups.prepare_group(session, actor, org, process_id, region=stale)
     assert accounts.credit_balance(session, org) == 5
-    assert session.scalars(select(Execution)).all() == []
+    assert session.scalars(select(Execution).where(Execution.process_id == process_id)).all() == []
     process, members = groups.prepare_group(session, actor, org, process_id, region=region)
     assert [m.group_index for m, _ in members] == [0, 1, 2, 3]
     assert [m.waiting for m, _ in members] == [False, False, False, True]
@@ -550,4 +556,4 @@ def test_too_few_credits_for_a_group_charge_and_record_nothing(session: Any) -> 
     with pytest.raises(PaymentRequired), session.begin_nested():
         groups.prepare_group(session, actor, org, process_id, region=region)
     assert accounts.credit_balance(session, org) == 0
-    assert session.scalars(select(Execution)).all() == []
+    assert session.scalars(select(Execution).where(Execution.process_id == process_id)).all() == []
