@@ -167,8 +167,8 @@ def test_a_split_region_starts_waits_and_downloads_as_a_group(mary: Server, tmp_
     )
     assert [p.parts[-4] for p in rasters] == [str(i) for i in range(last)]
     (statistics,) = root.glob(f"{last}/2_Statistics_Aggregator/Output_1_Class_statistics/*.csv")
-    table = csv.DictReader(io.StringIO(statistics.read_text()))
-    pixels = {r["name"]: int(r["pixels"]) for r in table}
+    counts = csv.DictReader(io.StringIO(statistics.read_text()))
+    pixels = {r["name"]: int(r["pixels"]) for r in counts}
     opened = [rasterio.open(p) for p in rasters]
     try:
         mosaic, _ = merge(opened)
