@@ -2,7 +2,8 @@
 real `cairn serve`, in the current era (2.2.x: only `api_url` and a 1 s polling period changed)
 and the manual's (1.17.x: only `api_url` changed; it polls every 10 s); and the manual's
 Detailed Example in both eras too (with the pandas, rasterio and matplotlib it imports;
-matplotlib draws off-screen) on the SYNTHETIC Sentinel-2 demo service.
+matplotlib draws off-screen) on the SYNTHETIC Sentinel-2 demo service, where the Lake
+District runs as a split group with its Statistics Aggregator.
 
 The SDK is installed from PyPI into its own virtual environment, cached under the pytest cache
 folder so reruns are quick; the test skips (saying why) only if it cannot be installed.
@@ -161,8 +162,14 @@ def test_detailed_example_runs_unchanged(
     log = server.log.read_text(errors="replace")[-3000:]
     assert run.returncode == 0, f"{run.stdout}\n{run.stderr}\n--- server log ---\n{log}"
     assert "Price: 1" in run.stdout
-    assert "Downloading statistics from" in run.stdout
-    assert "Downloading output from" in run.stdout
+    # The Lake District (~2,300 km²) is larger than the demo takes (1,000 km²): it ran as a
+    # group, and find_executions(group_id=...) gave every slice and the aggregator, whose
+    # outputs all downloaded (each slice's raster as "<i>_<file name>").
+    assert run.stdout.count("Downloading statistics from") == 1
+    slices = run.stdout.count("Downloading output from")
+    assert slices >= 3, run.stdout
+    rasters = sorted(tmp_path.glob("*_cloud_classification_*.tif"))
+    assert len(rasters) == slices
     # The statistics it printed with pandas: the four classes of the synthetic scene.
     for name in ("ground", "cloud shadow", "thick cloud", "thin cloud"):
         assert name in run.stdout
@@ -171,10 +178,16 @@ def test_detailed_example_runs_unchanged(
     with rasterio.open(tmp_path / "mosaic.tif") as mosaic:  # merge keeps no tags
         assert mosaic.count == 1 and mosaic.nodata == 255
         assert set(mosaic.read(1).flatten().tolist()) == {0, 1, 2, 3, 255}
-    (raster,) = tmp_path.glob("0_cloud_classification_*.tif")
-    with rasterio.open(raster) as classified:
-        assert classified.tags()["acquisition_date"] == "2021-03-27"
-        assert "SYNTHETIC" in classified.tags()["source"]
+        west, south, east, north = mosaic.bounds
+    for raster in rasters:
+        with rasterio.open(raster) as classified:
+            assert classified.tags()["acquisition_date"] == "2021-03-27"
+            assert "SYNTHETIC" in classified.tags()["source"]
+            # Every slice lies inside the mosaic, and each is only a part of it.
+            left, bottom, right, top = classified.bounds
+            assert west - 1e-9 <= left and right <= east + 1e-9
+            assert south - 1e-9 <= bottom and top <= north + 1e-9
+            assert (right - left) * (top - bottom) < (east - west) * (north - south)
 
 
 DISPATCHING = """

@@ -3,6 +3,7 @@ against a real `cairn serve` (SQLite, local blobs, components in worker processe
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -118,3 +119,101 @@ def test_the_quick_example_runs_on_cairn_client(mary: Server, tmp_path: Path) ->
         process.delete()
         region.delete()
         assert organisation.find_data(name="Glasgow (SDK)")[0] is None
+
+
+LAKES = {
+    "type": "FeatureCollection",
+    "features": [
+        {
+            "type": "Feature",
+            "properties": {"name": "synthetic rectangle over the Lake District (~2,500 km²)"},
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [
+                    [[-3.4, 54.2], [-2.7, 54.2], [-2.7, 54.7], [-3.4, 54.7], [-3.4, 54.2]]
+                ],
+            },
+        }
+    ],
+}
+
+
+# rasterio 1.4's merge multiplies affine transforms with `*`, which affine 3.1 flags.
+@pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
+def test_a_split_region_starts_waits_and_downloads_as_a_group(mary: Server, tmp_path: Path) -> None:
+    """`cairn process start` runs the region as a group (one progress bar per execution);
+    `download` writes the Fusion CLI layout for every member, the metrics CSV and STAC."""
+    import csv
+
+    import pystac
+    import rasterio
+    from rasterio.merge import merge
+
+    region = tmp_path / "lakes.geojson"
+    region.write_text(json.dumps(LAKES))
+    out = tmp_path / "out"
+    started = _json(
+        mary, "start", "Demo: Sentinel-2 Cloud Classification", "-l", str(region),
+        "-n", "Lakes", "-p", "latest_date=false", "-p", "start_date=2021-03-27T00:00:00Z",
+        "--download", str(out),
+    )  # fmt: skip
+    assert isinstance(started, dict) and started["group_id"]
+    members = started["execution_ids"]
+    assert len(members) >= 4  # three slices or more, then the aggregator
+    last = len(members) - 1
+    root = out / "Lakes"
+    rasters = sorted(
+        root.glob("*/1_Sentinel-2_Cloud_Classification/Output_1_Cloud_classification/*.tif")
+    )
+    assert [p.parts[-4] for p in rasters] == [str(i) for i in range(last)]
+    (statistics,) = root.glob(f"{last}/2_Statistics_Aggregator/Output_1_Class_statistics/*.csv")
+    counts = csv.DictReader(io.StringIO(statistics.read_text()))
+    pixels = {r["name"]: int(r["pixels"]) for r in counts}
+    opened = [rasterio.open(p) for p in rasters]
+    try:
+        mosaic, _ = merge(opened)
+    finally:
+        for dataset in opened:
+            dataset.close()
+    assert pixels["ground"] > 0 and set(mosaic[0].flatten().tolist()) <= {0, 1, 2, 3, 255}
+
+    fetched_to = tmp_path / "fetched"
+    fetched = _json(
+        mary, "download", "Lakes", "-o", str(fetched_to), "--inputs", "--metrics", "--stac"
+    )
+    assert isinstance(fetched, list)
+    inputs = sorted(
+        fetched_to.glob("Lakes/*/1_Sentinel-2_Cloud_Classification/Input_1_*/*.geojson")
+    )
+    assert len(inputs) == last  # every slice's own region
+    with (fetched_to / "Lakes" / "metrics.csv").open() as table:
+        rows = list(csv.DictReader(table))
+    assert len(rows) == len(members)  # one component per slice, one for the aggregator
+    assert {r["execution_id"] for r in rows} == set(members)
+    assert all(r["success"] == "True" and float(r["duration_s"]) >= 0 for r in rows)
+    collections = sorted(fetched_to.glob("Lakes/*/*/Output_*/.collection.stac"))
+    assert len(collections) == len(members)
+    for path in collections:
+        collection = pystac.Collection.from_file(str(path))
+        assert collection.license == "proprietary"
+        items = list(collection.get_items())
+        assert items and all((path.parent / i.assets["data"].href).is_file() for i in items)
+
+    listed = _json(mary, "list")
+    assert isinstance(listed, list)
+    (lakes,) = [p for p in listed if p["name"] == "Lakes"]
+    assert (lakes["executions"], lakes["groups"]) == (len(members), 1)
+    shown = _json(mary, "display", "Lakes")
+    assert isinstance(shown, dict)
+    (group,) = shown["groups"]
+    assert group["group_id"] == started["group_id"]
+    assert [e["id"] for e in group["executions"]] == members
+    assert [e["aggregator"] for e in group["executions"]] == [False] * last + [True]
+
+    with client.login(email=EMAIL, password=PASSWORD, api_url=mary.url) as me:
+        organisation = next(me.organisations)
+        process = next(p for p in organisation.processes if p.name == "Lakes")
+        newest = next(process.executions)
+        _, group = process.find_executions(group_id=newest.group_id)
+        assert sorted(e.id for e in group) == sorted(members)
+        assert newest.aggregator and newest.group_index == last

@@ -87,6 +87,8 @@ def _summary(process: Process) -> dict[str, Any]:
         "price": process.price,
         "status": process.process_status,
         "executions": len(executions),
+        # A split region's executions (slices and aggregator) share a group_id.
+        "groups": len({e.group_id or e.id for e in executions}),
         "progress": executions[0].progress if executions else None,
         "success": executions[0].success if executions else None,
     }
@@ -126,6 +128,7 @@ def display(
                 "next_due_at": str(process.next_due_at) if process.next_due_at else None,
                 "dispatchers": _dispatchers(process),
                 "execution_ids": [e.id for e in process.executions],
+                "groups": _groups(list(process.executions)),
             }
             emit(shown, as_json=as_json, title=f"Process {process.name}")
             return
@@ -133,6 +136,31 @@ def display(
         if service is None:
             raise typer.BadParameter(f"No process or service named {name!r}.")
         emit(service.to_dict(), as_json=as_json, title=f"Service {service.name}")
+
+
+def _groups(executions: list[Execution]) -> list[dict[str, Any]]:
+    """The executions by group (newest group first), each group's by ``group_index``, as
+    the Fusion CLI's `display` shows them; an unsplit execution is a group of its own."""
+    found: dict[str, list[Execution]] = {}
+    for execution in executions:  # newest first
+        found.setdefault(execution.group_id or execution.id, []).append(execution)
+    return [
+        {
+            "group_id": members[0].group_id,
+            "executions": [
+                {
+                    "id": m.id,
+                    "group_index": m.group_index,
+                    "aggregator": m.aggregator,
+                    "progress": m.progress,
+                    "success": m.success,
+                    "abort_reason": m.abort_reason,
+                }
+                for m in sorted(members, key=lambda m: m.group_index or 0)
+            ],
+        }
+        for members in found.values()
+    ]
 
 
 def _dispatchers(process: Process) -> list[dict[str, Any]]:
@@ -207,25 +235,56 @@ def _read_file(path: Path) -> dict[str, Any]:
     return document
 
 
-def _wait(execution: Execution, *, quiet: bool) -> None:
+def _members(process: Process, execution: Execution) -> list[Execution]:
+    """The execution's group by ``group_index`` (the slices, then the aggregator), or just
+    the execution when its region was not split."""
+    if not execution.group_id:
+        return [execution]
+    _, found = process.find_executions(group_id=execution.group_id)
+    return sorted(found, key=lambda e: (e.group_index or 0, e.id))
+
+
+def _label(execution: Execution, slices: int) -> str:
+    if execution.group_id is None:
+        return "executing"
+    if execution.aggregator:
+        return "aggregator"
+    return f"slice {(execution.group_index or 0) + 1} of {slices}"
+
+
+def _wait(process: Process, execution: Execution, *, quiet: bool) -> list[Execution]:
+    """Wait for the execution (every execution of its group), one progress bar each; a
+    failed one raises with every failed member's reason."""
+    import time
+
     from rich.progress import BarColumn, Progress, TextColumn
 
+    from cairn import errors
+
+    members = _members(process, execution)
+    slices = sum(1 for m in members if not m.aggregator)
     with Progress(
-        TextColumn("executing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
         console=err, disable=quiet,
     ) as bar:  # fmt: skip
-        task = bar.add_task("executing", total=100)
-
-        def done() -> bool:
-            execution.refresh()
-            bar.update(task, completed=execution.progress)
-            return execution.ended_at is not None
-
-        import time
-
-        while not done():
+        tasks = {m.id: bar.add_task(_label(m, slices), total=100) for m in members}
+        while True:
+            for member in members:
+                if member.ended_at is None:
+                    member.refresh()
+                bar.update(tasks[member.id], completed=member.progress)
+            if all(m.ended_at is not None for m in members):
+                break
             time.sleep(0.2)
-    execution.check_complete()
+    failed = [m for m in members if m.success is False]
+    if failed:
+        reasons = "; ".join(f"{_label(m, slices)}: {m.abort_reason}" for m in failed)
+        raise errors.CairnError(
+            f"{len(failed)} of {len(members)} execution(s) failed: {reasons}"
+            if len(members) > 1
+            else f"The execution failed: {failed[0].abort_reason}"
+        )
+    return members
 
 
 @app.command()
@@ -312,49 +371,88 @@ def start(
             armed = {**_summary(process), "next_due_at": str(process.next_due_at)}
             emit(armed, as_json=as_json, title="Scheduled")
             return
+        members = [execution]
         if wait or download_to is not None:
-            _wait(execution, quiet=as_json)
-        shown = {**_summary(process), "execution_id": execution.id}
+            members = _wait(process, execution, quiet=as_json)
+        shown = {
+            **_summary(process),
+            "execution_id": execution.id,
+            "group_id": execution.group_id,
+            "execution_ids": [m.id for m in members],
+        }
         if download_to is not None:
-            shown["files"] = [str(p) for p in _download(process, execution, download_to, as_json)]
+            shown["files"] = [str(p) for p in _download(process, members, download_to, as_json)]
     emit(shown, as_json=as_json, title="Started")
 
 
-def _download(process: Process, execution: Execution, folder: Path, quiet: bool) -> Iterator[Path]:
-    """Every output file, into ``folder/<process>/<n>_<component>/<data name>/<file>``."""
+def _download(
+    process: Process,
+    executions: list[Execution],
+    folder: Path,
+    quiet: bool,
+    *,
+    inputs: bool = False,
+    metrics: bool = False,
+    stac: bool = False,
+) -> Iterator[Path]:
+    """Every output file (inputs too with ``inputs``) in the Fusion CLI's layout (see
+    ``cairn.cli._downloads``); ``metrics`` adds ``<process>/metrics.csv``, ``stac`` a STAC
+    collection per data item."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-    files = [
-        (folder / _safe(process.name) / f"{c.chain_index + 1}_{_safe(c.name)}" / _safe(o.name), f)
-        for c in execution.components
-        for o in c.outputs
-        for f in o.files
-    ]
-    total = sum(f.size or 0 for _, f in files)
+    from cairn.cli._downloads import plan_downloads, safe_name, write_metrics, write_stac
+
+    planned = list(plan_downloads(process, executions, folder, inputs=inputs))
+    total = sum(f.size or 0 for entry in planned for f in entry.files)
     with Progress(
         TextColumn("downloading"), BarColumn(), DownloadColumn(), console=err, disable=quiet
     ) as bar:
         task = bar.add_task("downloading", total=total)
-        for where, file in files:
-            where.mkdir(parents=True, exist_ok=True)
-            file.download(path=where / file.file_name, wait=True)
-            bar.advance(task, file.size or 0)
-            yield where / file.file_name
+        for entry in planned:
+            entry.folder.mkdir(parents=True, exist_ok=True)
+            for file in entry.files:
+                target = entry.folder / safe_name(file.file_name)
+                file.download(path=target, wait=True)
+                bar.advance(task, file.size or 0)
+                yield target
+            if stac:
+                yield from write_stac(entry)
+    if metrics:
+        yield write_metrics(
+            folder / safe_name(process.name) / "metrics.csv", process, executions, planned
+        )
 
 
 @app.command()
 def download(
-    name: str = typer.Argument(..., help="A process (name or id): its newest execution."),
+    name: str = typer.Argument(
+        ..., help="A process (name or id): its newest execution, with the rest of its group."
+    ),
     output: Path = typer.Option(Path("."), "--output", "-o", help="Folder to write into."),
+    inputs: bool = typer.Option(False, "--inputs", "-i", help="Download the inputs too."),
+    metrics: bool = typer.Option(
+        False, "--metrics", "-t", help="Write <process>/metrics.csv (one row per component)."
+    ),
+    stac: bool = typer.Option(
+        False, "--stac", "-a", help="Write a STAC collection of each data item's files."
+    ),
     organisation: str | None = OrgOption,
     api_url: str | None = ApiUrl,
     as_json: bool = JsonOption,
 ) -> None:
-    """Download the outputs of a process's newest execution."""
+    """Download the outputs of a process's newest execution (all executions of its group,
+    for a region split into a group) as `<process>/<group index>/<n>_<component>/
+    <Input|Output>_<k>_<data name>/<file>`."""
     with _organisation(api_url, organisation) as org:
         process = _process(org, name)
         newest, _ = process.find_executions()
         if newest is None:
             raise typer.BadParameter(f"Process {process.name!r} has not executed yet.")
-        written = [str(p) for p in _download(process, newest, output, as_json)]
+        members = _members(process, newest)
+        written = [
+            str(p)
+            for p in _download(
+                process, members, output, as_json, inputs=inputs, metrics=metrics, stac=stac
+            )
+        ]
     emit(written, as_json=as_json, title="Downloaded")

@@ -477,16 +477,21 @@ class Process(_Org):
         self._update(self._client.send_json("POST", f"{self._base}/processes", body))
 
     def execute(self, *, wait: bool = False, timeout: float = DEFAULT_WAIT) -> Execution | None:
-        """Execute now (the price is charged; ``wait``: until the execution ends), or, for a
-        scheduled process, arm its schedule (None; ``wait_for_next_execution`` waits for the
-        first run)."""
+        """Execute now (the price is charged; ``wait``: until the execution ends, every
+        execution of its group for a region split into a group; a failed one raises), or,
+        for a scheduled process, arm its schedule (None; ``wait_for_next_execution`` waits
+        for the first run)."""
         answer = self._client.send_json("POST", f"{self.path}/execute")
         if "process_status" in answer:  # armed: the answer is the process
             self._update(answer)
             return None
         execution = Execution.bind(self._client, answer)
         if wait:
-            execution.check_complete(wait=True, timeout=timeout)
+            deadline = time.monotonic() + timeout
+            _, members = self.find_executions(group_id=execution.group_id)
+            for member in members if execution.group_id else [execution]:
+                member.check_complete(wait=True, timeout=max(0.0, deadline - time.monotonic()))
+            execution.refresh()
         self.refresh()
         return execution
 
@@ -502,9 +507,15 @@ class Process(_Org):
     def find_executions(
         self, *, group_id: str | None = None
     ) -> tuple[Execution | None, Iterator[Execution]]:
-        """``(newest or None, all)``; executions have no groups yet, so a ``group_id`` finds
-        none."""
-        return _first([] if group_id is not None else list(self.executions))
+        """``(newest or None, all)``, newest first; ``group_id``: one group's executions
+        (the slices of a split region and its aggregator)."""
+        if group_id is None:
+            return _first(list(self.executions))
+        found = [
+            Execution.bind(self._client, item)
+            for item in self._client.paginate(f"{self.path}/executions", {"group_id": group_id})
+        ]
+        return _first(sorted(found, key=lambda e: (e.started_at, e.id), reverse=True))
 
     def wait_for_next_execution(self, *, timeout: float = DEFAULT_WAIT) -> Execution:
         """Wait until an execution newer than the newest one now has started."""
@@ -545,15 +556,17 @@ class Execution(_Org):
     ended_at: datetime | None = None
     delete_expiry: datetime | None = None
     price: int = 0
+    # A region larger than its service takes runs as a group: slices 0..n-1, then the
+    # aggregator (``aggregator`` true); an unsplit execution has no group.
+    group_id: str | None = None
+    group_index: int | None = None
+    group_count: int | None = None
+    aggregator: bool = False
+    options: list[ProcessOption] = []
 
     @property
     def path(self) -> str:
         return f"{self._base}/executions/{self.id}"
-
-    @property
-    def group_id(self) -> None:
-        """Executions are not grouped yet (part 2)."""
-        return None
 
     def refresh(self) -> Execution:
         self._update(self._client.get_json(self.path))

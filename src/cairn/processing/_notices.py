@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from cairn.config import Settings
 from cairn.db import UnitOfWork
 from cairn.notify import Notice, notify
 from cairn.processing.models import Execution, Process
 
-__all__ = ["execution_ended_notice", "notify_execution_ended", "send_execution_ended"]
+if TYPE_CHECKING:
+    from cairn.processing.groups import GroupSummary
+
+__all__ = [
+    "execution_ended_notice",
+    "group_ended_notice",
+    "notify_ended",
+    "notify_execution_ended",
+    "send_execution_ended",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +46,43 @@ def execution_ended_notice(execution: Execution, process: Process | None) -> Not
 # One sender thread: a slow or unreachable SMTP server delays notices, never the recorder
 # that ends executions (its timeout is up to CAIRN_SMTP_TIMEOUT per recipient).
 _SENDER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cairn-notices")
+
+
+def group_ended_notice(summary: GroupSummary, process: Process | None) -> Notice:
+    """The one notice telling the organisation how a whole group ended."""
+    name = process.name if process is not None else summary.process_id
+    count = len(summary.execution_ids)
+    outcome = "succeeded" if summary.success else "failed"
+    detail = (
+        "Their outputs are ready to download."
+        if summary.success
+        else f"{summary.failed} of {count} did not succeed: " + "; ".join(summary.abort_reasons)
+    )
+    return Notice(
+        summary.organisation_id,
+        "execution.ended",
+        f"cairn: '{name}' {outcome}",
+        f"The {count} executions of group {summary.group_id} of the process '{name}' "
+        f"{outcome}. {detail}",
+    )
+
+
+def notify_ended(uow: UnitOfWork, settings: Settings, summary: GroupSummary) -> Future[int]:
+    """Send the completion notice of an ended execution or group (``groups.group_ended``),
+    after its end was committed, in the background."""
+    if summary.group_id is None:
+        return notify_execution_ended(uow, settings, summary.execution_ids[0])
+    return _SENDER.submit(_send_group_ended, uow, settings, summary)
+
+
+def _send_group_ended(uow: UnitOfWork, settings: Settings, summary: GroupSummary) -> int:
+    try:
+        with uow.read() as session:
+            notice = group_ended_notice(summary, session.get(Process, summary.process_id))
+    except Exception:
+        logger.exception("completion notice of group %s not sent", summary.group_id)
+        return 0
+    return notify(uow, settings, notice)
 
 
 def notify_execution_ended(uow: UnitOfWork, settings: Settings, execution_id: str) -> Future[int]:

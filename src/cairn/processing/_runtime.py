@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,11 +25,11 @@ from cairn.blobs import BlobStore
 from cairn.config import Settings
 from cairn.db import UnitOfWork
 from cairn.db.base import utcnow
-from cairn.errors import CairnError, Conflict, Forbidden, NotFound
-from cairn.processing import service
+from cairn.errors import CairnError, Conflict, Forbidden, Invalid, NotFound
+from cairn.processing import groups, service
 from cairn.processing._dispatch import dispatch_execution
 from cairn.processing._engine import ComponentJob, Event, Executor, Job, LocalExecutor
-from cairn.processing._notices import notify_execution_ended
+from cairn.processing._notices import notify_ended
 from cairn.processing._registry import get_service
 from cairn.processing._signing import SignedUrl, Signer
 from cairn.processing.models import (
@@ -253,42 +253,83 @@ class Runtime:
         *,
         prepare: Callable[..., tuple[Process, Execution, list[Component]]] | None = None,
     ) -> str:
-        """Charge, record and start an execution of the process; answers its id once it is
-        queued. ``prepare`` replaces ``service.prepare_execution`` (the scheduler's claims a
-        due run in the same transaction)."""
+        """Charge, record and start an execution of the process (a group of them when its
+        region is larger than the service takes, see ``cairn.processing.groups``); answers
+        the (first) execution's id once it is queued. ``prepare`` replaces
+        ``service.prepare_execution`` (the scheduler's claims a due run in the same
+        transaction)."""
+        region = groups.split_process_region(
+            self.uow.read, self.blobs, actor, organisation_id, process_id
+        )
+        if region is not None and prepare is not None:
+            raise Invalid(
+                "A scheduled run cannot start a region larger than its service takes: "
+                "groups are not scheduled yet. Execute it by hand."
+            )
         with self.uow.transaction() as session:
-            process, execution, components = (prepare or service.prepare_execution)(
-                session, actor, organisation_id, process_id
-            )
-            svc = get_service(process.service_id)
+            if region is None:
+                process, execution, components = (prepare or service.prepare_execution)(
+                    session, actor, organisation_id, process_id
+                )
+                members = [(execution, components)]
+            else:
+                process, members = groups.prepare_group(
+                    session, actor, organisation_id, process_id, region=region
+                )
             dispatch = bool(process.dispatchers)
-            options = {
-                spec.name: parse_option(spec, execution.options.get(spec.name, spec.default))
-                for spec in svc.options
-            }
-            if svc.context is not None:  # server-side facts, e.g. Elevation's DEM sources
-                options.update(svc.context(session))
-            inputs = []
-            for spec in svc.inputs:
-                data_id = execution.inputs[str(spec.number)]
-                files = session.scalars(
-                    select(DataFile).where(DataFile.data_id == data_id).order_by(DataFile.id)
-                ).all()
-                inputs.append([(f.file_name, f.sha256 or "") for f in files])
-            job = Job(
-                execution_id=execution.id,
-                components=[
-                    ComponentJob(c.id, c.name, spec.function, options)
-                    for c, spec in zip(components, svc.components, strict=True)
-                ],
-                inputs=inputs,
-                blob_url=self.settings.blob_url or str(self.settings.data_dir / "blobs"),
-                scratch=self._scratch(),
-            )
+            jobs = [self._job(session, e, c) for e, c in members if not e.waiting]
+        for job in jobs:
+            self._start(job, dispatch=dispatch)
+        return members[0][0].id
+
+    def _job(
+        self,
+        session: Any,
+        execution: Execution,
+        components: list[Component],
+        extra_inputs: Sequence[Sequence[tuple[str, str]]] = (),
+    ) -> Job:
+        """What the engine needs to run ``components`` of ``execution``."""
+        svc = get_service(execution.service_id)
+        specs = {spec.name: spec for spec in svc.components}
+        options = {
+            spec.name: parse_option(spec, execution.options.get(spec.name, spec.default))
+            for spec in svc.options
+        }
+        if svc.context is not None:  # server-side facts, e.g. Elevation's DEM sources
+            options.update(svc.context(session))
+        inputs = []
+        for spec in svc.inputs:
+            data_id = execution.inputs[str(spec.number)]
+            files = session.scalars(
+                select(DataFile).where(DataFile.data_id == data_id).order_by(DataFile.id)
+            ).all()
+            inputs.append([(f.file_name, f.sha256 or "") for f in files])
+        return Job(
+            execution_id=execution.id,
+            components=[
+                ComponentJob(c.id, c.name, specs[c.name].function, options) for c in components
+            ],
+            inputs=[*inputs, *extra_inputs],
+            blob_url=self.settings.blob_url or str(self.settings.data_dir / "blobs"),
+            scratch=self._scratch(),
+        )
+
+    def _start(self, job: Job, *, dispatch: bool) -> None:
         with self._lock:
-            self._progress[execution.id] = _Progress(len(components), dispatch=dispatch)
+            self._progress[job.execution_id] = _Progress(len(job.components), dispatch=dispatch)
         self.executor.submit(job, self._on_event)
-        return job.execution_id
+
+    def _continue_group(self, session: Any, execution_id: str) -> tuple[Job, bool] | None:
+        """A group member ended (in the transaction recording it): refund it if it did not
+        succeed; once every slice has ended, the aggregator's job to start (with whether
+        to dispatch), or it is ended unrun."""
+        found = groups.after_member_done(session, execution_id)
+        if found is None:
+            return None
+        process = session.get(Process, found.execution.process_id)
+        dispatch = bool(process is not None and process.dispatchers)
+        return self._job(session, found.execution, found.components, found.extra_inputs), dispatch
 
     def stop(self, actor: Actor, organisation_id: str, process_id: str) -> Process:
         """Stop the process: its running executions are aborted for real."""
@@ -338,8 +379,15 @@ class Runtime:
                 dispatch_execution(self.uow, self.blobs, self.settings, event.execution_id)
             with self.uow.transaction() as session:
                 self._record(session, event)
-            if event.kind == "done":  # #16: one completion notice per execution, once ended
-                notify_execution_ended(self.uow, self.settings, event.execution_id)
+                follow = ended = None
+                if event.kind == "done":
+                    follow = self._continue_group(session, event.execution_id)
+                    # One completion notice per execution, or per group once all have ended.
+                    ended = groups.group_ended(session, event.execution_id)
+            if follow is not None:
+                self._start(follow[0], dispatch=follow[1])
+            if ended is not None:
+                notify_ended(self.uow, self.settings, ended)
         finally:
             if event.kind == "done":
                 with self._idle:
@@ -417,11 +465,14 @@ class Runtime:
                     "Stopped by a user." if execution.stopped else str(event.value)
                 )
             process = session.get(Process, execution.process_id, with_for_update=True)
-            # A process whose schedule has runs to come stays "execute" (armed).
+            # A process whose schedule has runs to come stays "execute" (armed), as does
+            # one whose group still has members running.
+            running = groups.group_running(session, execution)
             if (
                 process is not None
                 and process.process_status == "execute"
                 and process.next_due_at is None
+                and not running
             ):
                 process.process_status = "stop"
                 process.process_status_at = now

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -156,6 +157,16 @@ class Execution(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     delete_expiry: Mapped[datetime] = mapped_column(UtcDateTime)
     expiry_warned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # A region larger than its service's maximum runs as a group: one execution per slice
+    # (group_index 0..n-1) and, if the service has one, its aggregator last (index n), which
+    # waits until every slice has ended. An execution of an unsplit region has no group.
+    group_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    group_index: Mapped[int | None] = mapped_column(Integer)
+    group_count: Mapped[int | None] = mapped_column(Integer)
+    aggregator: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    waiting: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Set on the member whose end was announced as the group's end (``groups.group_ended``).
+    group_notified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 

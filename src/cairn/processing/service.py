@@ -42,6 +42,7 @@ from cairn.processing.models import (
 from cairn.processing.ssd import (
     CONDITION,
     FILE_TYPES,
+    ComponentSpec,
     Dispatcher,
     Service,
     evaluate_price,
@@ -54,9 +55,11 @@ __all__ = [
     "ProcessChanges",
     "RunTaken",
     "add_dem_source",
+    "add_execution",
     "add_file",
     "arm_schedule",
     "change_delete_expiry",
+    "charge_process",
     "component_logs_query",
     "copy_data",
     "copy_process",
@@ -77,12 +80,14 @@ __all__ = [
     "is_scheduled",
     "list_component_logs",
     "list_components",
+    "list_components_of",
     "list_data",
     "list_dispatchers",
     "list_executions",
     "list_files",
     "list_processes",
     "list_services",
+    "mark_executing",
     "new_process",
     "prepare_execution",
     "prepare_scheduled",
@@ -768,6 +773,18 @@ def prepare_execution(
     return _start(session, actor, process, reason="Execution")
 
 
+def charge_process(
+    session: Session, actor: Actor, organisation_id: str, process_id: str
+) -> tuple[Process, Service]:
+    """Lock the organisation and the process, check both, and charge the process's price
+    (one ledger entry): the first half of every execute (``prepare_execution`` and
+    ``cairn.processing.groups.prepare_group``)."""
+    process = _lock_for_start(session, actor, organisation_id, process_id)
+    if process.process_status == "execute":
+        raise Conflict("The process is executing already.")
+    return process, _charge(session, actor, process, reason="Execution")
+
+
 def _lock_for_start(
     session: Session, actor: Actor, organisation_id: str, process_id: str
 ) -> Process:
@@ -788,9 +805,20 @@ def _check_payable(session: Session, organisation_id: str, price: int, what: str
 def _start(
     session: Session, actor: Actor, process: Process, *, reason: str
 ) -> tuple[Process, Execution, list[Component]]:
+    """Charge the locked process and record one execution of it, marked executing."""
+    svc = _charge(session, actor, process, reason=reason)
+    execution, components = add_execution(
+        session, process, svc, price=process.price, specs=list(svc.components)
+    )
+    mark_executing(process, execution.started_at)
+    session.flush()
+    return process, execution, components
+
+
+def _charge(session: Session, actor: Actor, process: Process, *, reason: str) -> Service:
     organisation_id = process.organisation_id
-    service = get_service(process.service_id)
-    _check_inputs(session, service, organisation_id, process.inputs)
+    svc = get_service(process.service_id)
+    _check_inputs(session, svc, organisation_id, process.inputs)
     _check_payable(session, organisation_id, process.price, "Executing")
     organisation = session.get(Organisation, organisation_id)
     assert organisation is not None
@@ -802,42 +830,63 @@ def _start(
             reason=f"{reason} of process '{process.name}' ({process.id})",
             by=actor.user,
         )
+    return svc
+
+
+def add_execution(
+    session: Session,
+    process: Process,
+    svc: Service,
+    *,
+    price: int,
+    specs: Sequence[ComponentSpec],
+    inputs: Mapping[str, Any] | None = None,
+    first_chain_index: int = 0,
+    **fields: Any,
+) -> tuple[Execution, list[Component]]:
+    """Record one execution of ``process`` running the components ``specs`` on ``inputs``
+    (the process's by default); ``fields`` set further execution columns (a group's)."""
     now = utcnow()
+    chosen = dict(process.inputs if inputs is None else inputs)
     execution = Execution(
-        organisation_id=organisation_id,
+        organisation_id=process.organisation_id,
         process_id=process.id,
-        service_id=service.id,
+        service_id=svc.id,
         options=dict(process.options),
-        inputs=dict(process.inputs),
-        price=process.price,
+        inputs=chosen,
+        price=price,
         started_at=now,
         delete_expiry=now + timedelta(days=process.output_storage_period),
+        **fields,
     )
     session.add(execution)
     session.flush()
     components = []
-    for index, spec in enumerate(service.components):
+    for offset, spec in enumerate(specs):
+        index = first_chain_index + offset
         component = Component(
-            organisation_id=organisation_id,
+            organisation_id=process.organisation_id,
             execution_id=execution.id,
             process_id=process.id,
-            service_id=service.id,
+            service_id=svc.id,
             chain_index=index,
             name=spec.name,
             started_at=now,
             cpu=float(spec.cpu),
             memory=spec.memory,
-            inputs=[process.inputs[str(i.number)] for i in service.inputs] if index == 0 else [],
+            inputs=[chosen[str(i.number)] for i in svc.inputs] if offset == 0 else [],
             outputs=[],
         )
         session.add(component)
         components.append(component)
+    return execution, components
+
+
+def mark_executing(process: Process, now: datetime) -> None:
     process.repeat_start = now
     process.process_status = "execute"
     process.process_status_at = now
     process.has_executed = True
-    session.flush()
-    return process, execution, components
 
 
 # --- schedules ---------------------------------------------------------------------------------
@@ -1059,20 +1108,33 @@ def get_execution(
 
 
 def executions_query(
-    session: Session, actor: Actor, organisation_id: str, process_id: str
+    session: Session,
+    actor: Actor,
+    organisation_id: str,
+    process_id: str,
+    *,
+    group_id: str | None = None,
 ) -> Select[Execution]:
+    """The process's executions, oldest first (a group's by ``group_index``); ``group_id``
+    keeps one group's."""
     _owned(session, actor, Process, process_id, organisation_id=organisation_id)
-    return (
-        select(Execution)
-        .where(Execution.process_id == process_id)
-        .order_by(Execution.started_at, Execution.id)
-    )
+    query = select(Execution).where(Execution.process_id == process_id)
+    if group_id is not None:
+        query = query.where(Execution.group_id == group_id)
+    return query.order_by(Execution.started_at, Execution.group_index, Execution.id)
 
 
 def list_executions(
-    session: Session, actor: Actor, organisation_id: str, process_id: str
+    session: Session,
+    actor: Actor,
+    organisation_id: str,
+    process_id: str,
+    *,
+    group_id: str | None = None,
 ) -> Sequence[Execution]:
-    return session.scalars(executions_query(session, actor, organisation_id, process_id)).all()
+    return session.scalars(
+        executions_query(session, actor, organisation_id, process_id, group_id=group_id)
+    ).all()
 
 
 def running(execution: Execution) -> bool:
@@ -1106,6 +1168,7 @@ def _delete_execution(session: Session, execution: Execution) -> None:
 def change_delete_expiry(
     session: Session, actor: Actor, organisation_id: str, execution_id: str, *, expiry: Any
 ) -> Execution:
+    """Keep the execution, and every other member of its group, until ``expiry``."""
     execution = _owned(
         session,
         actor,
@@ -1125,7 +1188,19 @@ def change_delete_expiry(
         expiry = expiry.astimezone()
     if expiry <= utcnow():
         raise Invalid("delete_expiry must be in the future.")
-    execution.delete_expiry = expiry
+    # A group's outputs only make sense together (slices and their aggregate): all move.
+    members = [execution]
+    if execution.group_id is not None:
+        members = list(
+            session.scalars(
+                select(Execution)
+                .where(Execution.group_id == execution.group_id)
+                .order_by(Execution.group_index, Execution.id)
+                .with_for_update()
+            )
+        )
+    for member in members:
+        member.delete_expiry = expiry
     session.flush()
     return execution
 
@@ -1139,6 +1214,17 @@ def list_components(
         .where(Component.execution_id == execution_id)
         .order_by(Component.chain_index)
     ).all()
+
+
+def list_components_of(session: Session, execution_id: str) -> list[Component]:
+    """An execution's components in chain order, for the engine's side (no actor)."""
+    return list(
+        session.scalars(
+            select(Component)
+            .where(Component.execution_id == execution_id)
+            .order_by(Component.chain_index)
+        )
+    )
 
 
 def get_component(

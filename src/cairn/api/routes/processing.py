@@ -429,10 +429,18 @@ def stop_process(
 
 @router.get("/processes/{process_id}/executions", response_model=Page[Record])
 def list_executions(
-    organisation_id: str, process_id: str, actor: ActorDep, session: ReadSessionDep, paging: PageDep
+    organisation_id: str,
+    process_id: str,
+    actor: ActorDep,
+    session: ReadSessionDep,
+    paging: PageDep,
+    group_id: str | None = None,
 ) -> Page[Record]:
-    """The process's executions, oldest first."""
-    executions = service.list_executions(session, actor, organisation_id, process_id)
+    """The process's executions, oldest first. A region larger than its service takes runs
+    as a group (one execution per slice, then the aggregator): `group_id` lists one group."""
+    executions = service.list_executions(
+        session, actor, organisation_id, process_id, group_id=group_id
+    )
     return _page(executions, execution_record, paging)
 
 

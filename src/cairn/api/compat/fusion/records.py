@@ -274,12 +274,26 @@ def process_record(
         "has_executions": "True" if executed else "",
         "has_executions_organisation_id": process.organisation_id if executed else "",
         "executions": [status_record(e) for e in executions],
+        **_group_counts(executions),
     }
+
+
+def _group_counts(executions: Sequence[Execution]) -> dict[str, Any]:
+    """The newest execution's group: how many slices and aggregators it has (1 and 0 for an
+    unsplit execution; absent before the first execution)."""
+    if not executions:
+        return {}
+    newest = max(executions, key=lambda e: (e.started_at, e.group_index or 0))
+    group = [e for e in executions if newest.group_id and e.group_id == newest.group_id]
+    members = group or [newest]
+    aggregators = sum(1 for e in members if e.aggregator)
+    return {"non_aggregator_count": len(members) - aggregators, "aggregator_count": aggregators}
 
 
 def status_record(execution: Execution) -> dict[str, Any]:
     return {
         "process_execution_id": execution.id,
+        **{k: v for k, v in _group_fields(execution).items() if k != "aggregator"},
         "job_status": "running" if execution.ended_at is None else "completed",
         "abort_reason": execution.abort_reason,
         "started_at": _iso(execution.started_at),
@@ -310,8 +324,18 @@ def execution_record(execution: Execution) -> dict[str, Any]:
         "deletable": "True",
         "delete_protection": False,
         "price": execution.price,
-        # Executions run one per process here; groups (a region split in parts) are part 2.
-        "group_id": None,
+        # A region larger than the service takes runs as a group (cairn.processing.groups);
+        # an unsplit execution has no group.
+        **_group_fields(execution),
+    }
+
+
+def _group_fields(execution: Execution) -> dict[str, Any]:
+    return {
+        "group_id": execution.group_id,
+        "group_index": execution.group_index,
+        "group_count": execution.group_count,
+        "aggregator": execution.aggregator,
     }
 
 
@@ -396,6 +420,10 @@ EXECUTION_COLUMNS = _same(
     "progress",
     "delete_expiry",
     "price",
+    "group_id",
+    "group_index",
+    "group_count",
+    "aggregator",
 )
 LOG_COLUMNS = {
     **_same(ComponentLog, "id", "created_at", "logged_at", "message"),
