@@ -12,6 +12,7 @@ folder so reruns are quick; the test skips (saying why) only if it cannot be ins
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import re
 import socket
@@ -31,26 +32,35 @@ PASSWORD = "Quick-example-pass1"
 VERSIONS = ["2.2", "1.17"]
 
 
+def _venv_with(request: pytest.FixtureRequest, name: str, packages: list[str]) -> Path:
+    """A Python with ``packages`` installed, built once under the pytest cache and reused.
+    Test workers (xdist) share the cache folder, so the build is done under a file lock: the
+    first worker builds, the others wait and reuse it."""
+    root = Path(request.config.cache.mkdir(name))
+    python = root / "venv" / "bin" / "python"
+    marker = root / "installed"
+    with (root / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not marker.exists():
+            venv.create(root / "venv", with_pip=True, clear=True)
+            installed = subprocess.run(
+                [str(python), "-m", "pip", "install", "--quiet", *packages],
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
+            if installed.returncode != 0:
+                pytest.skip(f"cannot install {packages}: {installed.stderr.strip()[-500:]}")
+            marker.write_text(" ".join(packages))
+    return python
+
+
 @pytest.fixture(scope="session", params=VERSIONS)
 def sdk(request: pytest.FixtureRequest) -> tuple[str, Path]:
     """(version, a Python with that SDK installed), built once, then reused from the cache."""
     version: str = request.param
     package = f"fusion-platform-python-sdk=={version}.*"
-    root = Path(request.config.cache.mkdir(f"fusion-sdk-{version}"))
-    python = root / "venv" / "bin" / "python"
-    marker = root / "installed"
-    if not marker.exists():
-        venv.create(root / "venv", with_pip=True, clear=True)
-        installed = subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", package],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if installed.returncode != 0:
-            pytest.skip(f"cannot install {package}: {installed.stderr.strip()[-500:]}")
-        marker.write_text(package)
-    return version, python
+    return version, _venv_with(request, f"fusion-sdk-{version}", [package])
 
 
 @pytest.fixture(scope="session", params=VERSIONS)
@@ -59,21 +69,7 @@ def sdk_detailed(request: pytest.FixtureRequest) -> tuple[str, Path]:
     ``sdk``."""
     version: str = request.param
     packages = [f"fusion-platform-python-sdk=={version}.*", "pandas", "matplotlib", "rasterio"]
-    root = Path(request.config.cache.mkdir(f"fusion-sdk-{version}-detailed"))
-    python = root / "venv" / "bin" / "python"
-    marker = root / "installed"
-    if not marker.exists():
-        venv.create(root / "venv", with_pip=True, clear=True)
-        installed = subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", *packages],
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        if installed.returncode != 0:
-            pytest.skip(f"cannot install {packages}: {installed.stderr.strip()[-500:]}")
-        marker.write_text(" ".join(packages))
-    return version, python
+    return version, _venv_with(request, f"fusion-sdk-{version}-detailed", packages)
 
 
 def _member(server: Server, org: str, email: str, *, credits: int = 0) -> None:

@@ -239,9 +239,11 @@ def test_a_failed_slice_fails_the_group_keeps_the_others_and_refunds_what_did_no
         found = outputs(client, member, execution["id"])
         assert bool(found["Measure"]) == (index != 1)
     assert outputs(client, member, aggregator["id"])["Add up"] == []
-    # Charged 4 up front; the failed slice's share and the aggregator's come back.
+    # Charged 4 up front; the failed slice's share and the aggregator's come back (neither
+    # finished a component), and each member's price shows what it paid.
     shares = groups.price_shares(4, len(members))
-    assert [m["price"] for m in members] == shares
+    paid = [0 if i in (1, len(members) - 1) else share for i, share in enumerate(shares)]
+    assert [m["price"] for m in members] == paid
     assert _balance(client, member) == 10 - 4 + shares[1] + shares[-1]
     shown = client.get(f"{org_path(member)}/processes/{process['id']}", headers=member.headers)
     assert shown.json()["model"]["process_status"] == "stop"
