@@ -223,3 +223,29 @@ def openssl_sign(identity: Identity, data_path: Path, *, detached: bool = True) 
     if not detached:
         args.append("-nodetach")
     return subprocess.run(args, check=True, capture_output=True).stdout
+
+
+def make_crl(
+    issuer: Identity,
+    revoked: tuple[tuple[Identity, dt.datetime], ...] = (),
+    *,
+    signing_key: Key | None = None,
+) -> bytes:
+    """A PEM CRL of ``issuer`` listing each ``(identity, revocation date)``, issued five
+    minutes ago and valid for a week (``signing_key``: sign it with another key instead)."""
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer.cert.subject)
+        .last_update(now - dt.timedelta(minutes=5))
+        .next_update(now + dt.timedelta(days=7))
+    )
+    for identity, when in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(identity.cert.serial_number)
+            .revocation_date(when)
+            .build()
+        )
+    crl = builder.sign(signing_key or issuer.key, hashes.SHA256())
+    return crl.public_bytes(serialization.Encoding.PEM)

@@ -19,7 +19,7 @@ from pyhanko.sign.validation import generic_cms
 from pyhanko_certvalidator import ValidationContext
 
 from cairn.archive import cades
-from cairn.archive.verify import parse_signature, verify_signature
+from cairn.archive.verify import parse_signature, revoked_at_signing, verify_signature
 
 __all__ = ["EnhanceFailed", "Enhanced", "enhance_signature", "verify_archive_timestamps"]
 
@@ -108,7 +108,8 @@ def enhance_signature(
     crls: list[asn1_crl.CertificateList] | None = None,
 ) -> Enhanced:
     """``raw`` enhanced to CAdES-A, keeping whatever it already had. Refuses (EnhanceFailed)
-    a signature that does not verify or whose archive timestamps do not hold."""
+    a signature that does not verify, whose archive timestamps do not hold, or whose signer
+    was revoked at signing time by a CRL at hand (``crls`` or the signature's own)."""
     roots = [*trust_roots, *tsa_certs[-1:]]
     signed = parse_signature(raw)
     attached = signed["encap_content_info"]["content"].native is not None
@@ -124,6 +125,10 @@ def enhance_signature(
     )
     if before:
         raise EnhanceFailed("Refusing to enhance: " + "; ".join(before) + ".")
+    # Also when the document is not at hand (only its hash is kept): revocation needs none.
+    revoked = revoked_at_signing(signed, trust_roots=trust_roots, crls=crls or [])
+    if revoked is not None:
+        raise EnhanceFailed(f"Refusing to enhance: {revoked}")
     added: list[str] = []
     if cades.add_signature_timestamp(signed, make_token):
         added.append("signature-time-stamp")
@@ -139,7 +144,9 @@ def enhance_signature(
     # is at hand: attached, or kept with UseArchiveCa; else it was verified on upload), then
     # every archive timestamp.
     if document is not None or attached:
-        check = verify_signature(enhanced, document, trust_roots=trust_roots, tsa_roots=roots)
+        check = verify_signature(
+            enhanced, document, trust_roots=trust_roots, tsa_roots=roots, crls=crls or []
+        )
         if not check.ok:
             raise EnhanceFailed(f"The enhanced signature does not verify: {check.reason}")
     after = verify_archive_timestamps(parse_signature(enhanced), content_sha256, roots)

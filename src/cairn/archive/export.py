@@ -247,7 +247,7 @@ def _signature_checks(
     files: dict[str, bytes], meta: dict[str, object], trust_roots: Path | None
 ) -> list[Check]:
     from cairn.archive import cades  # pyHanko and asn1crypto: not at server start (#13)
-    from cairn.archive.verify import load_trust_roots, parse_signature, verify_signature
+    from cairn.archive.verify import load_crls, load_trust_roots, parse_signature, verify_signature
 
     checks = []
     document = files.get("data/document")
@@ -276,7 +276,11 @@ def _signature_checks(
         attached = signed["encap_content_info"]["content"].native is not None
         if document is not None or attached:
             verdict = verify_signature(
-                files[name], None if attached else document, trust_roots=roots, now=utcnow()
+                files[name],
+                None if attached else document,
+                trust_roots=roots,
+                crls=load_crls(trust_roots),
+                now=utcnow(),
             )
             broken = verdict.verdict in ("content-mismatch", "broken")
             untrusted = verdict.verdict == "untrusted" and trust_roots is None

@@ -187,7 +187,7 @@ def put_container(
     """
     # Verification imports pyHanko (~45 MiB): only when the first container arrives, not when
     # the server starts (issue #13, RSS goal).
-    from cairn.archive.verify import parse_signature, verify_signature
+    from cairn.archive.verify import load_crls, parse_signature, verify_signature
 
     now = now or utcnow()
     _check_request(request, now=now, settings=settings)
@@ -214,7 +214,10 @@ def put_container(
     _check_plugin(request, settings)
     roots = archive_trust_roots(settings, data_dir)
     document: bytes | Path | None = None if attached_content is not None else request.document
-    verdicts = [verify_signature(raw, document, trust_roots=roots, now=now) for raw in raws]
+    crls = load_crls(settings.archive_trust_roots)  # a signer revoked at signing time fails
+    verdicts = [
+        verify_signature(raw, document, trust_roots=roots, crls=crls, now=now) for raw in raws
+    ]
     status, reason = _summary(verdicts)
     if attached_content is not None:
         doc_hash = hashlib.sha256(attached_content).hexdigest()
