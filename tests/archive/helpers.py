@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from cairn.accounts.models import Organisation
 from cairn.archive import service
+from cairn.archive.models import ArchiveContainer
+from cairn.archive.statuses import ContainerStatus
 from cairn.config import Settings
-from cairn.db import make_engine, make_sessionmaker, session_scope
-from tests.factories import Member
+from cairn.db import make_engine, make_sessionmaker, session_scope, utcnow
+from tests.factories import Member, make_org
 
 
 @dataclass
@@ -37,6 +44,72 @@ def make_archive_client(settings: Settings, member: Member, storage: str = "Main
             return ArchiveClient(member, created.id, system.id, key)
     finally:
         engine.dispose()
+
+
+@dataclass
+class ContainerSet:
+    """A new organisation's containers (rows only, no documents), read by ``caller``."""
+
+    caller: service.Caller
+    storages: list[int]
+    systems: list[int]
+
+
+def make_containers(
+    session: Session,
+    names: Sequence[str],
+    *,
+    storages: int = 1,
+    systems: int = 1,
+    rng: random.Random | None = None,
+) -> ContainerSet:
+    """A new organisation with ``storages`` storages, ``systems`` source systems and one
+    container per name, newest first. Without ``rng`` each is Permanent and archived in the
+    first storage; with it, storage, source system, status and save type are mixed (three in
+    ten Temporary, half of those past their date)."""
+    org = make_org(session)
+    storage_ids = [
+        service.create_storage(session, organisation=org, name=f"S{i}").id
+        for i in range(1, storages + 1)
+    ]
+    system_ids = [
+        service.create_source_system(session, organisation=org, name=f"T{i}")[0].id
+        for i in range(1, systems + 1)
+    ]
+    now = utcnow()
+    for i, name in enumerate(names):
+        storage, system, status, until = (
+            storage_ids[0],
+            system_ids[0],
+            ContainerStatus.ARCHIVED,
+            None,
+        )
+        if rng is not None:
+            temporary = rng.random() < 0.3
+            storage, system = rng.choice(storage_ids), rng.choice(system_ids)
+            until = now + timedelta(days=rng.choice([-1, 1])) if temporary else None
+            status = rng.choice(list(ContainerStatus))
+        session.add(
+            ArchiveContainer(
+                organisation_id=org.id,
+                storage_id=storage,
+                source_system_id=system,
+                name=name,
+                save_type=1 if until is not None else 2,
+                archive_until=until,
+                status=int(status),
+                document_hash="0" * 64,
+                document_size=1,
+                document_type="text/plain",
+                created_at=now - timedelta(minutes=i),
+                modified_at=now,
+            )
+        )
+    session.flush()
+    caller = service.Caller(
+        readable=frozenset({org.id}), writable=frozenset({org.id}), source_system_id=system_ids[0]
+    )
+    return ContainerSet(caller, storage_ids, system_ids)
 
 
 def upload_form(
