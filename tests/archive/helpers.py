@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from asn1crypto import cms, tsp  # type: ignore[import-untyped]
 from sqlalchemy.orm import Session
 
 from cairn.accounts.models import Organisation
-from cairn.archive import service
+from cairn.archive import cades, service
+from cairn.archive._enhance import Enhanced, enhance_signature
 from cairn.archive.models import ArchiveContainer
 from cairn.archive.statuses import ContainerStatus
+from cairn.archive.tsa import Tsa, timestamp_token
+from cairn.archive.verify import load_crls, load_trust_roots, parse_signature
 from cairn.config import Settings
 from cairn.db import make_engine, make_sessionmaker, session_scope, utcnow
+from tests.archive.pki import LocalPKI
 from tests.factories import Member, make_org
 
 
@@ -132,3 +139,46 @@ def upload_form(
         parts.append(("Signs", ("a-detached.sig", raw, "application/sig")))
     parts.append(("Content", ("document.txt", content, "text/plain")))
     return {"files": parts}
+
+
+def pki_tsa(pki: LocalPKI) -> Tsa:
+    """The test PKI's TSA as a cairn ``Tsa``: it can stamp a past time (its certificate is
+    valid from a day ago, cairn's own TSA's from its creation)."""
+    return Tsa(pki.tsa.key, pki.tsa.asn1_cert, pki.ca.asn1_cert, pki.folder)  # type: ignore[arg-type]
+
+
+def stamped_at(raw: bytes, tsa: Tsa, when: datetime) -> bytes:
+    """``raw`` with a signature timestamp whose genTime is ``when`` (CAdES-T)."""
+    signed = parse_signature(raw)
+
+    def token(digest: bytes) -> cms.ContentInfo:
+        imprint = {"hash_algorithm": {"algorithm": "sha256"}, "hashed_message": digest}
+        return tsa.token(tsp.MessageImprint(imprint), now=when)
+
+    assert cades.add_signature_timestamp(signed, token)
+    dumped: bytes = cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
+    return dumped
+
+
+def enhance_with(
+    raw: bytes,
+    tsa: Tsa,
+    roots: Path,
+    *,
+    document: bytes,
+    keep_document: bool = True,
+    **options: Any,
+) -> Enhanced:
+    """``enhance_signature`` of ``raw`` over ``document`` (kept by the archive unless
+    ``keep_document`` is false: only its hash), stamped by ``tsa``, trusting the certificates
+    and CRLs of the ``roots`` folder; ``options`` go to it as they are (``fetch_ocsp``)."""
+    return enhance_signature(
+        raw,
+        document=document if keep_document else None,
+        content_sha256=hashlib.sha256(document).digest(),
+        make_token=lambda digest: timestamp_token(digest, tsa=tsa),
+        tsa_certs=[tsa.cert, tsa.root],
+        trust_roots=load_trust_roots(roots),
+        crls=load_crls(roots),
+        **options,
+    )

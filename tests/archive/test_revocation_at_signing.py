@@ -10,19 +10,18 @@ signing-time attribute is the signer's own word.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import shutil
 from pathlib import Path
 
 import pytest
-from asn1crypto import cms, tsp  # type: ignore[import-untyped]
+from asn1crypto import cms  # type: ignore[import-untyped]
 from fastapi.testclient import TestClient
 
 from cairn.archive import cades
-from cairn.archive._enhance import EnhanceFailed, enhance_signature
-from cairn.archive.tsa import Tsa, timestamp_token
+from cairn.archive._enhance import EnhanceFailed
+from cairn.archive.tsa import Tsa
 from cairn.archive.verify import load_crls, load_trust_roots, parse_signature, verify_signature
-from tests.archive.helpers import ArchiveClient, upload_form
+from tests.archive.helpers import ArchiveClient, enhance_with, pki_tsa, stamped_at, upload_form
 from tests.archive.pki import Identity, LocalPKI, make_crl, make_identity, pyhanko_sign
 
 DOCUMENT = b"Signed by a key that was later reported stolen.\n"
@@ -37,8 +36,7 @@ def signer(pki: LocalPKI, tmp_path: Path) -> Identity:
 
 @pytest.fixture
 def past_tsa(pki: LocalPKI) -> Tsa:
-    """The test PKI's TSA, which can stamp a past time (its certificate is a day old)."""
-    return Tsa(pki.tsa.key, pki.tsa.asn1_cert, pki.ca.asn1_cert, pki.folder)  # type: ignore[arg-type]
+    return pki_tsa(pki)
 
 
 def _roots(pki: LocalPKI, tmp_path: Path, crl: bytes) -> Path:
@@ -46,19 +44,6 @@ def _roots(pki: LocalPKI, tmp_path: Path, crl: bytes) -> Path:
     shutil.copytree(pki.roots, roots)
     (roots / "ca.crl").write_bytes(crl)
     return roots
-
-
-def _stamped_at(raw: bytes, tsa: Tsa, when: dt.datetime) -> bytes:
-    """``raw`` with a signature timestamp whose genTime is ``when`` (CAdES-T)."""
-    signed = parse_signature(raw)
-
-    def token(digest: bytes) -> cms.ContentInfo:
-        imprint = {"hash_algorithm": {"algorithm": "sha256"}, "hashed_message": digest}
-        return tsa.token(tsp.MessageImprint(imprint), now=when)
-
-    assert cades.add_signature_timestamp(signed, token)
-    dumped: bytes = cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
-    return dumped
 
 
 def _verify(raw: bytes, roots: Path, tsa: Tsa):  # type: ignore[no-untyped-def]
@@ -89,7 +74,7 @@ def test_a_timestamp_after_the_revocation_is_refused_too(
     pki: LocalPKI, signer: Identity, past_tsa: Tsa, tmp_path: Path
 ) -> None:
     roots = _roots(pki, tmp_path, make_crl(pki.ca, ((signer, NOW - dt.timedelta(hours=3)),)))
-    raw = _stamped_at(pyhanko_sign(signer, DOCUMENT), past_tsa, NOW - dt.timedelta(hours=2))
+    raw = stamped_at(pyhanko_sign(signer, DOCUMENT), past_tsa, NOW - dt.timedelta(hours=2))
     assert _verify(raw, roots, past_tsa).verdict == "revoked-at-signing"
 
 
@@ -98,7 +83,7 @@ def test_a_signer_revoked_after_the_signature_timestamp_stays_valid(
 ) -> None:
     revoked_at = NOW - dt.timedelta(hours=1)
     roots = _roots(pki, tmp_path, make_crl(pki.ca, ((signer, revoked_at),)))
-    raw = _stamped_at(pyhanko_sign(signer, DOCUMENT), past_tsa, NOW - dt.timedelta(hours=2))
+    raw = stamped_at(pyhanko_sign(signer, DOCUMENT), past_tsa, NOW - dt.timedelta(hours=2))
     result = _verify(raw, roots, past_tsa)
     assert result.verdict == "valid", result.reason
     assert result.report["revocation"]["status"] == "revoked-later"
@@ -120,6 +105,7 @@ def test_a_crl_not_signed_by_the_signers_ca_is_no_evidence(
         "status": "unknown",
         "at": result.report["revocation"]["at"],
         "crls_used": 0,
+        "ocsp_used": 0,
     }
 
 
@@ -149,23 +135,12 @@ def test_enhancement_refuses_a_signer_revoked_at_signing_time(
 ) -> None:
     roots = _roots(pki, tmp_path, make_crl(pki.ca, ((signer, NOW - dt.timedelta(hours=1)),)))
 
-    def enhance(raw: bytes, document: bytes | None) -> bytes:
-        return enhance_signature(
-            raw,
-            document=document,
-            content_sha256=hashlib.sha256(DOCUMENT).digest(),
-            make_token=lambda digest: timestamp_token(digest, tsa=past_tsa),
-            tsa_certs=[past_tsa.cert, past_tsa.root],
-            trust_roots=load_trust_roots(roots),
-            crls=load_crls(roots),
-        ).raw
-
     bes = pyhanko_sign(signer, DOCUMENT)
-    for document in (DOCUMENT, None):  # None: only the document's hash is kept
+    for keep in (True, False):  # False: only the document's hash is kept
         with pytest.raises(EnhanceFailed, match="Refusing to enhance: The signer's certificate"):
-            enhance(bes, document)
-    stamped = _stamped_at(bes, past_tsa, NOW - dt.timedelta(hours=2))  # before the revocation
-    enhanced = parse_signature(enhance(stamped, DOCUMENT))
+            enhance_with(bes, past_tsa, roots, document=DOCUMENT, keep_document=keep)
+    stamped = stamped_at(bes, past_tsa, NOW - dt.timedelta(hours=2))  # before the revocation
+    enhanced = parse_signature(enhance_with(stamped, past_tsa, roots, document=DOCUMENT).raw)
     assert cades.detect_level(enhanced) == "A"
     assert len(cades._items(enhanced["crls"])) == 1  # the CRL travels with it (LT)
 

@@ -25,6 +25,8 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
+from cairn.archive._ocsp import ocsp_status
+
 __all__ = ["Revocation", "check_revocation"]
 
 
@@ -38,10 +40,12 @@ class Revocation:
     revoked_at: datetime | None = None
     reason: str | None = None  # the CRL entry's reason code, when it gives one
     crls: int = 0  # the usable CRLs (issued and signed by the certificate's issuer)
+    ocsp: int = 0  # the usable OCSP responses (about it, signed for its issuer)
 
     def report(self) -> dict[str, object]:
         found: dict[str, object] = {"status": self.status, "at": self.at.isoformat()}
         found["crls_used"] = self.crls
+        found["ocsp_used"] = self.ocsp
         if self.revoked_at is not None:
             found["revoked_at"] = self.revoked_at.isoformat()
         if self.reason is not None:
@@ -91,9 +95,11 @@ def check_revocation(
     at: datetime,
     certificates: Sequence[asn1_x509.Certificate],
     crls: Sequence[asn1_crl.CertificateList],
+    ocsp: Sequence[bytes] = (),
 ) -> Revocation:
-    """Whether ``cert`` was revoked at ``at`` by any usable CRL among ``crls``; its issuer
-    is looked for among ``certificates`` (trust roots and the signature's own)."""
+    """Whether ``cert`` was revoked at ``at`` by any usable CRL among ``crls`` or OCSP
+    response (DER) among ``ocsp``; its issuer is looked for among ``certificates`` (trust
+    roots and the signature's own)."""
     signer = _load(cert)
     issuers = _issuers(signer, [_load(c) for c in certificates])
     usable, earliest, reason = 0, None, None
@@ -110,7 +116,15 @@ def check_revocation(
             continue
         if earliest is None or entry.revocation_date_utc < earliest:
             earliest, reason = entry.revocation_date_utc, _reason(entry)
+    answered = 0
+    for raw_response in ocsp:
+        found = ocsp_status(raw_response, cert, certificates)
+        if found is None:
+            continue
+        answered += 1
+        if found.revoked_at is not None and (earliest is None or found.revoked_at < earliest):
+            earliest, reason = found.revoked_at, None
     if earliest is not None:
         status = "revoked" if earliest <= at else "revoked-later"
-        return Revocation(status, at, earliest, reason, usable)
-    return Revocation("good" if usable else "unknown", at, crls=usable)
+        return Revocation(status, at, earliest, reason, usable, answered)
+    return Revocation("good" if usable or answered else "unknown", at, crls=usable, ocsp=answered)

@@ -155,6 +155,7 @@ def enhance_claimed(
     """Enhance every signature of a claimed container and store the result; False when the
     claim was lost meanwhile (nothing is stored then)."""
     from cairn.archive._enhance import EnhanceFailed, enhance_signature
+    from cairn.archive._ocsp import fetch_ocsp
     from cairn.archive._roots import load_crls
 
     with uow.transaction() as session:
@@ -188,6 +189,7 @@ def enhance_claimed(
                 tsa_certs=tsa_certs,
                 trust_roots=roots,
                 crls=crls,
+                fetch_ocsp=fetch_ocsp if context.settings.archive_fetch_ocsp else None,
             )
             results[signature_id] = (context.blobs.put(done.raw).sha256, done.level, done.expires)
     except EnhanceFailed as exc:

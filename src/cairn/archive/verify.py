@@ -39,6 +39,7 @@ from pyhanko.sign.validation.status import StandardCMSSignatureStatus
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
+from cairn.archive._ocsp import ocsp_responses
 from cairn.archive._revocation import check_revocation
 from cairn.archive._roots import load_crls, load_trust_roots
 from cairn.archive.cades import SIGNATURE_TIME_STAMP, _items, detect_level
@@ -51,6 +52,7 @@ __all__ = [
     "load_trust_roots",
     "parse_signature",
     "revoked_at_signing",
+    "signer_certificate",
     "verify_signature",
 ]
 
@@ -125,7 +127,8 @@ def _algorithms(signed: cms.SignedData) -> list[str]:
     return found
 
 
-def _signer_cert(signed: cms.SignedData) -> asn1_x509.Certificate | None:
+def signer_certificate(signed: cms.SignedData) -> asn1_x509.Certificate | None:
+    """The signer's certificate, found in the signature by its SignerIdentifier."""
     sid = signed["signer_infos"][0]["sid"]
     for choice in signed["certificates"] or []:
         if choice.name != "certificate":
@@ -239,7 +242,7 @@ def verify_signature(
             attached=attached,
         )
     signer_info = signed["signer_infos"][0]
-    cert = _signer_cert(signed)
+    cert = signer_certificate(signed)
     report: dict[str, Any] = {
         "level": level,
         "attached": attached,
@@ -340,10 +343,17 @@ def signer_revocation(
     at: datetime,
 ) -> dict[str, object]:
     """The revocation status of the signer at ``at`` from ``crls`` and the signature's own
-    CRLs, as a report entry; ``status`` is ``revoked`` when it was revoked by then."""
+    CRLs and OCSP responses, as a report entry; ``status`` is ``revoked`` when it was
+    revoked by then."""
     own = [c.chosen for c in _items(signed["crls"]) if c.name == "crl"]
     certs = [c.chosen for c in _items(signed["certificates"]) if c.name == "certificate"]
-    found = check_revocation(cert, at=at, certificates=[*trust_roots, *certs], crls=[*crls, *own])
+    found = check_revocation(
+        cert,
+        at=at,
+        certificates=[*trust_roots, *certs],
+        crls=[*crls, *own],
+        ocsp=ocsp_responses(signed),
+    )
     return found.report()
 
 
@@ -370,7 +380,7 @@ def revoked_at_signing(
 ) -> str | None:
     """The reason to refuse ``signed`` when its signer was revoked at signing time (its
     signature timestamp's time, else ``now``), by ``crls`` or its own CRLs; else None."""
-    cert = _signer_cert(signed)
+    cert = signer_certificate(signed)
     if cert is None:
         return None
     at = _timestamp_time(signed["signer_infos"][0]) or now or datetime.now(UTC)
