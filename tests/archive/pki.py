@@ -1,5 +1,6 @@
-"""A local test PKI made with ``cryptography``: a CA, RSA and ECDSA signers, an RSA TSA, and
-signatures made by pyHanko and by ``openssl cms -sign`` (a second, independent tool)."""
+"""A local test PKI issued by the archive's own certificate helper (``cairn.archive._certs``):
+a CA, RSA and ECDSA signers, an RSA TSA, and signatures made by pyHanko and by
+``openssl cms -sign`` (a second, independent tool)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,16 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from asn1crypto import cms, keys
+from asn1crypto import cms, keys  # type: ignore[import-untyped]
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from pyhanko.sign import signers
 from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+from cairn.archive._certs import issue, name, write_private_key
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 Key = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -45,29 +48,6 @@ class Identity:
         return keys.PrivateKeyInfo.load(der)
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "cairn test PKI"),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
-
-
-def _usage(*, sign: bool, non_repudiation: bool, ca: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=sign,
-        content_commitment=non_repudiation,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=ca,
-        crl_sign=ca,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
 def make_identity(
     folder: Path,
     stem: str,
@@ -80,44 +60,36 @@ def make_identity(
     non_repudiation: bool = False,
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
+    extensions: tuple[x509.ExtensionType, ...] = (),
 ) -> Identity:
-    """A certificate (self-signed when no issuer), written as ``stem.pem`` / ``stem.key``."""
+    """A certificate (self-signed when no issuer), written as ``stem.pem`` / ``stem.key``;
+    issued by the archive's own certificate helper (``cairn.archive._certs``)."""
     key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    subject = _name(f"{stem} (cairn test)")
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer.cert.subject if issuer else subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before or NOW - dt.timedelta(days=1))
-        .not_valid_after(not_after or NOW + dt.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        .add_extension(
-            _usage(sign=digital_signature or tsa, non_repudiation=non_repudiation, ca=ca),
-            critical=True,
-        )
+    subject = name("cairn test PKI", f"{stem} (cairn test)")
+    usages = {"key_cert_sign", "crl_sign"} if ca else set()
+    if digital_signature or tsa:
+        usages.add("digital_signature")
+    if non_repudiation:
+        usages.add("content_commitment")
+    cert = issue(
+        subject,
+        key.public_key(),
+        issuer=issuer.cert.subject if issuer else subject,
+        issuer_key=issuer.key if issuer else key,
+        days=3650,
+        ca=ca,
+        extended_usage=ExtendedKeyUsageOID.TIME_STAMPING if tsa else None,
+        usages=frozenset(usages),
+        valid=(
+            not_before or NOW - dt.timedelta(days=1),
+            not_after or NOW + dt.timedelta(days=3650),
+        ),
+        path_length=None,
+        extensions=extensions,
     )
-    if issuer is not None:
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), False
-        )
-    if tsa:
-        builder = builder.add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True
-        )
-    signing_key = issuer.key if issuer else key
-    cert = builder.sign(signing_key, hashes.SHA256())
     cert_path, key_path = folder / f"{stem}.pem", folder / f"{stem}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    write_private_key(key_path, key)
     return Identity(cert, key, cert_path, key_path)
 
 
@@ -181,7 +153,7 @@ def pyhanko_sign(
     timestamper: object | None = None,
 ) -> bytes:
     """A CAdES-BES (or -T with a timestamper) signature by pyHanko, DER."""
-    registry = SimpleCertificateStore.from_certs([c.asn1_cert for c in extra_certs])
+    registry = SimpleCertificateStore.from_certs([c.asn1_cert for c in extra_certs])  # type: ignore[no-untyped-call]
     signer = signers.SimpleSigner(
         signing_cert=identity.asn1_cert,
         signing_key=identity.asn1_key,
@@ -195,7 +167,7 @@ def pyhanko_sign(
             digest,
             detached=detached,
             use_cades=True,
-            timestamper=timestamper,  # type: ignore[arg-type]
+            timestamper=timestamper,
         )
     )
     der: bytes = signed.dump()
@@ -223,3 +195,29 @@ def openssl_sign(identity: Identity, data_path: Path, *, detached: bool = True) 
     if not detached:
         args.append("-nodetach")
     return subprocess.run(args, check=True, capture_output=True).stdout
+
+
+def make_crl(
+    issuer: Identity,
+    revoked: tuple[tuple[Identity, dt.datetime], ...] = (),
+    *,
+    signing_key: Key | None = None,
+) -> bytes:
+    """A PEM CRL of ``issuer`` listing each ``(identity, revocation date)``, issued five
+    minutes ago and valid for a week (``signing_key``: sign it with another key instead)."""
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer.cert.subject)
+        .last_update(now - dt.timedelta(minutes=5))
+        .next_update(now + dt.timedelta(days=7))
+    )
+    for identity, when in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(identity.cert.serial_number)
+            .revocation_date(when)
+            .build()
+        )
+    crl = builder.sign(signing_key or issuer.key, hashes.SHA256())
+    return crl.public_bytes(serialization.Encoding.PEM)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,22 @@ def test_attached_signatures_are_enhanced_too(pki: LocalPKI, tsa: Tsa) -> None:
     )
     assert result.verdict == "valid" and result.attached
     assert "signature_timestamp" in result.report  # checked inside attached signatures too
+
+
+IMPORTED_LATE = """
+import sys
+from asn1crypto import cms
+cms.CMSAttribute({"type": "content_type", "values": ["data"]})  # asn1crypto sets the class up
+import cairn.archive.cades  # registers the archive attributes afterwards (imported lazily)
+cms.CMSAttribute({"type": "signing_time", "values": [cms.Time({"utc_time": "260101000000Z"})]})
+attr = cms.CMSAttribute({"type": "archive_time_stamp_v3", "values": []})
+print(attr["type"].dotted)
+"""
+
+
+def test_cades_can_be_imported_after_asn1crypto_made_attributes() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORTED_LATE], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == cades.ATS_V3

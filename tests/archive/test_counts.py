@@ -19,45 +19,16 @@ from cairn.archive.plugins import ArchivePlugins
 from cairn.archive.retention import delete_container, end_storage
 from cairn.archive.statuses import ContainerStatus
 from cairn.db import UnitOfWork, utcnow
+from tests.archive.helpers import make_containers
 from tests.concurrency import race
-from tests.factories import make_org
-
-STATUSES = [int(s) for s in ContainerStatus]
 
 
 def _organisation(session: Session, containers: int, seed: int) -> tuple[service.Caller, list[int]]:
     """An organisation with two storages, two source systems and ``containers`` containers
     of mixed status, save type and date."""
-    rng = random.Random(seed)
-    org = make_org(session)
-    storages = [service.create_storage(session, organisation=org, name=f"S{i}").id for i in (1, 2)]
-    systems = [
-        service.create_source_system(session, organisation=org, name=f"T{i}")[0].id for i in (1, 2)
-    ]
-    now = utcnow()
-    for i in range(containers):
-        temporary = rng.random() < 0.3
-        session.add(
-            ArchiveContainer(
-                organisation_id=org.id,
-                storage_id=rng.choice(storages),
-                source_system_id=rng.choice(systems),
-                name=f"Report {i}",
-                save_type=1 if temporary else 2,
-                archive_until=now + timedelta(days=rng.choice([-1, 1])) if temporary else None,
-                status=rng.choice(STATUSES),
-                document_hash="0" * 64,
-                document_size=1,
-                document_type="text/plain",
-                created_at=now - timedelta(minutes=i),
-                modified_at=now,
-            )
-        )
-    session.flush()
-    caller = service.Caller(
-        readable=frozenset({org.id}), writable=frozenset({org.id}), source_system_id=systems[0]
-    )
-    return caller, storages + systems
+    names = [f"Report {i}" for i in range(containers)]
+    found = make_containers(session, names, storages=2, systems=2, rng=random.Random(seed))
+    return found.caller, found.storages + found.systems
 
 
 def _filters(ids: list[int]) -> list[service.SearchFilters]:

@@ -12,14 +12,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 
 from cairn.archive import cades
 from cairn.archive._enhance import enhance_signature, verify_archive_timestamps
 from cairn.archive.tsa import Tsa, open_tsa, timestamp_token
 from cairn.archive.verify import load_crls, load_trust_roots, parse_signature
-from tests.archive.pki import Identity, LocalPKI, pyhanko_sign
+from tests.archive.pki import LocalPKI, make_crl, pyhanko_sign
 
 DOCUMENT = b"Revocation data travels with the signature.\n"
 
@@ -29,30 +27,12 @@ def tsa(tmp_path_factory: pytest.TempPathFactory) -> Tsa:
     return open_tsa(tmp_path_factory.mktemp("tsa-data"))
 
 
-def _crl(issuer: Identity, revoked: Identity | None = None) -> bytes:
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(issuer.cert.subject)
-        .last_update(now - dt.timedelta(minutes=5))
-        .next_update(now + dt.timedelta(days=7))
-    )
-    if revoked is not None:
-        builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder()
-            .serial_number(revoked.cert.serial_number)
-            .revocation_date(now - dt.timedelta(days=1))
-            .build()
-        )
-    crl = builder.sign(issuer.key, hashes.SHA256())  # type: ignore[arg-type]
-    return crl.public_bytes(serialization.Encoding.PEM)
-
-
 def _roots_with_crls(pki: LocalPKI, tmp_path: Path) -> Path:
     roots = tmp_path / "roots"
     shutil.copytree(pki.roots, roots)
-    (roots / "ca.crl").write_bytes(_crl(pki.ca, revoked=pki.expired_signer))
-    (roots / "stranger.crl").write_bytes(_crl(pki.stranger_ca))  # not the signer's issuer
+    yesterday = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    (roots / "ca.crl").write_bytes(make_crl(pki.ca, ((pki.expired_signer, yesterday),)))
+    (roots / "stranger.crl").write_bytes(make_crl(pki.stranger_ca))  # not the signer's issuer
     return roots
 
 

@@ -3,17 +3,13 @@ PostgreSQL) must give exactly what a plain case-insensitive substring scan gives
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from cairn.archive import service
 from cairn.archive.models import ArchiveContainer
-from cairn.archive.statuses import ContainerStatus
-from cairn.db import utcnow
-from tests.factories import make_org
+from tests.archive.helpers import make_containers
 
 NAMES = [
     "Invoice 4242",
@@ -28,30 +24,7 @@ NAMES = [
 
 
 def _org_with_containers(session: Session, names: list[str]) -> service.Caller:
-    org = make_org(session)
-    storage = service.create_storage(session, organisation=org, name="Main")
-    system, _ = service.create_source_system(session, organisation=org, name="Tests")
-    now = utcnow()
-    for i, name in enumerate(names):
-        session.add(
-            ArchiveContainer(
-                organisation_id=org.id,
-                storage_id=storage.id,
-                source_system_id=system.id,
-                name=name,
-                save_type=2,
-                status=int(ContainerStatus.ARCHIVED),
-                document_hash="0" * 64,
-                document_size=1,
-                document_type="text/plain",
-                created_at=now - timedelta(minutes=i),
-                modified_at=now,
-            )
-        )
-    session.flush()
-    return service.Caller(
-        readable=frozenset({org.id}), writable=frozenset({org.id}), source_system_id=system.id
-    )
+    return make_containers(session, names).caller
 
 
 def _names(session: Session, caller: service.Caller, query: str) -> tuple[list[str], int]:

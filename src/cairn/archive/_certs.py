@@ -7,7 +7,7 @@ import datetime as dt
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cryptography import x509
@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 )
 from cryptography.x509.oid import NameOID
 
-__all__ = ["generate_once", "issue", "issue_pair", "name", "write_private_key"]
+__all__ = ["KEY_USAGES", "generate_once", "issue", "issue_pair", "name", "write_private_key"]
 
 
 def name(organisation: str, common_name: str) -> x509.Name:
@@ -31,6 +31,19 @@ def name(organisation: str, common_name: str) -> x509.Name:
     )
 
 
+KEY_USAGES = (
+    "digital_signature",
+    "content_commitment",  # nonRepudiation
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+    "encipher_only",
+    "decipher_only",
+)
+
+
 def issue(
     subject: x509.Name,
     public_key: CertificateIssuerPublicKeyTypes,
@@ -40,42 +53,48 @@ def issue(
     days: int,
     ca: bool,
     extended_usage: x509.ObjectIdentifier | None = None,
+    usages: frozenset[str] | None = None,
+    valid: tuple[dt.datetime, dt.datetime] | None = None,
+    path_length: int | None = 0,
+    extensions: Sequence[x509.ExtensionType] = (),
 ) -> x509.Certificate:
     """A CA certificate (keyCertSign, cRLSign, no sub-CAs) or an end-entity one
-    (digitalSignature and nonRepudiation, with the issuer's key identifier), valid from five
-    minutes ago (clock skew) for ``days``; an extended key usage is critical when given."""
+    (digitalSignature and nonRepudiation), valid from five minutes ago (clock skew) for
+    ``days``; a certificate not self-issued names its issuer's key identifier; an extended key
+    usage is critical when given. Tests (and other tools) may choose the key ``usages`` (names
+    from ``KEY_USAGES``), the ``valid`` period, the CA's ``path_length`` and further
+    non-critical ``extensions``."""
     now = dt.datetime.now(dt.UTC)
+    chosen = (
+        usages
+        if usages is not None
+        else ({"key_cert_sign", "crl_sign"} if ca else {"digital_signature", "content_commitment"})
+    )
+    not_before, not_after = valid or (now - dt.timedelta(minutes=5), now + dt.timedelta(days=days))
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer)
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(
+            x509.BasicConstraints(ca=ca, path_length=path_length if ca else None), critical=True
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=not ca,
-                content_commitment=not ca,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=ca,
-                crl_sign=ca,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
+            x509.KeyUsage(**{usage: usage in chosen for usage in KEY_USAGES}), critical=True
         )
     )
-    if not ca:
+    if not ca or subject != issuer:
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), False
         )
     if extended_usage is not None:
         builder = builder.add_extension(x509.ExtendedKeyUsage([extended_usage]), critical=True)
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
 
 

@@ -19,7 +19,17 @@ from pyhanko.sign.validation import generic_cms
 from pyhanko_certvalidator import ValidationContext
 
 from cairn.archive import cades
-from cairn.archive.verify import parse_signature, verify_signature
+from cairn.archive._ocsp import add_ocsp_responses
+from cairn.archive.verify import (
+    parse_signature,
+    revoked_at_signing,
+    signer_certificate,
+    verify_signature,
+)
+
+# Asks the OCSP responder a certificate names (``_ocsp.fetch_ocsp``): the certificate and the
+# candidates for its issuer in, a checked DER OCSPResponse or None out.
+OcspFetcher = Callable[[asn1_x509.Certificate, list[asn1_x509.Certificate]], bytes | None]
 
 __all__ = ["EnhanceFailed", "Enhanced", "enhance_signature", "verify_archive_timestamps"]
 
@@ -49,6 +59,18 @@ def _chain_certs(
     certs = [c.chosen for c in cades._items(present) if c.name == "certificate"]
     wanted = {c.authority_key_identifier for c in certs if c.authority_key_identifier}
     return [r for r in roots if r.key_identifier in wanted]
+
+
+def _add_ocsp(
+    signed: cms.SignedData, trust_roots: list[asn1_x509.Certificate], fetch: OcspFetcher
+) -> bool:
+    """The signer certificate's OCSP response from its responder, added to the signature."""
+    certs = [c.chosen for c in cades._items(signed["certificates"]) if c.name == "certificate"]
+    signer = signer_certificate(signed)
+    if signer is None:
+        return False
+    response = fetch(signer, [*trust_roots, *certs])
+    return response is not None and add_ocsp_responses(signed, [response]) > 0
 
 
 def _fixed(digest: bytes) -> Callable[[str], bytes]:
@@ -106,9 +128,13 @@ def enhance_signature(
     tsa_certs: list[asn1_x509.Certificate],
     trust_roots: list[asn1_x509.Certificate],
     crls: list[asn1_crl.CertificateList] | None = None,
+    fetch_ocsp: OcspFetcher | None = None,
 ) -> Enhanced:
     """``raw`` enhanced to CAdES-A, keeping whatever it already had. Refuses (EnhanceFailed)
-    a signature that does not verify or whose archive timestamps do not hold."""
+    a signature that does not verify, whose archive timestamps do not hold, or whose signer
+    was revoked at signing time by a CRL at hand (``crls`` or the signature's own) or an OCSP
+    response (``fetch_ocsp`` asks the responder the signer's certificate names; the answer
+    goes into the signature for LT)."""
     roots = [*trust_roots, *tsa_certs[-1:]]
     signed = parse_signature(raw)
     attached = signed["encap_content_info"]["content"].native is not None
@@ -131,6 +157,13 @@ def enhance_signature(
         added.append("certificates")
     if cades.add_crls(signed, crls or []):  # revocation data at hand (the trust roots' CRLs)
         added.append("crls")
+    if fetch_ocsp is not None and _add_ocsp(signed, trust_roots, fetch_ocsp):
+        added.append("ocsp")
+    # Also when the document is not at hand (only its hash is kept): revocation needs none.
+    # The signing time is the signature timestamp's (the one just added for a BES: now).
+    revoked = revoked_at_signing(signed, trust_roots=trust_roots, crls=crls or [])
+    if revoked is not None:
+        raise EnhanceFailed(f"Refusing to enhance: {revoked}")
     cades.add_archive_timestamp_v3(signed, content_sha256, make_token)
     added.append("archive-time-stamp-v3")
     info = cms.ContentInfo({"content_type": "signed_data", "content": signed})
@@ -139,7 +172,9 @@ def enhance_signature(
     # is at hand: attached, or kept with UseArchiveCa; else it was verified on upload), then
     # every archive timestamp.
     if document is not None or attached:
-        check = verify_signature(enhanced, document, trust_roots=trust_roots, tsa_roots=roots)
+        check = verify_signature(
+            enhanced, document, trust_roots=trust_roots, tsa_roots=roots, crls=crls or []
+        )
         if not check.ok:
             raise EnhanceFailed(f"The enhanced signature does not verify: {check.reason}")
     after = verify_archive_timestamps(parse_signature(enhanced), content_sha256, roots)

@@ -17,13 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from asn1crypto import cms, tsp  # type: ignore[import-untyped]
-from asn1crypto import x509 as asn1_x509
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from cairn.archive._enhance import EnhanceFailed, enhance_signature
 from cairn.archive._plugin_tasks import run_plugin_tasks, schedule_post_processing
 from cairn.archive.counts import compact_counts
 from cairn.archive.fixity import check_due
@@ -34,10 +32,15 @@ from cairn.archive.retention import end_storage
 from cairn.archive.seal import archive_trust_roots
 from cairn.archive.settings import ArchiveSettings
 from cairn.archive.statuses import ContainerStatus
-from cairn.archive.tsa import open_tsa, request_timestamp, timestamp_token
-from cairn.archive.verify import load_crls
 from cairn.blobs import BlobStore
 from cairn.db import UnitOfWork, utcnow
+
+if TYPE_CHECKING:
+    from asn1crypto import cms  # type: ignore[import-untyped]
+    from asn1crypto import x509 as asn1_x509
+
+# Enhancement imports pyHanko, asn1crypto and the TSA code when a container is claimed: the
+# idle loop inside ``cairn serve`` needs none of them (issue #13, RSS goal).
 
 __all__ = ["LEASE", "EnhanceContext", "Worker", "claim_next", "enhance_claimed", "mark_due"]
 
@@ -130,6 +133,10 @@ def claim_next(
 def _token_maker(
     context: EnhanceContext,
 ) -> tuple[Callable[[bytes], cms.ContentInfo], list[asn1_x509.Certificate]]:
+    from asn1crypto import tsp
+
+    from cairn.archive.tsa import open_tsa, request_timestamp, timestamp_token
+
     if context.settings.tsa_url:
         url = context.settings.tsa_url
 
@@ -147,6 +154,10 @@ def enhance_claimed(
 ) -> bool:
     """Enhance every signature of a claimed container and store the result; False when the
     claim was lost meanwhile (nothing is stored then)."""
+    from cairn.archive._enhance import EnhanceFailed, enhance_signature
+    from cairn.archive._ocsp import fetch_ocsp
+    from cairn.archive._roots import load_crls
+
     with uow.transaction() as session:
         container = session.get(ArchiveContainer, container_id)
         if container is None or container.lease_owner != worker_id:
@@ -178,6 +189,7 @@ def enhance_claimed(
                 tsa_certs=tsa_certs,
                 trust_roots=roots,
                 crls=crls,
+                fetch_ocsp=fetch_ocsp if context.settings.archive_fetch_ocsp else None,
             )
             results[signature_id] = (context.blobs.put(done.raw).sha256, done.level, done.expires)
     except EnhanceFailed as exc:

@@ -121,7 +121,10 @@ def load_hash_index(der: bytes) -> AtsHashIndexV3:
 
 def _register_oids() -> None:
     """Teach asn1crypto the archive-timestamp attributes, so their values parse as what they
-    are (tokens, hash indexes) instead of failing deep inside as unknown elements."""
+    are (tokens, hash indexes) instead of failing deep inside as unknown elements. The
+    reverse map is extended, never reset: asn1crypto builds it once per class, so a reset
+    after the first attribute was made (this module is imported lazily, issue #13) would
+    leave it None and break every later attribute."""
     names = {
         ATS_V2: ("archive_time_stamp_v2", cms.SetOfContentInfo),
         ATS_V3: ("archive_time_stamp_v3", cms.SetOfContentInfo),
@@ -129,7 +132,8 @@ def _register_oids() -> None:
     }
     for oid, (name, spec) in names.items():
         cms.CMSAttributeType._map.setdefault(oid, name)
-        cms.CMSAttributeType._reverse_map = None  # rebuilt from _map on next use
+        if cms.CMSAttributeType._reverse_map is not None:
+            cms.CMSAttributeType._reverse_map.setdefault(name, oid)
         cms.CMSAttribute._oid_specs.setdefault(name, spec)
 
 

@@ -24,11 +24,12 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from cairn.archive import cades, merkle
 from cairn.archive import log as transparency
+from cairn.archive import merkle
 from cairn.archive._plugin_tasks import document_bytes
 from cairn.archive.models import ArchiveContainer
 from cairn.archive.plugins import ArchivePlugins
@@ -40,10 +41,11 @@ from cairn.archive.service import (
     signature_bytes,
 )
 from cairn.archive.statuses import DESCRIPTIONS, ContainerStatus
-from cairn.archive.tsa import Tsa
-from cairn.archive.verify import load_trust_roots, parse_signature, verify_signature
 from cairn.blobs import BlobStore
 from cairn.db import utcnow
+
+if TYPE_CHECKING:
+    from cairn.archive.tsa import Tsa
 
 __all__ = ["ALGORITHMS", "Check", "export_container", "verify_export"]
 
@@ -244,6 +246,9 @@ def _manifest_checks(files: dict[str, bytes], kind: str, covered: Iterable[str])
 def _signature_checks(
     files: dict[str, bytes], meta: dict[str, object], trust_roots: Path | None
 ) -> list[Check]:
+    from cairn.archive import cades  # pyHanko and asn1crypto: not at server start (#13)
+    from cairn.archive.verify import load_crls, load_trust_roots, parse_signature, verify_signature
+
     checks = []
     document = files.get("data/document")
     content_sha256 = bytes.fromhex(str(meta.get("document_sha256", "")))
@@ -271,7 +276,11 @@ def _signature_checks(
         attached = signed["encap_content_info"]["content"].native is not None
         if document is not None or attached:
             verdict = verify_signature(
-                files[name], None if attached else document, trust_roots=roots, now=utcnow()
+                files[name],
+                None if attached else document,
+                trust_roots=roots,
+                crls=load_crls(trust_roots),
+                now=utcnow(),
             )
             broken = verdict.verdict in ("content-mismatch", "broken")
             untrusted = verdict.verdict == "untrusted" and trust_roots is None

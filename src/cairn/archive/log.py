@@ -23,16 +23,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from asn1crypto import cms  # type: ignore[import-untyped]
-from asn1crypto import x509 as asn1_x509
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from pyhanko.sign.validation import generic_cms
-from pyhanko_certvalidator import ValidationContext
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -41,8 +33,16 @@ from sqlalchemy.orm import Session
 from cairn.archive import merkle
 from cairn.archive.errors import UnusableInput
 from cairn.archive.models import ArchiveContainer, ArchiveEvent, ArchiveLogHead, ArchiveLogNode
-from cairn.archive.tsa import Tsa, timestamp_token
 from cairn.db import utcnow
+
+if TYPE_CHECKING:
+    from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped]
+
+    from cairn.archive.tsa import Tsa
+
+# Signing and checking tree heads import cryptography, asn1crypto and pyHanko inside the
+# functions: every request that records an event imports this module, and those libraries
+# cost the idle server ~50 MiB (issue #13, RSS goal).
 
 __all__ = [
     "LogProof",
@@ -210,6 +210,9 @@ def consistency_proof(
 
 
 def _pem(cert: asn1_x509.Certificate) -> str:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
     loaded = x509.load_der_x509_certificate(cert.dump())
     return loaded.public_bytes(serialization.Encoding.PEM).decode()
 
@@ -218,6 +221,11 @@ def signed_tree_head(
     session: Session, organisation_id: str, *, tsa: Tsa, tsa_url: str = ""
 ) -> dict[str, Any]:
     """The log's current head, signed and timestamped, with the certificates to check it."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    from cairn.archive.tsa import timestamp_token
+
     size = tree_size(session, organisation_id)
     body = {
         "organisation": organisation_id,
@@ -239,6 +247,10 @@ def signed_tree_head(
 
 
 def _certificate(pem: object) -> asn1_x509.Certificate:
+    from asn1crypto import x509 as asn1_x509
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
     loaded = x509.load_pem_x509_certificate(str(pem).encode())
     return asn1_x509.Certificate.load(loaded.public_bytes(serialization.Encoding.DER))
 
@@ -247,6 +259,14 @@ def check_tree_head(head: dict[str, Any], roots: Sequence[asn1_x509.Certificate]
     """Problems with a signed tree head (empty when it holds): the signature by its
     certificate, and the timestamp token's imprint and signature (against ``roots``, or the
     head's own root certificate when none are given: integrity, not trust)."""
+    from asn1crypto import cms
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from pyhanko.sign.validation import generic_cms
+    from pyhanko_certvalidator import ValidationContext
+
     try:
         body = {k: head[k] for k in ("organisation", "root_hash", "timestamp", "tree_size")}
         signed = _canonical(body)

@@ -21,30 +21,30 @@ import tempfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from asn1crypto import keys  # type: ignore[import-untyped]
-from asn1crypto import x509 as asn1_x509
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from pyhanko.sign import signers
-from pyhanko_certvalidator.registry import SimpleCertificateStore
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cairn.accounts.service import Actor
 from cairn.archive._callers import caller_for_actor
-from cairn.archive._certs import generate_once, issue_pair, write_private_key
 from cairn.archive.errors import StorageNotFound, UnusableInput
 from cairn.archive.models import ArchiveContainer, ArchiveStorage
 from cairn.archive.settings import ArchiveSettings
 from cairn.archive.statuses import SaveType
-from cairn.archive.verify import load_trust_roots
 from cairn.blobs import BlobStore
 from cairn.db import UnitOfWork
 from cairn.errors import Conflict
 from cairn.provenance import service as provenance
 from cairn.workspaces import service as workspaces
+
+if TYPE_CHECKING:
+    from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped]
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+# The key and signing code import cryptography, asn1crypto and pyHanko when first used, not
+# when the server starts: uploads reach ``archive_trust_roots`` through this module, and an
+# idle server should not carry ~50 MiB of signing libraries (issue #13, RSS goal).
 
 __all__ = ["SealKey", "archive_trust_roots", "open_seal_key", "seal_workspace"]
 
@@ -57,6 +57,11 @@ class SealKey:
 
     def sign(self, document: Path) -> bytes:
         """A detached CAdES-BES signature (DER) over the file."""
+        from asn1crypto import keys
+        from cryptography.hazmat.primitives import serialization
+        from pyhanko.sign import signers
+        from pyhanko_certvalidator.registry import SimpleCertificateStore
+
         der = self.key.private_bytes(
             serialization.Encoding.DER,
             serialization.PrivateFormat.PKCS8,
@@ -76,6 +81,11 @@ class SealKey:
 
 
 def _generate(folder: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from cairn.archive._certs import issue_pair, write_private_key
+
     root, cert = issue_pair(
         "cairn",
         "cairn archive seal root",
@@ -92,6 +102,10 @@ def _generate(folder: Path) -> None:
 
 
 def _asn1(path: Path) -> asn1_x509.Certificate:
+    from asn1crypto import x509 as asn1_x509
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
     loaded = x509.load_pem_x509_certificate(path.read_bytes())
     return asn1_x509.Certificate.load(loaded.public_bytes(serialization.Encoding.DER))
 
@@ -99,6 +113,11 @@ def _asn1(path: Path) -> asn1_x509.Certificate:
 @cache
 def open_seal_key(data_dir: Path) -> SealKey:
     """cairn's seal key for this data folder, generated on first use."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from cairn.archive._certs import generate_once
+
     folder = data_dir / "archive-seal"
     generate_once(folder, "seal.key", _generate)
     key = serialization.load_pem_private_key((folder / "seal.key").read_bytes(), password=None)
@@ -110,6 +129,8 @@ def archive_trust_roots(
     settings: ArchiveSettings, data_dir: Path | None
 ) -> list[asn1_x509.Certificate]:
     """The configured trust roots, and the seal root once this data folder has one."""
+    from cairn.archive._roots import load_trust_roots
+
     roots = load_trust_roots(settings.archive_trust_roots)
     if data_dir is not None and (data_dir / "archive-seal" / "root.pem").is_file():
         roots.append(_asn1(data_dir / "archive-seal" / "root.pem"))

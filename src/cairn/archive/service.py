@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, column, func, or_, select, table, text
 from sqlalchemy.orm import Session
@@ -50,9 +51,11 @@ from cairn.archive.plugins import load_plugins
 from cairn.archive.seal import archive_trust_roots
 from cairn.archive.settings import ArchiveSettings
 from cairn.archive.statuses import ContainerStatus, SaveType
-from cairn.archive.verify import Verification, parse_signature, verify_signature
 from cairn.blobs import BlobStore
 from cairn.db import UnitOfWork, utcnow
+
+if TYPE_CHECKING:
+    from cairn.archive.verify import Verification
 
 __all__ = [
     "ARCHIVED_STATUSES",
@@ -135,6 +138,8 @@ def _attached_content(document: Path) -> bytes | None:
     raw = document.read_bytes()
     if raw[:1] != b"\x30":
         return None
+    from cairn.archive.verify import parse_signature  # see put_container
+
     try:
         signed = parse_signature(raw)
     except Exception:  # not a signature: an ordinary document
@@ -180,6 +185,10 @@ def put_container(
     attached signature. A signature that parses but does not verify is kept, and the
     container is in status error with the reason.
     """
+    # Verification imports pyHanko (~45 MiB): only when the first container arrives, not when
+    # the server starts (issue #13, RSS goal).
+    from cairn.archive.verify import load_crls, parse_signature, verify_signature
+
     now = now or utcnow()
     _check_request(request, now=now, settings=settings)
     attached_content = _attached_content(request.document)
@@ -205,7 +214,10 @@ def put_container(
     _check_plugin(request, settings)
     roots = archive_trust_roots(settings, data_dir)
     document: bytes | Path | None = None if attached_content is not None else request.document
-    verdicts = [verify_signature(raw, document, trust_roots=roots, now=now) for raw in raws]
+    crls = load_crls(settings.archive_trust_roots)  # a signer revoked at signing time fails
+    verdicts = [
+        verify_signature(raw, document, trust_roots=roots, crls=crls, now=now) for raw in raws
+    ]
     status, reason = _summary(verdicts)
     if attached_content is not None:
         doc_hash = hashlib.sha256(attached_content).hexdigest()

@@ -26,6 +26,12 @@ class ArchiveSettings(BaseSettings):
         default="",
         description="RFC 3161 timestamp authority URL; empty uses cairn's own TSA.",
     )
+    archive_fetch_ocsp: bool = Field(
+        default=True,
+        description="When enhancing, ask the OCSP responder a signer's certificate names (its "
+        "AIA extension) and add the checked answer to the signature (LT); off: only the CRLs "
+        "at hand are used.",
+    )
     archive_plugins: Path | None = Field(
         default=None,
         description="Folder holding plugin-config.json (storage and post-processing plugins).",

@@ -11,6 +11,9 @@ Decisions (issue #17):
   over the bytes as received). EU DSS is strict; cairn records the choice in the report.
 - A signature timestamp, attached or detached signature alike, is checked, and the signer's
   certificate must have been valid at the time it proves (or the claimed signing time).
+- A signer revoked at signing time (the signature timestamp's time, else now: the claimed
+  signing time proves nothing) by a CRL at hand gets ``revoked-at-signing``; one revoked
+  later stays valid, the report says when (``archive._revocation``).
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ import asyncio
 import base64
 import binascii
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from asn1crypto import cms, pem, tsp  # type: ignore[import-untyped]
+from asn1crypto import cms, tsp  # type: ignore[import-untyped]
 from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import hashes
@@ -35,7 +39,10 @@ from pyhanko.sign.validation.status import StandardCMSSignatureStatus
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
-from cairn.archive.cades import SIGNATURE_TIME_STAMP, detect_level
+from cairn.archive._ocsp import ocsp_responses
+from cairn.archive._revocation import check_revocation
+from cairn.archive._roots import load_crls, load_trust_roots
+from cairn.archive.cades import SIGNATURE_TIME_STAMP, _items, detect_level
 from cairn.archive.errors import Base64Signature, NotCms
 
 __all__ = [
@@ -44,6 +51,8 @@ __all__ = [
     "load_crls",
     "load_trust_roots",
     "parse_signature",
+    "revoked_at_signing",
+    "signer_certificate",
     "verify_signature",
 ]
 
@@ -59,7 +68,8 @@ _BASE64 = re.compile(rb"^[A-Za-z0-9+/=\s]+$")
 class Verification:
     """The outcome of verifying one signature; ``report`` is stored as JSON evidence."""
 
-    # valid | untrusted | content-mismatch | broken | expired-at-signing | unsupported-algorithm
+    # valid | untrusted | content-mismatch | broken | expired-at-signing | revoked-at-signing
+    # | unsupported-algorithm
     verdict: str
     reason: str | None
     level: str
@@ -72,49 +82,6 @@ class Verification:
     @property
     def ok(self) -> bool:
         return self.verdict == "valid"
-
-
-def _files_of(folder: Path | None, pem_type: str) -> list[bytes]:
-    """The DER objects of the PEM ``pem_type`` blocks and of the DER files in ``folder``."""
-    if folder is None or not folder.is_dir():
-        return []
-    found: list[bytes] = []
-    for path in sorted(folder.iterdir()):
-        if not path.is_file():
-            continue
-        raw = path.read_bytes()
-        if pem.detect(raw):
-            found += [der for kind, _, der in pem.unarmor(raw, multiple=True) if kind == pem_type]
-        else:
-            found.append(raw)
-    return found
-
-
-def load_trust_roots(folder: Path | None) -> list[asn1_x509.Certificate]:
-    """Every PEM or DER certificate in ``folder`` (none when unset or absent)."""
-    roots: list[asn1_x509.Certificate] = []
-    for der in _files_of(folder, "CERTIFICATE"):
-        try:
-            cert = asn1_x509.Certificate.load(der, strict=True)
-            _ = cert["tbs_certificate"]["subject_public_key_info"].native  # a CRL fails here
-        except (ValueError, TypeError, KeyError):
-            continue  # not a certificate (a README, a key, a CRL): skipped
-        roots.append(cert)
-    return roots
-
-
-def load_crls(folder: Path | None) -> list[asn1_crl.CertificateList]:
-    """Every PEM or DER CRL in ``folder`` (the trust roots' folder: the revocation data at
-    hand that enhancement adds for LT; none when unset or absent)."""
-    found: list[asn1_crl.CertificateList] = []
-    for der in _files_of(folder, "X509 CRL"):
-        try:
-            crl = asn1_crl.CertificateList.load(der, strict=True)
-            _ = crl["tbs_cert_list"]["this_update"].native  # a certificate fails here
-        except (ValueError, TypeError, KeyError):
-            continue  # a certificate, a README, a key: skipped
-        found.append(crl)
-    return found
 
 
 def parse_signature(raw: bytes) -> cms.SignedData:
@@ -160,7 +127,8 @@ def _algorithms(signed: cms.SignedData) -> list[str]:
     return found
 
 
-def _signer_cert(signed: cms.SignedData) -> asn1_x509.Certificate | None:
+def signer_certificate(signed: cms.SignedData) -> asn1_x509.Certificate | None:
+    """The signer's certificate, found in the signature by its SignerIdentifier."""
     sid = signed["signer_infos"][0]["sid"]
     for choice in signed["certificates"] or []:
         if choice.name != "certificate":
@@ -251,11 +219,13 @@ def verify_signature(
     *,
     trust_roots: list[asn1_x509.Certificate],
     tsa_roots: list[asn1_x509.Certificate] | None = None,
+    crls: Sequence[asn1_crl.CertificateList] = (),
     now: datetime | None = None,
 ) -> Verification:
     """Verify one signature over ``document`` (``None`` for an attached signature, whose
     encapsulated content is then the document). ``tsa_roots`` are trusted for timestamps
-    only (cairn's own TSA root). Never raises for a bad signature: the
+    only (cairn's own TSA root); ``crls`` (with those in the signature) decide whether the
+    signer was revoked at signing time. Never raises for a bad signature: the
     verdict says what is wrong; unparseable input raises ``NotCms`` / ``Base64Signature``."""
     signed = parse_signature(raw)
     content = signed["encap_content_info"]["content"]
@@ -272,7 +242,7 @@ def verify_signature(
             attached=attached,
         )
     signer_info = signed["signer_infos"][0]
-    cert = _signer_cert(signed)
+    cert = signer_certificate(signed)
     report: dict[str, Any] = {
         "level": level,
         "attached": attached,
@@ -359,8 +329,73 @@ def verify_signature(
             "trusted": ts.trusted,
         }
     verdict, reason = _judge(status, signer_name)
+    if verdict == "valid":
+        verdict, reason = _revocation_verdict(signed, cert, trust_roots, crls, moment, report)
     report["verdict"] = verdict
     return Verification(verdict, reason, level, attached, signer_name, signed_at, expires, report)
+
+
+def signer_revocation(
+    signed: cms.SignedData,
+    cert: asn1_x509.Certificate,
+    trust_roots: Sequence[asn1_x509.Certificate],
+    crls: Sequence[asn1_crl.CertificateList],
+    at: datetime,
+) -> dict[str, object]:
+    """The revocation status of the signer at ``at`` from ``crls`` and the signature's own
+    CRLs and OCSP responses, as a report entry; ``status`` is ``revoked`` when it was
+    revoked by then."""
+    own = [c.chosen for c in _items(signed["crls"]) if c.name == "crl"]
+    certs = [c.chosen for c in _items(signed["certificates"]) if c.name == "certificate"]
+    found = check_revocation(
+        cert,
+        at=at,
+        certificates=[*trust_roots, *certs],
+        crls=[*crls, *own],
+        ocsp=ocsp_responses(signed),
+    )
+    return found.report()
+
+
+def _revocation_verdict(
+    signed: cms.SignedData,
+    cert: asn1_x509.Certificate,
+    trust_roots: Sequence[asn1_x509.Certificate],
+    crls: Sequence[asn1_crl.CertificateList],
+    at: datetime,
+    report: dict[str, Any],
+) -> tuple[str, str | None]:
+    report["revocation"] = found = signer_revocation(signed, cert, trust_roots, crls, at)
+    if found["status"] != "revoked":
+        return "valid", None
+    return "revoked-at-signing", revoked_reason(cert, found)
+
+
+def revoked_at_signing(
+    signed: cms.SignedData,
+    *,
+    trust_roots: Sequence[asn1_x509.Certificate],
+    crls: Sequence[asn1_crl.CertificateList],
+    now: datetime | None = None,
+) -> str | None:
+    """The reason to refuse ``signed`` when its signer was revoked at signing time (its
+    signature timestamp's time, else ``now``), by ``crls`` or its own CRLs; else None."""
+    cert = signer_certificate(signed)
+    if cert is None:
+        return None
+    at = _timestamp_time(signed["signer_infos"][0]) or now or datetime.now(UTC)
+    found = signer_revocation(signed, cert, trust_roots, crls, at)
+    return revoked_reason(cert, found) if found["status"] == "revoked" else None
+
+
+def revoked_reason(cert: asn1_x509.Certificate, found: dict[str, object]) -> str:
+    """The container's error reason for a signer revoked at signing time."""
+    return (
+        f"The signer's certificate ({cert.subject.human_friendly}, serial "
+        f"{cert.serial_number}) was revoked on {found['revoked_at']}, before the signing "
+        f"time {found['at']} (the signature timestamp's time, or the time of verification "
+        "when the signature has none)."
+    )
 
 
 async def _pyhanko_status(

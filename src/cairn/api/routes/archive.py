@@ -5,9 +5,10 @@ own TSA. The CryptoPro Archive contract (api/compat/cryptopro.py) calls the same
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
@@ -38,8 +39,10 @@ from cairn.archive.schemas import (
     storage_read,
 )
 from cairn.archive.settings import ArchiveSettings
-from cairn.archive.tsa import open_tsa
 from cairn.db import UnitOfWork
+
+if TYPE_CHECKING:
+    from cairn.archive.tsa import Tsa
 
 
 @asynccontextmanager
@@ -61,6 +64,15 @@ async def _background_worker(app: FastAPI) -> AsyncIterator[None]:
 
 
 router = APIRouter(prefix="/api/v1", tags=["archive"], lifespan=_background_worker)
+
+
+def _open_tsa(data_dir: pathlib.Path) -> Tsa:
+    """cairn's own TSA, its module imported on first use: it pulls in pyHanko, which an
+    idle server should not carry (issue #13, RSS goal)."""
+    from cairn.archive.tsa import open_tsa
+
+    return open_tsa(data_dir)
+
 
 ContainerIdPath = Annotated[UUID, Path(description="The container's uuid.")]
 _TSR: dict[int | str, dict[str, Any]] = {
@@ -197,7 +209,7 @@ def export_container(
         plugins,
         caller,
         str(container_id),
-        tsa=open_tsa(settings.data_dir),
+        tsa=_open_tsa(settings.data_dir),
         tsa_url=archive.tsa_url,
     )
     return Response(
@@ -250,7 +262,7 @@ def get_tree_head(
     """The organisation's transparency log now: size and root hash, signed by cairn's key and
     timestamped (RFC 9162 style; every container event is a leaf)."""
     service.caller_for_actor(actor).require_read(organisation_id)
-    tsa = open_tsa(settings.data_dir)
+    tsa = _open_tsa(settings.data_dir)
     head = transparency.signed_tree_head(
         session, organisation_id, tsa=tsa, tsa_url=ArchiveSettings().tsa_url
     )
@@ -291,6 +303,6 @@ async def timestamp(request: Request, actor: ActorDep, settings: SettingsDep) ->
     `Content-Type: application/timestamp-query` (e.g. made by `openssl ts -query`); the answer
     is the `TimeStampResp`. Its certificates are in the data folder's `archive-tsa/`."""
     body = await request.body()
-    tsa = await run_in_threadpool(open_tsa, settings.data_dir)  # the first call makes a key
+    tsa = await run_in_threadpool(_open_tsa, settings.data_dir)  # the first call makes a key
     answer = await run_in_threadpool(tsa.respond, body)
     return Response(answer, media_type="application/timestamp-reply")
