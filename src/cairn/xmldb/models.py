@@ -64,6 +64,9 @@ class XmlDocument(Base):
     first_node_id: Mapped[int] = mapped_column(BigInteger)
     next_node_id: Mapped[int] = mapped_column(BigInteger)
     node_ids_sha256: Mapped[str | None] = mapped_column(BlobHash)
+    # The node table of this content (``_nodes``), saved once built, so a restarted server
+    # answers node records without parsing the document again.
+    records_sha256: Mapped[str | None] = mapped_column(BlobHash)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     modified_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 

@@ -32,6 +32,7 @@ __all__ = [
     "ensure_database",
     "read_snapshot",
     "resolve_organisation",
+    "save_node_table",
     "validate_name",
 ]
 
@@ -53,6 +54,7 @@ class DocRef:
     next_node_id: int
     node_ids_sha256: str | None = None  # set once an update moved ids off first + position
     node_ids: tuple[int, ...] | None = None  # pending in a transaction, not yet a blob
+    records_sha256: str | None = None  # the saved node table (``_nodes``), once built
 
 
 @dataclass
@@ -137,6 +139,7 @@ def read_snapshot(session: Session, database: XmlDatabase) -> Snapshot:
             first_node_id=d.first_node_id,
             next_node_id=d.next_node_id,
             node_ids_sha256=d.node_ids_sha256,
+            records_sha256=d.records_sha256,
         )
     for i in session.scalars(select(XmlIndex).where(XmlIndex.database_id == database.id)):
         snap.indexes[i.name] = IndexDef(i.name, i.path, i.key, i.key_type)
@@ -228,6 +231,7 @@ def commit_changes(
                     first_node_id=new.first_node_id,
                     next_node_id=new.next_node_id,
                     node_ids_sha256=new.node_ids_sha256,
+                    records_sha256=None,
                     collection_id=_collection_id(session, database_id, new.collection),
                     modified_at=utcnow(),
                 )
@@ -274,6 +278,16 @@ def commit_changes(
         except IntegrityError:
             raise _index_conflict(index.name) from None
     session.flush()
+
+
+def save_node_table(session: Session, document_id: str, sha256: str, records: str) -> None:
+    """Note the saved node table of a document's content (unless the content has changed
+    since: a later version builds its own)."""
+    session.execute(
+        update(XmlDocument)
+        .where(XmlDocument.id == document_id, XmlDocument.sha256 == sha256)
+        .values(records_sha256=records)
+    )
 
 
 def _index_conflict(name: str) -> TransactionConflict:
