@@ -287,13 +287,24 @@ class XmlSession:
     # --- transactions ---------------------------------------------------------------------
 
     def _snapshot(self) -> Snapshot:
+        """The committed state now: the server's last snapshot of the database while its
+        generation is unchanged (snapshots are never modified), else read afresh."""
         with self.server.uow.transaction() as session:
             from cairn.xmldb.models import XmlDatabase
 
+            generation = service.generation_of(session, self.database_id)
+            if generation is None:
+                raise SessionGone("This session's database no longer exists.")
+            cached = self.server.snapshots.get(self.database_id)
+            if cached is not None and cached.generation == generation:
+                return cached
             database = session.get(XmlDatabase, self.database_id)
             if database is None:
                 raise SessionGone("This session's database no longer exists.")
-            return service.read_snapshot(session, database)
+            snapshot = service.read_snapshot(session, database)
+        self.server.snapshot_reads += 1
+        self.server.snapshots[self.database_id] = snapshot
+        return snapshot
 
     @engine.saxon_bound
     def begin(self) -> XmlSession:
@@ -1267,6 +1278,8 @@ class XmlServer:
         self.blobs = blobs
         self.trees = TreeCache(blobs, cache_bytes)
         self.tables = NodeTables(uow, blobs)
+        self.snapshots: dict[str, Snapshot] = {}  # the last read, by database id
+        self.snapshot_reads = 0
         self.indexes = _indexes.IndexCache()
         self.idle_timeout = idle_timeout
         self.clock = clock

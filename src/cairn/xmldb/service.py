@@ -30,6 +30,7 @@ __all__ = [
     "Snapshot",
     "commit_changes",
     "ensure_database",
+    "generation_of",
     "read_snapshot",
     "resolve_organisation",
     "save_node_table",
@@ -63,6 +64,7 @@ class Snapshot:
 
     database_id: str
     organisation_id: str
+    generation: int = 0  # the database's generation it was read at (never changed after)
     documents: dict[str, DocRef] = field(default_factory=dict)
     collections: set[str] = field(default_factory=set)
     indexes: dict[str, IndexDef] = field(default_factory=dict)
@@ -118,6 +120,14 @@ def ensure_database(session: Session, actor: Actor, database: str) -> XmlDatabas
     return created
 
 
+def generation_of(session: Session, database_id: str) -> int | None:
+    """The database's generation (None: no such database), bumped by every commit."""
+    found: int | None = session.scalar(
+        select(XmlDatabase.generation).where(XmlDatabase.id == database_id)
+    )
+    return found
+
+
 def read_snapshot(session: Session, database: XmlDatabase) -> Snapshot:
     """The committed state of the database, read in one statement per table."""
     colls = {
@@ -126,7 +136,12 @@ def read_snapshot(session: Session, database: XmlDatabase) -> Snapshot:
             select(XmlCollection).where(XmlCollection.database_id == database.id)
         )
     }
-    snap = Snapshot(database.id, database.organisation_id, collections=set(colls.values()))
+    snap = Snapshot(
+        database.id,
+        database.organisation_id,
+        generation=database.generation,
+        collections=set(colls.values()),
+    )
     for d in session.scalars(select(XmlDocument).where(XmlDocument.database_id == database.id)):
         snap.documents[d.name] = DocRef(
             id=d.id,
@@ -177,7 +192,13 @@ def commit_changes(
     ``dropped`` collections go last; one that another transaction put a document into since
     is a conflict too. Index definitions: the dropped go (one dropped meanwhile is the same
     end), then the new come (a name another transaction took first is a conflict). The
-    caller's database transaction makes it atomic."""
+    caller's database transaction makes it atomic. The database's generation goes up first
+    (its row then orders the commits), so every server sees its snapshot is stale."""
+    session.execute(
+        update(XmlDatabase)
+        .where(XmlDatabase.id == database_id)
+        .values(generation=XmlDatabase.generation + 1)
+    )
     for name in sorted(collections):
         _collection_id(session, database_id, name)
     for change in changes:

@@ -1,4 +1,4 @@
-"""xmldb: saved node tables
+"""xmldb: saved node tables, database generation
 
 Revision ID: xmldb_0003
 Revises: xmldb_0002
@@ -19,6 +19,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("xml_databases", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("generation", sa.Integer(), server_default="0", nullable=False)
+        )
     with op.batch_alter_table("xml_documents", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("records_sha256", cairn.db.base.BlobHash(length=64), nullable=True)
@@ -26,5 +30,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("xml_databases", schema=None) as batch_op:
+        batch_op.drop_column("generation")
     with op.batch_alter_table("xml_documents", schema=None) as batch_op:
         batch_op.drop_column("records_sha256")
