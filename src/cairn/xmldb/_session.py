@@ -117,8 +117,8 @@ class NodeTables:
     so a restarted server reads it back (``reads``) instead of building it (``builds``).
 
     The builder thread touches blobs only, never the database (a build can outlive the
-    request, and the app, that asked for it): the row is noted by the next thread that asks
-    for the table or parses the document (:meth:`note`)."""
+    request, and the app, that asked for it): the rows are noted by the next thread that asks
+    for a table or starts a statement (:meth:`note`)."""
 
     def __init__(self, uow: UnitOfWork, blobs: BlobStore, max_nodes: int = 32_000_000) -> None:
         self._uow = uow
@@ -126,8 +126,7 @@ class NodeTables:
         self._max = max_nodes
         self._entries: OrderedDict[tuple[str, str], _nodes.NodeTable] = OrderedDict()
         self._building: dict[tuple[str, str], Future[_nodes.NodeTable]] = {}
-        self._blob_of: dict[tuple[str, str], str] = {}  # the saved table's blob, by key
-        self._noted: set[tuple[str, str]] = set()  # (document id, table blob) on the row
+        self._unnoted: list[tuple[str, str, str]] = []  # (document id, content, table blob)
         self._lock = threading.Lock()
         self.builds = 0
         self.reads = 0
@@ -147,7 +146,12 @@ class NodeTables:
                 future = self._building.get(key)
                 if future is None:
                     future = _builder.submit(
-                        self._make, key, doc.records_sha256 if saved else None, content, saved
+                        self._make,
+                        key,
+                        doc.id,
+                        doc.records_sha256 if saved else None,
+                        content,
+                        saved,
                     )
                     self._building[key] = future
         if found is None:
@@ -155,23 +159,26 @@ class NodeTables:
             if not (wait or future.done()):
                 return None
             found = future.result()
-        if saved:
-            self.note(doc)
+        self.note()
         return found
 
-    def note(self, doc: DocRef) -> None:
-        """Put the saved table's blob on the document's row, once (when there is one)."""
-        key = (doc.sha256, base_uri(doc.name))
+    def note(self) -> None:
+        """Put each table saved since on its document's row (unless the content changed)."""
         with self._lock:
-            sha = self._blob_of.get(key)
-            if sha is None or sha == doc.records_sha256 or (doc.id, sha) in self._noted:
+            if not self._unnoted:
                 return
-            self._noted.add((doc.id, sha))
+            notes, self._unnoted = self._unnoted, []
         with self._uow.transaction() as session:
-            service.save_node_table(session, doc.id, doc.sha256, sha)
+            for doc_id, content_sha, table_sha in notes:
+                service.save_node_table(session, doc_id, content_sha, table_sha)
 
     def _make(
-        self, key: tuple[str, str], saved_sha: str | None, content: Callable[[], bytes], saved: bool
+        self,
+        key: tuple[str, str],
+        doc_id: str,
+        saved_sha: str | None,
+        content: Callable[[], bytes],
+        saved: bool,
     ) -> _nodes.NodeTable:
         try:
             table = None
@@ -181,26 +188,21 @@ class NodeTables:
                 table = _nodes.build(content(), key[1])
                 self.builds += 1
                 if saved:
-                    saved_sha = self._blobs.put(_nodes.encode(table, key[0], key[1])).sha256
+                    sha = self._blobs.put(_nodes.encode(table, key[0], key[1])).sha256
+                    with self._lock:
+                        self._unnoted.append((doc_id, key[0], sha))
             else:
                 self.reads += 1
             with self._lock:
-                if saved and saved_sha is not None:
-                    self._blob_of[key] = saved_sha
                 self._entries[key] = table
                 total = sum(t.size for t in self._entries.values())
                 while total > self._max and len(self._entries) > 1:
-                    gone_key, gone = self._entries.popitem(last=False)
-                    self._blob_of.pop(gone_key, None)
+                    _, gone = self._entries.popitem(last=False)
                     total -= gone.size
             return table
         finally:
             with self._lock:
                 self._building.pop(key, None)
-
-    def wait(self) -> None:
-        """Until every build asked for so far has ended (tests, shutdown)."""
-        _builder.submit(lambda: None).result()
 
 
 @dataclass
@@ -289,6 +291,7 @@ class XmlSession:
     def _snapshot(self) -> Snapshot:
         """The committed state now: the server's last snapshot of the database while its
         generation is unchanged (snapshots are never modified), else read afresh."""
+        self.server.tables.note()
         with self.server.uow.transaction() as session:
             from cairn.xmldb.models import XmlDatabase
 
@@ -512,7 +515,6 @@ class XmlSession:
             tree = pending.tree
         else:
             tree = self.server.trees.get(doc)
-            self.server.tables.note(doc)
         if tree.docnum not in txn.entries:
             txn.entries[tree.docnum] = Entry(tree, doc, self.server.node_ids(doc))
         return tree
