@@ -213,3 +213,35 @@ def test_an_updated_document_gets_a_new_table(
     assert records == _saxon_records(xs, "d")
     xs.rollback()
     assert _records_sha(uow, oid) not in (None, old)
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTS))
+def test_positions_of_a_few_nodes_without_the_trees_index(name: str) -> None:
+    content = normalise(DOCUMENTS[name]).content
+
+    def check() -> None:
+        tree = engine.Tree(engine.parse_document(content, "urn:x"))
+        query = "declare variable $r external; ($r, $r//node())"
+        nodes = engine.evaluate(query, {"r": tree.root})
+        items = [nodes.item_at(i) for i in range(nodes.size)]
+        want = [tree.position(g) for g in engine.generate_ids(items)]
+        assert engine.document_positions(items) == want == list(range(len(items)))
+
+    engine.on_saxon_thread(check)
+
+
+def test_a_first_answer_names_its_nodes_without_indexing_the_tree(
+    uow: UnitOfWork, blobs: BlobStore, make_member: Callable[..., Member]
+) -> None:
+    member = make_member()
+    first, xs = _session(uow, blobs, member)
+    xs.load_document("d", DOCUMENTS["namespaces"], replace=False)
+    query = "doc('d')//*[local-name() = ('a', 'g')]"
+    doc = xs.list_documents()[0]
+    engine.on_saxon_thread(lambda: first.trees.get(doc).size)  # this server's tree: indexed
+    want = [item["oid"] for item in xs.execute(query)["items"]]
+    restarted, again = _session(uow, blobs, member)
+    answer = again.execute(query)
+    assert [item["oid"] for item in answer["items"]] == want
+    assert answer["records"][0]["oid"] == want[0]
+    assert not engine.on_saxon_thread(lambda: restarted.trees.get(doc).indexed)

@@ -66,6 +66,7 @@ MAX_STRING = 512  # longer string values ship in parts (node_string)
 MAX_LITE = 16 * 1024 * 1024
 MAX_DOCUMENT = 512 * 1024 * 1024  # a document loaded from a workspace file
 AUTOCOMMIT_RESULTS = 16
+_FEW_ITEMS = 8  # result nodes placed without indexing their tree (one Saxon query for all)
 MAX_SESSIONS_PER_USER = 64
 _RECORD_GUESS = 320  # bytes per record (five OIDs and a name), to size a portion's query
 _serials = itertools.count(1)
@@ -216,7 +217,11 @@ class Entry:
     def oid(self, gid: str, serial: int) -> str:
         if self.doc is None:
             return f"t{serial}.{gid}"
-        pos = self.tree.position(gid)
+        return self.oid_at(self.tree.position(gid))
+
+    def oid_at(self, pos: int) -> str:
+        """A stored node's OID from its canonical position."""
+        assert self.doc is not None
         node_id = self.ids[pos] if self.ids is not None else self.doc.first_node_id + pos
         return f"{self.doc.id}.{node_id}"
 
@@ -848,9 +853,22 @@ class XmlSession:
         oids: dict[int, str] = {}
         if nodes:
             gids = engine.generate_ids([it for _, it in nodes])
+            few: list[tuple[int, PyXdmItem, Entry]] = []  # stored, their trees not indexed
             for (i, it), gid in zip(nodes, gids, strict=True):
                 entry = self._entry_for(txn, gid, it)
-                oids[i] = entry.oid(gid, txn.serial)
+                if (
+                    len(nodes) <= _FEW_ITEMS
+                    and entry.doc is not None
+                    and not entry.tree.indexed
+                    and it.get_node_value().node_kind != 2  # attributes: the index
+                ):
+                    few.append((i, it, entry))
+                else:
+                    oids[i] = entry.oid(gid, txn.serial)
+            if few:
+                positions = engine.document_positions([it for _, it, _ in few])
+                for (i, _, entry), pos in zip(few, positions, strict=True):
+                    oids[i] = entry.oid_at(pos)
         out: list[dict[str, Any]] = []
         records: list[dict[str, Any]] = []
         budget = portion
@@ -944,12 +962,13 @@ class XmlSession:
         self, txn: Transaction, oid: str, node: PyXdmNode, budget: int
     ) -> list[dict[str, Any]]:
         """The portion a query answer ships (on Saxon's thread): from the document's node
-        table when it is ready, else through Saxon while the table is built on another
-        thread (so a first query never waits for it)."""
+        table; while the table is still being built (on its own thread) through Saxon if the
+        tree is indexed already, else after waiting for the table (indexing the tree for
+        Saxon's records would take longer than the build)."""
         stored = None if oid.startswith("t") else self._stored_node(oid)
         if stored is not None:
             _, doc, pos, _ = stored
-            table = self._table(txn, doc, wait=False)
+            table = self._table(txn, doc, wait=not self._tree(txn, doc.name).indexed)
             if table is not None:
                 return self._table_portion(doc, table, pos, budget, "following")
         return self._portion(txn, node, budget)
