@@ -245,3 +245,34 @@ def test_a_first_answer_names_its_nodes_without_indexing_the_tree(
     assert [item["oid"] for item in answer["items"]] == want
     assert answer["records"][0]["oid"] == want[0]
     assert not engine.on_saxon_thread(lambda: restarted.trees.get(doc).indexed)
+
+
+def test_a_refused_note_of_a_saved_table_fails_no_statement_and_is_retried(
+    uow: UnitOfWork,
+    blobs: BlobStore,
+    make_member: Callable[..., Member],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The row update that notes a saved table is refused once (the database's refusal is
+    simulated: a lock timeout cannot be provoked on demand on both databases)."""
+    from sqlalchemy.exc import OperationalError
+
+    from cairn.xmldb import service
+
+    real = service.save_node_table
+    refused: list[str] = []
+
+    def refuse_once(session: Any, doc_id: str, content: str, table: str) -> None:
+        if not refused:
+            refused.append(doc_id)
+            raise OperationalError("UPDATE xml_documents", {}, Exception("database is locked"))
+        real(session, doc_id, content, table)
+
+    monkeypatch.setattr(service, "save_node_table", refuse_once)
+    _, xs = _session(uow, blobs, make_member())
+    xs.load_document("d", "<r><a>1</a></r>", replace=False)
+    oid = _document_oid(xs, "d")
+    assert xs.node(oid)[0]["string_value"] == "1"  # waits for the table, then notes it
+    assert xs.execute("string(doc('d'))", lite=True)["text"] == "1"
+    assert refused == [oid.rsplit(".", 1)[0]]  # one call was refused, and failed nothing
+    assert _records_sha(uow, oid) is not None  # a later call noted it

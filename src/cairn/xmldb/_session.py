@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 from saxonche import PyXdmItem, PyXdmNode, PyXdmValue  # type: ignore[import-not-found]
+from sqlalchemy.exc import SQLAlchemyError
 
 from cairn.accounts.service import Actor, Privilege
 from cairn.blobs import BlobStore
@@ -164,14 +165,20 @@ class NodeTables:
         return found
 
     def note(self) -> None:
-        """Put each table saved since on its document's row (unless the content changed)."""
+        """Put each table saved since on its document's row (unless the content changed).
+        Only a saving for later: when the database refuses it now, it is tried again by the
+        next call, and the statement that called goes on."""
         with self._lock:
             if not self._unnoted:
                 return
             notes, self._unnoted = self._unnoted, []
-        with self._uow.transaction() as session:
-            for doc_id, content_sha, table_sha in notes:
-                service.save_node_table(session, doc_id, content_sha, table_sha)
+        try:
+            with self._uow.transaction() as session:
+                for doc_id, content_sha, table_sha in notes:
+                    service.save_node_table(session, doc_id, content_sha, table_sha)
+        except SQLAlchemyError:
+            with self._lock:
+                self._unnoted[:0] = notes
 
     def _make(
         self,
