@@ -174,3 +174,27 @@ def test_the_demo_seeds_metadata_to_query(engine: Engine, blobs: BlobStore, tmp_
     xs = server.open_session(actor, DEMO_ORG)
     answer = xs.execute('collection("metadata")//*:title/string()', lite=True)
     assert answer["text"].splitlines() == ["A demo paper", "Synthetic bird survey, demo data"]
+
+
+def test_a_snapshot_is_reused_until_a_commit_anywhere_changes_the_database(
+    server: XmlServer, make_member: Callable[..., Member]
+) -> None:
+    member = make_member()
+    actor = _actor(server, member)
+    xs = server.open_session(actor, member.organisation_id)
+    xs.load_document("d", "<v>1</v>", replace=False)
+    reads = server.snapshot_reads
+    for _ in range(3):
+        assert xs.execute("string(doc('d'))", lite=True)["text"] == "1"
+    assert server.snapshot_reads == reads + 1  # read once after the load, then reused
+    # Another server process on the same database commits: the next statement here sees it.
+    other = XmlServer(server.uow, server.blobs)
+    writer = other.open_session(actor, member.organisation_id)
+    writer.load_document("d", "<v>2</v>", replace=True)
+    assert xs.execute("string(doc('d'))", lite=True)["text"] == "2"
+    writer.execute('CREATE COLLECTION "c"')
+    writer.load_document("e", "<e/>", "c", replace=False)
+    assert xs.execute("count(collection('c'))", lite=True)["text"] == "1"
+    writer.execute('CREATE INDEX "i" ON doc("d")/v BY . AS xs:string')
+    assert xs.execute('count(index-scan("i", "2", "EQ"))', lite=True)["text"] == "1"
+    assert server.snapshot_reads == reads + 4

@@ -17,6 +17,7 @@ the paper describes.
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import weakref
@@ -197,7 +198,7 @@ class NodeCache:
             raise errors.Invalid("The cache holds at least one object.")
         self.max_objects = max_objects
         self.max_bytes = max_bytes
-        self._records: OrderedDict[str, tuple[dict[str, Any], int]] = OrderedDict()
+        self._records: OrderedDict[str, tuple[_Record, int]] = OrderedDict()
         self._bytes = 0
         self.hits = self.misses = self.evictions = self.bytes_fetched = 0
 
@@ -208,7 +209,7 @@ class NodeCache:
     def size_bytes(self) -> int:
         return self._bytes
 
-    def lookup(self, oid: str) -> dict[str, Any] | None:
+    def lookup(self, oid: str) -> _Record | None:
         found = self._records.get(oid)
         if found is None:
             self.misses += 1
@@ -217,13 +218,15 @@ class NodeCache:
         self._records.move_to_end(oid)
         return found[0]
 
-    def put(self, record: dict[str, Any]) -> None:
+    def put(self, record: dict[str, Any]) -> _Record:
+        """Keep a record as the server sent it (compacted); the kept form."""
         oid = record["oid"]
         size = _record_size(record)
         old = self._records.pop(oid, None)
         if old is not None:
             self._bytes -= old[1]
-        self._records[oid] = (record, size)
+        kept = _Record(record)
+        self._records[oid] = (kept, size)
         self._bytes += size
         while len(self._records) > self.max_objects or (
             self.max_bytes is not None and self._bytes > self.max_bytes and len(self._records) > 1
@@ -231,6 +234,7 @@ class NodeCache:
             _, (_, gone) = self._records.popitem(last=False)
             self._bytes -= gone
             self.evictions += 1
+        return kept
 
     def flush(self) -> None:
         self._records.clear()
@@ -239,6 +243,49 @@ class NodeCache:
 
 def _record_size(record: dict[str, Any]) -> int:
     return 120 + sum(len(v) for v in record.values() if isinstance(v, str))
+
+
+@functools.lru_cache(maxsize=4096)
+def _qname(namespace_uri: str, local_name: str, prefix: str) -> QName:
+    return QName(namespace_uri, local_name, prefix)
+
+
+class _Record:
+    """A node record as the cache keeps it: slots instead of a dict, names as shared QNames,
+    kinds, types and base URIs as interned strings (a tenth of the dict's memory)."""
+
+    __slots__ = (
+        "base_uri",
+        "first_attribute",
+        "first_child",
+        "first_namespace",
+        "kind",
+        "name",
+        "next_sibling",
+        "oid",
+        "parent",
+        "string_length",
+        "string_value",
+        "type",
+    )
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        name = raw["name"]
+        base = raw["base_uri"]
+        self.oid: str = raw["oid"]
+        self.kind: str = sys.intern(raw["kind"])
+        self.name: QName | None = (
+            _qname(name["ns"], name["local"], name.get("prefix") or "") if name else None
+        )
+        self.base_uri: str | None = sys.intern(base) if base is not None else None
+        self.type: str = sys.intern(raw["type"])
+        self.string_value: str | None = raw["string_value"]
+        self.string_length: int = raw["string_length"]
+        self.parent: str | None = raw["parent"]
+        self.first_child: str | None = raw["first_child"]
+        self.next_sibling: str | None = raw["next_sibling"]
+        self.first_attribute: str | None = raw["first_attribute"]
+        self.first_namespace: str | None = raw["first_namespace"]
 
 
 # --- nodes -----------------------------------------------------------------------------------
@@ -260,7 +307,7 @@ class Node(Item):
     def __hash__(self) -> int:
         return hash(self.oid)
 
-    def _record(self) -> dict[str, Any]:
+    def _record(self) -> _Record:
         return self._con._record(self.oid)
 
     @property
@@ -275,29 +322,25 @@ class Node(Item):
 
     def base_uri(self) -> str | None:
         """base-uri: the value, or None for the empty sequence."""
-        value: str | None = self._record()["base_uri"]
-        return value
+        return self._record().base_uri
 
     def node_kind(self) -> str:
-        kind: str = self._record()["kind"]
-        return kind
+        return self._record().kind
 
     def node_name(self) -> QName | None:
         """node-name: element and attribute names, a processing instruction's target; None
         (the empty sequence) for the other kinds."""
-        name = self._record()["name"]
-        return QName(name["ns"], name["local"], name["prefix"]) if name else None
+        return self._record().name
 
     def parent(self) -> Node | None:
-        oid = self._record()["parent"]
+        oid = self._record().parent
         return Node(self._con, oid) if oid else None
 
     def string_value(self) -> str:
         record = self._record()
-        if record["string_value"] is not None:
-            value: str = record["string_value"]
-            return value
-        return self._con._long_string(self.oid, record["string_length"])
+        if record.string_value is not None:
+            return record.string_value
+        return self._con._long_string(self.oid, record.string_length)
 
     def typed_value(self) -> Sequence:
         """typed-value: a sequence of atomic values (one, since cairn stores documents
@@ -307,17 +350,16 @@ class Node(Item):
     def type(self) -> str:
         """The type name as the Sedna API defines it: "no-type" for elements and attributes
         (stored untyped), "untypedAtomic" for text, "" for the other kinds."""
-        value: str = self._record()["type"]
-        return value
+        return self._record().type
 
     def children(self) -> Sequence:
-        return _LinkSequence(self._con, self._record()["first_child"], "siblings")
+        return _LinkSequence(self._con, self._record().first_child, "siblings")
 
     def attributes(self) -> Sequence:
-        return _LinkSequence(self._con, self._record()["first_attribute"])
+        return _LinkSequence(self._con, self._record().first_attribute)
 
     def namespaces(self) -> Sequence:
-        return _LinkSequence(self._con, self._record()["first_namespace"])
+        return _LinkSequence(self._con, self._record().first_namespace)
 
 
 _UNTYPED = {"document", "element", "attribute", "text"}
@@ -384,7 +426,7 @@ class _LinkSequence(Sequence):
         if self._next is None:
             return None
         node = Node(self._con, self._next)
-        self._next = self._con._record(node.oid, self._scope)["next_sibling"]
+        self._next = self._con._record(node.oid, self._scope).next_sibling
         return node
 
 
@@ -501,7 +543,7 @@ class Connection:
         self.cache.bytes_fetched += len(response.content)
         return response.json() if response.content else {}
 
-    def _record(self, oid: str, scope: str = "following") -> dict[str, Any]:
+    def _record(self, oid: str, scope: str = "following") -> _Record:
         """The node's record from the cache; on a miss one request fetches it with the
         records a walk reads next: the nodes after it in document order (``following``), or
         its next siblings first (``siblings``, for ``children()``)."""
@@ -518,8 +560,7 @@ class Connection:
         for record in reversed(records[: self.cache.max_objects]):
             if record is not wanted:
                 self.cache.put(record)
-        self.cache.put(wanted)
-        return wanted
+        return self.cache.put(wanted)
 
     def _long_string(self, oid: str, length: int) -> str:
         parts: list[str] = []

@@ -193,6 +193,10 @@ class Tree:
         assert self._nodes is not None
         return int(self._nodes.size)
 
+    @property
+    def indexed(self) -> bool:
+        return self._positions is not None
+
     def position(self, gid: str) -> int:
         if self._positions is None:
             self._index()
@@ -205,6 +209,17 @@ class Tree:
         assert self._nodes is not None
         node: PyXdmNode = self._nodes.item_at(position).get_node_value()
         return node
+
+
+def document_positions(nodes: list[PyXdmItem]) -> list[int]:
+    """Canonical positions of a few non-attribute nodes without indexing their whole tree
+    (which took 3.4 times the tree's parse): the nodes before each in document order."""
+    text = evaluate_string(
+        "declare variable $s external; string-join(for $n in $s return "
+        "string(count($n/ancestor::node()) + count($n/preceding::node())), ' ')",
+        {"s": as_value(nodes)},
+    )
+    return [int(p) for p in text.split(" ")] if text else []
 
 
 def tree_of(gid: str) -> str:

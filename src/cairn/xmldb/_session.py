@@ -21,11 +21,13 @@ import uuid
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 from saxonche import PyXdmItem, PyXdmNode, PyXdmValue  # type: ignore[import-not-found]
+from sqlalchemy.exc import SQLAlchemyError
 
 from cairn.accounts.service import Actor, Privilege
 from cairn.blobs import BlobStore
@@ -34,7 +36,7 @@ from cairn.db.base import new_id
 from cairn.errors import Conflict, Invalid, NotFound, TooLarge
 from cairn.workspaces import service as workspaces
 from cairn.xmldb import _engine as engine
-from cairn.xmldb import _indexes, _update, service
+from cairn.xmldb import _indexes, _nodes, _update, service
 from cairn.xmldb._ddl import Definition, parse_definition, workspace_source
 from cairn.xmldb._indexes import IndexDef
 from cairn.xmldb._joins import JOIN_VAR_PREFIX
@@ -61,10 +63,11 @@ __all__ = ["XmlServer", "XmlSession"]
 
 DEFAULT_PORTION = 64 * 1024
 MAX_PORTION = 1024 * 1024
-MAX_STRING = 64 * 1024  # longer string values ship in parts (node_string)
+MAX_STRING = 512  # longer string values ship in parts (node_string)
 MAX_LITE = 16 * 1024 * 1024
 MAX_DOCUMENT = 512 * 1024 * 1024  # a document loaded from a workspace file
 AUTOCOMMIT_RESULTS = 16
+_FEW_ITEMS = 8  # result nodes placed without indexing their tree (one Saxon query for all)
 MAX_SESSIONS_PER_USER = 64
 _RECORD_GUESS = 320  # bytes per record (five OIDs and a name), to size a portion's query
 _serials = itertools.count(1)
@@ -105,6 +108,111 @@ class TreeCache:
             return self._entries[key][0] if key in self._entries else tree
 
 
+# Node tables are built (or read back) on this thread, never on Saxon's: a 59 MB document's
+# table takes seconds to build, and Saxon's thread serves every session's queries.
+_builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cairn-xml-nodes")
+
+
+class NodeTables:
+    """Node tables (``_nodes``) keyed by document bytes and base URI, bounded by node count.
+    A committed version's table is saved as a blob, and its hash put on the document's row,
+    so a restarted server reads it back (``reads``) instead of building it (``builds``).
+
+    The builder thread touches blobs only, never the database (a build can outlive the
+    request, and the app, that asked for it): the rows are noted by the next thread that asks
+    for a table or starts a statement (:meth:`note`)."""
+
+    def __init__(self, uow: UnitOfWork, blobs: BlobStore, max_nodes: int = 32_000_000) -> None:
+        self._uow = uow
+        self._blobs = blobs
+        self._max = max_nodes
+        self._entries: OrderedDict[tuple[str, str], _nodes.NodeTable] = OrderedDict()
+        self._building: dict[tuple[str, str], Future[_nodes.NodeTable]] = {}
+        self._unnoted: list[tuple[str, str, str]] = []  # (document id, content, table blob)
+        self._lock = threading.Lock()
+        self.builds = 0
+        self.reads = 0
+
+    def get(
+        self, doc: DocRef, content: Callable[[], bytes], *, saved: bool, wait: bool
+    ) -> _nodes.NodeTable | None:
+        """The table of ``doc``; when it is not ready and ``wait`` is false, None (its build
+        has started). ``saved``: ``doc`` is a committed version (its table is kept)."""
+        key = (doc.sha256, base_uri(doc.name))
+        future: Future[_nodes.NodeTable] | None = None
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            else:
+                future = self._building.get(key)
+                if future is None:
+                    future = _builder.submit(
+                        self._make,
+                        key,
+                        doc.id,
+                        doc.records_sha256 if saved else None,
+                        content,
+                        saved,
+                    )
+                    self._building[key] = future
+        if found is None:
+            assert future is not None
+            if not (wait or future.done()):
+                return None
+            found = future.result()
+        self.note()
+        return found
+
+    def note(self) -> None:
+        """Put each table saved since on its document's row (unless the content changed).
+        Only a saving for later: when the database refuses it now, it is tried again by the
+        next call, and the statement that called goes on."""
+        with self._lock:
+            if not self._unnoted:
+                return
+            notes, self._unnoted = self._unnoted, []
+        try:
+            with self._uow.transaction() as session:
+                for doc_id, content_sha, table_sha in notes:
+                    service.save_node_table(session, doc_id, content_sha, table_sha)
+        except SQLAlchemyError:
+            with self._lock:
+                self._unnoted[:0] = notes
+
+    def _make(
+        self,
+        key: tuple[str, str],
+        doc_id: str,
+        saved_sha: str | None,
+        content: Callable[[], bytes],
+        saved: bool,
+    ) -> _nodes.NodeTable:
+        try:
+            table = None
+            if saved_sha is not None and self._blobs.exists(saved_sha):
+                table = _nodes.decode(self._blobs.read_bytes(saved_sha), key[0], key[1])
+            if table is None:
+                table = _nodes.build(content(), key[1])
+                self.builds += 1
+                if saved:
+                    sha = self._blobs.put(_nodes.encode(table, key[0], key[1])).sha256
+                    with self._lock:
+                        self._unnoted.append((doc_id, key[0], sha))
+            else:
+                self.reads += 1
+            with self._lock:
+                self._entries[key] = table
+                total = sum(t.size for t in self._entries.values())
+                while total > self._max and len(self._entries) > 1:
+                    _, gone = self._entries.popitem(last=False)
+                    total -= gone.size
+            return table
+        finally:
+            with self._lock:
+                self._building.pop(key, None)
+
+
 @dataclass
 class Entry:
     """A tree a transaction has touched: a document version, or nodes a query constructed."""
@@ -116,7 +224,11 @@ class Entry:
     def oid(self, gid: str, serial: int) -> str:
         if self.doc is None:
             return f"t{serial}.{gid}"
-        pos = self.tree.position(gid)
+        return self.oid_at(self.tree.position(gid))
+
+    def oid_at(self, pos: int) -> str:
+        """A stored node's OID from its canonical position."""
+        assert self.doc is not None
         node_id = self.ids[pos] if self.ids is not None else self.doc.first_node_id + pos
         return f"{self.doc.id}.{node_id}"
 
@@ -189,13 +301,25 @@ class XmlSession:
     # --- transactions ---------------------------------------------------------------------
 
     def _snapshot(self) -> Snapshot:
+        """The committed state now: the server's last snapshot of the database while its
+        generation is unchanged (snapshots are never modified), else read afresh."""
+        self.server.tables.note()
         with self.server.uow.transaction() as session:
             from cairn.xmldb.models import XmlDatabase
 
+            generation = service.generation_of(session, self.database_id)
+            if generation is None:
+                raise SessionGone("This session's database no longer exists.")
+            cached = self.server.snapshots.get(self.database_id)
+            if cached is not None and cached.generation == generation:
+                return cached
             database = session.get(XmlDatabase, self.database_id)
             if database is None:
                 raise SessionGone("This session's database no longer exists.")
-            return service.read_snapshot(session, database)
+            snapshot = service.read_snapshot(session, database)
+        self.server.snapshot_reads += 1
+        self.server.snapshots[self.database_id] = snapshot
+        return snapshot
 
     @engine.saxon_bound
     def begin(self) -> XmlSession:
@@ -265,6 +389,12 @@ class XmlSession:
                 indexes=list(txn.new_indexes.values()),
                 dropped_indexes=txn.dropped_indexes,
             )
+        for change in changes:  # each new version's node table, built now on its own thread
+            pending = txn.writes[change.name]
+            if change.new is not None and pending.content is not None:
+                self.server.tables.get(
+                    change.new, _constant(pending.content), saved=True, wait=False
+                )
 
     def _statement_txn(self) -> Transaction:
         """The transaction a statement runs in: the open one, or a new autocommit one."""
@@ -730,9 +860,22 @@ class XmlSession:
         oids: dict[int, str] = {}
         if nodes:
             gids = engine.generate_ids([it for _, it in nodes])
+            few: list[tuple[int, PyXdmItem, Entry]] = []  # stored, their trees not indexed
             for (i, it), gid in zip(nodes, gids, strict=True):
                 entry = self._entry_for(txn, gid, it)
-                oids[i] = entry.oid(gid, txn.serial)
+                if (
+                    len(nodes) <= _FEW_ITEMS
+                    and entry.doc is not None
+                    and not entry.tree.indexed
+                    and it.get_node_value().node_kind != 2  # attributes: the index
+                ):
+                    few.append((i, it, entry))
+                else:
+                    oids[i] = entry.oid(gid, txn.serial)
+            if few:
+                positions = engine.document_positions([it for _, it, _ in few])
+                for (i, _, entry), pos in zip(few, positions, strict=True):
+                    oids[i] = entry.oid_at(pos)
         out: list[dict[str, Any]] = []
         records: list[dict[str, Any]] = []
         budget = portion
@@ -745,7 +888,7 @@ class XmlSession:
                 node = item.get_node_value()
                 out.append({"oid": oids[i], "kind": _KINDS.get(node.node_kind, "element")})
                 if not records:
-                    records = self._portion(txn, node, budget)
+                    records = self._first_portion(txn, oids[i], node, budget)
                     budget -= sum(len(str(r)) for r in records)
             if budget <= 0:
                 break
@@ -822,25 +965,129 @@ class XmlSession:
             "first_namespace": f"{me}~{prefixes[0]}" if prefixes else None,
         }
 
-    @engine.saxon_bound
+    def _first_portion(
+        self, txn: Transaction, oid: str, node: PyXdmNode, budget: int
+    ) -> list[dict[str, Any]]:
+        """The portion a query answer ships (on Saxon's thread): from the document's node
+        table; while the table is still being built (on its own thread) through Saxon if the
+        tree is indexed already, else after waiting for the table (indexing the tree for
+        Saxon's records would take longer than the build)."""
+        stored = None if oid.startswith("t") else self._stored_node(oid)
+        if stored is not None:
+            _, doc, pos, _ = stored
+            table = self._table(txn, doc, wait=not self._tree(txn, doc.name).indexed)
+            if table is not None:
+                return self._table_portion(doc, table, pos, budget, "following")
+        return self._portion(txn, node, budget)
+
     def node(
         self, oid: str, portion: int = DEFAULT_PORTION, scope: str = "following"
     ) -> list[dict[str, Any]]:
         """Records as ``portion`` bytes hold: the node's, then those after it in document
-        order (``following``, its subtree first) or its next siblings first (``siblings``)."""
+        order (``following``, its subtree first) or its next siblings first (``siblings``).
+        A stored document's nodes come from its node table, off Saxon's thread."""
         portion = max(256, min(portion, MAX_PORTION))
+        stored = self._stored_node(oid)
+        if stored is None:
+            return engine.on_saxon_thread(lambda: self._saxon_node(oid, portion, scope))
+        txn, doc, pos, prefix = stored
+        table = self._table(txn, doc, wait=True)
+        assert table is not None
+        if prefix is not None:
+            return [self._table_namespace(doc, table, pos, prefix)]
+        return self._table_portion(doc, table, pos, portion, scope)
+
+    def _saxon_node(self, oid: str, portion: int, scope: str) -> list[dict[str, Any]]:
         txn, base, prefix = self._resolve(oid)
         if prefix is not None:
             return [self._namespace_record(txn, oid, base, prefix)]
         return self._portion(txn, base, portion, scope)
 
-    @engine.saxon_bound
     def node_string(self, oid: str, offset: int, length: int) -> str:
+        length = min(length, MAX_PORTION)
+        stored = self._stored_node(oid)
+        if stored is None:
+            return engine.on_saxon_thread(lambda: self._saxon_string(oid, offset, length))
+        txn, doc, pos, prefix = stored
+        table = self._table(txn, doc, wait=True)
+        assert table is not None
+        if prefix is not None:
+            value: str = self._table_namespace(doc, table, pos, prefix)["string_value"]
+            return value[offset : offset + length]
+        return table.string_part(pos, offset, length)
+
+    def _saxon_string(self, oid: str, offset: int, length: int) -> str:
         txn, node, prefix = self._resolve(oid)
         if prefix is not None:
             value: str = self._namespace_record(txn, oid, node, prefix)["string_value"]
             return value[offset : offset + length]
-        return engine.string_part(node, offset, min(length, MAX_PORTION))
+        return engine.string_part(node, offset, length)
+
+    # --- node records from a node table (no Saxon) ----------------------------------------
+
+    def _table(self, txn: Transaction, doc: DocRef, *, wait: bool) -> _nodes.NodeTable | None:
+        """The node table of the document version ``txn`` sees (None: being built)."""
+        pending = txn.writes.get(doc.name)
+        if pending is not None and pending.content is not None:
+            content = pending.content
+            return self.server.tables.get(doc, lambda: content, saved=False, wait=wait)
+        return self.server.tables.get(
+            doc, lambda: self.server.blobs.read_bytes(doc.sha256), saved=True, wait=wait
+        )
+
+    def _table_portion(
+        self, doc: DocRef, table: _nodes.NodeTable, pos: int, budget: int, scope: str
+    ) -> list[dict[str, Any]]:
+        """As :meth:`_portion`, read from the table: the order is a slice of positions."""
+        ids = self.server.node_ids(doc)
+        first = doc.first_node_id
+
+        def oid(p: int) -> str:
+            return f"{doc.id}.{ids[p] if ids is not None else first + p}"
+
+        def order() -> Any:
+            if pos >= table.tree_size:  # an attribute: the rest of its element's, then on
+                owner = table.parent[pos]
+                yield from range(pos, table.tree_size + table.attrs[owner + 1])
+                start = owner + 1
+            else:
+                start = pos
+                if scope == "siblings":
+                    sib: int | None = pos
+                    for _ in range(max(1, budget // _RECORD_GUESS) // 2):
+                        if sib is None:
+                            break
+                        yield from table.with_attributes(sib)
+                        sib = table.next_sibling(sib)
+            for p in range(start, table.tree_size):
+                yield from table.with_attributes(p)
+
+        out: list[dict[str, Any]] = []
+        seen: set[int] = set()
+        used = 0
+        for p in order():
+            if p in seen:
+                continue
+            seen.add(p)
+            wire = _table_record(table, p, oid)
+            used += _size(wire)
+            if out and used > budget:
+                break
+            out.append(wire)
+        return out
+
+    def _table_namespace(
+        self, doc: DocRef, table: _nodes.NodeTable, pos: int, prefix: str
+    ) -> dict[str, Any]:
+        ids = self.server.node_ids(doc)
+        parent = f"{doc.id}.{ids[pos] if ids is not None else doc.first_node_id + pos}"
+        pairs = table.namespaces(pos)
+        order = [p for p, _ in pairs]
+        if prefix not in order:
+            raise SessionGone("Namespace node not found.")
+        nxt = order.index(prefix) + 1
+        after = order[nxt] if nxt < len(order) else None
+        return _namespace_wire(f"{parent}~{prefix}", parent, pairs[nxt - 1][1], after)
 
     def _namespace_record(
         self, txn: Transaction, oid: str, element: PyXdmNode, prefix: str
@@ -856,21 +1103,8 @@ class XmlSession:
             raise SessionGone("Namespace node not found.")
         order = list(found)
         nxt = order.index(prefix) + 1
-        uri = found[prefix]
-        return {
-            "oid": oid,
-            "kind": "namespace",
-            "name": None,
-            "base_uri": None,
-            "type": "",
-            "string_value": uri,
-            "string_length": len(uri),
-            "parent": parent,
-            "first_child": None,
-            "next_sibling": f"{parent}~{order[nxt]}" if nxt < len(order) else None,
-            "first_attribute": None,
-            "first_namespace": None,
-        }
+        after = order[nxt] if nxt < len(order) else None
+        return _namespace_wire(oid, parent, found[prefix], after)
 
     def _resolve(self, oid: str) -> tuple[Transaction, PyXdmNode, str | None]:
         base, sep, prefix = oid.partition("~")
@@ -887,6 +1121,18 @@ class XmlSession:
             except KeyError:
                 raise SessionGone("Node not found in this transaction.") from None
             return txn, entry.tree.node_at(pos), (prefix if sep else None)
+        found = self._stored_node(oid)
+        assert found is not None
+        txn, doc, at, prefix_or_none = found
+        tree = self._tree(txn, doc.name)
+        return txn, tree.node_at(at), prefix_or_none
+
+    def _stored_node(self, oid: str) -> tuple[Transaction, DocRef, int, str | None] | None:
+        """A stored node's transaction, document version and canonical position (and a
+        namespace node's prefix), touching no Saxon object; None for a constructed node."""
+        base, sep, prefix = oid.partition("~")
+        if base.startswith("t"):
+            return None
         doc_id, _, node_text = base.rpartition(".")
         if not node_text.isdigit() or not doc_id:
             raise SessionGone("Not a node OID.")
@@ -903,8 +1149,7 @@ class XmlSession:
             if 0 < node_id < doc.next_node_id:
                 raise NodeDeleted(f"Node deleted: node {node_id} of {doc.name!r} no longer exists.")
             raise SessionGone("Node not found.")
-        tree = self._tree(txn, doc.name)
-        return txn, tree.node_at(at), (prefix if sep else None)
+        return txn, doc, at, (prefix if sep else None)
 
     @engine.saxon_bound
     def close(self) -> None:
@@ -929,6 +1174,7 @@ def _updated(doc: DocRef, content: bytes, ids: list[int], next_id: int) -> DocRe
         next_node_id=next_id,
         node_ids=tuple(ids),
         node_ids_sha256=None,
+        records_sha256=None,
     )
 
 
@@ -936,6 +1182,57 @@ def _sha256(data: bytes) -> str:
     import hashlib
 
     return hashlib.sha256(data).hexdigest()
+
+
+def _constant(content: bytes) -> Callable[[], bytes]:
+    return lambda: content
+
+
+def _namespace_wire(oid: str, parent: str, uri: str, next_prefix: str | None) -> dict[str, Any]:
+    return {
+        "oid": oid,
+        "kind": "namespace",
+        "name": None,
+        "base_uri": None,
+        "type": "",
+        "string_value": uri,
+        "string_length": len(uri),
+        "parent": parent,
+        "first_child": None,
+        "next_sibling": f"{parent}~{next_prefix}" if next_prefix is not None else None,
+        "first_attribute": None,
+        "first_namespace": None,
+    }
+
+
+def _table_record(table: _nodes.NodeTable, pos: int, oid: Callable[[int], str]) -> dict[str, Any]:
+    """The record of the node at ``pos``, as :meth:`XmlSession._wire` makes it from Saxon."""
+    kind = _nodes.KIND_NAMES[table.kind[pos]]
+    name = None
+    if table.name[pos] >= 0:
+        ns, local, prefix = table.names[table.name[pos]]
+        name = {"ns": ns, "local": local, "prefix": prefix}
+    length = table.string_length(pos)
+    parent = table.parent[pos]
+    child = table.first_child(pos)
+    sibling = table.next_sibling(pos)
+    attribute = table.first_attribute(pos)
+    me = oid(pos)
+    namespaces = table.namespaces(pos)
+    return {
+        "oid": me,
+        "kind": kind,
+        "name": name,
+        "base_uri": table.bases[table.base[pos]] or None,
+        "type": _TYPES.get(kind, ""),
+        "string_value": table.string_value(pos) if length <= MAX_STRING else None,
+        "string_length": length,
+        "parent": oid(parent) if parent >= 0 else None,
+        "first_child": oid(child) if child is not None else None,
+        "next_sibling": oid(sibling) if sibling is not None else None,
+        "first_attribute": oid(attribute) if attribute is not None else None,
+        "first_namespace": f"{me}~{namespaces[0][0]}" if namespaces else None,
+    }
 
 
 def _size(record: dict[str, Any]) -> int:
@@ -1008,6 +1305,9 @@ class XmlServer:
         self.uow = uow
         self.blobs = blobs
         self.trees = TreeCache(blobs, cache_bytes)
+        self.tables = NodeTables(uow, blobs)
+        self.snapshots: dict[str, Snapshot] = {}  # the last read, by database id
+        self.snapshot_reads = 0
         self.indexes = _indexes.IndexCache()
         self.idle_timeout = idle_timeout
         self.clock = clock

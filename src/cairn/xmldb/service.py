@@ -30,8 +30,10 @@ __all__ = [
     "Snapshot",
     "commit_changes",
     "ensure_database",
+    "generation_of",
     "read_snapshot",
     "resolve_organisation",
+    "save_node_table",
     "validate_name",
 ]
 
@@ -53,6 +55,7 @@ class DocRef:
     next_node_id: int
     node_ids_sha256: str | None = None  # set once an update moved ids off first + position
     node_ids: tuple[int, ...] | None = None  # pending in a transaction, not yet a blob
+    records_sha256: str | None = None  # the saved node table (``_nodes``), once built
 
 
 @dataclass
@@ -61,6 +64,7 @@ class Snapshot:
 
     database_id: str
     organisation_id: str
+    generation: int = 0  # the database's generation it was read at (never changed after)
     documents: dict[str, DocRef] = field(default_factory=dict)
     collections: set[str] = field(default_factory=set)
     indexes: dict[str, IndexDef] = field(default_factory=dict)
@@ -116,6 +120,14 @@ def ensure_database(session: Session, actor: Actor, database: str) -> XmlDatabas
     return created
 
 
+def generation_of(session: Session, database_id: str) -> int | None:
+    """The database's generation (None: no such database), bumped by every commit."""
+    found: int | None = session.scalar(
+        select(XmlDatabase.generation).where(XmlDatabase.id == database_id)
+    )
+    return found
+
+
 def read_snapshot(session: Session, database: XmlDatabase) -> Snapshot:
     """The committed state of the database, read in one statement per table."""
     colls = {
@@ -124,7 +136,12 @@ def read_snapshot(session: Session, database: XmlDatabase) -> Snapshot:
             select(XmlCollection).where(XmlCollection.database_id == database.id)
         )
     }
-    snap = Snapshot(database.id, database.organisation_id, collections=set(colls.values()))
+    snap = Snapshot(
+        database.id,
+        database.organisation_id,
+        generation=database.generation,
+        collections=set(colls.values()),
+    )
     for d in session.scalars(select(XmlDocument).where(XmlDocument.database_id == database.id)):
         snap.documents[d.name] = DocRef(
             id=d.id,
@@ -137,6 +154,7 @@ def read_snapshot(session: Session, database: XmlDatabase) -> Snapshot:
             first_node_id=d.first_node_id,
             next_node_id=d.next_node_id,
             node_ids_sha256=d.node_ids_sha256,
+            records_sha256=d.records_sha256,
         )
     for i in session.scalars(select(XmlIndex).where(XmlIndex.database_id == database.id)):
         snap.indexes[i.name] = IndexDef(i.name, i.path, i.key, i.key_type)
@@ -174,7 +192,13 @@ def commit_changes(
     ``dropped`` collections go last; one that another transaction put a document into since
     is a conflict too. Index definitions: the dropped go (one dropped meanwhile is the same
     end), then the new come (a name another transaction took first is a conflict). The
-    caller's database transaction makes it atomic."""
+    caller's database transaction makes it atomic. The database's generation goes up first
+    (its row then orders the commits), so every server sees its snapshot is stale."""
+    session.execute(
+        update(XmlDatabase)
+        .where(XmlDatabase.id == database_id)
+        .values(generation=XmlDatabase.generation + 1)
+    )
     for name in sorted(collections):
         _collection_id(session, database_id, name)
     for change in changes:
@@ -228,6 +252,7 @@ def commit_changes(
                     first_node_id=new.first_node_id,
                     next_node_id=new.next_node_id,
                     node_ids_sha256=new.node_ids_sha256,
+                    records_sha256=None,
                     collection_id=_collection_id(session, database_id, new.collection),
                     modified_at=utcnow(),
                 )
@@ -274,6 +299,16 @@ def commit_changes(
         except IntegrityError:
             raise _index_conflict(index.name) from None
     session.flush()
+
+
+def save_node_table(session: Session, document_id: str, sha256: str, records: str) -> None:
+    """Note the saved node table of a document's content (unless the content has changed
+    since: a later version builds its own)."""
+    session.execute(
+        update(XmlDocument)
+        .where(XmlDocument.id == document_id, XmlDocument.sha256 == sha256)
+        .values(records_sha256=records)
+    )
 
 
 def _index_conflict(name: str) -> TransactionConflict:
