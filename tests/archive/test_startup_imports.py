@@ -1,6 +1,7 @@
 """The server starts without the signing libraries: pyHanko, pyhanko-certvalidator, aiohttp,
 asn1crypto and cryptography cost the idle ``cairn serve`` ~30 MiB (issue #13, RSS goal), so
-the archive area imports them only on the verify, enhance, seal and TSA paths."""
+the archive area imports them only on the verify, enhance, seal and TSA paths. Likewise pyproj
+and shapely (~48 MiB), which processing needs only to split or clip a region."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 from cairn.config import Settings
 
 SIGNING = ("pyhanko", "pyhanko_certvalidator", "aiohttp", "asn1crypto", "cryptography")
+GEOMETRY = ("pyproj", "shapely")
 
 # A fresh interpreter builds the app as `cairn serve` does (background workers on), answers a
 # request, runs the archive worker's idle loop once, and reports what it imported; then it
@@ -53,4 +55,5 @@ def test_the_idle_server_has_not_imported_the_signing_libraries(settings: Settin
     found = json.loads(done.stdout.splitlines()[-1])
     assert {"fastapi", "sqlalchemy", "cairn"} <= set(found["idle"])  # the probe sees imports
     assert set(found["idle"]).isdisjoint(SIGNING), sorted(set(found["idle"]) & set(SIGNING))
+    assert set(found["idle"]).isdisjoint(GEOMETRY), sorted(set(found["idle"]) & set(GEOMETRY))
     assert set(SIGNING) <= set(found["verifying"])  # the names are the verifier's libraries

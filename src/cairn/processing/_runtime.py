@@ -8,6 +8,7 @@ transaction open, then re-reads the file row before it writes the result.
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import tempfile
 import threading
@@ -16,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from sqlalchemy import select
@@ -26,7 +28,7 @@ from cairn.config import Settings
 from cairn.db import UnitOfWork
 from cairn.db.base import utcnow
 from cairn.errors import CairnError, Conflict, Forbidden, Invalid, NotFound
-from cairn.processing import groups, service
+from cairn.processing import service
 from cairn.processing._dispatch import dispatch_execution
 from cairn.processing._engine import ComponentJob, Event, Executor, Job, LocalExecutor
 from cairn.processing._notices import notify_ended
@@ -48,6 +50,12 @@ DOWNLOAD_LIFETIME = service.UPLOAD_LIFETIME
 
 
 _CREATING = threading.Lock()
+
+
+def _groups() -> ModuleType:
+    """``cairn.processing.groups``, imported on first use: it pulls in pyproj and shapely
+    (~48 MiB), which an idle server does not need (tests/archive/test_startup_imports.py)."""
+    return importlib.import_module("cairn.processing.groups")
 
 
 @dataclass(frozen=True)
@@ -258,6 +266,7 @@ class Runtime:
         the (first) execution's id once it is queued. ``prepare`` replaces
         ``service.prepare_execution`` (the scheduler's claims a due run in the same
         transaction)."""
+        groups = _groups()
         region = groups.split_process_region(
             self.uow.read, self.blobs, actor, organisation_id, process_id
         )
@@ -324,7 +333,7 @@ class Runtime:
         """A group member ended (in the transaction recording it): refund it if it did not
         succeed; once every slice has ended, the aggregator's job to start (with whether
         to dispatch), or it is ended unrun."""
-        found = groups.after_member_done(session, execution_id)
+        found = _groups().after_member_done(session, execution_id)
         if found is None:
             return None
         process = session.get(Process, found.execution.process_id)
@@ -383,7 +392,7 @@ class Runtime:
                 if event.kind == "done":
                     follow = self._continue_group(session, event.execution_id)
                     # One completion notice per execution, or per group once all have ended.
-                    ended = groups.group_ended(session, event.execution_id)
+                    ended = _groups().group_ended(session, event.execution_id)
             if follow is not None:
                 self._start(follow[0], dispatch=follow[1])
             if ended is not None:
@@ -467,7 +476,7 @@ class Runtime:
             process = session.get(Process, execution.process_id, with_for_update=True)
             # A process whose schedule has runs to come stays "execute" (armed), as does
             # one whose group still has members running.
-            running = groups.group_running(session, execution)
+            running = _groups().group_running(session, execution)
             if (
                 process is not None
                 and process.process_status == "execute"
