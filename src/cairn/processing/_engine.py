@@ -92,7 +92,9 @@ class Executor(ABC):
         """Abort a queued or running execution for real; False if it is not known here."""
 
     @abstractmethod
-    def shutdown(self) -> None: ...
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Abort everything for good; wait up to ``timeout`` seconds until every execution has
+        sent its ``done`` event (None: do not wait)."""
 
 
 @dataclass
@@ -101,6 +103,7 @@ class _Running:
     on_event: Callable[[Event], None]
     cancelled: threading.Event = field(default_factory=threading.Event)
     process: multiprocessing.process.BaseProcess | None = None
+    thread: threading.Thread | None = None
 
 
 class LocalExecutor(Executor):
@@ -115,6 +118,7 @@ class LocalExecutor(Executor):
         self._running: dict[str, _Running] = {}
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
+        self._closed = False
         atexit.register(self.shutdown)
 
     def _take_worker(self) -> _Worker:
@@ -140,17 +144,22 @@ class LocalExecutor(Executor):
             return
         worker.idle_since = time.monotonic()
         with self._lock:
-            self._idle.append(worker)
+            if not self._closed:
+                self._idle.append(worker)
+                return
+        worker.close()  # the executor shut down while the worker ran
 
     def submit(self, job: Job, on_event: Callable[[Event], None]) -> None:
         running = _Running(job, on_event)
         with self._lock:
             self._running[job.execution_id] = running
-        thread = threading.Thread(
+            if self._closed:  # nothing starts after shutdown; the job ends at once
+                running.cancelled.set()
+        running.thread = threading.Thread(
             target=self._run, args=(running,), name=f"execution-{job.execution_id}"
         )
-        thread.daemon = True
-        thread.start()
+        running.thread.daemon = True
+        running.thread.start()
 
     def cancel(self, execution_id: str) -> bool:
         with self._lock:
@@ -163,16 +172,23 @@ class LocalExecutor(Executor):
             process.kill()
         return True
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout: float | None = None) -> None:
         with self._lock:
+            self._closed = True
             running = list(self._running.values())
             idle, self._idle = self._idle, []
-        for worker in idle:
-            worker.close()
         for item in running:
             item.cancelled.set()
             if item.process is not None and item.process.is_alive():
                 item.process.kill()
+        for worker in idle:
+            worker.close()
+        if timeout is None:
+            return
+        deadline = time.monotonic() + timeout
+        for item in running:  # each monitor reaps its worker, then sends ``done``
+            if item.thread is not None:
+                item.thread.join(max(0.0, deadline - time.monotonic()))
 
     def _run(self, running: _Running) -> None:
         job, on_event = running.job, running.on_event

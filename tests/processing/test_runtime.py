@@ -1,0 +1,132 @@
+"""The runtime's recorder and shutdown, on both databases, with real worker processes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psutil
+import pytest
+from fastapi.testclient import TestClient
+
+from cairn.db import UnitOfWork, make_sessionmaker
+from cairn.db.base import utcnow
+from cairn.plugins import get_plugin_manager
+from cairn.processing._engine import Event
+from cairn.processing._runtime import SERVER_STOPPED, Runtime
+from cairn.processing.models import Execution
+from tests.factories import Member
+from tests.processing import plugin_services
+from tests.processing.fusion_helpers import create_process, org_path, upload_data
+
+# Threads the runtime and its engine start: the recorder, the analysis pool, and one monitor
+# per execution.
+OWN_THREADS = ("processing-recorder", "analysis", "execution-")
+
+
+@pytest.fixture
+def test_services() -> Iterator[None]:
+    manager = get_plugin_manager()
+    manager.register(plugin_services, name="processing-test-services")
+    yield
+    manager.unregister(name="processing-test-services")
+
+
+def _workers() -> list[psutil.Process]:
+    return [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if p.status() != psutil.STATUS_ZOMBIE
+        and not any(m in " ".join(p.cmdline()) for m in ("forkserver", "resource_tracker"))
+    ]
+
+
+def _wait_for_log(client: TestClient, member: Member, execution_id: str, prefix: str) -> str:
+    base = org_path(member)
+    (component,) = client.get(
+        f"{base}/process_executions/{execution_id}/process_service_executions",
+        headers=member.headers,
+    ).json()["list"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        logs = client.get(
+            f"{base}/process_service_executions/{component['id']}/logs", headers=member.headers
+        ).json()["list"]
+        for entry in logs:
+            if entry["message"].startswith(prefix):
+                return str(entry["message"])
+        time.sleep(0.05)
+    raise AssertionError(f"no log line {prefix!r}")
+
+
+@pytest.mark.usefixtures("test_services")
+def test_nothing_outlives_shutdown_and_a_cut_off_execution_says_why(
+    app: Any, make_member: Callable[..., Member]
+) -> None:
+    member = make_member(credits=5)
+    before = {t.ident for t in threading.enumerate()}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        data_id = upload_data(client, member)
+        process = create_process(client, member, data_id, service_id=plugin_services.SLEEP_ID)
+        base = f"{org_path(member)}/processes/{process['id']}"
+        assert client.post(f"{base}/execute", headers=member.headers).status_code == 200
+        execution_id = client.get(f"{base}/executions", headers=member.headers).json()["list"][0][
+            "id"
+        ]
+        line = _wait_for_log(client, member, execution_id, "sleeping in pid ")
+        pid = int(line.rsplit(" ", 1)[1])
+        # A second upload puts the analysis pool to work as the server stops.
+        created = client.post(
+            f"{org_path(member)}/data", headers=member.headers, json={"Data[name]": "Late"}
+        ).json()["model"]["id"]
+        url = client.post(
+            f"{org_path(member)}/data/{created}/add_file",
+            headers=member.headers,
+            json={"Data": {"name": "late.geojson", "file_type": "GeoJSON"}},
+        ).json()["extras"]["url"]
+        assert client.put(url, content=b'{"type": "FeatureCollection", "features": []}').is_success
+    # The client has left: the app's lifespan has shut the runtime down.
+    left = [
+        t.name
+        for t in threading.enumerate()
+        if t.ident not in before and t.is_alive() and t.name.startswith(OWN_THREADS)
+    ]
+    assert left == []
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert [p.cmdline() for p in _workers()] == []
+    assert app.state.engine.pool.checkedout() == 0
+    with UnitOfWork(make_sessionmaker(app.state.engine)).read() as session:
+        execution = session.get(Execution, execution_id)
+        assert execution is not None and execution.ended_at is not None
+        assert execution.success is False
+        assert execution.abort_reason == SERVER_STOPPED
+
+
+def test_a_batch_that_fails_is_recorded_event_by_event(app: Any) -> None:
+    """One event the database refuses loses only itself: the others of its batch land."""
+    runtime = Runtime.for_app(app.state)
+    try:
+        # No execution row: each event is recorded as a no-op, but for the one refused.
+        stamp = utcnow()
+        calls: list[str] = []
+        original = runtime._record
+
+        def record(session: Any, event: Event, now: Any) -> None:
+            calls.append(event.kind)
+            if event.kind == "log" and event.value == "bad":
+                raise ValueError("refused")
+            original(session, event, now)
+
+        runtime._record = record  # type: ignore[method-assign]
+        events = [
+            (stamp, Event("no-such", "log", None, "good")),
+            (stamp, Event("no-such", "log", None, "bad")),
+            (stamp, Event("no-such", "progress", None, 50)),
+        ]
+        runtime._write(events, None)
+        # The batch ran up to the bad event, then each event alone.
+        assert calls == ["log", "log", "log", "log", "progress"]
+    finally:
+        runtime.shutdown()
