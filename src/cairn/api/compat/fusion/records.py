@@ -213,7 +213,9 @@ def _chosen_dispatchers(process: Process) -> list[dict[str, Any]]:
 
 
 def process_record(
-    session: Session, process: Process, executions: Sequence[Execution] = ()
+    session: Session,
+    process: Process,
+    executions: Sequence[Execution | service.ExecutionStatus] = (),
 ) -> dict[str, Any]:
     svc = service.get_service(process.service_id)
     inputs = []
@@ -260,7 +262,7 @@ def process_record(
     }
 
 
-def status_record(execution: Execution) -> dict[str, Any]:
+def status_record(execution: Execution | service.ExecutionStatus) -> dict[str, Any]:
     return {
         "process_execution_id": execution.id,
         "job_status": "running" if execution.ended_at is None else "completed",
