@@ -12,6 +12,7 @@ the same interface.
 from __future__ import annotations
 
 import atexit
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -27,9 +28,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-__all__ = ["ComponentJob", "Event", "Executor", "Job", "LocalExecutor"]
+if TYPE_CHECKING:
+    from cairn.config import Settings
+
+__all__ = ["ComponentJob", "Event", "Executor", "Job", "LocalExecutor", "make_executor"]
+
+logger = logging.getLogger(__name__)
 
 
 PRELOAD = [
@@ -95,6 +101,23 @@ class Executor(ABC):
     def shutdown(self, timeout: float | None = None) -> None:
         """Abort everything for good; wait up to ``timeout`` seconds until every execution has
         sent its ``done`` event (None: do not wait)."""
+
+
+def make_executor(settings: Settings) -> Executor:
+    """The executor the settings choose: the local pool, or Dask when ``dask_scheduler`` is
+    set. An unreachable scheduler is ``SchedulerUnreachable``, unless ``dask_fallback_local``
+    says to run on the local pool instead."""
+    if settings.executor != "dask":
+        return LocalExecutor()
+    from cairn.processing._dask import DaskExecutor, SchedulerUnreachable
+
+    try:
+        return DaskExecutor(settings.dask_scheduler)
+    except SchedulerUnreachable as exc:
+        if not settings.dask_fallback_local:
+            raise
+        logger.warning("%s Running on the local process pool instead.", exc.message)
+        return LocalExecutor()
 
 
 @dataclass
@@ -333,8 +356,12 @@ def _worker_loop(conn: multiprocessing.connection.Connection) -> None:
         _run_component(conn, function, options, inputs, stores[blob_url], work)
 
 
+class _Sender(Protocol):
+    def send(self, obj: Any) -> None: ...
+
+
 def _run_component(
-    conn: multiprocessing.connection.Connection,
+    conn: _Sender,
     function: str,
     options: dict[str, Any],
     inputs: list[list[tuple[str, str]]],

@@ -33,7 +33,7 @@ from cairn.db.base import utcnow
 from cairn.errors import CairnError, Conflict, Forbidden, NotFound
 from cairn.processing import service
 from cairn.processing._dispatch import dispatch_execution
-from cairn.processing._engine import ComponentJob, Event, Executor, Job, LocalExecutor
+from cairn.processing._engine import ComponentJob, Event, Executor, Job, make_executor
 from cairn.processing._registry import get_service
 from cairn.processing._signing import SignedUrl, Signer
 from cairn.processing.models import (
@@ -91,7 +91,7 @@ class Runtime:
         self.uow = uow
         self.blobs = blobs
         self.settings = settings
-        self.executor = executor or LocalExecutor()
+        self.executor = executor or make_executor(settings)
         self.signer = Signer(settings.data_dir)
         self._analysis = ThreadPoolExecutor(max_workers=2, thread_name_prefix="analysis")
         self._progress: dict[str, _Progress] = {}
