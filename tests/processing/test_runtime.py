@@ -14,12 +14,13 @@ from fastapi.testclient import TestClient
 from cairn.db import UnitOfWork, make_sessionmaker
 from cairn.db.base import utcnow
 from cairn.plugins import get_plugin_manager
+from cairn.processing import service
 from cairn.processing._engine import Event
 from cairn.processing._runtime import SERVER_STOPPED, Runtime
 from cairn.processing.models import Execution
 from tests.factories import Member
 from tests.processing import plugin_services
-from tests.processing.fusion_helpers import create_process, org_path, upload_data
+from tests.processing.fusion_helpers import create_process, execute, org_path, upload_data
 
 # Threads the runtime and its engine start: the recorder, the analysis pool, and one monitor
 # per execution.
@@ -130,3 +131,20 @@ def test_a_batch_that_fails_is_recorded_event_by_event(app: Any) -> None:
         assert calls == ["log", "log", "log", "log", "progress"]
     finally:
         runtime.shutdown()
+
+
+def test_an_end_that_cannot_be_recorded_still_ends_the_execution(
+    client: TestClient, make_member: Callable[..., Member], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Provenance refusing the record must not leave the execution running forever."""
+    member = make_member(credits=5)
+    data_id = upload_data(client, member)
+    process = create_process(client, member, data_id)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("provenance is down")
+
+    monkeypatch.setattr(service, "record_execution", refuse)
+    ended = execute(client, member, process["id"])
+    assert ended["success"] is False
+    assert ended["abort_reason"] == "Recording its end failed: RuntimeError."

@@ -399,7 +399,7 @@ class Runtime:
 
     def _write(self, events: list[tuple[datetime, Event]], tracker: _Progress | None) -> None:
         """Record events in one transaction; if it fails, each alone (one bad event, e.g. an
-        output too odd to store, loses only itself)."""
+        output too odd to store, loses only itself). Never raises."""
         if not events:
             return
         done = tracker.done if tracker is not None else 0
@@ -411,16 +411,35 @@ class Runtime:
         except Exception:
             if tracker is not None:
                 tracker.done = done  # the batch's finished components were not recorded
-            if len(events) == 1:
-                raise
+            if len(events) > 1:
+                logger.warning("recording a batch of %d events failed; each alone", len(events))
         for stamp, event in events:
             try:
                 with self.uow.transaction() as session:
                     self._record(session, event, stamp)
-            except Exception:
+            except Exception as exc:
                 logger.exception(
                     "recording %s of execution %s failed", event.kind, event.execution_id
                 )
+                if event.kind == "done":
+                    self._end_plainly(event.execution_id, stamp, exc)
+
+    def _end_plainly(self, execution_id: str, now: datetime, exc: Exception) -> None:
+        """The last resort when recording an execution's end failed: end it, saying why, so
+        nothing waits for it forever."""
+        try:
+            with self.uow.transaction() as session:
+                execution = session.get(Execution, execution_id, with_for_update=True)
+                if execution is None or execution.ended_at is not None:
+                    return
+                execution.ended_at, execution.progress = now, 100
+                execution.success, execution.abort = False, True
+                execution.abort_reason = f"Recording its end failed: {type(exc).__name__}."
+                process = session.get(Process, execution.process_id, with_for_update=True)
+                if process is not None and process.process_status == "execute":
+                    process.process_status, process.process_status_at = "stop", now
+        except Exception:
+            logger.exception("ending execution %s failed", execution_id)
 
     def _record(self, session: Any, event: Event, now: datetime) -> None:
         execution = session.get(Execution, event.execution_id, with_for_update=True)
