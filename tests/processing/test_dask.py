@@ -20,7 +20,6 @@ from fastapi.testclient import TestClient
 
 from cairn.config import Settings
 from cairn.db import UnitOfWork
-from cairn.plugins import get_plugin_manager
 from cairn.processing import _dask
 from cairn.processing._dask import DaskExecutor, SchedulerUnreachable
 from cairn.processing._engine import LocalExecutor, make_executor
@@ -34,6 +33,7 @@ from tests.processing.fusion_helpers import (
     outputs,
     upload_data,
     wait_execution,
+    wait_for_log,
 )
 
 distributed = pytest.importorskip("distributed", reason="the 'dask' extra is not installed")
@@ -58,14 +58,6 @@ def cluster() -> Iterator[Any]:
 
 
 @pytest.fixture
-def test_services() -> Iterator[None]:
-    manager = get_plugin_manager()
-    manager.register(plugin_services, name="processing-test-services")
-    yield
-    manager.unregister(name="processing-test-services")
-
-
-@pytest.fixture
 def client(app: Any, cluster: Any) -> Iterator[TestClient]:
     """The app, its runtime on the cluster."""
     state = app.state
@@ -82,21 +74,6 @@ def client(app: Any, cluster: Any) -> Iterator[TestClient]:
 @pytest.fixture
 def member(make_member: Callable[..., Member]) -> Member:
     return make_member(credits=5)
-
-
-def _logs(client: TestClient, member: Member, execution_id: str) -> list[str]:
-    base = org_path(member)
-    components = client.get(
-        f"{base}/process_executions/{execution_id}/process_service_executions",
-        headers=member.headers,
-    ).json()["list"]
-    return [
-        entry["message"]
-        for c in components
-        for entry in client.get(
-            f"{base}/process_service_executions/{c['id']}/logs", headers=member.headers
-        ).json()["list"]
-    ]
 
 
 def _worker_pids(cluster: Any) -> set[int]:
@@ -118,13 +95,8 @@ def test_an_execution_runs_on_a_dask_worker_and_its_logs_come_back(
     )
     execution = execute(client, member, process["id"])
     assert execution["success"] is True, execution["abort_reason"]
-    lines = [m for m in _logs(client, member, execution["id"]) if m.startswith("sleeping in pid")]
     # Log lines travel as Dask events; one may land a moment after the execution ended.
-    deadline = time.monotonic() + 10
-    while not lines and time.monotonic() < deadline:
-        time.sleep(0.1)
-        lines = [m for m in _logs(client, member, execution["id"]) if m.startswith("sleeping")]
-    (line,) = lines
+    line = wait_for_log(client, member, execution["id"], "sleeping in pid ", timeout=10)
     pid = int(line.rsplit(" ", 1)[1])
     assert pid != os.getpid() and pid in _worker_pids(cluster)
 
@@ -156,7 +128,7 @@ def test_a_worker_killed_mid_task_is_retried_on_another(
     execution = execute(client, member, process["id"])
     assert marker.exists()  # the first attempt killed its worker
     assert execution["success"] is True, execution["abort_reason"]
-    assert any(m.startswith("ran again in pid") for m in _logs(client, member, execution["id"]))
+    wait_for_log(client, member, execution["id"], "ran again in pid ", timeout=10)
 
 
 @pytest.mark.usefixtures("test_services")
@@ -179,14 +151,7 @@ def test_stop_on_dask_stops_the_running_component_for_real(
     base = f"{org_path(member)}/processes/{process['id']}"
     assert client.post(f"{base}/execute", headers=member.headers).status_code == 200
     execution_id = client.get(f"{base}/executions", headers=member.headers).json()["list"][0]["id"]
-    pid = None
-    deadline = time.monotonic() + 60
-    while pid is None and time.monotonic() < deadline:
-        for message in _logs(client, member, execution_id):
-            if message.startswith("sleeping in pid "):
-                pid = int(message.rsplit(" ", 1)[1])
-        time.sleep(0.1)
-    assert pid is not None, "the component never started"
+    pid = int(wait_for_log(client, member, execution_id, "sleeping in pid ").rsplit(" ", 1)[1])
     assert client.post(f"{base}/stop", headers=member.headers).status_code == 200
     ended = wait_execution(client, member, execution_id)
     assert ended["success"] is False and ended["abort_reason"] == "Stopped by a user."

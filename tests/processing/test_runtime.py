@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import psutil
@@ -13,26 +12,23 @@ from fastapi.testclient import TestClient
 
 from cairn.db import UnitOfWork, make_sessionmaker
 from cairn.db.base import utcnow
-from cairn.plugins import get_plugin_manager
 from cairn.processing import service
 from cairn.processing._engine import Event
 from cairn.processing._runtime import SERVER_STOPPED, Runtime
 from cairn.processing.models import Execution
 from tests.factories import Member
 from tests.processing import plugin_services
-from tests.processing.fusion_helpers import create_process, execute, org_path, upload_data
+from tests.processing.fusion_helpers import (
+    create_process,
+    execute,
+    org_path,
+    upload_data,
+    wait_for_log,
+)
 
 # Threads the runtime and its engine start: the recorder, the analysis pool, and one monitor
 # per execution.
 OWN_THREADS = ("processing-recorder", "analysis", "execution-")
-
-
-@pytest.fixture
-def test_services() -> Iterator[None]:
-    manager = get_plugin_manager()
-    manager.register(plugin_services, name="processing-test-services")
-    yield
-    manager.unregister(name="processing-test-services")
 
 
 def _workers() -> list[psutil.Process]:
@@ -42,24 +38,6 @@ def _workers() -> list[psutil.Process]:
         if p.status() != psutil.STATUS_ZOMBIE
         and not any(m in " ".join(p.cmdline()) for m in ("forkserver", "resource_tracker"))
     ]
-
-
-def _wait_for_log(client: TestClient, member: Member, execution_id: str, prefix: str) -> str:
-    base = org_path(member)
-    (component,) = client.get(
-        f"{base}/process_executions/{execution_id}/process_service_executions",
-        headers=member.headers,
-    ).json()["list"]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        logs = client.get(
-            f"{base}/process_service_executions/{component['id']}/logs", headers=member.headers
-        ).json()["list"]
-        for entry in logs:
-            if entry["message"].startswith(prefix):
-                return str(entry["message"])
-        time.sleep(0.05)
-    raise AssertionError(f"no log line {prefix!r}")
 
 
 @pytest.mark.usefixtures("test_services")
@@ -76,7 +54,7 @@ def test_nothing_outlives_shutdown_and_a_cut_off_execution_says_why(
         execution_id = client.get(f"{base}/executions", headers=member.headers).json()["list"][0][
             "id"
         ]
-        line = _wait_for_log(client, member, execution_id, "sleeping in pid ")
+        line = wait_for_log(client, member, execution_id, "sleeping in pid ")
         pid = int(line.rsplit(" ", 1)[1])
         # A second upload puts the analysis pool to work as the server stops.
         created = client.post(

@@ -27,7 +27,16 @@ from importlib import import_module
 from typing import Any
 
 from cairn.errors import CairnError
-from cairn.processing._engine import PRELOAD, ComponentJob, Event, Executor, Job, _run_component
+from cairn.processing._engine import (
+    PRELOAD,
+    ComponentJob,
+    Event,
+    Executor,
+    Job,
+    Outcome,
+    _run_component,
+    run_chain,
+)
 
 __all__ = ["CONNECT_TIMEOUT", "DaskExecutor", "SchedulerUnreachable", "dask_setup"]
 
@@ -153,31 +162,12 @@ class DaskExecutor(Executor):
         job, on_event = running.job, running.on_event
         reason: str | None = None
         try:
-            previous: list[list[tuple[str, str]]] = []
-            for component in job.components:
-                if reason is None and running.cancelled.is_set():
-                    reason = STOPPED
-                if reason is not None:
-                    on_event(
-                        Event(
-                            job.execution_id,
-                            "failed",
-                            component.component_id,
-                            "Not run: an earlier step stopped or failed.",
-                        )
-                    )
-                    continue
-                on_event(Event(job.execution_id, "started", component.component_id))
-                outputs, failure = self._component(running, component, previous)
-                if failure is not None:
-                    reason = f"{component.name}: {failure}"
-                    on_event(Event(job.execution_id, "failed", component.component_id, failure))
-                    continue
-                assert outputs is not None
-                on_event(Event(job.execution_id, "finished", component.component_id, outputs))
-                previous = [
-                    [(f["file_name"], f["sha256"]) for f in o["files"]] for o in outputs["outputs"]
-                ]
+            reason = run_chain(
+                job,
+                on_event,
+                running.cancelled,
+                lambda component, previous: self._component(running, component, previous),
+            )
         except Exception as exc:  # the monitor itself must never die silently
             reason = f"The engine failed: {type(exc).__name__}: {exc}"
         finally:
@@ -187,7 +177,7 @@ class DaskExecutor(Executor):
 
     def _component(
         self, running: _Running, component: ComponentJob, previous: list[list[tuple[str, str]]]
-    ) -> tuple[dict[str, Any], None] | tuple[None, str]:
+    ) -> Outcome:
         """Run one component as a Dask task: (its result, None) or (None, why it failed)."""
         from distributed import CancelledError, KilledWorker
 

@@ -120,6 +120,45 @@ def make_executor(settings: Settings) -> Executor:
         return LocalExecutor()
 
 
+Outcome = tuple[dict[str, Any], None] | tuple[None, str]
+
+
+def run_chain(
+    job: Job,
+    on_event: Callable[[Event], None],
+    cancelled: threading.Event,
+    run_component: Callable[[ComponentJob, list[list[tuple[str, str]]]], Outcome],
+) -> str | None:
+    """Run a job's components in order, each on the outputs of the one before, through
+    ``run_component`` (an executor's way of running one), and send their events; answers why
+    the chain failed, or None. After a failure or a stop the rest are marked not run."""
+    reason: str | None = None
+    previous: list[list[tuple[str, str]]] = []
+    for component in job.components:
+        if reason is None and cancelled.is_set():
+            reason = "Stopped by a user."
+        if reason is not None:
+            on_event(
+                Event(
+                    job.execution_id,
+                    "failed",
+                    component.component_id,
+                    "Not run: an earlier step stopped or failed.",
+                )
+            )
+            continue
+        on_event(Event(job.execution_id, "started", component.component_id))
+        outputs, failure = run_component(component, previous)
+        if failure is not None:
+            reason = f"{component.name}: {failure}"
+            on_event(Event(job.execution_id, "failed", component.component_id, failure))
+            continue
+        assert outputs is not None
+        on_event(Event(job.execution_id, "finished", component.component_id, outputs))
+        previous = [[(f["file_name"], f["sha256"]) for f in o["files"]] for o in outputs["outputs"]]
+    return reason
+
+
 @dataclass
 class _Running:
     job: Job
@@ -221,36 +260,14 @@ class LocalExecutor(Executor):
                 job.scratch.mkdir(parents=True, exist_ok=True)
                 work = Path(tempfile.mkdtemp(prefix="execution-", dir=job.scratch))
                 try:
-                    previous: list[list[tuple[str, str]]] = []
-                    for component in job.components:
-                        if reason is None and running.cancelled.is_set():
-                            reason = "Stopped by a user."
-                        if reason is not None:
-                            on_event(
-                                Event(
-                                    job.execution_id,
-                                    "failed",
-                                    component.component_id,
-                                    "Not run: an earlier step stopped or failed.",
-                                )
-                            )
-                            continue
-                        on_event(Event(job.execution_id, "started", component.component_id))
-                        outputs, failure = self._component(running, component, work, previous)
-                        if failure is not None:
-                            reason = f"{component.name}: {failure}"
-                            on_event(
-                                Event(job.execution_id, "failed", component.component_id, failure)
-                            )
-                        else:
-                            assert outputs is not None
-                            on_event(
-                                Event(job.execution_id, "finished", component.component_id, outputs)
-                            )
-                            previous = [
-                                [(f["file_name"], f["sha256"]) for f in o["files"]]
-                                for o in outputs["outputs"]
-                            ]
+                    reason = run_chain(
+                        job,
+                        on_event,
+                        running.cancelled,
+                        lambda component, previous: self._component(
+                            running, component, work, previous
+                        ),
+                    )
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
         except Exception as exc:  # the monitor itself must never die silently
@@ -266,7 +283,7 @@ class LocalExecutor(Executor):
         component: ComponentJob,
         work: Path,
         previous: list[list[tuple[str, str]]],
-    ) -> tuple[dict[str, Any], None] | tuple[None, str]:
+    ) -> Outcome:
         """Run one component on a worker: (its result, None) or (None, why it failed)."""
         job = running.job
         inputs = [list(i) for i in job.inputs] + previous
