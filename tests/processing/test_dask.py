@@ -192,3 +192,26 @@ def test_executor_dask_without_a_scheduler_is_refused(tmp_path: Path) -> None:
     assert Settings(data_dir=tmp_path).executor == "local"
     explicit = Settings(data_dir=tmp_path, executor="local", dask_scheduler="tcp://h:8786")
     assert explicit.executor == "local"  # an explicit choice wins
+
+
+def test_cairn_serve_refuses_to_start_without_its_scheduler(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "CAIRN_DATA_DIR": str(tmp_path / "data"),
+        "CAIRN_DASK_SCHEDULER": f"tcp://127.0.0.1:{_free_port()}",
+        "CAIRN_PORT": str(_free_port()),
+    }
+    env.pop("CAIRN_DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "cairn.cli.main", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "cannot be reached" in done.stderr and "CAIRN_DASK_FALLBACK_LOCAL" in done.stderr
+    assert "cairn serving" not in done.stderr

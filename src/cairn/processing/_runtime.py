@@ -377,13 +377,7 @@ class Runtime:
         head = events if done is None else events[:done]
         tail = [] if done is None else events[done:]
         tracker = self._progress.get(execution_id)
-        dispatch = (
-            tail
-            and tail[0][1].value is None
-            and tracker is not None
-            and tracker.dispatch
-            and not self._closing
-        )
+        dispatch = tail and tail[0][1].value is None and tracker is not None and tracker.dispatch
         try:
             if dispatch:
                 self._write(head, tracker)
