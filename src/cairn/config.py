@@ -67,10 +67,19 @@ class Settings(BaseSettings):
         default=timedelta(days=1), description="How long a login token stays valid."
     )
     executor: Literal["local", "dask"] = Field(
-        default="local", description="Where processing runs: local process pool or Dask."
+        default="local",
+        description="Where processing runs: local process pool or Dask; setting "
+        "dask_scheduler alone selects 'dask'.",
     )
     dask_scheduler: str = Field(
-        default="", description="Dask scheduler address when executor is 'dask'."
+        default="",
+        description="Dask scheduler address (tcp://host:8786); setting it selects the Dask "
+        "executor. Workers need the same database and blob store (blob_url) as the server.",
+    )
+    dask_fallback_local: bool = Field(
+        default=False,
+        description="When the Dask scheduler cannot be reached at start, run on the local "
+        "process pool instead (logged) rather than refusing to start.",
     )
     dispatch_root: Path | None = Field(
         default=None,
@@ -265,6 +274,10 @@ class Settings(BaseSettings):
             self.blob_url = str(self.data_dir / "blobs")
         root = self.dispatch_root or self.data_dir / "dispatch"
         self.dispatch_root = root.expanduser().resolve()
+        if self.dask_scheduler and "executor" not in self.model_fields_set:
+            self.executor = "dask"  # CAIRN_DASK_SCHEDULER alone selects Dask (DESIGN.md)
+        if self.executor == "dask" and not self.dask_scheduler:
+            raise ValueError("executor 'dask' needs dask_scheduler (tcp://host:8786)")
         return self
 
 

@@ -158,3 +158,32 @@ def outputs(client: TestClient, member: Member, execution_id: str) -> dict[str, 
                 assert answer.status_code == 200, answer.text
                 contents.append(answer.content)
     return found
+
+
+def log_messages(client: TestClient, member: Member, execution_id: str) -> list[str]:
+    """Every log line of the execution's components, in order."""
+    base = org_path(member)
+    components = client.get(
+        f"{base}/process_executions/{execution_id}/process_service_executions",
+        headers=member.headers,
+    ).json()["list"]
+    return [
+        str(entry["message"])
+        for c in components
+        for entry in client.get(
+            f"{base}/process_service_executions/{c['id']}/logs", headers=member.headers
+        ).json()["list"]
+    ]
+
+
+def wait_for_log(
+    client: TestClient, member: Member, execution_id: str, prefix: str, timeout: float = 60
+) -> str:
+    """Poll the execution's logs until a line starts with ``prefix``; returns that line."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for message in log_messages(client, member, execution_id):
+            if message.startswith(prefix):
+                return message
+        time.sleep(0.05)
+    raise AssertionError(f"no log line {prefix!r}")

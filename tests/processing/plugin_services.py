@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 from cairn import hookimpl
 from cairn.processing._context import ComponentContext, DispatchContext
@@ -13,6 +14,7 @@ from cairn.processing.ssd import ComponentSpec, Dispatcher, InputSpec, OptionSpe
 
 CRASH_ID = "0c9a7f54-0000-4000-8000-00000000c001"
 SLEEP_ID = "0c9a7f54-0000-4000-8000-00000000c002"
+CRASH_ONCE_ID = "0c9a7f54-0000-4000-8000-00000000c003"
 REFUSING_SSD_ID = "0c9a7f54-0000-4000-8000-00000000d000"
 VERSIONED_SSD_ID = "0c9a7f54-0000-4000-8000-00000000e000"
 
@@ -42,6 +44,12 @@ SLEEP = _service(
     "sleep",
     options=[OptionSpec("seconds", "numeric", default="60", validation="min=0;max=600")],
 )
+CRASH_ONCE = _service(
+    CRASH_ONCE_ID,
+    "Test: crash once",
+    "crash_once",
+    options=[OptionSpec("marker", "string", default="")],
+)
 
 # Two versions of one SSD, running the built-in region measures.
 VERSIONED = [
@@ -67,6 +75,18 @@ def crash(ctx: ComponentContext) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def crash_once(ctx: ComponentContext) -> None:
+    """Kills its worker the first time (it leaves the ``marker`` file behind), then succeeds."""
+    marker = Path(str(ctx.options["marker"]))
+    if not marker.exists():
+        marker.write_text(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGKILL)
+    ctx.log(f"ran again in pid {os.getpid()}")
+    out = ctx.work_dir / "again.csv"
+    out.write_text("again\n1\n")
+    ctx.add_output("Again", "CSV", out)
+
+
 def sleep(ctx: ComponentContext) -> None:
     ctx.log(f"sleeping in pid {os.getpid()}")
     time.sleep(float(ctx.options["seconds"]))
@@ -74,7 +94,7 @@ def sleep(ctx: ComponentContext) -> None:
 
 @hookimpl
 def register_services() -> list[Service]:
-    return [CRASH, SLEEP, *VERSIONED]
+    return [CRASH, SLEEP, CRASH_ONCE, *VERSIONED]
 
 
 def refuse(ctx: DispatchContext) -> None:

@@ -71,6 +71,9 @@ COMMANDS: dict[str, LazyCommand] = {
         "app",
         "Processing: list, display, define, start and download processes.",
     ),
+    "worker": LazyCommand(
+        "cairn.cli.worker", "worker", "Start a Dask worker that runs cairn's processing components."
+    ),
     "record": LazyCommand(
         "cairn.cli.runs",
         "recorder",

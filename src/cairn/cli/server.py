@@ -34,6 +34,10 @@ def serve(
             highlight=False,
         )
     app = create_app(settings)
+    if settings.executor == "dask":  # an unreachable scheduler stops the start, saying so
+        from cairn.processing._runtime import Runtime
+
+        Runtime.for_app(app.state)
     app.state.background_workers = True  # areas' workers (archive enhancement) run in serve
     out.print(
         f"cairn serving data in {settings.data_dir} on "

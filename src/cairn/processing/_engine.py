@@ -12,6 +12,7 @@ the same interface.
 from __future__ import annotations
 
 import atexit
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -27,9 +28,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-__all__ = ["ComponentJob", "Event", "Executor", "Job", "LocalExecutor"]
+if TYPE_CHECKING:
+    from cairn.config import Settings
+
+__all__ = ["ComponentJob", "Event", "Executor", "Job", "LocalExecutor", "make_executor"]
+
+logger = logging.getLogger(__name__)
 
 
 PRELOAD = [
@@ -92,7 +98,65 @@ class Executor(ABC):
         """Abort a queued or running execution for real; False if it is not known here."""
 
     @abstractmethod
-    def shutdown(self) -> None: ...
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Abort everything for good; wait up to ``timeout`` seconds until every execution has
+        sent its ``done`` event (None: do not wait)."""
+
+
+def make_executor(settings: Settings) -> Executor:
+    """The executor the settings choose: the local pool, or Dask when ``dask_scheduler`` is
+    set. An unreachable scheduler is ``SchedulerUnreachable``, unless ``dask_fallback_local``
+    says to run on the local pool instead."""
+    if settings.executor != "dask":
+        return LocalExecutor()
+    from cairn.processing._dask import DaskExecutor, SchedulerUnreachable
+
+    try:
+        return DaskExecutor(settings.dask_scheduler)
+    except SchedulerUnreachable as exc:
+        if not settings.dask_fallback_local:
+            raise
+        logger.warning("%s Running on the local process pool instead.", exc.message)
+        return LocalExecutor()
+
+
+Outcome = tuple[dict[str, Any], None] | tuple[None, str]
+
+
+def run_chain(
+    job: Job,
+    on_event: Callable[[Event], None],
+    cancelled: threading.Event,
+    run_component: Callable[[ComponentJob, list[list[tuple[str, str]]]], Outcome],
+) -> str | None:
+    """Run a job's components in order, each on the outputs of the one before, through
+    ``run_component`` (an executor's way of running one), and send their events; answers why
+    the chain failed, or None. After a failure or a stop the rest are marked not run."""
+    reason: str | None = None
+    previous: list[list[tuple[str, str]]] = []
+    for component in job.components:
+        if reason is None and cancelled.is_set():
+            reason = "Stopped by a user."
+        if reason is not None:
+            on_event(
+                Event(
+                    job.execution_id,
+                    "failed",
+                    component.component_id,
+                    "Not run: an earlier step stopped or failed.",
+                )
+            )
+            continue
+        on_event(Event(job.execution_id, "started", component.component_id))
+        outputs, failure = run_component(component, previous)
+        if failure is not None:
+            reason = f"{component.name}: {failure}"
+            on_event(Event(job.execution_id, "failed", component.component_id, failure))
+            continue
+        assert outputs is not None
+        on_event(Event(job.execution_id, "finished", component.component_id, outputs))
+        previous = [[(f["file_name"], f["sha256"]) for f in o["files"]] for o in outputs["outputs"]]
+    return reason
 
 
 @dataclass
@@ -101,6 +165,7 @@ class _Running:
     on_event: Callable[[Event], None]
     cancelled: threading.Event = field(default_factory=threading.Event)
     process: multiprocessing.process.BaseProcess | None = None
+    thread: threading.Thread | None = None
 
 
 class LocalExecutor(Executor):
@@ -115,6 +180,7 @@ class LocalExecutor(Executor):
         self._running: dict[str, _Running] = {}
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
+        self._closed = False
         atexit.register(self.shutdown)
 
     def _take_worker(self) -> _Worker:
@@ -140,17 +206,22 @@ class LocalExecutor(Executor):
             return
         worker.idle_since = time.monotonic()
         with self._lock:
-            self._idle.append(worker)
+            if not self._closed:
+                self._idle.append(worker)
+                return
+        worker.close()  # the executor shut down while the worker ran
 
     def submit(self, job: Job, on_event: Callable[[Event], None]) -> None:
         running = _Running(job, on_event)
         with self._lock:
             self._running[job.execution_id] = running
-        thread = threading.Thread(
+            if self._closed:  # nothing starts after shutdown; the job ends at once
+                running.cancelled.set()
+        running.thread = threading.Thread(
             target=self._run, args=(running,), name=f"execution-{job.execution_id}"
         )
-        thread.daemon = True
-        thread.start()
+        running.thread.daemon = True
+        running.thread.start()
 
     def cancel(self, execution_id: str) -> bool:
         with self._lock:
@@ -163,16 +234,23 @@ class LocalExecutor(Executor):
             process.kill()
         return True
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout: float | None = None) -> None:
         with self._lock:
+            self._closed = True
             running = list(self._running.values())
             idle, self._idle = self._idle, []
-        for worker in idle:
-            worker.close()
         for item in running:
             item.cancelled.set()
             if item.process is not None and item.process.is_alive():
                 item.process.kill()
+        for worker in idle:
+            worker.close()
+        if timeout is None:
+            return
+        deadline = time.monotonic() + timeout
+        for item in running:  # each monitor reaps its worker, then sends ``done``
+            if item.thread is not None:
+                item.thread.join(max(0.0, deadline - time.monotonic()))
 
     def _run(self, running: _Running) -> None:
         job, on_event = running.job, running.on_event
@@ -182,36 +260,14 @@ class LocalExecutor(Executor):
                 job.scratch.mkdir(parents=True, exist_ok=True)
                 work = Path(tempfile.mkdtemp(prefix="execution-", dir=job.scratch))
                 try:
-                    previous: list[list[tuple[str, str]]] = []
-                    for component in job.components:
-                        if reason is None and running.cancelled.is_set():
-                            reason = "Stopped by a user."
-                        if reason is not None:
-                            on_event(
-                                Event(
-                                    job.execution_id,
-                                    "failed",
-                                    component.component_id,
-                                    "Not run: an earlier step stopped or failed.",
-                                )
-                            )
-                            continue
-                        on_event(Event(job.execution_id, "started", component.component_id))
-                        outputs, failure = self._component(running, component, work, previous)
-                        if failure is not None:
-                            reason = f"{component.name}: {failure}"
-                            on_event(
-                                Event(job.execution_id, "failed", component.component_id, failure)
-                            )
-                        else:
-                            assert outputs is not None
-                            on_event(
-                                Event(job.execution_id, "finished", component.component_id, outputs)
-                            )
-                            previous = [
-                                [(f["file_name"], f["sha256"]) for f in o["files"]]
-                                for o in outputs["outputs"]
-                            ]
+                    reason = run_chain(
+                        job,
+                        on_event,
+                        running.cancelled,
+                        lambda component, previous: self._component(
+                            running, component, work, previous
+                        ),
+                    )
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
         except Exception as exc:  # the monitor itself must never die silently
@@ -227,7 +283,7 @@ class LocalExecutor(Executor):
         component: ComponentJob,
         work: Path,
         previous: list[list[tuple[str, str]]],
-    ) -> tuple[dict[str, Any], None] | tuple[None, str]:
+    ) -> Outcome:
         """Run one component on a worker: (its result, None) or (None, why it failed)."""
         job = running.job
         inputs = [list(i) for i in job.inputs] + previous
@@ -317,8 +373,12 @@ def _worker_loop(conn: multiprocessing.connection.Connection) -> None:
         _run_component(conn, function, options, inputs, stores[blob_url], work)
 
 
+class _Sender(Protocol):
+    def send(self, obj: Any) -> None: ...
+
+
 def _run_component(
-    conn: multiprocessing.connection.Connection,
+    conn: _Sender,
     function: str,
     options: dict[str, Any],
     inputs: list[list[tuple[str, str]]],

@@ -2,16 +2,21 @@
 
 One ``Runtime`` per server. Its workflows take short transactions of their own (a
 ``UnitOfWork``): execute commits the charge and the execution before the engine starts it;
-every engine event is recorded in a transaction of its own; analysis reads the blob with no
-transaction open, then re-reads the file row before it writes the result.
+engine events are stamped when they happen and queued to one recorder thread, which writes
+each execution's waiting events in one transaction (and, if that fails, each event alone), so
+the engine's threads never wait on the database; analysis reads the blob with no transaction
+open, then re-reads the file row before it writes the result.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
+import queue
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,7 +35,7 @@ from cairn.db.base import utcnow
 from cairn.errors import CairnError, Conflict, Forbidden, Invalid, NotFound
 from cairn.processing import service
 from cairn.processing._dispatch import dispatch_execution
-from cairn.processing._engine import ComponentJob, Event, Executor, Job, LocalExecutor
+from cairn.processing._engine import ComponentJob, Event, Executor, Job, make_executor
 from cairn.processing._notices import notify_ended
 from cairn.processing._registry import get_service
 from cairn.processing._signing import SignedUrl, Signer
@@ -44,9 +49,14 @@ from cairn.processing.models import (
 )
 from cairn.processing.ssd import parse_option
 
-__all__ = ["DOWNLOAD_LIFETIME", "Runtime"]
+__all__ = ["DOWNLOAD_LIFETIME", "SERVER_STOPPED", "Runtime"]
 
 DOWNLOAD_LIFETIME = service.UPLOAD_LIFETIME
+SERVER_STOPPED = "The server stopped while it ran."
+SHUTDOWN_WAIT = 15.0  # seconds shutdown waits, in all, for the engine's and its own threads
+RECORD_BATCH = 500  # events the recorder takes from its queue at most per round
+
+logger = logging.getLogger(__name__)
 
 
 _CREATING = threading.Lock()
@@ -76,6 +86,14 @@ class _Progress:
     dispatch: bool = False  # the process has dispatchers to run when the chain succeeds
 
 
+@dataclass(frozen=True)
+class _Ending:
+    """What an execution's recorded end sets going once committed."""
+
+    follow: tuple[Job, bool] | None  # a group's aggregator to start, and whether it dispatches
+    summary: Any  # groups.GroupSummary: the completion notice is due
+
+
 class Runtime:
     """Executes processes on an ``Executor`` and records what happens."""
 
@@ -90,13 +108,19 @@ class Runtime:
         self.uow = uow
         self.blobs = blobs
         self.settings = settings
-        self.executor = executor or LocalExecutor()
+        self.executor = executor or make_executor(settings)
         self.signer = Signer(settings.data_dir)
         self._analysis = ThreadPoolExecutor(max_workers=2, thread_name_prefix="analysis")
         self._progress: dict[str, _Progress] = {}
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
+        self._closing = False
+        self._events: queue.SimpleQueue[tuple[datetime, Event] | None] = queue.SimpleQueue()
         self._recover()
+        self._recorder = threading.Thread(
+            target=self._record_loop, name="processing-recorder", daemon=True
+        )
+        self._recorder.start()
 
     def _recover(self) -> None:
         """Executions a previous server left running can never finish: mark them failed, so
@@ -382,29 +406,128 @@ class Runtime:
             return self._idle.wait_for(lambda: not (wanted & set(self._progress)), timeout=timeout)
 
     def _on_event(self, event: Event) -> None:
+        """Called on the engine's threads: stamp the event and queue it for the recorder."""
+        self._events.put((utcnow(), event))
+
+    def _record_loop(self) -> None:
+        """The recorder thread: take what is queued, record it per execution, until the stop
+        mark (``None``) arrives."""
+        while True:
+            first = self._events.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < RECORD_BATCH:
+                try:
+                    item = self._events.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            by_execution: dict[str, list[tuple[datetime, Event]]] = {}
+            for stamped in batch:
+                by_execution.setdefault(stamped[1].execution_id, []).append(stamped)
+            for execution_id, events in by_execution.items():
+                try:
+                    self._record_batch(execution_id, events)
+                except Exception:  # the recorder must outlive any one bad batch
+                    logger.exception("recording events of execution %s failed", execution_id)
+            if stop:
+                return
+
+    def _record_batch(self, execution_id: str, events: list[tuple[datetime, Event]]) -> None:
+        """One execution's waiting events: one transaction for those before ``done``; then, if
+        the chain succeeded, its dispatchers run (before the execution is marked ended, so a
+        client that sees it end finds its outputs dispatched: docs/processing.md); then ``done``."""
+        done = next((i for i, (_, e) in enumerate(events) if e.kind == "done"), None)
+        head = events if done is None else events[:done]
+        tail = [] if done is None else events[done:]
+        tracker = self._progress.get(execution_id)
+        dispatch = tail and tail[0][1].value is None and tracker is not None and tracker.dispatch
         try:
-            tracker = self._progress.get(event.execution_id)
-            if event.kind == "done" and event.value is None and tracker and tracker.dispatch:
-                dispatch_execution(self.uow, self.blobs, self.settings, event.execution_id)
-            with self.uow.transaction() as session:
-                self._record(session, event)
-                follow = ended = None
-                if event.kind == "done":
-                    follow = self._continue_group(session, event.execution_id)
-                    # One completion notice per execution, or per group once all have ended.
-                    ended = _groups().group_ended(session, event.execution_id)
-            if follow is not None:
-                self._start(follow[0], dispatch=follow[1])
-            if ended is not None:
-                notify_ended(self.uow, self.settings, ended)
+            if dispatch:
+                self._write(head, tracker)
+                dispatch_execution(self.uow, self.blobs, self.settings, execution_id)
+                self._write(tail, tracker)
+            else:
+                self._write(events, tracker)
         finally:
-            if event.kind == "done":
+            if tail:
                 with self._idle:
-                    self._progress.pop(event.execution_id, None)
+                    self._progress.pop(execution_id, None)
                     self._idle.notify_all()
 
-    def _record(self, session: Any, event: Event) -> None:
-        now = utcnow()
+    def _write(self, events: list[tuple[datetime, Event]], tracker: _Progress | None) -> None:
+        """Record events in one transaction; if it fails, each alone (one bad event, e.g. an
+        output too odd to store, loses only itself). Once an end is committed, what follows it
+        happens: a group's aggregator starts, the completion notice goes. Never raises."""
+        if not events:
+            return
+        done = tracker.done if tracker is not None else 0
+        try:
+            with self.uow.transaction() as session:
+                endings = [self._record_one(session, event, stamp) for stamp, event in events]
+        except Exception:
+            if tracker is not None:
+                tracker.done = done  # the batch's finished components were not recorded
+            if len(events) > 1:
+                logger.warning("recording a batch of %d events failed; each alone", len(events))
+        else:
+            self._after_ends(endings)
+            return
+        for stamp, event in events:
+            try:
+                with self.uow.transaction() as session:
+                    ending = self._record_one(session, event, stamp)
+            except Exception as exc:
+                logger.exception(
+                    "recording %s of execution %s failed", event.kind, event.execution_id
+                )
+                if event.kind == "done":
+                    self._end_plainly(event.execution_id, stamp, exc)
+            else:
+                self._after_ends([ending])
+
+    def _record_one(self, session: Any, event: Event, now: datetime) -> _Ending | None:
+        """Record one event; for an end, also decide in the same transaction what follows it:
+        the group's next step, and whether the completion notice is due (one per execution,
+        or one per group once every member has ended)."""
+        self._record(session, event, now)
+        if event.kind != "done":
+            return None
+        follow = self._continue_group(session, event.execution_id)
+        return _Ending(follow, _groups().group_ended(session, event.execution_id))
+
+    def _after_ends(self, endings: Sequence[_Ending | None]) -> None:
+        for ending in endings:
+            if ending is None:
+                continue
+            if ending.follow is not None:
+                self._start(ending.follow[0], dispatch=ending.follow[1])
+            if ending.summary is not None:
+                notify_ended(self.uow, self.settings, ending.summary)
+
+    def _end_plainly(self, execution_id: str, now: datetime, exc: Exception) -> None:
+        """The last resort when recording an execution's end failed: end it, saying why, so
+        nothing waits for it forever."""
+        try:
+            with self.uow.transaction() as session:
+                execution = session.get(Execution, execution_id, with_for_update=True)
+                if execution is None or execution.ended_at is not None:
+                    return
+                execution.ended_at, execution.progress = now, 100
+                execution.success, execution.abort = False, True
+                execution.abort_reason = f"Recording its end failed: {type(exc).__name__}."
+                process = session.get(Process, execution.process_id, with_for_update=True)
+                if process is not None and process.process_status == "execute":
+                    process.process_status, process.process_status_at = "stop", now
+        except Exception:
+            logger.exception("ending execution %s failed", execution_id)
+
+    def _record(self, session: Any, event: Event, now: datetime) -> None:
         execution = session.get(Execution, event.execution_id, with_for_update=True)
         if execution is None:  # deleted while running
             return
@@ -470,9 +593,12 @@ class Runtime:
             execution.success = event.value is None and not execution.stopped
             if not execution.success:
                 execution.abort = True
-                execution.abort_reason = (
-                    "Stopped by a user." if execution.stopped else str(event.value)
-                )
+                if execution.stopped:
+                    execution.abort_reason = "Stopped by a user."
+                elif self._closing:
+                    execution.abort_reason = SERVER_STOPPED
+                else:
+                    execution.abort_reason = str(event.value)
             process = session.get(Process, execution.process_id, with_for_update=True)
             # A process whose schedule has runs to come stays "execute" (armed), as does
             # one whose group still has members running.
@@ -495,5 +621,15 @@ class Runtime:
         component.runtime = max(0, int((now - component.started_at).total_seconds()))
 
     def shutdown(self) -> None:
-        self.executor.shutdown()
+        """Stop for good: kill the workers, then wait (``SHUTDOWN_WAIT`` in all) for the
+        engine's monitor threads, the recorder and the analysis threads, so no process, thread
+        or database connection outlives the server. Executions cut off end with
+        ``SERVER_STOPPED``."""
+        deadline = time.monotonic() + SHUTDOWN_WAIT
+        self._closing = True
         self._analysis.shutdown(wait=False, cancel_futures=True)
+        self.executor.shutdown(timeout=SHUTDOWN_WAIT)
+        self._events.put(None)
+        self._recorder.join(max(0.0, deadline - time.monotonic()))
+        for thread in list(getattr(self._analysis, "_threads", ())):
+            thread.join(max(0.0, deadline - time.monotonic()))

@@ -125,11 +125,17 @@ def _data(session: Session, actor: Actor, organisation_id: str, item: DataItem) 
 
 
 def _process(session: Session, actor: Actor, process: Process) -> Record:
-    executions = service.list_executions(session, actor, process.organisation_id, process.id)
+    executions = service.list_execution_statuses(
+        session, actor, process.organisation_id, process.id
+    )
     return _shown(session, process, executions)
 
 
-def _shown(session: Session, process: Process, executions: Sequence[Execution] = ()) -> Record:
+def _shown(
+    session: Session,
+    process: Process,
+    executions: Sequence[Execution | service.ExecutionStatus] = (),
+) -> Record:
     """A process (or template) with the dispatchers it may add."""
     return {
         **process_record(session, process, executions),

@@ -110,14 +110,18 @@ def _dispatchers(given: Any) -> list[dict[str, Any]] | None:
 
 
 def _template(
-    session: Session, process: Process, executions: Sequence[Execution] = ()
+    session: Session,
+    process: Process,
+    executions: Sequence[Execution | service.ExecutionStatus] = (),
 ) -> dict[str, Any]:
     """A process (or template) as the SDK loads it: the dispatchers it may add in extras."""
     return _model(process_record(session, process, executions), dispatchers=available_dispatchers())
 
 
 def _process_model(session: Session, actor: Actor, process: Process) -> dict[str, Any]:
-    executions = service.list_executions(session, actor, process.organisation_id, process.id)
+    executions = service.list_execution_statuses(
+        session, actor, process.organisation_id, process.id
+    )
     return _template(session, process, executions)
 
 
@@ -143,7 +147,7 @@ def list_processes(
         processes,
         PROCESS_COLUMNS,
         lambda p: process_record(
-            session, p, service.list_executions(session, actor, organisation_id, p.id)
+            session, p, service.list_execution_statuses(session, actor, organisation_id, p.id)
         ),
     )
 

@@ -229,7 +229,9 @@ def _schedule_fields(process: Process) -> dict[str, Any]:
 
 
 def process_record(
-    session: Session, process: Process, executions: Sequence[Execution] = ()
+    session: Session,
+    process: Process,
+    executions: Sequence[Execution | service.ExecutionStatus] = (),
 ) -> dict[str, Any]:
     svc = service.get_service(process.service_id)
     inputs = []
@@ -278,7 +280,7 @@ def process_record(
     }
 
 
-def _group_counts(executions: Sequence[Execution]) -> dict[str, Any]:
+def _group_counts(executions: Sequence[Execution | service.ExecutionStatus]) -> dict[str, Any]:
     """The newest execution's group: how many slices and aggregators it has (1 and 0 for an
     unsplit execution; absent before the first execution)."""
     if not executions:
@@ -290,7 +292,7 @@ def _group_counts(executions: Sequence[Execution]) -> dict[str, Any]:
     return {"non_aggregator_count": len(members) - aggregators, "aggregator_count": aggregators}
 
 
-def status_record(execution: Execution) -> dict[str, Any]:
+def status_record(execution: Execution | service.ExecutionStatus) -> dict[str, Any]:
     return {
         "process_execution_id": execution.id,
         **{k: v for k, v in _group_fields(execution).items() if k != "aggregator"},
@@ -330,7 +332,7 @@ def execution_record(execution: Execution) -> dict[str, Any]:
     }
 
 
-def _group_fields(execution: Execution) -> dict[str, Any]:
+def _group_fields(execution: Execution | service.ExecutionStatus) -> dict[str, Any]:
     return {
         "group_id": execution.group_id,
         "group_index": execution.group_index,
