@@ -4,40 +4,17 @@ and a failing notifier that is logged and does not stop the others."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy.orm import Session
 
-from cairn import hookimpl
 from cairn.accounts import service as accounts
 from cairn.config import Settings
 from cairn.db import UnitOfWork, make_engine, make_sessionmaker
-from cairn.notify import Notice, Recipient, notify
-from cairn.plugins import get_plugin_manager
+from cairn.notify import Notice, notify
 from tests.factories import make_org, make_user
-
-
-@dataclass
-class Collecting:
-    channel: str
-    fail: bool = False
-    got: list[tuple[Notice, list[Recipient]]] = field(default_factory=list)
-
-    def send(self, notice: Notice, recipients: Sequence[Recipient], settings: Settings) -> None:
-        if self.fail:
-            raise OSError("gateway down")
-        self.got.append((notice, list(recipients)))
-
-
-class _Plugin:
-    def __init__(self, *notifiers: Collecting) -> None:
-        self.notifiers = notifiers
-
-    @hookimpl
-    def register_notifiers(self) -> list[Collecting]:
-        return list(self.notifiers)
+from tests.notices import Collecting, registered
 
 
 @pytest.fixture
@@ -50,10 +27,8 @@ def uow(settings: Settings) -> Iterator[UnitOfWork]:
 @pytest.fixture
 def channels() -> Iterator[tuple[Collecting, Collecting]]:
     email, sms = Collecting("email"), Collecting("sms")
-    plugin = _Plugin(email, sms)
-    get_plugin_manager().register(plugin, name="test-notifiers")
-    yield email, sms
-    get_plugin_manager().unregister(plugin)
+    with registered(email, sms):
+        yield email, sms
 
 
 def _lab(session: Session) -> tuple[str, str, str, str]:
@@ -82,9 +57,9 @@ def test_members_get_the_notice_on_the_channels_they_chose(
     sent = notify(uow, settings, Notice(org_id, "execution.ended", "Done", "It ran."))
 
     assert sent == 2
-    assert [[r.user_id for r in rs] for _, rs in email.got] == [[texter_id]]
-    assert [[r.phone for r in rs] for _, rs in sms.got] == [["+441234567890"]]
-    assert quiet_id not in {r.user_id for _, rs in email.got + sms.got for r in rs}
+    assert [[r.user_id for r in rs] for rs in email.recipients] == [[texter_id]]
+    assert [[r.phone for r in rs] for rs in sms.recipients] == [["+441234567890"]]
+    assert quiet_id not in {r.user_id for rs in email.recipients + sms.recipients for r in rs}
 
 
 def test_a_notice_naming_users_reaches_only_those_of_its_organisation(
@@ -96,7 +71,7 @@ def test_a_notice_naming_users_reaches_only_those_of_its_organisation(
 
     notify(uow, settings, Notice(org_id, "x", "s", "t", user_ids=[outsider_id, texter_id]))
 
-    assert [[r.user_id for r in rs] for _, rs in email.got] == [[texter_id]]
+    assert [[r.user_id for r in rs] for rs in email.recipients] == [[texter_id]]
 
 
 def test_a_failing_channel_is_logged_and_the_others_still_deliver(

@@ -114,6 +114,7 @@ def seed_demo(
 
 def _seed_xml(uow: UnitOfWork, blobs: BlobStore, actor: accounts.Actor, org_id: str) -> None:
     from cairn.xmldb import XmlServer  # Saxon starts only when seeding
+    from cairn.xmldb._session import wait_for_node_tables
 
     server = XmlServer(uow, blobs)
     xs = server.open_session(actor, org_id)
@@ -122,6 +123,10 @@ def _seed_xml(uow: UnitOfWork, blobs: BlobStore, actor: accounts.Actor, org_id: 
         xs.load_document(name, text, "metadata", replace=False)
     xs.commit()
     server.close_session(actor, xs.id)
+    # Their node tables are built in the background: record them on the documents' rows
+    # before the command ends, so they are the documents' blobs, not orphans for gc.
+    wait_for_node_tables()
+    server.tables.note()
 
 
 ARCHIVE_GUIDE = """cairn demo: try the signed archive (see docs/archive.md)

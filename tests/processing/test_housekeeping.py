@@ -4,8 +4,7 @@ outputs after a warning, uploads refused in debt, partial charges for aborted ex
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,51 +12,29 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from cairn import hookimpl
 from cairn.accounts import service as accounts
 from cairn.accounts.models import CreditEntry, Organisation
 from cairn.accounts.service import Actor
 from cairn.config import Settings
 from cairn.db import UnitOfWork, make_sessionmaker
 from cairn.errors import PaymentRequired
-from cairn.notify import Notice, Recipient
-from cairn.plugins import get_plugin_manager
 from cairn.processing import _housekeeping as housekeeping
 from cairn.processing import service
 from cairn.processing.builtin import CLOUD_CLASSIFICATION
 from cairn.processing.models import DailyRun, DataFile, DataItem, Execution
 from tests.concurrency import race
 from tests.factories import Member, make_org, make_user
+from tests.notices import Collecting, registered
 from tests.processing.fusion_helpers import create_process, execute, upload_data
 
 GIB = 1 << 30
 
 
-@dataclass
-class Collecting:
-    channel: str = "email"
-    got: list[Notice] = field(default_factory=list)
-
-    def send(self, notice: Notice, recipients: Sequence[Recipient], settings: Settings) -> None:
-        self.got.append(notice)
-
-
-class _Plugin:
-    def __init__(self, notifier: Collecting) -> None:
-        self.notifier = notifier
-
-    @hookimpl
-    def register_notifiers(self) -> list[Collecting]:
-        return [self.notifier]
-
-
 @pytest.fixture
 def notices() -> Iterator[Collecting]:
     collecting = Collecting()
-    plugin = _Plugin(collecting)
-    get_plugin_manager().register(plugin, name="test-housekeeping-notifiers")
-    yield collecting
-    get_plugin_manager().unregister(plugin)
+    with registered(collecting):
+        yield collecting
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,19 +16,17 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from cairn import hookimpl
 from cairn.accounts.models import CreditEntry
 from cairn.config import Settings
 from cairn.db import UnitOfWork
 from cairn.errors import Invalid
-from cairn.notify import Notice, Recipient
-from cairn.plugins import get_plugin_manager
 from cairn.processing import _schedule as schedules
 from cairn.processing._runtime import Runtime
 from cairn.processing._scheduler import LEASE, Scheduler, acquire_lease
 from cairn.processing.models import Execution, Process
 from tests.concurrency import race
 from tests.factories import Member
+from tests.notices import Collecting, registered
 from tests.processing.fusion_helpers import (
     create_process,
     org_path,
@@ -38,31 +35,11 @@ from tests.processing.fusion_helpers import (
 )
 
 
-@dataclass
-class Collecting:
-    channel: str = "email"
-    got: list[Notice] = field(default_factory=list)
-
-    def send(self, notice: Notice, recipients: Sequence[Recipient], settings: Settings) -> None:
-        self.got.append(notice)
-
-
-class _Plugin:
-    def __init__(self, notifier: Collecting) -> None:
-        self.notifier = notifier
-
-    @hookimpl
-    def register_notifiers(self) -> list[Collecting]:
-        return [self.notifier]
-
-
 @pytest.fixture
 def notices() -> Iterator[Collecting]:
     collecting = Collecting()
-    plugin = _Plugin(collecting)
-    get_plugin_manager().register(plugin, name="test-schedule-notifiers")
-    yield collecting
-    get_plugin_manager().unregister(plugin)
+    with registered(collecting):
+        yield collecting
 
 
 class Clock:

@@ -21,6 +21,7 @@ __all__ = [
     "notify_ended",
     "notify_execution_ended",
     "send_execution_ended",
+    "wait_for_notices",
 ]
 
 logger = logging.getLogger(__name__)
@@ -83,6 +84,16 @@ def _send_group_ended(uow: UnitOfWork, settings: Settings, summary: GroupSummary
         logger.exception("completion notice of group %s not sent", summary.group_id)
         return 0
     return notify(uow, settings, notice)
+
+
+def wait_for_notices(timeout: float) -> bool:
+    """Wait until the notices queued so far have been sent (the one sender thread takes them
+    in order), so a server that stops holds no connection for them; False on timeout."""
+    try:
+        _SENDER.submit(lambda: None).result(timeout=timeout)
+    except TimeoutError:
+        return False
+    return True
 
 
 def notify_execution_ended(uow: UnitOfWork, settings: Settings, execution_id: str) -> Future[int]:

@@ -36,7 +36,7 @@ from cairn.errors import CairnError, Conflict, Forbidden, Invalid, NotFound
 from cairn.processing import service
 from cairn.processing._dispatch import dispatch_execution
 from cairn.processing._engine import ComponentJob, Event, Executor, Job, make_executor
-from cairn.processing._notices import notify_ended
+from cairn.processing._notices import notify_ended, wait_for_notices
 from cairn.processing._registry import get_service
 from cairn.processing._signing import SignedUrl, Signer
 from cairn.processing.models import (
@@ -622,9 +622,9 @@ class Runtime:
 
     def shutdown(self) -> None:
         """Stop for good: kill the workers, then wait (``SHUTDOWN_WAIT`` in all) for the
-        engine's monitor threads, the recorder and the analysis threads, so no process, thread
-        or database connection outlives the server. Executions cut off end with
-        ``SERVER_STOPPED``."""
+        engine's monitor threads, the recorder, the analysis threads and the completion notices
+        queued so far, so no process, thread or database connection outlives the server.
+        Executions cut off end with ``SERVER_STOPPED``."""
         deadline = time.monotonic() + SHUTDOWN_WAIT
         self._closing = True
         self._analysis.shutdown(wait=False, cancel_futures=True)
@@ -633,3 +633,4 @@ class Runtime:
         self._recorder.join(max(0.0, deadline - time.monotonic()))
         for thread in list(getattr(self._analysis, "_threads", ())):
             thread.join(max(0.0, deadline - time.monotonic()))
+        wait_for_notices(max(0.0, deadline - time.monotonic()))

@@ -113,6 +113,12 @@ class TreeCache:
 _builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cairn-xml-nodes")
 
 
+def wait_for_node_tables() -> None:
+    """Block until the node tables queued so far are built and saved (the one builder thread
+    takes them in order): for a command that must see every blob it made, e.g. before gc."""
+    _builder.submit(lambda: None).result()
+
+
 class NodeTables:
     """Node tables (``_nodes``) keyed by document bytes and base URI, bounded by node count.
     A committed version's table is saved as a blob, and its hash put on the document's row,
