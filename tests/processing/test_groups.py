@@ -9,7 +9,7 @@ import io
 import json
 import threading
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,12 +20,17 @@ from shapely.geometry import box, shape
 from shapely.ops import unary_union
 from sqlalchemy import select
 
+from cairn.accounts.models import CreditEntry
+from cairn.blobs import BlobStore
+from cairn.config import Settings
 from cairn.db import UnitOfWork
 from cairn.db.base import utcnow
 from cairn.db.engine import make_engine, make_sessionmaker
 from cairn.errors import Invalid
 from cairn.plugins import get_plugin_manager
 from cairn.processing import groups
+from cairn.processing._runtime import Runtime
+from cairn.processing._scheduler import Scheduler
 from cairn.processing.builtin import CLOUD_CLASSIFICATION
 from cairn.processing.models import Execution
 from tests.factories import Member
@@ -121,6 +126,12 @@ def _start(client: TestClient, member: Member, process_id: str) -> list[dict[str
     base = org_path(member)
     answer = client.post(f"{base}/processes/{process_id}/execute", headers=member.headers)
     assert answer.status_code == 200, answer.text
+    return _newest_group(client, member, process_id)
+
+
+def _newest_group(client: TestClient, member: Member, process_id: str) -> list[dict[str, Any]]:
+    """The process's newest group, once every member has ended, by group_index."""
+    base = org_path(member)
     newest = client.get(
         f"{base}/processes/{process_id}/executions",
         params={"reverse": "True", "limit": 1},
@@ -137,6 +148,44 @@ def _start(client: TestClient, member: Member, process_id: str) -> list[dict[str
     assert len(members) == newest["group_count"]
     ended = [wait_execution(client, member, m["id"]) for m in members]
     return sorted(ended, key=lambda m: m["group_index"])
+
+
+@pytest.mark.usefixtures("split_service")
+def test_a_scheduled_run_of_a_large_region_runs_as_a_group_charged_once(
+    app: Any, client: TestClient, member: Member
+) -> None:
+    region = upload_data(client, member, _collection(LAKES))
+    process = create_process(client, member, region, service_id=group_services.SPLIT_ID)
+    base = f"{org_path(member)}/processes/{process['id']}"
+    later = (utcnow() + timedelta(hours=3)).isoformat()
+    body = {"Process[run_type]": "run_once", "Process[repeat_start]": later}
+    assert client.patch(base, headers=member.headers, json=body).status_code == 200
+    armed = client.post(f"{base}/execute", headers=member.headers)
+    assert armed.status_code == 200, armed.text
+    due = datetime.fromisoformat(armed.json()["model"]["next_due_at"])
+    scheduler = Scheduler(
+        uow=UnitOfWork(app.state.sessionmaker),
+        settings=app.state.settings,
+        runtime=lambda: Runtime.for_app(app.state),
+        clock=lambda: due,
+        holder="a",
+    )
+
+    assert len(scheduler.tick()) == 1
+    assert scheduler.tick() == []  # the run is claimed: not started twice
+
+    members = _newest_group(client, member, process["id"])
+    assert len(members) >= 3 and all(m["success"] for m in members), members
+    with UnitOfWork(app.state.sessionmaker).read() as session:
+        charged = session.scalars(
+            select(CreditEntry.amount).where(
+                CreditEntry.organisation_id == member.organisation_id,
+                CreditEntry.reason.startswith("Scheduled execution"),
+            )
+        ).all()
+    assert charged == [-4]  # the price once, for the whole group
+    shown = client.get(base, headers=member.headers).json()["model"]
+    assert shown["process_status"] == "stop"  # a run-once process stops after running
 
 
 def _balance(client: TestClient, member: Member) -> Any:
@@ -559,3 +608,29 @@ def test_too_few_credits_for_a_group_charge_and_record_nothing(session: Any) -> 
         groups.prepare_group(session, actor, org, process_id, region=region)
     assert accounts.credit_balance(session, org) == 0
     assert session.scalars(select(Execution).where(Execution.process_id == process_id)).all() == []
+
+
+def test_a_group_cut_off_by_a_restart_ends_and_is_refunded_in_full(
+    settings: Settings, blobs: BlobStore
+) -> None:
+    from cairn.accounts import service as accounts
+
+    engine = make_engine(settings)
+    uow = UnitOfWork(make_sessionmaker(engine))
+    try:
+        with uow.transaction() as session:
+            actor, org, process_id, region = _lakes_process(session, credits=5)
+            groups.prepare_group(session, actor, org, process_id, region=region)
+        # The server that recorded the group died before its members ran: the next one ends
+        # every member, the waiting aggregator too, and gives back what none of them ran.
+        Runtime(uow=uow, blobs=blobs, settings=settings).shutdown()
+        with uow.read() as session:
+            members = session.scalars(
+                select(Execution).where(Execution.process_id == process_id)
+            ).all()
+            assert len(members) == 4
+            assert all(m.ended_at is not None and not m.success for m in members)
+            assert {m.abort_reason for m in members} == {"The server restarted while it ran."}
+            assert accounts.credit_balance(session, org) == 5
+    finally:
+        engine.dispose()

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,7 +32,7 @@ from cairn.blobs import BlobStore
 from cairn.config import Settings
 from cairn.db import UnitOfWork
 from cairn.db.base import utcnow
-from cairn.errors import CairnError, Conflict, Forbidden, Invalid, NotFound
+from cairn.errors import CairnError, Conflict, Forbidden, NotFound
 from cairn.processing import service
 from cairn.processing._dispatch import dispatch_execution
 from cairn.processing._engine import ComponentJob, Event, Executor, Job, make_executor
@@ -283,31 +283,26 @@ class Runtime:
         organisation_id: str,
         process_id: str,
         *,
-        prepare: Callable[..., tuple[Process, Execution, list[Component]]] | None = None,
+        charge: service.Charge | None = None,
     ) -> str:
         """Charge, record and start an execution of the process (a group of them when its
         region is larger than the service takes, see ``cairn.processing.groups``); answers
-        the (first) execution's id once it is queued. ``prepare`` replaces
-        ``service.prepare_execution`` (the scheduler's claims a due run in the same
+        the (first) execution's id once it is queued. ``charge`` replaces
+        ``service.charge_process`` (the scheduler's claims a due run in the same
         transaction)."""
         groups = _groups()
         region = groups.split_process_region(
             self.uow.read, self.blobs, actor, organisation_id, process_id
         )
-        if region is not None and prepare is not None:
-            raise Invalid(
-                "A scheduled run cannot start a region larger than its service takes: "
-                "groups are not scheduled yet. Execute it by hand."
-            )
         with self.uow.transaction() as session:
             if region is None:
-                process, execution, components = (prepare or service.prepare_execution)(
-                    session, actor, organisation_id, process_id
+                process, execution, components = service.prepare_execution(
+                    session, actor, organisation_id, process_id, charge=charge
                 )
                 members = [(execution, components)]
             else:
                 process, members = groups.prepare_group(
-                    session, actor, organisation_id, process_id, region=region
+                    session, actor, organisation_id, process_id, region=region, charge=charge
                 )
             dispatch = bool(process.dispatchers)
             jobs = [self._job(session, e, c) for e, c in members if not e.waiting]

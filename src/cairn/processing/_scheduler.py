@@ -6,7 +6,7 @@ Every ``cairn serve`` runs a :class:`Scheduler` thread that wakes every
 expired) acts, so several servers sharing one PostgreSQL start each run once. Even two leaders
 at once (a lease expired mid-tick) cannot double-start a run: each run is claimed in the
 transaction that charges and records it, by moving the process's ``next_due_at`` on from the
-value read, under the process's row lock (``service.prepare_scheduled``). The state lives in
+value read, under the process's row lock (``service.charge_scheduled``). The state lives in
 the database (``next_due_at``, ``runs_done``), so a restart neither repeats nor loses a run.
 
 The clock is injectable (``clock``) and :meth:`Scheduler.tick` runs one round, so tests drive
@@ -15,6 +15,7 @@ the scheduler without sleeping.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -160,14 +161,8 @@ class Scheduler:
                     raise CairnError("the user who created the process no longer exists")
                 actor = accounts.authenticate_user(session, user)
 
-            def prepare(session: Any, actor: Any, organisation_id: str, process_id: str) -> Any:
-                return service.prepare_scheduled(
-                    session, actor, organisation_id, process_id, due=due, now=now
-                )
-
-            execution_id = self.runtime().execute(
-                actor, organisation_id, process_id, prepare=prepare
-            )
+            claim = functools.partial(service.charge_scheduled, due=due, now=now)
+            execution_id = self.runtime().execute(actor, organisation_id, process_id, charge=claim)
         except service.RunTaken:
             return None
         except CairnError as exc:

@@ -252,17 +252,24 @@ def slice_documents(slices: Sequence[Sequence[Feature]]) -> list[bytes]:
 
 
 def prepare_group(
-    session: Session, actor: Actor, organisation_id: str, process_id: str, *, region: Region
+    session: Session,
+    actor: Actor,
+    organisation_id: str,
+    process_id: str,
+    *,
+    region: Region,
+    charge: service.Charge | None = None,
 ) -> tuple[Process, list[tuple[Execution, list[Any]]]]:
-    """Charge the price once and record the group: one execution per slice of ``region``
-    (each with its slice as its region input) and the aggregator last, waiting.
+    """Charge the price once (``charge``, as ``service.prepare_execution`` takes it) and
+    record the group: one execution per slice of ``region`` (each with its slice as its
+    region input) and the aggregator last, waiting.
 
     Raises:
         Conflict: the region input changed since it was split (try again), or the process
             is executing already.
         PaymentRequired: as ``service.prepare_execution``; nothing is charged or recorded.
     """
-    process, svc = service.charge_process(session, actor, organisation_id, process_id)
+    process, svc = (charge or service.charge_process)(session, actor, organisation_id, process_id)
     now_files = session.scalars(
         select(DataFile.sha256).where(DataFile.data_id == region.data_id).order_by(DataFile.id)
     ).all()

@@ -7,7 +7,7 @@ privileges are view < execute < manage (``Actor.require``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -52,6 +52,7 @@ from cairn.provenance import service as provenance
 
 __all__ = [
     "UPLOAD_LIFETIME",
+    "Charge",
     "ExecutionStatus",
     "ProcessChanges",
     "RunTaken",
@@ -61,6 +62,7 @@ __all__ = [
     "arm_schedule",
     "change_delete_expiry",
     "charge_process",
+    "charge_scheduled",
     "component_logs_query",
     "copy_data",
     "copy_process",
@@ -92,7 +94,6 @@ __all__ = [
     "mark_executing",
     "new_process",
     "prepare_execution",
-    "prepare_scheduled",
     "preview_of",
     "processes_query",
     "record_execution",
@@ -760,31 +761,66 @@ def copy_process(session: Session, actor: Actor, organisation_id: str, process_i
 
 
 def prepare_execution(
-    session: Session, actor: Actor, organisation_id: str, process_id: str
+    session: Session,
+    actor: Actor,
+    organisation_id: str,
+    process_id: str,
+    *,
+    charge: Charge | None = None,
 ) -> tuple[Process, Execution, list[Component]]:
     """Charge the price and record an execution with its components, ready for the engine.
+    ``charge`` locks, checks and charges the process (``charge_process`` for an execute by
+    hand, ``charge_scheduled`` for a scheduler's due run).
 
     Raises:
         PaymentRequired: the organisation holds fewer credits than the price; nothing is
             charged or recorded.
         Conflict: the process is executing already.
     """
-    process = _lock_for_start(session, actor, organisation_id, process_id)
-    if process.process_status == "execute":
-        raise Conflict("The process is executing already.")
-    return _start(session, actor, process, reason="Execution")
+    process, svc = (charge or charge_process)(session, actor, organisation_id, process_id)
+    execution, components = add_execution(
+        session, process, svc, price=process.price, specs=list(svc.components)
+    )
+    mark_executing(process, execution.started_at)
+    session.flush()
+    return process, execution, components
+
+
+Charge = Callable[[Session, Actor, str, str], tuple[Process, Service]]
+"""Locks the organisation and the process, checks both and charges the price (one ledger
+entry): the first half of every execute (``prepare_execution``, ``groups.prepare_group``)."""
 
 
 def charge_process(
     session: Session, actor: Actor, organisation_id: str, process_id: str
 ) -> tuple[Process, Service]:
-    """Lock the organisation and the process, check both, and charge the process's price
-    (one ledger entry): the first half of every execute (``prepare_execution`` and
-    ``cairn.processing.groups.prepare_group``)."""
+    """The ``Charge`` of an execute by hand: refused while the process is executing."""
     process = _lock_for_start(session, actor, organisation_id, process_id)
     if process.process_status == "execute":
         raise Conflict("The process is executing already.")
     return process, _charge(session, actor, process, reason="Execution")
+
+
+def charge_scheduled(
+    session: Session,
+    actor: Actor,
+    organisation_id: str,
+    process_id: str,
+    *,
+    due: datetime,
+    now: datetime,
+) -> tuple[Process, Service]:
+    """The ``Charge`` of a scheduled run: claim the run due at ``due`` (``_claim``), then
+    charge it as an execute does.
+
+    Raises:
+        RunTaken: claimed already (nothing done).
+        PaymentRequired, Invalid, Forbidden: the run cannot start; nothing is charged and the
+            caller skips it (``skip_scheduled``).
+    """
+    process = _lock_for_start(session, actor, organisation_id, process_id)
+    _claim(session, process, due, now)
+    return process, _charge(session, actor, process, reason="Scheduled execution")
 
 
 def _lock_for_start(
@@ -802,19 +838,6 @@ def _check_payable(session: Session, organisation_id: str, price: int, what: str
     balance = accounts.credit_balance(session, organisation_id)
     if balance < price:
         raise PaymentRequired(f"{what} costs {price} credits and the organisation holds {balance}.")
-
-
-def _start(
-    session: Session, actor: Actor, process: Process, *, reason: str
-) -> tuple[Process, Execution, list[Component]]:
-    """Charge the locked process and record one execution of it, marked executing."""
-    svc = _charge(session, actor, process, reason=reason)
-    execution, components = add_execution(
-        session, process, svc, price=process.price, specs=list(svc.components)
-    )
-    mark_executing(process, execution.started_at)
-    session.flush()
-    return process, execution, components
 
 
 def _charge(session: Session, actor: Actor, process: Process, *, reason: str) -> Service:
@@ -975,27 +998,6 @@ def _claim(
         runs_done=process.runs_done,
         now=now,
     )
-
-
-def prepare_scheduled(
-    session: Session,
-    actor: Actor,
-    organisation_id: str,
-    process_id: str,
-    *,
-    due: datetime,
-    now: datetime,
-) -> tuple[Process, Execution, list[Component]]:
-    """Claim the run due at ``due`` and start it as ``prepare_execution`` does (charged now).
-
-    Raises:
-        RunTaken: claimed already (nothing done).
-        PaymentRequired, Invalid, Forbidden: the run cannot start; nothing is charged and the
-            caller skips it (``skip_scheduled``).
-    """
-    process = _lock_for_start(session, actor, organisation_id, process_id)
-    _claim(session, process, due, now)
-    return _start(session, actor, process, reason="Scheduled execution")
 
 
 def skip_scheduled(
