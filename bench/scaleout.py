@@ -187,7 +187,7 @@ def _wall(root: Path, workers: int, executions: int, loops: int) -> float:
         n_workers=workers,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",
         silence_logs=40,
     ) as cluster:
         server = _Server(root / f"wall-{workers}", DaskExecutor(cluster.scheduler_address))
@@ -236,7 +236,7 @@ def _overhead(root: Path, rounds: int) -> tuple[float, float, float]:
     finally:
         server.close()
     with distributed.LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40
     ) as cluster:
         server = _Server(root / "dask", DaskExecutor(cluster.scheduler_address))
         try:

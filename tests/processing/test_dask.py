@@ -49,7 +49,7 @@ def cluster() -> Iterator[Any]:
             n_workers=2,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port: two test workers may each run a cluster
             worker_dashboard_address=None,
             silence_logs=40,
         )
