@@ -1,7 +1,8 @@
 """The server starts without the signing libraries: pyHanko, pyhanko-certvalidator, aiohttp,
 asn1crypto and cryptography cost the idle ``cairn serve`` ~30 MiB (issue #13, RSS goal), so
 the archive area imports them only on the verify, enhance, seal and TSA paths. Likewise pyproj
-and shapely (~48 MiB), which processing needs only to split or clip a region."""
+and shapely (~48 MiB), which processing needs only to split or clip a region, and saxonche and
+lxml (~13 MiB), which the XML database loads with its first request."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from cairn.config import Settings
 
 SIGNING = ("pyhanko", "pyhanko_certvalidator", "aiohttp", "asn1crypto", "cryptography")
 GEOMETRY = ("pyproj", "shapely")
+XML = ("saxonche", "lxml")
 
 # A fresh interpreter builds the app as `cairn serve` does (background workers on), answers a
 # request, runs the archive worker's idle loop once, and reports what it imported; then it
-# imports the verifier, to show the probe sees these libraries when they are loaded.
+# imports the verifier and the XML server, to show the probe sees these libraries when loaded.
 PROBE = """
 import json, sys
 from pathlib import Path
@@ -40,7 +42,10 @@ with TestClient(app) as client:
     Worker(UnitOfWork(app.state.sessionmaker), context).run_once()
     idle = loaded()
 import cairn.archive.verify
-print(json.dumps({"idle": idle, "verifying": loaded()}))
+verifying = loaded()
+from cairn.xmldb import calls
+calls.XmlSession
+print(json.dumps({"idle": idle, "verifying": verifying, "xml": loaded()}))
 """
 
 
@@ -56,4 +61,6 @@ def test_the_idle_server_has_not_imported_the_signing_libraries(settings: Settin
     assert {"fastapi", "sqlalchemy", "cairn"} <= set(found["idle"])  # the probe sees imports
     assert set(found["idle"]).isdisjoint(SIGNING), sorted(set(found["idle"]) & set(SIGNING))
     assert set(found["idle"]).isdisjoint(GEOMETRY), sorted(set(found["idle"]) & set(GEOMETRY))
+    assert set(found["idle"]).isdisjoint(XML), sorted(set(found["idle"]) & set(XML))
     assert set(SIGNING) <= set(found["verifying"])  # the names are the verifier's libraries
+    assert set(XML) <= set(found["xml"])  # and the XML server's

@@ -5,17 +5,28 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cairn.accounts.service import Actor
 from cairn.db import UnitOfWork
-from cairn.xmldb._session import XmlServer, XmlSession
 from cairn.xmldb.schemas import SessionRead, statement_answer
+
+if TYPE_CHECKING:
+    from cairn.xmldb._session import XmlServer, XmlSession
 
 __all__ = ["XmlSession", "run", "server", "session_read", "statement_answer"]
 
 T = TypeVar("T")
 _lock = threading.Lock()
+
+
+def __getattr__(name: str) -> Any:
+    # Saxon and lxml load with the first XML request, not with the app (issue #13, RSS goal)
+    if name == "XmlSession":
+        from cairn.xmldb._session import XmlSession
+
+        return XmlSession
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def server(request: Any) -> XmlServer:
@@ -26,6 +37,8 @@ def server(request: Any) -> XmlServer:
         with _lock:
             found = getattr(state, "xmldb", None)
             if found is None:
+                from cairn.xmldb._session import XmlServer
+
                 found = XmlServer(
                     UnitOfWork(state.sessionmaker),
                     state.blobs,
