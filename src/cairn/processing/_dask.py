@@ -19,10 +19,6 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from importlib import import_module
 from typing import Any
 
@@ -31,9 +27,9 @@ from cairn.processing._engine import (
     PRELOAD,
     ComponentJob,
     Event,
-    Executor,
-    Job,
+    MonitoredExecutor,
     Outcome,
+    Running,
     _run_component,
     run_chain,
 )
@@ -53,17 +49,7 @@ class SchedulerUnreachable(CairnError):
     code = "scheduler_unreachable"
 
 
-@dataclass
-class _Running:
-    job: Job
-    on_event: Callable[[Event], None]
-    cancelled: threading.Event = field(default_factory=threading.Event)
-    future: Any = None  # distributed.Future (distributed ships no type hints)
-    component_id: str | None = None
-    thread: threading.Thread | None = None
-
-
-class DaskExecutor(Executor):
+class DaskExecutor(MonitoredExecutor):
     """Runs each component as a task on a Dask cluster; see the module's docstring."""
 
     def __init__(self, address: str, *, timeout: float | None = None) -> None:
@@ -84,46 +70,14 @@ class DaskExecutor(Executor):
                 f"{exc}). Start it (dask scheduler), or unset CAIRN_DASK_SCHEDULER, or set "
                 "CAIRN_DASK_FALLBACK_LOCAL=true to run on the local pool instead."
             ) from exc
+        super().__init__()
         self.address = address
-        self._running: dict[str, _Running] = {}
-        self._lock = threading.Lock()
-        self._closed = False
         self.client.subscribe_topic(TOPIC, self._relay)
 
     # --- the Executor interface -----------------------------------------------------------------
 
-    def submit(self, job: Job, on_event: Callable[[Event], None]) -> None:
-        running = _Running(job, on_event)
-        with self._lock:
-            self._running[job.execution_id] = running
-            if self._closed:
-                running.cancelled.set()
-        running.thread = threading.Thread(
-            target=self._run, args=(running,), name=f"execution-{job.execution_id}", daemon=True
-        )
-        running.thread.start()
-
-    def cancel(self, execution_id: str) -> bool:
-        with self._lock:
-            running = self._running.get(execution_id)
-        if running is None:
-            return False
-        running.cancelled.set()
-        self._abort(running)
-        return True
-
     def shutdown(self, timeout: float | None = None) -> None:
-        with self._lock:
-            self._closed = True
-            running = list(self._running.values())
-        for item in running:
-            item.cancelled.set()
-            self._abort(item)
-        if timeout is not None:
-            deadline = time.monotonic() + timeout
-            for item in running:
-                if item.thread is not None:
-                    item.thread.join(max(0.0, deadline - time.monotonic()))
+        self._join(self._close(), timeout)
         try:
             self.client.close(timeout=5)
         except Exception:  # the scheduler may be gone already
@@ -131,7 +85,7 @@ class DaskExecutor(Executor):
 
     # --- the monitor --------------------------------------------------------------------------
 
-    def _abort(self, running: _Running) -> None:
+    def _abort(self, running: Running) -> None:
         """Cancel the running task, and restart the worker that runs it: a Dask task cannot
         be interrupted otherwise, and ``stop`` must stop a component for real."""
         future = running.future
@@ -158,7 +112,7 @@ class DaskExecutor(Executor):
         if running is not None and running.component_id == component_id:
             running.on_event(Event(execution_id, kind, component_id, value))
 
-    def _run(self, running: _Running) -> None:
+    def _run(self, running: Running) -> None:
         job, on_event = running.job, running.on_event
         reason: str | None = None
         try:
@@ -176,7 +130,7 @@ class DaskExecutor(Executor):
             on_event(Event(job.execution_id, "done", None, reason))
 
     def _component(
-        self, running: _Running, component: ComponentJob, previous: list[list[tuple[str, str]]]
+        self, running: Running, component: ComponentJob, previous: list[list[tuple[str, str]]]
     ) -> Outcome:
         """Run one component as a Dask task: (its result, None) or (None, why it failed)."""
         from distributed import CancelledError, KilledWorker

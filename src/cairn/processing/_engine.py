@@ -33,7 +33,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from cairn.config import Settings
 
-__all__ = ["ComponentJob", "Event", "Executor", "Job", "LocalExecutor", "make_executor"]
+__all__ = [
+    "ComponentJob",
+    "Event",
+    "Executor",
+    "Job",
+    "LocalExecutor",
+    "MonitoredExecutor",
+    "Running",
+    "make_executor",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -160,15 +169,79 @@ def run_chain(
 
 
 @dataclass
-class _Running:
+class Running:
+    """A submitted job as an executor tracks it: its monitor thread, and what runs it now (a
+    worker process here, a Dask future and component there)."""
+
     job: Job
     on_event: Callable[[Event], None]
     cancelled: threading.Event = field(default_factory=threading.Event)
-    process: multiprocessing.process.BaseProcess | None = None
     thread: threading.Thread | None = None
+    process: multiprocessing.process.BaseProcess | None = None
+    future: Any = None  # distributed.Future (distributed ships no type hints)
+    component_id: str | None = None
 
 
-class LocalExecutor(Executor):
+class MonitoredExecutor(Executor):
+    """An executor that follows each job on a monitor thread of its own (``_run``) and aborts
+    what runs it with ``_abort``: submit, cancel and the end of shutdown are the same for the
+    local pool and Dask."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, Running] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @abstractmethod
+    def _run(self, running: Running) -> None:
+        """Run the job's chain, send its events and ``done``, then forget it."""
+
+    @abstractmethod
+    def _abort(self, running: Running) -> None:
+        """Stop what runs the job now, for real."""
+
+    def submit(self, job: Job, on_event: Callable[[Event], None]) -> None:
+        running = Running(job, on_event)
+        with self._lock:
+            self._running[job.execution_id] = running
+            if self._closed:  # nothing starts after shutdown; the job ends at once
+                running.cancelled.set()
+        running.thread = threading.Thread(
+            target=self._run, args=(running,), name=f"execution-{job.execution_id}", daemon=True
+        )
+        running.thread.start()
+
+    def cancel(self, execution_id: str) -> bool:
+        with self._lock:
+            running = self._running.get(execution_id)
+        if running is None:
+            return False
+        running.cancelled.set()
+        self._abort(running)
+        return True
+
+    def _close(self) -> list[Running]:
+        """Refuse new jobs and abort the running ones; answers them."""
+        with self._lock:
+            self._closed = True
+            running = list(self._running.values())
+        for item in running:
+            item.cancelled.set()
+            self._abort(item)
+        return running
+
+    @staticmethod
+    def _join(running: list[Running], timeout: float | None) -> None:
+        """Wait for the monitors (each sends ``done`` as it ends), ``timeout`` in all."""
+        if timeout is None:
+            return
+        deadline = time.monotonic() + timeout
+        for item in running:
+            if item.thread is not None:
+                item.thread.join(max(0.0, deadline - time.monotonic()))
+
+
+class LocalExecutor(MonitoredExecutor):
     """The default executor: worker processes on this machine, ``max_workers`` at a time."""
 
     def __init__(self, max_workers: int | None = None) -> None:
@@ -176,11 +249,9 @@ class LocalExecutor(Executor):
         # Workers fork from a server that has already imported what components use, so a
         # worker starts in milliseconds rather than re-importing GDAL, PROJ and pystac.
         self._context.set_forkserver_preload(PRELOAD)
+        super().__init__()
         self._slots = threading.Semaphore(max_workers or max(1, (os.cpu_count() or 2)))
-        self._running: dict[str, _Running] = {}
         self._idle: list[_Worker] = []
-        self._lock = threading.Lock()
-        self._closed = False
         atexit.register(self.shutdown)
 
     def _take_worker(self) -> _Worker:
@@ -211,48 +282,20 @@ class LocalExecutor(Executor):
                 return
         worker.close()  # the executor shut down while the worker ran
 
-    def submit(self, job: Job, on_event: Callable[[Event], None]) -> None:
-        running = _Running(job, on_event)
-        with self._lock:
-            self._running[job.execution_id] = running
-            if self._closed:  # nothing starts after shutdown; the job ends at once
-                running.cancelled.set()
-        running.thread = threading.Thread(
-            target=self._run, args=(running,), name=f"execution-{job.execution_id}"
-        )
-        running.thread.daemon = True
-        running.thread.start()
-
-    def cancel(self, execution_id: str) -> bool:
-        with self._lock:
-            running = self._running.get(execution_id)
-        if running is None:
-            return False
-        running.cancelled.set()
+    def _abort(self, running: Running) -> None:
         process = running.process
         if process is not None and process.is_alive():
             process.kill()
-        return True
 
     def shutdown(self, timeout: float | None = None) -> None:
+        running = self._close()
         with self._lock:
-            self._closed = True
-            running = list(self._running.values())
             idle, self._idle = self._idle, []
-        for item in running:
-            item.cancelled.set()
-            if item.process is not None and item.process.is_alive():
-                item.process.kill()
         for worker in idle:
             worker.close()
-        if timeout is None:
-            return
-        deadline = time.monotonic() + timeout
-        for item in running:  # each monitor reaps its worker, then sends ``done``
-            if item.thread is not None:
-                item.thread.join(max(0.0, deadline - time.monotonic()))
+        self._join(running, timeout)
 
-    def _run(self, running: _Running) -> None:
+    def _run(self, running: Running) -> None:
         job, on_event = running.job, running.on_event
         reason: str | None = None
         try:
@@ -279,7 +322,7 @@ class LocalExecutor(Executor):
 
     def _component(
         self,
-        running: _Running,
+        running: Running,
         component: ComponentJob,
         work: Path,
         previous: list[list[tuple[str, str]]],

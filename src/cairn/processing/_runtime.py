@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -48,6 +48,9 @@ from cairn.processing.models import (
     Process,
 )
 from cairn.processing.ssd import parse_option
+
+if TYPE_CHECKING:
+    from cairn.processing.groups import GroupSummary
 
 __all__ = ["DOWNLOAD_LIFETIME", "SERVER_STOPPED", "Runtime"]
 
@@ -91,7 +94,7 @@ class _Ending:
     """What an execution's recorded end sets going once committed."""
 
     follow: tuple[Job, bool] | None  # a group's aggregator to start, and whether it dispatches
-    summary: Any  # groups.GroupSummary: the completion notice is due
+    summary: GroupSummary | None  # the completion notice is due
 
 
 class Runtime:
