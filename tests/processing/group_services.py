@@ -9,7 +9,7 @@ import time
 from cairn import hookimpl
 from cairn.processing._context import ComponentContext
 from cairn.processing._geo import read_features
-from cairn.processing.groups import area_km2
+from cairn.processing.slicing import area_km2
 from cairn.processing.ssd import ComponentSpec, InputSpec, OptionSpec, Service
 
 SPLIT_ID = "0c9a7f54-0000-4000-8000-00000000f001"

@@ -28,7 +28,7 @@ from cairn.db.base import utcnow
 from cairn.db.engine import make_engine, make_sessionmaker
 from cairn.errors import Invalid
 from cairn.plugins import get_plugin_manager
-from cairn.processing import groups
+from cairn.processing import groups, slicing
 from cairn.processing._runtime import Runtime
 from cairn.processing._scheduler import Scheduler
 from cairn.processing.builtin import CLOUD_CLASSIFICATION
@@ -67,35 +67,35 @@ def _collection(*geometries: Any) -> bytes:
 
 
 def test_a_large_feature_is_cut_by_an_equal_area_grid_into_slices_under_the_maximum() -> None:
-    total = groups.area_km2(LAKES)
+    total = slicing.area_km2(LAKES)
     assert 2000 < total < 3000
-    slices = groups.split_region([(LAKES, {"name": "lakes"})], 1000.0)
+    slices = slicing.split_region([(LAKES, {"name": "lakes"})], 1000.0)
     assert len(slices) >= 3
     for features in slices:
-        assert sum(groups.area_km2(g) for g, _ in features) <= 1000.0
+        assert sum(slicing.area_km2(g) for g, _ in features) <= 1000.0
         assert all(p == {"name": "lakes"} for _, p in features)
     pieces = [g for features in slices for g, _ in features]
     # Together the slices are the region: same area, and nothing outside it.
-    assert sum(groups.area_km2(g) for g in pieces) == pytest.approx(total, rel=1e-4)
+    assert sum(slicing.area_km2(g) for g in pieces) == pytest.approx(total, rel=1e-4)
     assert unary_union(pieces).symmetric_difference(LAKES).area < 1e-6 * LAKES.area
     # The same region always splits the same way.
-    again = groups.split_region([(LAKES, {"name": "lakes"})], 1000.0)
+    again = slicing.split_region([(LAKES, {"name": "lakes"})], 1000.0)
     assert [[g.wkt for g, _ in s] for s in again] == [[g.wkt for g, _ in s] for s in slices]
 
 
 def test_small_features_are_packed_in_order_and_a_small_region_is_one_slice() -> None:
     squares = [box(-3.0 + 0.2 * i, 54.0, -2.9 + 0.2 * i, 54.1) for i in range(6)]  # ~72 km²
-    assert len(groups.split_region([(s, {}) for s in squares], 1000.0)) == 1
-    packed = groups.split_region([(s, {"i": i}) for i, s in enumerate(squares)], 150.0)
+    assert len(slicing.split_region([(s, {}) for s in squares], 1000.0)) == 1
+    packed = slicing.split_region([(s, {"i": i}) for i, s in enumerate(squares)], 150.0)
     assert [[p["i"] for _, p in features] for features in packed] == [[0, 1], [2, 3], [4, 5]]
 
 
 def test_a_region_needing_too_many_slices_or_a_bad_maximum_is_refused() -> None:
     europe = box(-10, 35, 30, 70)
     with pytest.raises(Invalid, match="at most 256"):
-        groups.split_region([(europe, {})], 10.0)
+        slicing.split_region([(europe, {})], 10.0)
     with pytest.raises(Invalid, match="positive"):
-        groups.split_region([(LAKES, {})], 0.0)
+        slicing.split_region([(LAKES, {})], 0.0)
 
 
 @given(st.integers(min_value=0, max_value=10_000), st.integers(min_value=1, max_value=300))
@@ -215,7 +215,7 @@ def test_the_demo_splits_a_large_region_into_a_group_with_its_aggregator(
     members = _start(client, member, process["id"])
     *slices, aggregator = members
     count = len(members)
-    assert len(slices) == len(groups.split_region([(LAKES, {})], 1000.0))
+    assert len(slices) == len(slicing.split_region([(LAKES, {})], 1000.0))
     assert [m["group_index"] for m in members] == list(range(count))
     assert {m["group_count"] for m in members} == {count}
     assert [m["aggregator"] for m in members] == [False] * len(slices) + [True]
@@ -309,7 +309,7 @@ def test_the_aggregator_adds_up_every_slice_and_delete_expiry_moves_the_whole_gr
     assert all(m["success"] for m in members), members
     (total,) = _table(outputs(client, member, aggregator["id"])["Add up"][0])
     assert int(total["tables"]) == len(slices)
-    assert float(total["area_km2"]) == pytest.approx(groups.area_km2(LAKES), rel=1e-4)
+    assert float(total["area_km2"]) == pytest.approx(slicing.area_km2(LAKES), rel=1e-4)
     assert _balance(client, member) == 10 - 4
     later = (utcnow() + timedelta(days=40)).replace(microsecond=0)
     moved = client.post(
@@ -415,8 +415,8 @@ def test_group_ended_is_claimed_once_even_by_racing_callers(settings: Any, sessi
 
 
 def test_a_slice_region_is_valid_geojson_marked_with_its_slice() -> None:
-    slices = groups.split_region([(LAKES, {"name": "lakes"})], 1000.0)
-    documents = groups.slice_documents(slices)
+    slices = slicing.split_region([(LAKES, {"name": "lakes"})], 1000.0)
+    documents = slicing.slice_documents(slices)
     for index, document in enumerate(documents):
         parsed = json.loads(document)
         for feature in parsed["features"]:
@@ -572,7 +572,7 @@ def _lakes_process(session: Any, *, credits: int) -> tuple[Any, str, str, groups
         service_id=CLOUD_CLASSIFICATION.id,
         changes=service.ProcessChanges(name="L", inputs={1: data_id}),
     )
-    slices = [groups.SliceFile(f"{n}" * 64, 10, {}) for n in range(3)]
+    slices = [slicing.SliceFile(f"{n}" * 64, 10, {}) for n in range(3)]
     return actor, org, process.id, groups.Region(1, data_id, "Region", ("0" * 64,), slices)
 
 

@@ -10,7 +10,6 @@ open, then re-reads the file row before it writes the result.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import queue
 import shutil
@@ -22,8 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 
@@ -33,7 +31,7 @@ from cairn.config import Settings
 from cairn.db import UnitOfWork
 from cairn.db.base import utcnow
 from cairn.errors import CairnError, Conflict, Forbidden, NotFound
-from cairn.processing import service
+from cairn.processing import groups, service
 from cairn.processing._dispatch import dispatch_execution
 from cairn.processing._engine import ComponentJob, Event, Executor, Job, make_executor
 from cairn.processing._notices import notify_ended, wait_for_notices
@@ -49,9 +47,6 @@ from cairn.processing.models import (
 )
 from cairn.processing.ssd import parse_option
 
-if TYPE_CHECKING:
-    from cairn.processing.groups import GroupSummary
-
 __all__ = ["DOWNLOAD_LIFETIME", "SERVER_STOPPED", "Runtime"]
 
 DOWNLOAD_LIFETIME = service.UPLOAD_LIFETIME
@@ -63,12 +58,6 @@ logger = logging.getLogger(__name__)
 
 
 _CREATING = threading.Lock()
-
-
-def _groups() -> ModuleType:
-    """``cairn.processing.groups``, imported on first use: it pulls in pyproj and shapely
-    (~48 MiB), which an idle server does not need (tests/archive/test_startup_imports.py)."""
-    return importlib.import_module("cairn.processing.groups")
 
 
 @dataclass(frozen=True)
@@ -94,7 +83,7 @@ class _Ending:
     """What an execution's recorded end sets going once committed."""
 
     follow: tuple[Job, bool] | None  # a group's aggregator to start, and whether it dispatches
-    summary: GroupSummary | None  # the completion notice is due
+    summary: groups.GroupSummary | None  # the completion notice is due
 
 
 class Runtime:
@@ -293,7 +282,6 @@ class Runtime:
         the (first) execution's id once it is queued. ``charge`` replaces
         ``service.charge_process`` (the scheduler's claims a due run in the same
         transaction)."""
-        groups = _groups()
         region = groups.split_process_region(
             self.uow.read, self.blobs, actor, organisation_id, process_id
         )
@@ -355,7 +343,7 @@ class Runtime:
         """A group member ended (in the transaction recording it): refund it if it did not
         succeed; once every slice has ended, the aggregator's job to start (with whether
         to dispatch), or it is ended unrun."""
-        found = _groups().after_member_done(session, execution_id)
+        found = groups.after_member_done(session, execution_id)
         if found is None:
             return None
         process = session.get(Process, found.execution.process_id)
@@ -497,7 +485,7 @@ class Runtime:
         if event.kind != "done":
             return None
         follow = self._continue_group(session, event.execution_id)
-        return _Ending(follow, _groups().group_ended(session, event.execution_id))
+        return _Ending(follow, groups.group_ended(session, event.execution_id))
 
     def _after_ends(self, endings: Sequence[_Ending | None]) -> None:
         for ending in endings:
@@ -600,7 +588,7 @@ class Runtime:
             process = session.get(Process, execution.process_id, with_for_update=True)
             # A process whose schedule has runs to come stays "execute" (armed), as does
             # one whose group still has members running.
-            running = _groups().group_running(session, execution)
+            running = groups.group_running(session, execution)
             if (
                 process is not None
                 and process.process_status == "execute"
