@@ -15,9 +15,9 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from cairn.accounts.service import Actor, Privilege
@@ -636,8 +636,8 @@ def _merge_files(
         for f in files
         if f.public_path in current
     ]
-    if fresh:
-        session.execute(insert(WorkspaceFile), fresh)
+    if fresh:  # a Core insert: the ORM's bulk insert spent as long again per row in Python
+        session.execute(insert(cast(Table, WorkspaceFile.__table__)), fresh)
     if replaced:
         session.execute(update(WorkspaceFile), replaced)
 
