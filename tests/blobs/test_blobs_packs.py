@@ -18,7 +18,7 @@ from cairn.blobs import (
     check_blobs,
     collect_garbage,
 )
-from cairn.blobs._packs import PackSpool
+from cairn.blobs._packs import _RECORD, PackSpool
 from cairn.errors import BlobMissing, IntegrityError
 
 
@@ -318,7 +318,35 @@ def test_a_spool_whose_records_are_all_used_becomes_the_pack(local: LocalBlobSto
     assert pack.exists()
 
 
+def test_a_mostly_used_spool_becomes_the_pack_its_unused_records_deleted(
+    local: LocalBlobStore,
+) -> None:
+    """A member staged as a file after all (one looking like gzip, say) leaves a record no blob
+    uses: the spool is still adopted, not copied, and that record is a deleted blob."""
+    local.put_many([b"stored before"])
+    spool = local.spool()
+    data = blobs(50)
+    unused = [b"stored before", b"materialized as a file", data[3]]  # the last repeats a used one
+    items = spooled(spool, [*data[:20], *unused, *data[20:]])
+    local.ingest([*items[:21], *items[23:]])  # "stored before" is kept where it was
+    assert {p.name for p in pack_files(local)} >= {spool.id + ".pack"}  # adopted, not copied
+    assert os.listdir(local.root / ".tmp") == []
+    again = LocalBlobStore(local.root)
+    assert all(again.read_bytes(sha(d)) == d for d in data)
+    assert not again.exists(sha(b"materialized as a file"))
+    assert again.read_bytes(sha(b"stored before")) == b"stored before"  # the first copy
+    live = {sha(d) for d in [*data, b"stored before"]}
+    assert set(again.iter_hashes()) == live
+    report = check_blobs(again, live)
+    assert report.ok and report.checked == len(live)
+    freed = sum(_RECORD.size + len(d) for d in unused)
+    assert again.repack() == freed  # gc's repack frees the unused records like deleted blobs
+    assert all(again.read_bytes(sha(d)) == d for d in data)
+    assert check_blobs(LocalBlobStore(local.root), live).ok
+
+
 def test_a_spool_with_unused_records_is_copied_and_removed(local: LocalBlobStore) -> None:
+    """Most of the spool unused (an upload stored before): its few used records are copied."""
     local.put_many([b"stored before"])
     spool = local.spool()
     items = spooled(spool, [b"stored before", b"dup", b"dup", b"replaced", b"new"])

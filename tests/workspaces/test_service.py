@@ -102,6 +102,24 @@ def test_upload_creates_then_adds_and_replaces(world: World, tmp_path: Path) -> 
     assert archive.exists()  # uploaded_file leaves the caller's file alone
 
 
+def test_new_rows_go_in_path_order_and_the_summary_can_skip_them(
+    world: World, tmp_path: Path
+) -> None:
+    """Rows are inserted in the order of the path index and of every read (issue #13 §8: a
+    50,000-file upload's reads then scan the table in order); the native summary reads none."""
+    names = [f"d{i % 7}/f{i:03d}.txt" for i in range(60)]  # archive order is not path order
+    archive = write_tar_gz(tmp_path / "p.tar.gz", {n: n.encode() for n in names})
+    wid = world.upload(service.uploaded_file(archive)).workspace.id
+    with world.uow.transaction() as session:
+        rows = session.execute(
+            select(WorkspaceFile.public_path).order_by(WorkspaceFile.id)
+        ).scalars()
+        assert list(rows) == sorted(names)
+        brief = service.view_workspace(session, world.actor, wid, files=False)
+        assert brief.files == [] and brief.workspace.file_count == 60
+        assert len(service.view_workspace(session, world.actor, wid).files) == 60
+
+
 def test_unknown_archive_and_empty_file_create_nothing(world: World, tmp_path: Path) -> None:
     with pytest.raises(BadRequest, match=r"Known: .*math"):
         world.upload(a_file(tmp_path, archive="no-such-archive"))

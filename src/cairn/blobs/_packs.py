@@ -101,6 +101,15 @@ def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
         view = view[os.write(fd, view) :]
 
 
+def _write_new(path: str, data: bytes, mode: int = 0o444) -> None:
+    """Create ``path`` holding ``data`` (not yet synced)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, mode)
+    try:
+        _write_all(fd, data)
+    finally:
+        os.close(fd)
+
+
 def _read_file(path: str) -> bytes | None:
     try:
         with open(path, "rb") as f:
@@ -164,6 +173,7 @@ class PackWriter:
     def __init__(self, tmp: str) -> None:
         self._tmp = tmp
         self.done: list[tuple[str, str, str]] = []  # (id, pack temp path, index temp path)
+        self.dead: dict[str, str] = {}  # id -> temp path of its ``.dead`` file, if it has one
         self._fd = -1
         self._id = ""
         self._size = 0
@@ -200,27 +210,31 @@ class PackWriter:
             os.close(self._fd)
             self._fd = -1
         index = os.path.join(self._tmp, self._id + ".idx")
-        fd = os.open(index, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o444)
-        try:
-            _write_all(fd, encode_index(self._size, self._entries))
-        finally:
-            os.close(fd)
+        _write_new(index, encode_index(self._size, self._entries))
         self.done.append((self._id, os.path.join(self._tmp, self._id + ".pack"), index))
         self._entries = []
 
     def adopt(self, spool: PackSpool, entries: list[tuple[str, int, int]]) -> None:
-        """Take a whole spool as one more sealed pack of this batch, indexed by ``entries``."""
+        """Take a whole spool as one more sealed pack of this batch, indexed by ``entries``.
+
+        Records the batch did not use (a member staged as a file after all, content replaced
+        by a repair, a blob stored before) stay in the pack, indexed and listed as deleted, so
+        that no reader finds them and ``repack`` frees them as any deleted blob. A record
+        repeating a used blob's digest is left out of the index (same bytes, never read)."""
         spool.hand_over()
+        used = {sha256 for sha256, _, _ in entries}
+        unused = {r[0]: r for r in spool.records if r[0] not in used}
+        if unused:
+            self.dead[spool.id] = os.path.join(self._tmp, spool.id + ".dead")
+            dead = b"".join(bytes.fromhex(sha256) for sha256 in unused)
+            _write_new(self.dead[spool.id], dead, 0o644)  # ``PackSet.delete`` appends to it
         index = os.path.join(self._tmp, spool.id + ".idx")
-        fd = os.open(index, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o444)
-        try:
-            _write_all(fd, encode_index(spool.size, entries))
-        finally:
-            os.close(fd)
+        _write_new(index, encode_index(spool.size, [*entries, *unused.values()]))
         self.done.append((spool.id, spool.path, index))
 
     def paths(self) -> list[str]:
-        return [p for _, pack, index in self.done for p in (pack, index)]
+        dead = list(self.dead.values())
+        return [*(p for _, pack, index in self.done for p in (pack, index)), *dead]
 
     def discard(self) -> None:
         """Remove what was written (the batch failed)."""
@@ -232,7 +246,7 @@ class PackWriter:
             if path:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
-        self.done = []
+        self.done, self.dead = [], {}
 
 
 class PackSpool:
@@ -251,7 +265,7 @@ class PackSpool:
         self.path = os.path.join(tmp, self.id + ".pack")
         self._fd = -1
         self.size = 0
-        self.records = 0  # appended so far: ``ingest`` adopts the pack only if all are used
+        self.records: list[tuple[str, int, int]] = []  # (sha256, data offset, size) appended
         self._written_back = 0  # bytes handed to ``start_writeback``
 
     def append(self, sha256: str, data: bytes | memoryview) -> int:
@@ -261,7 +275,7 @@ class PackSpool:
             self._fd = os.open(self.path, flags, 0o444)
             self._pwrite(PACK_MAGIC)
         self._pwrite(_RECORD.pack(b"R", bytes.fromhex(sha256), len(data)) + bytes(data))
-        self.records += 1
+        self.records.append((sha256, self.size - len(data), len(data)))
         if self.size - self._written_back >= WRITEBACK_STEP:
             start_writeback(self._fd, self._written_back, self.size - self._written_back)
             self._written_back = self.size
@@ -408,10 +422,12 @@ class PackSet:
     def publish(self, writer: PackWriter) -> list[str]:
         """Move sealed, synced packs into the folder (index after pack); returns their ids."""
         for name, pack, index in writer.done:
+            if name in writer.dead:  # first: a reader finding the pack never sees those live
+                os.replace(writer.dead[name], self._path(name, ".dead"))
             os.replace(pack, self._path(name, ".pack"))
             os.replace(index, self._path(name, ".idx"))
         ids = [name for name, _, _ in writer.done]
-        writer.done = []
+        writer.done, writer.dead = [], {}
         return ids
 
     def open_range(self, loc: PackLocation) -> _RangeReader:

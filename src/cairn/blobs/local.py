@@ -253,10 +253,13 @@ class LocalBlobStore(BlobStore):
                     self.put(data)  # large content given as bytes: a loose blob of its own
                     continue
                 writer.add(sha256, data)
-            if spool is not None and spool.records:
-                if spool.records == len(spooled):  # every record used once: the spool is a pack
+            if spool is not None and spooled:
+                # The spool is the pack, unless most of its bytes are records this batch does
+                # not use (an upload stored before): then its used records are copied.
+                used = sum(size for _, _, size in spooled)
+                if 2 * used >= sum(size for _, _, size in spool.records):
                     writer.adopt(spool, spooled)
-                else:  # duplicates, replaced content, blobs stored before: copy the rest
+                else:
                     for sha256, offset, size in spooled:
                         writer.add(sha256, spool.read(offset, size))
             writer.seal()

@@ -109,7 +109,7 @@ def get_workspace(
 ) -> WorkspaceRead:
     """The workspace: states, status, checksum and the findings of its latest operation.
     `package_size` is null only while the package is being built, after each change."""
-    view = service.view_workspace(session, actor, upload_id)
+    view = service.view_workspace(session, actor, upload_id, files=False)
     rebuild.if_missing(view)
     return workspace_read(view)
 
