@@ -99,7 +99,7 @@ def test_a_published_package_becomes_a_traceable_run(
 
     again_code, again = _upload(client, member, package.read_bytes())
     assert again_code == 409 and again["code"] == "conflict"
-    assert _runs(client, member) == 2  # the published run and the package build
+    assert _runs(client, member) == 3  # the published run, the upload and the package build
 
 
 def test_another_organisation_cannot_upload_into_yours(

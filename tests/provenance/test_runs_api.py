@@ -1,5 +1,5 @@
-"""`/api/v1/runs` in-process: an organisation's runs (package builds are recorded as
-activities), their lineage, hostile input, other organisations' ids, and the SDK."""
+"""`/api/v1/runs` in-process: an organisation's runs (uploads and package builds are recorded
+as activities), their lineage, hostile input, other organisations' ids, and the SDK."""
 
 from __future__ import annotations
 
@@ -28,12 +28,16 @@ def _package(client: TestClient, member: Member, files: dict[str, bytes]) -> int
     return workspace_id
 
 
+PACKAGES = {"script": "workspace.package"}  # the builds, not the uploads before them
+
+
 def test_a_package_build_is_a_run_with_its_files(
     client: TestClient, make_member: Callable[..., Member]
 ) -> None:
     member = make_member()
     workspace_id = _package(client, member, {"main.tex": b"\\documentclass{article}\n"})
-    page = client.get("/api/v1/runs", headers=member.headers).json()
+    assert client.get("/api/v1/runs", headers=member.headers).json()["total"] == 2
+    page = client.get("/api/v1/runs", params=PACKAGES, headers=member.headers).json()
     assert page["total"] == 1
     (brief,) = page["items"]
     assert brief["kind"] == "workspace.package" and brief["status"] == "ok"
@@ -43,7 +47,8 @@ def test_a_package_build_is_a_run_with_its_files(
     assert run["generated"][0]["archived"] is True
     again = client.get(f"/api/v1/workspaces/{workspace_id}/package", headers=member.headers)
     assert again.status_code == 200
-    assert client.get("/api/v1/runs", headers=member.headers).json()["total"] == 1  # cached
+    listed = client.get("/api/v1/runs", params=PACKAGES, headers=member.headers).json()
+    assert listed["total"] == 1  # cached
     by_seq = client.get(f"/api/v1/runs/{brief['seq']}", headers=member.headers)
     assert by_seq.json()["run_id"] == brief["run_id"]
 
@@ -55,7 +60,7 @@ def test_trace_joins_two_builds_through_shared_files(
     _package(client, member, {"data.csv": b"1,2\n", "a.txt": b"a"})
     _package(client, member, {"data.csv": b"1,2\n", "b.txt": b"b"})
     first, second = sorted(
-        client.get("/api/v1/runs", headers=member.headers).json()["items"],
+        client.get("/api/v1/runs", params=PACKAGES, headers=member.headers).json()["items"],
         key=lambda r: r["seq"],
     )
     down = client.get(
@@ -63,7 +68,9 @@ def test_trace_joins_two_builds_through_shared_files(
         params={"direction": "both"},
         headers=member.headers,
     ).json()
-    assert {r["run_id"] for r in down["runs"]} == {first["run_id"], second["run_id"]}
+    # The second build shares data.csv; the uploads generated the files the builds used.
+    assert {first["run_id"], second["run_id"]} <= {r["run_id"] for r in down["runs"]}
+    assert {r["kind"] for r in down["runs"]} == {"workspace.package", "workspace.upload"}
     by_path = client.get(
         f"/api/v1/runs/{first['run_id']}/trace", params={"join": "path"}, headers=member.headers
     )
@@ -114,10 +121,12 @@ def test_the_sdk_lists_gets_and_traces(
     member = make_member()
     _package(client, member, {"x.txt": b"x"})
     sdk = Client("http://testserver", token=member.token, http_client=client)
-    (run,) = list(sdk.runs.list(script="workspace"))
+    (run,) = list(sdk.runs.list(script="workspace.package"))
     full = sdk.runs.get(run.run_id)
     assert [f.path for f in full.used] == ["x.txt"]
-    assert full.trace()["runs"][0]["run_id"] == run.run_id
+    traced = full.trace()["runs"]  # the build, and upstream of it the upload of x.txt
+    assert [(r["run_id"], r["kind"]) for r in traced][1:] == [(run.run_id, "workspace.package")]
+    assert traced[0]["kind"] == "workspace.upload"
     assert list(sdk.runs.list(tag=["nothing"])) == []
     with pytest.raises(NotFound):
         sdk.runs.get("00000000-0000-0000-0000-000000000000")
@@ -134,7 +143,9 @@ def test_versions_of_a_path_in_the_organisation(
     answer = client.get(api, params={"path": "data.csv"}, headers=member.headers)
     assert answer.status_code == 200, answer.text
     found = answer.json()
-    assert [len(v["used_by"]) for v in found] == [2, 1] and found[0]["generated_by"] == []
+    assert [len(v["used_by"]) for v in found] == [2, 1]
+    assert [len(v["generated_by"]) for v in found] == [2, 1]  # the uploads that brought it
+    assert all(r["script"].startswith("upload of") for v in found for r in v["generated_by"])
     assert {v["sha256"] for v in found} == {
         hashlib.sha256(b"1,2\n").hexdigest(),
         hashlib.sha256(b"3,4\n").hexdigest(),

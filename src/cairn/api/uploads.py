@@ -3,11 +3,14 @@
 Upload routes declare no body parameters, so the caller is authenticated (and the workspace
 checked, by ``workspaces.service.upload``) before a byte of the body is read. The file part is
 written to one scratch file next to the blob store, where the unpacker reads it: nothing is
-spooled to /tmp or held in memory. Text fields are small, UTF-8 and free of NUL bytes.
+spooled to /tmp or held in memory. It is hashed as it is written, so the upload's provenance
+activity names the file it used without reading it again. Text fields are small, UTF-8 and
+free of NUL bytes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -88,6 +91,7 @@ class ReceivedForm:
     path: Path | None = None
     filename: str | None = None
     size: int = 0
+    sha256: str | None = None
 
 
 class _FormReader:
@@ -103,6 +107,7 @@ class _FormReader:
         self.disposition = b""
         self.pending = bytearray()
         self.handle: IO[bytes] | None = None
+        self.digest = hashlib.sha256()
         self.ended = False
 
     # --- callbacks (called synchronously by the parser) ---
@@ -185,7 +190,11 @@ class _FormReader:
             and (force or len(self.pending) >= _WRITE_BATCH)
         ):
             chunk, self.pending = bytes(self.pending), bytearray()
-            await anyio.to_thread.run_sync(self.handle.write, chunk)
+            await anyio.to_thread.run_sync(self._write, self.handle, chunk)
+
+    def _write(self, handle: IO[bytes], chunk: bytes) -> None:
+        self.digest.update(chunk)  # in the worker thread, beside the write (hashlib drops the GIL)
+        handle.write(chunk)
 
     async def read(self, request: Request) -> ReceivedForm:
         content_type, params = parse_options_header(request.headers.get("content-type"))
@@ -213,6 +222,8 @@ class _FormReader:
             if not self.ended:  # cut short: an interrupted upload is not a smaller one
                 raise BadRequest("The multipart body ends before its closing boundary.")
             await self.flush(force=True)
+            if self.form.path is not None:
+                self.form.sha256 = self.digest.hexdigest()
         except MultipartParseError as exc:
             raise BadRequest(f"The multipart body is malformed: {exc}") from exc
         except ClientDisconnect as exc:
@@ -251,6 +262,7 @@ def receive_upload(
                 archive=form.fields.get("archive") or None,
                 ancillary=_flag(form.fields.get("ancillary")),
                 organisation_id=form.fields.get("organisation_id") or None,
+                sha256=form.sha256,
             )
         finally:
             if reader.form.path is not None:

@@ -261,7 +261,7 @@ def receive_published(
     work_dir.mkdir(parents=True, exist_ok=True)
     with receive() as request:
         organisation_id = _organisation(actor, request.organisation_id)
-        package_sha256 = _sha256(request.path)
+        package_sha256 = request.sha256 or _sha256(request.path)  # hashed as it came
         scratch = Path(tempfile.mkdtemp(prefix="published-", dir=work_dir))
         try:
             bag_dir = _unpack(request.path, scratch)

@@ -9,6 +9,7 @@ content package with no transaction open, then record it unless the content chan
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -24,6 +25,7 @@ from cairn.accounts.service import Actor, Privilege
 from cairn.blobs import BlobStore
 from cairn.db import UnitOfWork, paginate, utcnow
 from cairn.errors import BadRequest, Forbidden, Invalid, NotFound
+from cairn.provenance import service as provenance
 from cairn.tempfiles import scratch_dir
 from cairn.workspaces import _filetypes as ft
 from cairn.workspaces._arxiv_rules import Removal, generated_files, msg_dvi
@@ -292,6 +294,7 @@ class PreparedUpload:
     findings: list[Finding] = field(default_factory=list)
     removed: list[RemovedFile] = field(default_factory=list)  # stored too, for the quarantine
     started_at: datetime = field(default_factory=utcnow)
+    sha256: str = ""  # of the uploaded file or archive, which the upload's activity used
 
     @property
     def fatal(self) -> bool:
@@ -309,19 +312,25 @@ def prepare_upload(
     existing_total: int = 0,
     existing_count: int = 0,
     folder: tuple[str, ...] = (),
+    sha256: str | None = None,
 ) -> PreparedUpload:
     """Unpack, sanitize and check ``source`` and put every resulting file in the blob store.
 
     Touches no database. Nothing is stored when a finding is fatal. The files rules removed
     are stored as well, for the workspace's quarantine. ``folder`` is where a lone file goes.
+    ``sha256`` is the source's, when whoever wrote it hashed it on the way (the HTTP form
+    reader does); a file that came some other way is hashed here.
     """
     limits = target_limits(archive)
     upload_size = source.stat().st_size
-    prepared = PreparedUpload(
-        filename=display_name(filename), upload_size=upload_size, limits=limits
-    )
     if upload_size == 0:
         raise Invalid("file payload is zero length")
+    prepared = PreparedUpload(
+        filename=display_name(filename),
+        upload_size=upload_size,
+        limits=limits,
+        sha256=sha256 or _file_sha256(source),
+    )
     staging = scratch_dir(work_dir, "stage-")
     spool = blobs.spool()  # small members go straight into what the store keeps
     try:
@@ -355,6 +364,11 @@ def prepare_upload(
             spool.discard()  # a fatal upload's (an ingested one is the store's now)
         shutil.rmtree(staging, ignore_errors=True)
     return prepared
+
+
+def _file_sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def apply_upload(
@@ -410,6 +424,7 @@ def apply_upload(
         )
         _delete_rows(session, workspace.id, [r.public_path for r in dropped])
         _merge_files(session, workspace.id, current, files, now)
+        _record_upload(session, workspace, actor, prepared, current, files)
         findings.extend(
             Finding("info", f.public_path, "replaced existing file")
             for f in files
@@ -429,6 +444,33 @@ def apply_upload(
     return describe(session, workspace, summary_files)
 
 
+def _record_upload(
+    session: Session,
+    workspace: Workspace,
+    actor: Actor,
+    prepared: PreparedUpload,
+    current: dict[str, FileRecord],
+    files: Sequence[StoredFile],
+) -> None:
+    """The upload as a platform activity (#14): it used the uploaded file and generated the
+    files it added or changed, so lineage runs from a workspace file back to the archive and
+    to whatever run made it. Only applied uploads get here: a refused one records nothing."""
+    changed = [
+        provenance.ActivityFile(f.sha256, f.public_path, f.size)
+        for f in files
+        if f.public_path not in current or current[f.public_path].sha256 != f.sha256
+    ]
+    provenance.record_activity(
+        session,
+        organisation_id=workspace.organisation_id,
+        kind="workspace.upload",
+        used=[provenance.ActivityFile(prepared.sha256, prepared.filename, prepared.upload_size)],
+        generated=changed,
+        user=actor.id,
+        description=f"upload of '{prepared.filename}' into workspace {workspace.id}",
+    )
+
+
 @dataclass(frozen=True)
 class UploadRequest:
     """One upload as received: the bytes (a file in the work folder) and the client's options."""
@@ -438,6 +480,7 @@ class UploadRequest:
     archive: str | None = None
     ancillary: bool = False
     organisation_id: str | None = None
+    sha256: str | None = None  # of the bytes at ``path``, when the receiver hashed them
 
 
 Receive = Callable[[], AbstractContextManager[UploadRequest]]
@@ -508,6 +551,7 @@ def upload(
             ancillary=request.ancillary,
             existing_total=existing_total,
             existing_count=existing_count,
+            sha256=request.sha256,
         )
     with uow.transaction() as session:
         if workspace_id is None:
@@ -922,6 +966,7 @@ def restore_removed(
             existing_total=existing_total,
             existing_count=existing_count,
             folder=tuple(folder.split("/")) if folder else (),
+            sha256=sha256,
         )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
