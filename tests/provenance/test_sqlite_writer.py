@@ -14,9 +14,11 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from cairn.blobs import open_blob_store
 from cairn.config import Settings, get_settings
@@ -31,6 +33,7 @@ from cairn.provenance._sqlite import (
     VERSION_COLUMNS,
     SqliteRuns,
     _sql_value,
+    _stamp,
     sqlite_path,
 )
 from cairn.provenance.capture import CaptureOptions
@@ -235,6 +238,20 @@ def test_a_run_deleted_while_it_ran_is_not_found(make_store: Make, tmp_path: Pat
         connection.execute("DELETE FROM prov_runs WHERE seq = ?", (seq,))
     with pytest.raises(RunNotFound):
         store.sqlite.save_run(seq, RunDraft(script="s.py", status="ok"))
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 12, 4, 18, 0, 0, tzinfo=UTC),
+        datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        datetime(2026, 6, 30, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-7))),
+    ],
+)
+def test_times_are_stored_as_sqlalchemy_stores_them(moment: datetime) -> None:
+    stored = sqlite_dialect.DATETIME().bind_processor(sqlite_dialect.dialect())
+    assert stored is not None
+    assert _stamp(moment) == stored(moment.astimezone(UTC))  # what UtcDateTime hands it
 
 
 def test_text_with_a_nul_is_refused_as_the_engine_refuses_it() -> None:

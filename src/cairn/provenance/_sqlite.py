@@ -65,26 +65,18 @@ VERSION_COLUMNS = (
 EDGE_COLUMNS = ("run_seq", "file_id", "access", "at")
 TAG_COLUMNS = ("run_seq", "tag")
 
-_STAMP = "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
-"""SQLAlchemy's SQLite ``DATETIME`` text, which ``UtcDateTime`` columns hold (in UTC)."""
 _CHUNK = 500
 
 
 def _stamp(value: datetime | None) -> str | None:
+    """The text SQLAlchemy's SQLite ``DATETIME`` stores for a ``UtcDateTime`` (in UTC)."""
     if value is None:
         return None
     if value.tzinfo is None:
         raise ValueError("naive datetime given to a UTC column")  # as UtcDateTime refuses it
-    value = value.astimezone(UTC)
-    return _STAMP % {
-        "year": value.year,
-        "month": value.month,
-        "day": value.day,
-        "hour": value.hour,
-        "minute": value.minute,
-        "second": value.second,
-        "microsecond": value.microsecond,
-    }
+    # isoformat pads the year to four digits and always writes microseconds, as SQLAlchemy
+    # does (a test compares the two); it is one C call.
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _sql_value(value: object) -> object:
@@ -173,33 +165,47 @@ class SqliteRuns:
             if cursor.rowcount != 1:
                 raise RunNotFound(f"No run {str(seq)!r}.")  # as service.get_run says it
             files = [*draft.used, *draft.generated]
-            ids = self._file_ids(cursor, files, draft.archived)
+            identities = [_identity(item) for item in files]  # once: stamping costs
+            ids = self._file_ids(cursor, files, identities, draft.archived)
             now = _stamp(utcnow())
-            edges = sorted({(ids[_identity(item)], item.access) for item in files})
+            edges = sorted({(ids[key], f.access) for f, key in zip(files, identities, strict=True)})
             cursor.executemany(
                 _insert("prov_edges", EDGE_COLUMNS),
                 [(seq, file_id, access, now) for file_id, access in edges],
             )
 
     def _file_ids(
-        self, cursor: sqlite3.Cursor, files: Sequence[CapturedFile], archived: dict[str, bool]
+        self,
+        cursor: sqlite3.Cursor,
+        files: Sequence[CapturedFile],
+        identities: Sequence[tuple[object, ...]],
+        archived: dict[str, bool],
     ) -> dict[tuple[object, ...], int]:
         """Each file's version id: an existing version with the same path, content and times,
         or a new row (``service._versions`` and the bulk insert of ``service.save_run``)."""
+        keys = {identity: path_key(str(identity[0])) for identity in identities}
         existing: dict[tuple[object, ...], tuple[int, str | None]] = {}
-        for chunk in _chunks(sorted({path_key(f.path) for f in files})):
+        # Only the versions with exactly these identities (the ORM reads every version of the
+        # paths, which grows by one per run that rewrites them); ``IS`` matches nulls as ``==``.
+        # CROSS JOIN keeps ``wanted`` outside and ``+`` keeps SQLite off the organisation index:
+        # without statistics it scanned every version through it (1 s at 11,000 versions).
+        wanted = [(key, *identity[1:]) for identity, key in keys.items()]
+        for chunk in _chunks(wanted):
             rows = cursor.execute(
-                "SELECT id, path, sha256, size, modified_at, created_at, archived_sha256 "
-                "FROM prov_file_versions WHERE path_key IN "
-                f"({', '.join('?' * len(chunk))}) AND organisation_id IS NULL",
-                chunk,
+                "WITH wanted(path_key, sha256, size, modified_at, created_at) AS "
+                f"(VALUES {', '.join(['(?, ?, ?, ?, ?)'] * len(chunk))}) "
+                "SELECT v.id, v.path, v.sha256, v.size, v.modified_at, v.created_at, "
+                "v.archived_sha256 FROM wanted w CROSS JOIN prov_file_versions v "
+                "ON v.path_key = w.path_key AND v.sha256 IS w.sha256 AND v.size IS w.size "
+                "AND v.modified_at IS w.modified_at AND v.created_at IS w.created_at "
+                "WHERE +v.organisation_id IS NULL ORDER BY v.id",
+                [value for identity in chunk for value in identity],
             )
             for file_id, path, sha256, size, modified, created, kept in rows:
                 existing[(path, sha256, size, modified, created)] = (file_id, kept)
         ids: dict[tuple[object, ...], int] = {}
         insert = _insert("prov_file_versions", VERSION_COLUMNS)
-        for item in files:
-            key = _identity(item)
+        for item, key in zip(files, identities, strict=True):
             if key in ids:
                 continue
             kept = item.sha256 if item.sha256 and archived.get(item.sha256) else None
@@ -213,9 +219,9 @@ class SqliteRuns:
                     )
                     existing[key] = (found[0], kept)
                 continue
-            row = (None, item.path, path_key(item.path), item.sha256, item.size)
-            times = (_stamp(item.modified_at), _stamp(item.created_at), kept, item.flagged)
-            cursor.execute(insert, [_sql_value(v) for v in (*row, *times)])
+            path, sha256, size, modified, created = key
+            row = (None, path, keys[key], sha256, size, modified, created, kept, item.flagged)
+            cursor.execute(insert, [_sql_value(v) for v in row])
             assert cursor.lastrowid is not None
             ids[key] = cursor.lastrowid
         return ids
@@ -226,8 +232,8 @@ def _identity(item: CapturedFile) -> tuple[object, ...]:
     return (item.path, item.sha256, item.size, _stamp(item.modified_at), _stamp(item.created_at))
 
 
-def _chunks(keys: list[str]) -> Iterable[list[str]]:
-    return (keys[i : i + _CHUNK] for i in range(0, len(keys), _CHUNK))
+def _chunks(items: list[tuple[object, ...]]) -> Iterable[list[tuple[object, ...]]]:
+    return (items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK))
 
 
 class _Transaction:
