@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -41,6 +42,7 @@ from cairn.provenance.errors import RunNotFound
 from cairn.provenance.models import FileVersion, Run, RunEdge, RunTag
 from cairn.provenance.recording import record_script
 from cairn.provenance.service import RunSelector, view_runs
+from cairn.provenance.syscalls import record_program
 
 STAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}")
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -228,6 +230,25 @@ def test_start_end_record_and_recording_go_through_the_sqlite3_writer(
         (first, "console", "ok", "y.txt", "write"),
         (second, "block", "error", "z.txt", "write"),
     }
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace (apt install strace)")
+def test_a_traced_program_goes_through_the_sqlite3_writer(
+    make_store: Make, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, database = make_store("sqlite3")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.txt").write_text("traced input")
+    result = record_program(["sh", "-c", "cat in.txt > out.txt"], tag="traced", store=store)
+    assert result.status == "ok"
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute(
+            "SELECT r.kind, f.path, e.access FROM prov_runs r JOIN prov_edges e "
+            "ON e.run_seq = r.seq JOIN prov_file_versions f ON f.id = e.file_id WHERE r.id = ?",
+            (result.run_id,),
+        ).fetchall()
+    seen = {(kind, os.path.basename(p), access) for kind, p, access in rows}
+    assert {("program", "in.txt", "read"), ("program", "out.txt", "write")} <= seen
 
 
 def test_a_run_deleted_while_it_ran_is_not_found(make_store: Make, tmp_path: Path) -> None:

@@ -115,7 +115,9 @@ class SqliteRuns:
         if path is None or not os.path.isfile(path):
             return None
         # As the engine's connections (cairn.db.engine): transactions begun by hand, WAL.
-        connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+        connection = sqlite3.connect(
+            path, timeout=30, isolation_level=None, check_same_thread=False
+        )  # end_record() may come from another thread than start_record()
         try:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
