@@ -7,6 +7,8 @@ Part 1: a Python script that reads 1,000 small files, writes 1,000 and computes,
 a little per file (plain ~0.5 s, so its ratio mostly measures cairn's start-up), "long" does
 ``--work`` rounds of arithmetic per file (plain a few seconds), so its ratio measures capture.
 The start-up alone is ``cairn record`` of an empty script against ``python`` of it.
+``--compare SRC`` also runs another checkout's ``cairn record`` (``PYTHONPATH=SRC``, its own data
+folder) in the same rounds, so a branch and ``main`` are measured under the same load.
 
 Part 2: a synthetic history (``--runs`` runs in projects of 20, ~10 used/generated edges
 per run) on SQLite and PostgreSQL; ``trace_runs`` upstream of random outputs and downstream of
@@ -89,49 +91,54 @@ def _timed_process_cpu(argv: list[str], env: dict[str, str], cwd: Path) -> tuple
     return wall, cpu
 
 
-def part1(rounds: int, work: int, now: str | None = None) -> tuple[float, float]:
+def part1(
+    rounds: int, work: int, now: str | None = None, compare: str | None = None
+) -> tuple[float, float]:
     with scratch_dir() as root:
         work_dir = root / "work"
         _prepare(work_dir)
         env = {**os.environ, "CAIRN_DATA_DIR": str(root / "data")}
         env.pop("CAIRN_DATABASE_URL", None)
         cairn = [sys.executable, "-m", "cairn.cli.main"]
-        subprocess.run([*cairn, "admin", "migrate"], env=env, check=True, capture_output=True)
-        startup = {
-            "plain": [sys.executable, "empty.py"],
-            "record": [*cairn, "record", "empty.py"],
-        }
-        best = _best_of(rounds, startup, env, work_dir, "start-up")
+        envs = {"": env}
+        if compare:  # another checkout's cairn, on a data folder of its own, same interpreter
+            envs[" (compare)"] = {
+                **env, "PYTHONPATH": compare, "CAIRN_DATA_DIR": str(root / "data-compare"),
+            }  # fmt: skip
+        for side in envs.values():
+            subprocess.run([*cairn, "admin", "migrate"], env=side, check=True, capture_output=True)
+        detail(f"load average at the start: {_load_average()}")
+        startup = {"plain": ([sys.executable, "empty.py"], env)}
+        for suffix, side in envs.items():
+            startup[f"record{suffix}"] = ([*cairn, "record", "empty.py"], side)
+        best = _best_of(rounds, startup, work_dir, "start-up")
         detail(
             f"start-up: cairn record of an empty script {best['record']:.3f}s, "
-            f"python {best['plain']:.3f}s (+{best['record'] - best['plain']:.3f}s)"
+            f"python {best['plain']:.3f}s (+{best['record'] - best['plain']:.3f}s); CPU "
+            f"{best['record_cpu']:.3f}s vs {best['plain_cpu']:.3f}s"
         )
         for label, argv in (("short", [str(work_dir)]), ("long", [str(work_dir), str(work)])):
-            variants = {
-                "plain": [sys.executable, "script.py", *argv],
-                "record": [*cairn, "record", "script.py", *argv],
-            }
-            if shutil.which("strace"):
-                variants["syscalls"] = [
-                    *cairn, "record", "--syscalls", "--", sys.executable, "script.py", *argv,
-                ]  # fmt: skip
-            else:
+            variants = {"plain": ([sys.executable, "script.py", *argv], env)}
+            for suffix, side in envs.items():
+                variants[f"record{suffix}"] = ([*cairn, "record", "script.py", *argv], side)
+                if shutil.which("strace"):
+                    variants[f"syscalls{suffix}"] = (
+                        [*cairn, "record", "--syscalls", "--", sys.executable, "script.py", *argv],
+                        side,
+                    )
+            if not shutil.which("strace"):
                 detail("strace not installed: --syscalls not measured")
-            best = _best_of(rounds, variants, env, work_dir, label)
+            best = _best_of(rounds, variants, work_dir, label)
             plain = best["plain"]
             plain_cpu = best["plain_cpu"]
-            detail(
-                f"{label}: plain {plain:.3f}s; cairn record {best['record']:.3f}s, "
-                f"{best['record'] / plain:.2f}x plain (goal 1.10x); CPU {plain_cpu:.3f}s vs "
-                f"{best['record_cpu']:.3f}s, {best['record_cpu'] / plain_cpu:.2f}x"
-            )
-            if "syscalls" in best:
-                ratio = best["syscalls"] / plain
+            for name in [n for n in variants if n != "plain"]:
+                goal = "1.5x" if name.startswith("syscalls") else "1.10x"
                 detail(
-                    f"{label}: cairn record --syscalls {best['syscalls']:.3f}s, "
-                    f"{ratio:.2f}x plain (goal 1.5x); CPU {best['syscalls_cpu']:.3f}s, "
-                    f"{best['syscalls_cpu'] / plain_cpu:.2f}x"
+                    f"{label}: {name} {best[name]:.3f}s, {best[name] / plain:.2f}x plain "
+                    f"{plain:.3f}s (goal {goal}); CPU {best[f'{name}_cpu']:.3f}s vs "
+                    f"{plain_cpu:.3f}s, {best[f'{name}_cpu'] / plain_cpu:.2f}x"
                 )
+        detail(f"load average at the end: {_load_average()}")
         noworkflow = now or shutil.which("now")
         if noworkflow:  # on the short script: ~150x plain, the long one would take many minutes
             short = ["script.py", str(work_dir)]
@@ -146,20 +153,34 @@ def part1(rounds: int, work: int, now: str | None = None) -> tuple[float, float]
         return best["record"], plain
 
 
+def _load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min)"
+
+
 def _best_of(
-    rounds: int, variants: dict[str, list[str]], env: dict[str, str], cwd: Path, label: str
+    rounds: int,
+    variants: dict[str, tuple[list[str], dict[str, str]]],
+    cwd: Path,
+    label: str,
 ) -> dict[str, float]:
     """Each variant's best time over ``rounds`` rounds (the variants take turns); the best CPU
-    time goes in as ``<name>_cpu``."""
-    best = {name: float("inf") for name in variants}
-    cpu = {f"{name}_cpu": float("inf") for name in variants}
+    time goes in as ``<name>_cpu``. The spread (best to worst) of each is printed too."""
+    walls: dict[str, list[float]] = {name: [] for name in variants}
+    cpus: dict[str, list[float]] = {name: [] for name in variants}
     for i in range(rounds):
-        for name, argv in variants.items():
+        for name, (argv, env) in variants.items():
             seconds, used = _timed_process_cpu(argv, env, cwd)
-            best[name] = min(best[name], seconds)
-            cpu[f"{name}_cpu"] = min(cpu[f"{name}_cpu"], used)
+            walls[name].append(seconds)
+            cpus[name].append(used)
             detail(f"{label} round {i + 1} {name}: {seconds:.3f}s wall, {used:.3f}s CPU")
-    return {**best, **cpu}
+    for name in variants:
+        detail(
+            f"{label} spread {name}: wall {min(walls[name]):.3f}-{max(walls[name]):.3f}s, "
+            f"CPU {min(cpus[name]):.3f}-{max(cpus[name]):.3f}s"
+        )
+    best = {name: min(values) for name, values in walls.items()}
+    return {**best, **{f"{name}_cpu": min(values) for name, values in cpus.items()}}
 
 
 # --- part 2 --------------------------------------------------------------------------------------
@@ -323,13 +344,19 @@ def main() -> None:
     parser.add_argument(
         "--now", default=None, help="noWorkflow's `now` (default: on PATH; e.g. its own venv)."
     )
+    parser.add_argument(
+        "--compare",
+        default=None,
+        help="Another checkout's src (e.g. /work/main/src): part 1 measures its cairn record "
+        "too, in the same rounds.",
+    )
     parser.add_argument("--skip-part1", action="store_true")
     parser.add_argument("--skip-part2", action="store_true")
     args = parser.parse_args()
     if not args.skip_part2:
         part2(args.runs, args.queries, args.postgres or None)
     if not args.skip_part1:
-        record, plain = part1(args.rounds, args.work, args.now)
+        record, plain = part1(args.rounds, args.work, args.now, args.compare)
         report("provenance", record, plain)
 
 

@@ -4,6 +4,7 @@ and local database access for admin commands."""
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -11,12 +12,12 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 from typer.core import TyperCommand
 
 from cairn import errors
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from sqlalchemy.orm import Session
 
     from cairn.blobs import BlobStore
@@ -35,7 +36,14 @@ __all__ = [
     "remote_client",
 ]
 
-console = Console(stderr=True)
+
+@functools.cache
+def console() -> Console:
+    """rich's console on stderr, made on first use (importing rich takes ~20 ms, which
+    `cairn record`'s start-up need not pay, issue #14)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 class CairnCommand(TyperCommand):
@@ -45,10 +53,10 @@ class CairnCommand(TyperCommand):
         try:
             return super().invoke(ctx)
         except errors.CairnError as exc:
-            console.print(f"[red]Error:[/red] {exc.message}", highlight=False)
+            console().print(f"[red]Error:[/red] {exc.message}", highlight=False)
             if isinstance(exc.detail, list):
                 for item in exc.detail:
-                    console.print(f"  - {item}", highlight=False)
+                    console().print(f"  - {item}", highlight=False)
             raise typer.Exit(errors.outcome_for(exc).exit_code) from exc
 
 
@@ -81,6 +89,7 @@ def emit(
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
         return
+    from rich.console import Console
     from rich.table import Table
 
     out = Console()
@@ -114,7 +123,7 @@ def counting_progress(label: str, *, quiet: bool) -> Iterator[Callable[[int, int
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeRemainingColumn(),
-        console=console,
+        console=console(),
         disable=quiet,
     ) as progress:
         task = progress.add_task(label, total=None)

@@ -15,17 +15,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.text import Text
 from typer.core import TyperGroup
 
 from cairn.cli._common import CairnTyper, JsonOption, emit, local_session
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from cairn.provenance.service import RunSelector, RunView
 
 app = CairnTyper(help="Recorded runs: list, view, trace, check out, export and delete them.")
-err = Console(stderr=True, highlight=False)
+
+
+@functools.cache
+def err() -> Console:
+    """rich's console on stderr, made on first use: `cairn record` prints one line, and
+    importing rich was ~20 ms of its start-up (issue #14)."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
 
 IdOpt = typer.Option(None, "--id", "--run-id", help="Run id; '*' is a wildcard.")
 ScriptOpt = typer.Option(None, "--script", help="Substring of the script path.")
@@ -87,7 +96,9 @@ def _short_time(value: object) -> str:
 
 def _table(rows: list[dict[str, Any]], *, full: bool) -> None:
     """RunManager's listRuns table: more columns the wider the terminal (all with --full)."""
+    from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     out = Console()
     width = out.width
@@ -135,12 +146,15 @@ def list_(
     if as_json:
         emit(rows, as_json=True)
     elif not rows:
-        err.print("No runs matched search criteria.")
+        err().print("No runs matched search criteria.")
     else:
         _table(rows, full=full)
 
 
 def _print_view(view: RunView, sections: list[str], verbose: bool) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
     data = view.as_dict()
     out = Console(highlight=False)
     if "details" in sections:
@@ -228,7 +242,7 @@ def view(
             emit([v.as_dict() for v in views], as_json=True)
             return
         if not views:
-            err.print("No runs matched search criteria.")
+            err().print("No runs matched search criteria.")
         for one in views:
             _print_view(one, sections, verbose)
 
@@ -256,11 +270,11 @@ def delete(
         emit({"noop": noop, "runs": report.runs, "freed_blobs": freed}, as_json=True)
         return
     verb = "would have been" if noop else "were"
-    err.print(f"The following {len(report.runs)} runs {verb} deleted:")
+    err().print(f"The following {len(report.runs)} runs {verb} deleted:")
     if report.runs:
         _table(report.runs, full=False)
     if freed:
-        err.print(f"{len(freed)} archived file versions no other run needed were removed.")
+        err().print(f"{len(freed)} archived file versions no other run needed were removed.")
 
 
 @app.command()
@@ -287,7 +301,7 @@ def trace(
         emit(data, as_json=True)
         return
     runs: list[dict[str, Any]] = data["runs"]  # type: ignore[assignment]
-    err.print(f"{len(runs)} runs {direction} of {target} (joined by {join}):", markup=False)
+    err().print(f"{len(runs)} runs {direction} of {target} (joined by {join}):", markup=False)
     if runs:
         _table(runs, full=False)
     files: list[dict[str, Any]] = data["files"]  # type: ignore[assignment]
@@ -297,7 +311,7 @@ def trace(
         title="Files",
     )
     if output is not None:
-        err.print(f"Graph written to {output}")
+        err().print(f"Graph written to {output}")
 
 
 @app.command()
@@ -345,10 +359,10 @@ def plot(
     with local_session() as session:
         found = service.plot_runs(session, selector)
         if not found.runs:
-            err.print("No runs matched search criteria.")
+            err().print("No runs matched search criteria.")
             raise typer.Exit(1)
         render(found, output)
-    err.print(f"{len(found.runs)} runs and {len(found.files)} files drawn to {output}")
+    err().print(f"{len(found.runs)} runs and {len(found.files)} files drawn to {output}")
 
 
 @app.command()
@@ -487,7 +501,7 @@ def publish(
             emit(received, as_json=True)
         else:
             doi = f", DOI {received['doi']}" if received.get("doi") else ""
-            err.print(
+            err().print(
                 f"published run {run} as urn:uuid:{published.id} and uploaded it to {to}: "
                 f"run {received['run']['run_id']}{doi}"
             )
@@ -495,7 +509,7 @@ def publish(
     if as_json:
         emit(published.as_dict(), as_json=True)
     else:
-        err.print(
+        err().print(
             f"published run {run} as urn:uuid:{published.id} (version {published.version}, "
             f"{published.files} files): {published.path}"
         )
@@ -581,7 +595,7 @@ def query(
     elif as_json:
         emit(answer, as_json=True)
     elif not answer:
-        err.print("No solutions." if prolog is not None else "No rows.")
+        err().print("No solutions." if prolog is not None else "No rows.")
     else:
         emit(answer, as_json=False)
 
@@ -600,7 +614,7 @@ class _RecordGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except errors.CairnError as exc:
-            err.print(f"[red]Error:[/red] {exc.message}")
+            err().print(f"[red]Error:[/red] {exc.message}")
             raise typer.Exit(errors.outcome_for(exc).exit_code) from exc
 
 
@@ -668,9 +682,10 @@ def record(
     if as_json:
         emit(summary, as_json=True)
     else:
-        err.print(
+        typer.echo(  # plain text: rich would cost its import for one line
             f"Recorded run {result.seq} ({result.run_id}): {result.status}, "
-            f"exit status {result.exit_code}"
+            f"exit status {result.exit_code}",
+            err=True,
         )
     if result.exit_code:
         raise typer.Exit(result.exit_code if result.exit_code < 256 else 1)

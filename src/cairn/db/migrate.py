@@ -9,7 +9,6 @@ starts Alembic when not.
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,14 +16,20 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from cairn._revisions import MIGRATIONS, known_heads
 from cairn.db.base import Base, BlobHash
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-__all__ = ["alembic_config", "at_heads", "known_heads", "migrate", "referenced_blobs"]
-
-MIGRATIONS = Path(__file__).parent / "migrations"
+__all__ = [
+    "MIGRATIONS",
+    "alembic_config",
+    "at_heads",
+    "known_heads",
+    "migrate",
+    "referenced_blobs",
+]
 
 
 def alembic_config(engine: Engine, scripts: Path = MIGRATIONS) -> Config:
@@ -34,43 +39,6 @@ def alembic_config(engine: Engine, scripts: Path = MIGRATIONS) -> Config:
     config.set_main_option("script_location", str(scripts))
     config.attributes["engine"] = engine
     return config
-
-
-def target_is_declaration(target: ast.expr) -> bool:
-    return isinstance(target, ast.Name) and target.id in ("revision", "down_revision")
-
-
-def _declared(script: Path) -> tuple[str, tuple[str, ...]] | None:
-    """A revision script's ``(revision, down_revisions)``, from its module-level assignments."""
-    found: dict[str, object] = {}
-    for node in ast.parse(script.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.AnnAssign | ast.Assign):
-            targets = [node.target] if isinstance(node, ast.AnnAssign) else node.targets
-            for target in targets:
-                if target_is_declaration(target) and node.value is not None:
-                    found[target.id] = ast.literal_eval(node.value)  # type: ignore[attr-defined]
-    revision = found.get("revision")
-    if not isinstance(revision, str):
-        return None
-    down = found.get("down_revision")
-    downs = () if down is None else (down,) if isinstance(down, str) else tuple(down)  # type: ignore[arg-type]
-    return revision, downs
-
-
-def known_heads(scripts: Path = MIGRATIONS) -> frozenset[str]:
-    """The revisions no other revision script builds on: what ``upgrade heads`` reaches.
-
-    Read with ``ast`` (a few milliseconds) so the fast path never imports Alembic; a test
-    checks it agrees with Alembic's own ``ScriptDirectory.get_heads()``.
-    """
-    revisions: set[str] = set()
-    below: set[str] = set()
-    for script in (scripts / "versions").glob("*.py"):
-        declared = _declared(script)
-        if declared:
-            revisions.add(declared[0])
-            below.update(declared[1])
-    return frozenset(revisions - below)
 
 
 def at_heads(engine: Engine, scripts: Path = MIGRATIONS) -> bool:

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cairn.blobs import BlobRef, BlobStore, StagedBlob
 from cairn.provenance._paths import NON_UTF8, absolute, stored_path
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "Capture",
     "CaptureOptions",
     "CapturedFile",
+    "archive_files",
     "default_excluded_roots",
     "discard_staged",
     "snapshot",
@@ -313,3 +315,32 @@ def discard_staged(files: Iterable[CapturedFile]) -> None:
     for item in files:
         if item.staged and os.path.exists(item.staged):
             os.unlink(item.staged)
+
+
+def archive_files(blobs: BlobStore, files: Iterable[CapturedFile]) -> dict[str, bool]:
+    """Hand the staged copies and held bytes to the blob store, one per content (deduplicated
+    by hash), as one batch: small contents are packed, files moved in, one sync.
+
+    Runs outside any transaction (it is slow); returns which hashes are now stored.
+    """
+    kept: dict[str, bool] = {}
+    batch: list[StagedBlob] = []
+    leftovers: list[CapturedFile] = []
+    for item in files:
+        if item.sha256 is not None and item.known:
+            kept[item.sha256] = True
+        if item.sha256 is None or (item.staged is None and item.data is None):
+            continue
+        if item.sha256 in kept or blobs.exists(item.sha256):
+            kept[item.sha256] = True
+            leftovers.append(item)
+            item.data = None
+            continue
+        kept[item.sha256] = True
+        ref = BlobRef(item.sha256, item.size or 0)
+        batch.append(StagedBlob(ref, path=item.staged, data=item.data))
+        item.staged, item.data = None, None
+    if batch:
+        blobs.ingest(batch)
+    discard_staged(leftovers)
+    return kept

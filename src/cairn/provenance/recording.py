@@ -21,14 +21,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cairn.blobs import BlobStore
-from cairn.db import UnitOfWork, utcnow
-from cairn.provenance import service
+from cairn.provenance._draft import RunDraft, utcnow
 from cairn.provenance._environment import environment
-from cairn.provenance.capture import Capture, CaptureOptions, discard_staged, snapshot
+from cairn.provenance._sqlite import SqliteRuns
+from cairn.provenance.capture import (
+    Capture,
+    CaptureOptions,
+    archive_files,
+    discard_staged,
+    snapshot,
+)
 from cairn.provenance.errors import NotRecording, RecordingActive
+
+if TYPE_CHECKING:
+    from cairn.db import UnitOfWork
+    from cairn.provenance.service import Scope
 
 __all__ = [
     "RecordResult",
@@ -45,30 +55,71 @@ _SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP")
 
 @dataclass
 class RunStore:
-    """Where recorded runs go: transactions, the blob store and a scratch folder."""
+    """Where recorded runs go: transactions, the blob store and a scratch folder.
 
-    uow: UnitOfWork
+    Runs are written through the ORM service on ``uow``, or, for the data folder's own SQLite
+    database, by ``sqlite`` with the standard library alone (``RunStore.local``; issue #14).
+    """
+
+    uow: UnitOfWork | None
     blobs: BlobStore
     work_dir: Path
     organisation_id: str | None = None
     excluded_roots: list[str] = field(default_factory=list)
+    sqlite: SqliteRuns | None = None
 
     @classmethod
     @contextmanager
     def local(cls) -> Iterator[RunStore]:
         """The data folder's store (``CAIRN_DATA_DIR`` / ``CAIRN_DATABASE_URL``), migrated."""
-        import cairn.accounts.models  # noqa: F401  (the runs' organisation foreign key)
-        from cairn.cli._common import local_blob_store, local_database
+        from cairn.blobs import open_blob_store
+        from cairn.cli._common import local_blob_store
         from cairn.config import get_settings
 
         settings = get_settings()
+        if "://" in settings.blob_url:  # a plugin's backend, perhaps
+            blobs = local_blob_store(settings)
+        else:  # a folder is the local store whatever plugins say: skip importing them all
+            blobs = open_blob_store(settings.blob_url)
+        roots = [str(settings.data_dir)]
+        fast = SqliteRuns.open(settings.database_url)
+        if fast is not None:  # at the migration heads already: no SQLAlchemy needed
+            try:
+                yield cls(None, blobs, settings.work_dir, excluded_roots=roots, sqlite=fast)
+            finally:
+                fast.close()
+            return
+        import cairn.accounts.models  # noqa: F401  (the runs' organisation foreign key)
+        from cairn.cli._common import local_database
+
         with local_database(every_area=False) as uow:
-            yield cls(
-                uow,
-                local_blob_store(settings),
-                settings.work_dir,
-                excluded_roots=[str(settings.data_dir)],
-            )
+            yield cls(uow, blobs, settings.work_dir, excluded_roots=roots)
+
+    def start_run(self, draft: RunDraft) -> tuple[int, str]:
+        """Write the run's row now (status ``running``); returns its ``(seq, id)``."""
+        if self.sqlite is not None:
+            return self.sqlite.start_run(draft)
+        from cairn.provenance import service
+
+        with self._uow().transaction() as session:
+            run = service.start_run(session, draft, organisation_id=self.organisation_id)
+            return run.seq, run.id
+
+    def save_run(self, seq: int, draft: RunDraft) -> None:
+        """Complete run ``seq`` with the finished draft (call ``archive_files`` first)."""
+        if self.sqlite is not None:
+            self.sqlite.save_run(seq, draft)
+            return
+        from cairn.provenance import service
+
+        with self._uow().transaction() as session:
+            run = service.get_run(session, seq, scope=_scope(self))
+            service.save_run(session, draft, run=run)
+
+    def _uow(self) -> UnitOfWork:
+        if self.uow is None:
+            raise ValueError("this RunStore has neither a unit of work nor a SQLite writer")
+        return self.uow
 
 
 @dataclass(frozen=True)
@@ -115,7 +166,7 @@ class _Session:
     def __init__(
         self,
         store: RunStore,
-        draft: service.RunDraft,
+        draft: RunDraft,
         options: CaptureOptions | None,
     ) -> None:
         self.store = store
@@ -129,15 +180,17 @@ class _Session:
             options, stage_dir=self.stage if options.archive else None, known=store.blobs.exists
         )
         self.options = options
-        with store.uow.transaction() as session:
-            run = service.start_run(session, draft, organisation_id=store.organisation_id)
-            self.seq, self.run_id = run.seq, run.id
+        self.seq, self.run_id = store.start_run(draft)
 
     def begin(self) -> None:
         self.capture.start()
 
-    def end(self, *, status: str, exit_code: int, error: str | None, tb: str | None) -> None:
+    def end(self, failure: BaseException | None) -> tuple[str, int]:
+        """Stop capturing, then store the run; returns its (status, exit code). The capture
+        stops first: formatting the traceback reads source files (``linecache``), and those
+        reads are the recorder's, not the run's."""
         used, generated = self.capture.stop()
+        status, exit_code, error, tb = _outcome(failure)
         draft = self.draft
         draft.used = [*draft.used, *used]
         draft.generated = generated
@@ -146,19 +199,20 @@ class _Session:
         draft.error_message, draft.traceback = error, tb
         files = [*draft.used, *draft.generated]
         try:
-            draft.archived = service.archive_files(self.store.blobs, files)
-            with self.store.uow.transaction() as session:
-                run = service.get_run(session, self.seq, scope=_scope(self.store))
-                service.save_run(session, draft, run=run)
+            draft.archived = archive_files(self.store.blobs, files)
+            self.store.save_run(self.seq, draft)
         finally:
             discard_staged(files)
             shutil.rmtree(self.stage, ignore_errors=True)
+        return status, exit_code
 
 
-def _scope(store: RunStore) -> service.Scope:
+def _scope(store: RunStore) -> Scope:
+    from cairn.provenance.service import LOCAL, Scope
+
     if store.organisation_id is None:
-        return service.LOCAL
-    return service.Scope((store.organisation_id,))
+        return LOCAL
+    return Scope((store.organisation_id,))
 
 
 def _outcome(exc: BaseException | None) -> tuple[str, int, str | None, str | None]:
@@ -199,7 +253,7 @@ def record_script(
         raise RecordingActive("A recording is already active in this process.")
     store.work_dir.mkdir(parents=True, exist_ok=True)
     script_version = snapshot(path, "execute", stage_dir=store.work_dir, max_archive_bytes=1 << 62)
-    draft = service.RunDraft(
+    draft = RunDraft(
         kind="script",
         script=script_version.path,
         script_sha256=script_version.sha256,
@@ -225,8 +279,7 @@ def record_script(
         sys.argv = saved_argv
         if saved_path0 is not None:
             sys.path[0] = saved_path0
-    status, code, error, tb = _outcome(failure)
-    recorder.end(status=status, exit_code=code, error=error, tb=tb)
+    status, code = recorder.end(failure)
     return RecordResult(recorder.run_id, recorder.seq, status, code)
 
 
@@ -294,7 +347,7 @@ def start_record(
     if store is None:
         owned = RunStore.local()
         store = owned.__enter__()
-    draft = service.RunDraft(
+    draft = RunDraft(
         kind="console",
         script="console",
         cwd=os.getcwd(),
@@ -320,9 +373,8 @@ def end_record(*, error: BaseException | None = None) -> str:
         raise NotRecording("No recording is active; call start_record() first.")
     current, _current = _current, None
     current.session.draft.console_log = _history_since(current.history_start)
-    status, code, message, tb = _outcome(error)
     try:
-        current.session.end(status=status, exit_code=code, error=message, tb=tb)
+        current.session.end(error)
     finally:
         if current.owned_store is not None:
             current.owned_store.__exit__(None, None, None)

@@ -13,7 +13,7 @@ import os
 import platform
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,14 +21,15 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from cairn.blobs import BlobRef, BlobStore, StagedBlob
+from cairn.blobs import BlobStore
 from cairn.db import referenced_blobs, utcnow
 from cairn.errors import Invalid
 from cairn.provenance import lineage
-from cairn.provenance._environment import Environment, environment
+from cairn.provenance._draft import RunDraft, run_values
+from cairn.provenance._environment import Environment
 from cairn.provenance._paths import path_key, stored_path
 from cairn.provenance._select import LOCAL, RunSelector, Scope, select_runs_query
-from cairn.provenance.capture import CapturedFile, discard_staged
+from cairn.provenance.capture import CapturedFile, archive_files
 from cairn.provenance.errors import NoSelector, NotArchived, RunNotFound
 from cairn.provenance.models import FileVersion, Run, RunEdge, RunTag
 
@@ -71,89 +72,13 @@ _HASH = re.compile(r"[0-9a-f]{64}")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-@dataclass
-class RunDraft:
-    """A run being recorded, before (or while) it is stored."""
-
-    kind: str = "script"
-    script: str | None = None
-    script_sha256: str | None = None
-    arguments: list[str] = field(default_factory=list)
-    cwd: str | None = None
-    tags: list[str] = field(default_factory=list)
-    started_at: datetime = field(default_factory=utcnow)
-    ended_at: datetime | None = None
-    status: str = "running"
-    exit_code: int | None = None
-    error_message: str | None = None
-    traceback: str | None = None
-    console_log: str | None = None
-    env: Environment | None = None
-    used: list[CapturedFile] = field(default_factory=list)
-    generated: list[CapturedFile] = field(default_factory=list)
-    archived: dict[str, bool] = field(default_factory=dict)  # sha256 -> kept in the store
-
-
 # --- storing ---------------------------------------------------------------------------------
-
-
-def archive_files(blobs: BlobStore, files: Iterable[CapturedFile]) -> dict[str, bool]:
-    """Hand the staged copies and held bytes to the blob store, one per content (deduplicated
-    by hash), as one batch: small contents are packed, files moved in, one sync.
-
-    Runs outside any transaction (it is slow); returns which hashes are now stored.
-    """
-    kept: dict[str, bool] = {}
-    batch: list[StagedBlob] = []
-    leftovers: list[CapturedFile] = []
-    for item in files:
-        if item.sha256 is not None and item.known:
-            kept[item.sha256] = True
-        if item.sha256 is None or (item.staged is None and item.data is None):
-            continue
-        if item.sha256 in kept or blobs.exists(item.sha256):
-            kept[item.sha256] = True
-            leftovers.append(item)
-            item.data = None
-            continue
-        kept[item.sha256] = True
-        ref = BlobRef(item.sha256, item.size or 0)
-        batch.append(StagedBlob(ref, path=item.staged, data=item.data))
-        item.staged, item.data = None, None
-    if batch:
-        blobs.ingest(batch)
-    discard_staged(leftovers)
-    return kept
-
-
-def _run_values(draft: RunDraft) -> dict[str, object]:
-    env = draft.env or environment()
-    return {
-        "kind": draft.kind,
-        "script": draft.script,
-        "script_sha256": draft.script_sha256,
-        "arguments": json.dumps(draft.arguments),
-        "cwd": draft.cwd,
-        "started_at": draft.started_at,
-        "ended_at": draft.ended_at,
-        "status": draft.status,
-        "exit_code": draft.exit_code,
-        "error_message": draft.error_message,
-        "traceback": draft.traceback,
-        "username": env.user,
-        "host": env.host,
-        "os": env.os,
-        "interpreter": env.interpreter,
-        "interpreter_version": env.interpreter_version,
-        "packages": env.packages,
-        "console_log": draft.console_log,
-    }
 
 
 def start_run(session: Session, draft: RunDraft, *, organisation_id: str | None = None) -> Run:
     """Write the run's row now (status ``running``), as RunManager's startRecord does, so a run
     killed outright still shows in the listings."""
-    run = Run(organisation_id=organisation_id, **_run_values(draft))
+    run = Run(organisation_id=organisation_id, **run_values(draft))
     session.add(run)
     session.flush()
     for tag in dict.fromkeys(t for t in draft.tags if t):
@@ -193,7 +118,7 @@ def save_run(
     if run is None:
         run = start_run(session, draft, organisation_id=organisation_id)
     else:
-        for name, value in _run_values(draft).items():
+        for name, value in run_values(draft).items():
             setattr(run, name, value)
         session.flush()
     files = [*draft.used, *draft.generated]

@@ -22,12 +22,17 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 
-from cairn.db import utcnow
 from cairn.errors import Invalid
-from cairn.provenance import service
+from cairn.provenance._draft import RunDraft, utcnow
 from cairn.provenance._environment import environment
-from cairn.provenance.capture import Capture, CaptureOptions, discard_staged, snapshot
-from cairn.provenance.recording import RecordResult, RunStore, _scope, _tags
+from cairn.provenance.capture import (
+    Capture,
+    CaptureOptions,
+    archive_files,
+    discard_staged,
+    snapshot,
+)
+from cairn.provenance.recording import RecordResult, RunStore, _tags
 
 __all__ = ["SYSTEM_ROOTS", "TRACED", "parse_line", "record_program"]
 
@@ -147,7 +152,7 @@ def record_program(
     program_path = os.path.abspath(program)
     script = snapshot(program_path, "execute", stage_dir=stage, max_archive_bytes=1 << 62)
     capture.used[program_path] = script
-    draft = service.RunDraft(
+    draft = RunDraft(
         kind="program",
         script=script.path,
         script_sha256=script.sha256,
@@ -156,9 +161,7 @@ def record_program(
         tags=_tags(tag),
         env=environment(interpreter=program_path, version="unknown (traced program)"),
     )
-    with store.uow.transaction() as session:
-        run = service.start_run(session, draft, organisation_id=store.organisation_id)
-        seq, run_id = run.seq, run.id
+    seq, run_id = store.start_run(draft)
     tracer = _Tracer(capture, os.getcwd())
     read_fd, write_fd = os.pipe()
     argv = [
@@ -217,10 +220,8 @@ def record_program(
         draft.status, draft.exit_code = "ok", 0
     files = [*used, *generated]
     try:
-        draft.archived = service.archive_files(store.blobs, files)
-        with store.uow.transaction() as session:
-            run = service.get_run(session, seq, scope=_scope(store))
-            service.save_run(session, draft, run=run)
+        draft.archived = archive_files(store.blobs, files)
+        store.save_run(seq, draft)
     finally:
         discard_staged(files)
         shutil.rmtree(stage, ignore_errors=True)
