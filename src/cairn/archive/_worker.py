@@ -171,6 +171,7 @@ def enhance_claimed(
 ) -> bool:
     """Enhance every signature of a claimed container and store the result; False when the
     claim was lost meanwhile (nothing is stored then)."""
+    from cairn.archive._crldp import fetch_crls
     from cairn.archive._enhance import EnhanceFailed, enhance_signature
     from cairn.archive._ocsp import fetch_ocsp
     from cairn.archive._roots import load_crls
@@ -195,7 +196,7 @@ def enhance_claimed(
     roots = archive_trust_roots(context.settings, context.data_dir)
     crls = load_crls(context.settings.archive_trust_roots)
     results: dict[int, tuple[str, str, datetime]] = {}
-    reason = None
+    reason, notes = None, []
     try:
         for signature_id, sha in work:
             done = enhance_signature(
@@ -207,11 +208,14 @@ def enhance_claimed(
                 trust_roots=roots,
                 crls=crls,
                 fetch_ocsp=fetch_ocsp if context.settings.archive_fetch_ocsp else None,
+                fetch_crls=fetch_crls if context.settings.archive_fetch_crls else None,
             )
             results[signature_id] = (context.blobs.put(done.raw).sha256, done.level, done.expires)
+            notes += done.notes
     except EnhanceFailed as exc:
         reason = str(exc)
-    return _finish(uow, context, container_id, worker_id, results, reason, restamp)
+    note = " ".join(dict.fromkeys(notes)) or None
+    return _finish(uow, context, container_id, worker_id, results, reason, restamp, note)
 
 
 def _finish(
@@ -222,6 +226,7 @@ def _finish(
     results: dict[int, tuple[str, str, datetime]],
     reason: str | None,
     restamp: bool,
+    note: str | None = None,
 ) -> bool:
     now = utcnow()
     with uow.transaction() as session:
@@ -259,7 +264,7 @@ def _finish(
         container.status = int(ContainerStatus.ARCHIVED)
         container.signature_update_at = min(expiries) if expiries else None
         kind = "re-stamped" if restamp else "enhanced"
-        record_event(session, container, kind)
+        record_event(session, container, kind, note)  # note: e.g. why a CRL was not used
         return True
 
 
