@@ -6,6 +6,7 @@ asn1crypto (issue #13, RSS goal: the idle server imports neither).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections.abc import Callable
@@ -40,6 +41,11 @@ def _cached(folder: Path | None, kind: str, load: Callable[[list[bytes]], list[T
     if hit is not None and hit[0] == version:
         return list(hit[1])  # type: ignore[arg-type]
     items = load(files)
+    for item in items:
+        # asn1crypto parses lazily, filling lists in place: parsed to the end here, the
+        # shared objects are only read by the request and worker threads using them.
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            _ = item.native  # type: ignore[attr-defined]
     with _lock:
         _cache[(folder, kind)] = (version, list(items))
     return items
