@@ -337,20 +337,6 @@ def verify_signature(
     return Verification(verdict, reason, level, attached, signer_name, signed_at, expires, report)
 
 
-def signer_revocation(
-    signed: cms.SignedData,
-    cert: asn1_x509.Certificate,
-    trust_roots: Sequence[asn1_x509.Certificate],
-    crls: Sequence[asn1_crl.CertificateList],
-    at: datetime,
-) -> dict[str, object]:
-    """The revocation status of the signer at ``at`` from ``crls`` and the signature's own
-    CRLs and OCSP responses, as a report entry; ``status`` is ``revoked`` when it was
-    revoked by then."""
-    [(_, _, found), *_] = path_revocations(signed, cert, trust_roots, crls, at)
-    return found
-
-
 def _timestamp_certificates(
     signer_info: cms.SignerInfo,
 ) -> tuple[asn1_x509.Certificate | None, list[asn1_x509.Certificate]]:
@@ -364,6 +350,30 @@ def _timestamp_certificates(
     return None, []
 
 
+def _roles(
+    signed: cms.SignedData,
+    cert: asn1_x509.Certificate,
+    trust_roots: Sequence[asn1_x509.Certificate],
+) -> tuple[list[asn1_x509.Certificate], list[tuple[str, asn1_x509.Certificate]]]:
+    """The certificates at hand (trust roots, the signature's, its timestamp token's) and,
+    with its role, every certificate whose revocation counts: the signer ``cert`` first, the
+    CAs above it, then the signature timestamp's TSA and the CAs above that (paths found by
+    signature, roots left out; issue #17)."""
+    certs = [c.chosen for c in _items(signed["certificates"]) if c.name == "certificate"]
+    tsa, tsa_certs = _timestamp_certificates(signed["signer_infos"][0])
+    pool = [*trust_roots, *certs, *tsa_certs]
+    roles = [
+        ("signer" if i == 0 else "intermediate CA", c)
+        for i, c in enumerate(certificate_path(cert, pool) or [cert])
+    ]
+    if tsa is not None:
+        roles += [
+            ("timestamp TSA" if i == 0 else "timestamp TSA's intermediate CA", c)
+            for i, c in enumerate(certificate_path(tsa, pool))
+        ]
+    return pool, roles
+
+
 def path_revocations(
     signed: cms.SignedData,
     cert: asn1_x509.Certificate,
@@ -371,30 +381,17 @@ def path_revocations(
     crls: Sequence[asn1_crl.CertificateList],
     at: datetime,
 ) -> list[tuple[str, asn1_x509.Certificate, dict[str, object]]]:
-    """The revocation status at ``at`` of every certificate whose revocation counts, each
-    with its role: the signer ``cert`` first, the CAs above it, then the signature
-    timestamp's TSA and the CAs above that (paths found by signature, roots left out),
-    from ``crls`` and the signature's own CRLs and OCSP responses (issue #17)."""
-    own = [c.chosen for c in _items(signed["crls"]) if c.name == "crl"]
-    certs = [c.chosen for c in _items(signed["certificates"]) if c.name == "certificate"]
-    tsa, tsa_certs = _timestamp_certificates(signed["signer_infos"][0])
-    pool = [*trust_roots, *certs, *tsa_certs]
-    every, ocsp = [*crls, *own], ocsp_responses(signed)
-    if not every and not ocsp:
-        paths = [("signer", cert)]  # nothing to consult: the paths need not be built
-    else:
-        paths = [
-            ("signer" if i == 0 else "intermediate CA", c)
-            for i, c in enumerate(certificate_path(cert, pool) or [cert])
-        ]
-        if tsa is not None:
-            paths += [
-                ("timestamp TSA" if i == 0 else "timestamp TSA's intermediate CA", c)
-                for i, c in enumerate(certificate_path(tsa, pool))
-            ]
+    """The revocation status at ``at`` of every certificate whose revocation counts, with its
+    role, the signer first (``_roles``), from ``crls`` and the signature's own CRLs and OCSP
+    responses; each status is a report entry, ``revoked`` when it was revoked by then."""
+    every = [*crls, *(c.chosen for c in _items(signed["crls"]) if c.name == "crl")]
+    ocsp = ocsp_responses(signed)
+    if not every and not ocsp:  # nothing to consult: the paths need not be built
+        return [("signer", cert, check_revocation(cert, at=at, certificates=[], crls=[]).report())]
+    pool, roles = _roles(signed, cert, trust_roots)
     return [
         (role, c, check_revocation(c, at=at, certificates=pool, crls=every, ocsp=ocsp).report())
-        for role, c in paths
+        for role, c in roles
     ]
 
 
@@ -417,7 +414,7 @@ def _revocation_verdict(
     report: dict[str, Any],
 ) -> tuple[str, str | None]:
     entries = path_revocations(signed, cert, trust_roots, crls, at)
-    report["revocation"] = entries[0][2]
+    report["revocation"] = entries[0][2]  # the signer's
     report["path_revocation"] = [
         {"role": role, "subject": c.subject.human_friendly, "serial": str(c.serial_number)} | found
         for role, c, found in entries[1:]
@@ -446,16 +443,10 @@ def revoked_at_signing(
 def revocation_path(
     signed: cms.SignedData, trust_roots: Sequence[asn1_x509.Certificate]
 ) -> list[asn1_x509.Certificate]:
-    """The certificates whose revocation counts (signer's path, signature timestamp's TSA
-    path, roots left out): the ones whose CRL distribution points are worth asking."""
+    """The certificates whose revocation counts (``_roles``): the ones whose CRL
+    distribution points are worth asking."""
     cert = signer_certificate(signed)
-    if cert is None:
-        return []
-    certs = [c.chosen for c in _items(signed["certificates"]) if c.name == "certificate"]
-    tsa, tsa_certs = _timestamp_certificates(signed["signer_infos"][0])
-    pool = [*trust_roots, *certs, *tsa_certs]
-    found = certificate_path(cert, pool)
-    return found + (certificate_path(tsa, pool) if tsa is not None else [])
+    return [] if cert is None else [c for _, c in _roles(signed, cert, trust_roots)[1]]
 
 
 def revoked_reason(
