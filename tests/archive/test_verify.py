@@ -196,3 +196,20 @@ def test_a_verifier_plugin_decides_on_gost(pki: LocalPKI, verdict: str | None) -
         failed = "A verifier plugin failed" in (result.reason or "")
         assert failed == (verdict == "raise"), result.reason
     assert _verify(pki, raw).verdict == "unsupported-algorithm"  # once unregistered
+
+
+def test_trust_roots_are_parsed_once_and_reread_when_the_folder_changes(tmp_path: Path) -> None:
+    from tests.archive.pki import make_pki
+
+    first, second = make_pki(tmp_path / "a"), make_pki(tmp_path / "b")
+    folder = tmp_path / "roots"
+    folder.mkdir()
+    root_a, root_b = first.roots / "ca.pem", second.roots / "ca.pem"
+    (folder / "ca.pem").write_bytes(root_a.read_bytes())
+    loaded = load_trust_roots(folder)
+    again = load_trust_roots(folder)
+    assert again == loaded and again is not loaded  # a fresh list: callers may extend it
+    assert again[0] is loaded[0]  # ...of the objects parsed once
+    (folder / "ca.pem").write_bytes(root_b.read_bytes())  # same name, other bytes
+    changed = load_trust_roots(folder)
+    assert [c.dump() for c in changed] != [c.dump() for c in loaded]

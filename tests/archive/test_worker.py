@@ -149,3 +149,23 @@ def test_restamping_when_due(
     with uow.transaction() as session:
         kinds = list(session.scalars(select(ArchiveEvent.kind).order_by(ArchiveEvent.id)))
     assert kinds[-1] == "re-stamped"
+
+
+def test_an_upload_wakes_the_background_worker(
+    client: TestClient, arch: ArchiveClient, pki: LocalPKI, settings: Settings, uow: UnitOfWork
+) -> None:
+    # An interval of an hour: the container can only be archived within the test's bound
+    # because the upload woke the worker (issue #17: no waiting out a poll interval).
+    worker = Worker(uow, _context(client, settings), interval=3600)
+    worker.start()
+    try:
+        container_id = _upload(client, arch, pki)
+        url = f"/api/document/{container_id}/status"
+        for _ in range(600):
+            if client.get(url, headers=arch.key_headers).json()["data"] == 4:
+                break
+            threading.Event().wait(0.1)
+        assert client.get(url, headers=arch.key_headers).json()["data"] == 4
+    finally:
+        worker.stop()
+    assert worker._thread.is_alive() is False  # stop() woke it from its hour-long wait

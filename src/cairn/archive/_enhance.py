@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from asn1crypto import cms  # type: ignore[import-untyped]
@@ -19,9 +19,11 @@ from pyhanko.sign.validation import generic_cms
 from pyhanko_certvalidator import ValidationContext
 
 from cairn.archive import cades
+from cairn.archive._crldp import CrlFetcher
 from cairn.archive._ocsp import add_ocsp_responses
 from cairn.archive.verify import (
     parse_signature,
+    revocation_path,
     revoked_at_signing,
     signer_certificate,
     verify_signature,
@@ -44,6 +46,7 @@ class Enhanced:
     level: str
     expires: datetime
     added: list[str]
+    notes: list[str] = field(default_factory=list)  # e.g. why a fetched CRL was not used
 
 
 def _not_after(cert: asn1_x509.Certificate) -> datetime:
@@ -71,6 +74,23 @@ def _add_ocsp(
         return False
     response = fetch(signer, [*trust_roots, *certs])
     return response is not None and add_ocsp_responses(signed, [response]) > 0
+
+
+def _fetched_crls(
+    signed: cms.SignedData, trust_roots: list[asn1_x509.Certificate], fetch: CrlFetcher
+) -> tuple[list[asn1_crl.CertificateList], list[str]]:
+    """The checked CRLs the distribution points of the signer's and the signature
+    timestamp's TSA's paths give, and why the others were not used."""
+    certs = [c.chosen for c in cades._items(signed["certificates"]) if c.name == "certificate"]
+    path = revocation_path(signed, trust_roots)
+    crls, notes = [], []
+    for cert in path:
+        for outcome in fetch(cert, [*trust_roots, *certs, *path]):
+            if outcome.crl is not None:
+                crls.append(outcome.crl)
+            elif outcome.problem:
+                notes.append(outcome.problem)
+    return crls, notes
 
 
 def _fixed(digest: bytes) -> Callable[[str], bytes]:
@@ -129,12 +149,15 @@ def enhance_signature(
     trust_roots: list[asn1_x509.Certificate],
     crls: list[asn1_crl.CertificateList] | None = None,
     fetch_ocsp: OcspFetcher | None = None,
+    fetch_crls: CrlFetcher | None = None,
 ) -> Enhanced:
     """``raw`` enhanced to CAdES-A, keeping whatever it already had. Refuses (EnhanceFailed)
     a signature that does not verify, whose archive timestamps do not hold, or whose signer
     was revoked at signing time by a CRL at hand (``crls`` or the signature's own) or an OCSP
     response (``fetch_ocsp`` asks the responder the signer's certificate names; the answer
-    goes into the signature for LT)."""
+    goes into the signature for LT). Revocation covers every certificate of the signer's
+    path and of the signature timestamp's TSA path; ``fetch_crls`` asks the CRL
+    distribution points they name, and what it finds is used and kept for LT too."""
     roots = [*trust_roots, *tsa_certs[-1:]]
     signed = parse_signature(raw)
     attached = signed["encap_content_info"]["content"].native is not None
@@ -155,13 +178,17 @@ def enhance_signature(
         added.append("signature-time-stamp")
     if cades.add_certificates(signed, [*tsa_certs, *_chain_certs(signed, trust_roots)]):
         added.append("certificates")
-    if cades.add_crls(signed, crls or []):  # revocation data at hand (the trust roots' CRLs)
+    crls, notes = list(crls or []), list[str]()
+    if fetch_crls is not None:
+        fetched, notes = _fetched_crls(signed, trust_roots, fetch_crls)
+        crls += fetched
+    if cades.add_crls(signed, crls):  # revocation data at hand (the trust roots', fetched)
         added.append("crls")
     if fetch_ocsp is not None and _add_ocsp(signed, trust_roots, fetch_ocsp):
         added.append("ocsp")
     # Also when the document is not at hand (only its hash is kept): revocation needs none.
     # The signing time is the signature timestamp's (the one just added for a BES: now).
-    revoked = revoked_at_signing(signed, trust_roots=trust_roots, crls=crls or [])
+    revoked = revoked_at_signing(signed, trust_roots=trust_roots, crls=crls)
     if revoked is not None:
         raise EnhanceFailed(f"Refusing to enhance: {revoked}")
     cades.add_archive_timestamp_v3(signed, content_sha256, make_token)
@@ -173,7 +200,7 @@ def enhance_signature(
     # every archive timestamp.
     if document is not None or attached:
         check = verify_signature(
-            enhanced, document, trust_roots=trust_roots, tsa_roots=roots, crls=crls or []
+            enhanced, document, trust_roots=trust_roots, tsa_roots=roots, crls=crls
         )
         if not check.ok:
             raise EnhanceFailed(f"The enhanced signature does not verify: {check.reason}")
@@ -182,4 +209,4 @@ def enhance_signature(
         raise EnhanceFailed("The new archive timestamp does not verify: " + "; ".join(after))
     certs = [c.chosen for c in cades._items(signed["certificates"]) if c.name == "certificate"]
     expires = min(_not_after(c) for c in certs)
-    return Enhanced(enhanced, cades.detect_level(signed), expires, added)
+    return Enhanced(enhanced, cades.detect_level(signed), expires, added, notes)

@@ -27,7 +27,15 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
 from cairn.archive._ocsp import ocsp_status
 
-__all__ = ["Revocation", "check_revocation"]
+__all__ = [
+    "Revocation",
+    "certificate_path",
+    "check_revocation",
+    "load_certificate",
+    "signed_by",
+    "valid_issuers",
+]
+MAX_PATH = 10  # certificates above a signer; deeper than any real PKI
 
 
 @dataclass(frozen=True)
@@ -53,16 +61,19 @@ class Revocation:
         return found
 
 
-def _load(cert: asn1_x509.Certificate) -> x509.Certificate:
+def load_certificate(cert: asn1_x509.Certificate) -> x509.Certificate:
+    """The certificate in cryptography's form."""
     return x509.load_der_x509_certificate(cert.dump())
 
 
-def _issuers(
+def valid_issuers(
     cert: x509.Certificate, candidates: Sequence[x509.Certificate]
 ) -> list[x509.Certificate]:
     """The candidates whose key signed ``cert`` under its issuer's name."""
     found = []
     for candidate in candidates:
+        if candidate.subject != cert.issuer:
+            continue  # cannot have issued it; saves a signature check
         try:
             cert.verify_directly_issued_by(candidate)
         except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
@@ -71,7 +82,8 @@ def _issuers(
     return found
 
 
-def _signed_by(crl: x509.CertificateRevocationList, issuers: Sequence[x509.Certificate]) -> bool:
+def signed_by(crl: x509.CertificateRevocationList, issuers: Sequence[x509.Certificate]) -> bool:
+    """Whether the key of one of ``issuers`` signed ``crl``."""
     for issuer in issuers:
         try:
             if crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
@@ -100,15 +112,17 @@ def check_revocation(
     """Whether ``cert`` was revoked at ``at`` by any usable CRL among ``crls`` or OCSP
     response (DER) among ``ocsp``; its issuer is looked for among ``certificates`` (trust
     roots and the signature's own)."""
-    signer = _load(cert)
-    issuers = _issuers(signer, [_load(c) for c in certificates])
+    if not crls and not ocsp:
+        return Revocation("unknown", at)  # nothing to consult
+    signer = load_certificate(cert)
+    issuers = valid_issuers(signer, [load_certificate(c) for c in certificates])
     usable, earliest, reason = 0, None, None
     for raw in crls:
         try:
             crl = x509.load_der_x509_crl(raw.dump())
         except ValueError:
             continue  # not parseable by cryptography: not evidence either way
-        if crl.issuer != signer.issuer or not _signed_by(crl, issuers):
+        if crl.issuer != signer.issuer or not signed_by(crl, issuers):
             continue
         usable += 1
         entry = crl.get_revoked_certificate_by_serial_number(signer.serial_number)
@@ -128,3 +142,25 @@ def check_revocation(
         status = "revoked" if earliest <= at else "revoked-later"
         return Revocation(status, at, earliest, reason, usable, answered)
     return Revocation("good" if usable or answered else "unknown", at, crls=usable, ocsp=answered)
+
+
+def certificate_path(
+    cert: asn1_x509.Certificate, pool: Sequence[asn1_x509.Certificate]
+) -> list[asn1_x509.Certificate]:
+    """``cert`` and the CAs above it, each found in ``pool`` by its signature (not by name:
+    test PKIs reuse names), up to but without a self-issued root: the certificates whose
+    revocation counts. Empty for a self-issued ``cert``; it ends where no issuer is found."""
+    loaded = [(c, load_certificate(c)) for c in pool]
+    path: list[asn1_x509.Certificate] = []
+    current, seen = cert, set()
+    while len(path) <= MAX_PATH and current.dump() not in seen:
+        seen.add(current.dump())
+        mine = load_certificate(current)
+        if mine.issuer == mine.subject:
+            break  # self-issued, a root: trusted or not, no CRL of its own revokes it
+        path.append(current)
+        above = [c for c, x in loaded if c.dump() != current.dump() and valid_issuers(mine, [x])]
+        if not above:
+            break
+        current = above[0]
+    return path

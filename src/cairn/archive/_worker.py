@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,7 +44,15 @@ if TYPE_CHECKING:
 # Enhancement imports pyHanko, asn1crypto and the TSA code when a container is claimed: the
 # idle loop inside ``cairn serve`` needs none of them (issue #13, RSS goal).
 
-__all__ = ["LEASE", "EnhanceContext", "Worker", "claim_next", "enhance_claimed", "mark_due"]
+__all__ = [
+    "LEASE",
+    "EnhanceContext",
+    "Worker",
+    "claim_next",
+    "enhance_claimed",
+    "mark_due",
+    "wake_workers",
+]
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=10)
@@ -133,7 +143,7 @@ def claim_next(
 def _token_maker(
     context: EnhanceContext,
 ) -> tuple[Callable[[bytes], cms.ContentInfo], list[asn1_x509.Certificate]]:
-    from asn1crypto import tsp
+    from asn1crypto import cms, tsp
 
     from cairn.archive.tsa import open_tsa, request_timestamp, timestamp_token
 
@@ -146,7 +156,14 @@ def _token_maker(
 
         return from_url, []
     tsa = open_tsa(context.data_dir)
-    return (lambda digest: timestamp_token(digest, tsa=tsa)), [tsa.cert, tsa.root]
+
+    def from_own(digest: bytes) -> cms.ContentInfo:
+        # Re-read from its DER: placed into the signature, a freshly built token would be
+        # deep-copied and re-encoded by asn1crypto (a few ms each; issue #17, the ratio).
+        token: cms.ContentInfo = cms.ContentInfo.load(timestamp_token(digest, tsa=tsa).dump())
+        return token
+
+    return from_own, [tsa.cert, tsa.root]
 
 
 def enhance_claimed(
@@ -154,11 +171,12 @@ def enhance_claimed(
 ) -> bool:
     """Enhance every signature of a claimed container and store the result; False when the
     claim was lost meanwhile (nothing is stored then)."""
+    from cairn.archive._crldp import fetch_crls
     from cairn.archive._enhance import EnhanceFailed, enhance_signature
     from cairn.archive._ocsp import fetch_ocsp
     from cairn.archive._roots import load_crls
 
-    with uow.transaction() as session:
+    with uow.read() as session:  # the claim is re-checked under a row lock in _finish
         container = session.get(ArchiveContainer, container_id)
         if container is None or container.lease_owner != worker_id:
             return False
@@ -178,7 +196,7 @@ def enhance_claimed(
     roots = archive_trust_roots(context.settings, context.data_dir)
     crls = load_crls(context.settings.archive_trust_roots)
     results: dict[int, tuple[str, str, datetime]] = {}
-    reason = None
+    reason, notes = None, []
     try:
         for signature_id, sha in work:
             done = enhance_signature(
@@ -190,11 +208,14 @@ def enhance_claimed(
                 trust_roots=roots,
                 crls=crls,
                 fetch_ocsp=fetch_ocsp if context.settings.archive_fetch_ocsp else None,
+                fetch_crls=fetch_crls if context.settings.archive_fetch_crls else None,
             )
             results[signature_id] = (context.blobs.put(done.raw).sha256, done.level, done.expires)
+            notes += done.notes
     except EnhanceFailed as exc:
         reason = str(exc)
-    return _finish(uow, context, container_id, worker_id, results, reason, restamp)
+    note = " ".join(dict.fromkeys(notes)) or None
+    return _finish(uow, context, container_id, worker_id, results, reason, restamp, note)
 
 
 def _finish(
@@ -205,6 +226,7 @@ def _finish(
     results: dict[int, tuple[str, str, datetime]],
     reason: str | None,
     restamp: bool,
+    note: str | None = None,
 ) -> bool:
     now = utcnow()
     with uow.transaction() as session:
@@ -220,6 +242,10 @@ def _finish(
             or container.status != int(ContainerStatus.ENHANCING)
         ):
             return False
+        # Read before the container changes, so its changes go out in one UPDATE.
+        signatures = session.scalars(
+            select(ArchiveSignature).where(ArchiveSignature.container_id == container_id)
+        ).all()
         container.lease_owner = container.lease_until = None
         container.modified_at = now
         # Post-processors run after enhancement, also when it ended in error (the reference).
@@ -229,9 +255,7 @@ def _finish(
             record_event(session, container, "error", reason)
             return True
         expiries = []
-        for signature in session.scalars(
-            select(ArchiveSignature).where(ArchiveSignature.container_id == container_id)
-        ):
+        for signature in signatures:
             sha, level, expires = results[signature.id]
             margin = timedelta(days=context.settings.archive_restamp_margin_days)
             signature.enhanced_sha256, signature.level = sha, level
@@ -240,48 +264,77 @@ def _finish(
         container.status = int(ContainerStatus.ARCHIVED)
         container.signature_update_at = min(expiries) if expiries else None
         kind = "re-stamped" if restamp else "enhanced"
-        record_event(session, container, kind)
+        record_event(session, container, kind, note)  # note: e.g. why a CRL was not used
         return True
 
 
+# The workers of this process, woken by ``wake_workers`` when an upload has committed a
+# container to enhance, so it does not wait out a poll interval (issue #17). Workers in other
+# processes (`cairn archive worker`) still find it by polling.
+_workers: weakref.WeakSet[Worker] = weakref.WeakSet()
+
+
+def wake_workers() -> None:
+    """Tell this process's background workers that there is work (call after the commit)."""
+    for worker in list(_workers):
+        worker._wake.set()
+
+
 class Worker:
-    """The background loop inside ``cairn serve``: mark due containers, enhance one, repeat."""
+    """The background loop inside ``cairn serve``: enhance what was uploaded (woken by
+    ``wake_workers``, else every ``interval`` seconds), make the plugin calls that are due,
+    and do the periodic chores once per interval."""
 
     def __init__(self, uow: UnitOfWork, context: EnhanceContext, *, interval: float = 2.0):
         self.uow, self.context, self.interval = uow, context, interval
         self.worker_id = f"worker-{threading.get_native_id()}-{id(self):x}"
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cairn-archive", daemon=True)
 
     def start(self) -> None:
+        _workers.add(self)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout=30)
+        _workers.discard(self)
 
-    def run_once(self) -> bool:
-        """Mark due containers, enhance one, run the plugin calls that are due (saves to
-        storage plugins, post-processing), end the storage of Temporary containers past their
-        date and re-hash a few containers due a fixity check; False when there was nothing."""
-        mark_due(self.uow)
+    def run_once(self, *, chores: bool = True) -> bool:
+        """Enhance one container, run the plugin calls that are due (saves to storage plugins,
+        post-processing) and, with ``chores``, mark due containers, end the storage of
+        Temporary containers past their date, re-hash a few containers due a fixity check and
+        fold the search counters; False when there was nothing."""
+        ended = checked = None
+        if chores:
+            mark_due(self.uow)
         claimed = claim_next(self.uow, worker_id=self.worker_id)
         if claimed is not None:
             enhance_claimed(self.uow, self.context, claimed, worker_id=self.worker_id)
         plugins = self.context.plugins
         ran = run_plugin_tasks(self.uow, self.context.blobs, plugins)
-        ended = end_storage(self.uow, plugins)
-        every = timedelta(days=self.context.settings.archive_fixity_days)
-        checked = check_due(self.uow, self.context.blobs, plugins, every=every, limit=5)
-        compact_counts(self.uow)  # not "busy": folding counts never makes more work
+        if chores:
+            ended = end_storage(self.uow, plugins)
+            every = timedelta(days=self.context.settings.archive_fixity_days)
+            checked = check_due(self.uow, self.context.blobs, plugins, every=every, limit=5)
+            compact_counts(self.uow)  # not "busy": folding counts never makes more work
         return claimed is not None or ran > 0 or bool(ended) or bool(checked)
 
     def _run(self) -> None:
+        chores_at = 0.0
         while not self._stop.is_set():
+            # A burst of uploads is enhanced back to back; the chores wait for the interval.
+            now = time.monotonic()
+            chores = now >= chores_at
+            if chores:
+                chores_at = now + self.interval
+            self._wake.clear()
             try:
-                busy = self.run_once()
+                busy = self.run_once(chores=chores)
             except Exception:  # a broken container must not stop the archive
                 log.exception("archive worker: enhancement failed; retrying later")
                 busy = False
             if not busy:
-                self._stop.wait(self.interval)
+                self._wake.wait(self.interval)

@@ -65,20 +65,25 @@ def _b64(raw: bytes) -> str:
 
 
 def _next_index(session: Session, organisation_id: str) -> int:
-    dialect = session.get_bind().dialect.name
-    make_insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(
-        make_insert(ArchiveLogHead)
-        .values(organisation_id=organisation_id, size=0)
-        .on_conflict_do_nothing(index_elements=["organisation_id"])
-    )
-    size = session.execute(
+    """Reserve the next leaf index: one UPDATE of the head; the head row is created (once per
+    organisation, concurrent creators tolerated) only when that UPDATE finds none."""
+    bump = (
         update(ArchiveLogHead)
         .where(ArchiveLogHead.organisation_id == organisation_id)
         .values(size=ArchiveLogHead.size + 1)
         .returning(ArchiveLogHead.size)
         .execution_options(synchronize_session=False)
-    ).scalar_one()
+    )
+    size = session.execute(bump).scalar_one_or_none()
+    if size is None:
+        dialect = session.get_bind().dialect.name
+        make_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        session.execute(
+            make_insert(ArchiveLogHead)
+            .values(organisation_id=organisation_id, size=0)
+            .on_conflict_do_nothing(index_elements=["organisation_id"])
+        )
+        size = session.execute(bump).scalar_one()
     return int(size) - 1
 
 

@@ -31,6 +31,7 @@ from cairn.archive._callers import (
 )
 from cairn.archive._plugin_tasks import STORE
 from cairn.archive._sniff import document_type
+from cairn.archive._worker import wake_workers
 from cairn.archive.counts import count_containers
 from cairn.archive.errors import (
     ContainerNotFound,
@@ -208,7 +209,7 @@ def put_container(
             "No signatures: send detached signatures as Signs, or an attached signature as Content."
         )
     raws = request.signatures or [request.document.read_bytes()]
-    with uow.transaction() as session:  # checks first: a bad storage wastes no verification
+    with uow.read() as session:  # checks first: a bad storage wastes no verification
         storage = _storage(session, caller, request.storage_id)
         caller.require_write(storage.organisation_id)
     _check_plugin(request, settings)
@@ -292,7 +293,9 @@ def put_container(
         if on_created is not None:
             on_created(session, container)
         session.flush()
-        return container.id
+        container_id = container.id
+    wake_workers()  # committed: this process's worker takes it now, not at its next poll
+    return container_id
 
 
 def _check_plugin(request: PutRequest, settings: ArchiveSettings) -> None:

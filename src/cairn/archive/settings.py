@@ -32,6 +32,13 @@ class ArchiveSettings(BaseSettings):
         "AIA extension) and add the checked answer to the signature (LT); off: only the CRLs "
         "at hand are used.",
     )
+    archive_fetch_crls: bool = Field(
+        default=False,
+        description="When enhancing, download the CRLs the certificates of the signer's and "
+        "the timestamp's paths name (cRLDistributionPoints, http only, at most 8 MiB and 10 s "
+        "each), use them for the revocation check and add them to the signature (LT); off: "
+        "only the CRLs at hand (CAIRN_ARCHIVE_TRUST_ROOTS) and OCSP are used.",
+    )
     archive_plugins: Path | None = Field(
         default=None,
         description="Folder holding plugin-config.json (storage and post-processing plugins).",

@@ -40,7 +40,7 @@ from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
 from cairn.archive._ocsp import ocsp_responses
-from cairn.archive._revocation import check_revocation
+from cairn.archive._revocation import certificate_path, check_revocation
 from cairn.archive._roots import load_crls, load_trust_roots
 from cairn.archive.cades import SIGNATURE_TIME_STAMP, _items, detect_level
 from cairn.archive.errors import Base64Signature, NotCms
@@ -51,6 +51,8 @@ __all__ = [
     "load_crls",
     "load_trust_roots",
     "parse_signature",
+    "path_revocations",
+    "revocation_path",
     "revoked_at_signing",
     "signer_certificate",
     "verify_signature",
@@ -335,26 +337,72 @@ def verify_signature(
     return Verification(verdict, reason, level, attached, signer_name, signed_at, expires, report)
 
 
-def signer_revocation(
+def _timestamp_certificates(
+    signer_info: cms.SignerInfo,
+) -> tuple[asn1_x509.Certificate | None, list[asn1_x509.Certificate]]:
+    """The signature timestamp's TSA certificate (by its SignerIdentifier) and every
+    certificate its token carries; (None, []) without a signature timestamp."""
+    for attr in signer_info["unsigned_attrs"] or []:
+        if attr["type"].dotted == SIGNATURE_TIME_STAMP:
+            token = attr["values"][0]["content"]
+            certs = [c.chosen for c in _items(token["certificates"]) if c.name == "certificate"]
+            return signer_certificate(token), certs
+    return None, []
+
+
+def _roles(
+    signed: cms.SignedData,
+    cert: asn1_x509.Certificate,
+    trust_roots: Sequence[asn1_x509.Certificate],
+) -> tuple[list[asn1_x509.Certificate], list[tuple[str, asn1_x509.Certificate]]]:
+    """The certificates at hand (trust roots, the signature's, its timestamp token's) and,
+    with its role, every certificate whose revocation counts: the signer ``cert`` first, the
+    CAs above it, then the signature timestamp's TSA and the CAs above that (paths found by
+    signature, roots left out; issue #17)."""
+    certs = [c.chosen for c in _items(signed["certificates"]) if c.name == "certificate"]
+    tsa, tsa_certs = _timestamp_certificates(signed["signer_infos"][0])
+    pool = [*trust_roots, *certs, *tsa_certs]
+    roles = [
+        ("signer" if i == 0 else "intermediate CA", c)
+        for i, c in enumerate(certificate_path(cert, pool) or [cert])
+    ]
+    if tsa is not None:
+        roles += [
+            ("timestamp TSA" if i == 0 else "timestamp TSA's intermediate CA", c)
+            for i, c in enumerate(certificate_path(tsa, pool))
+        ]
+    return pool, roles
+
+
+def path_revocations(
     signed: cms.SignedData,
     cert: asn1_x509.Certificate,
     trust_roots: Sequence[asn1_x509.Certificate],
     crls: Sequence[asn1_crl.CertificateList],
     at: datetime,
-) -> dict[str, object]:
-    """The revocation status of the signer at ``at`` from ``crls`` and the signature's own
-    CRLs and OCSP responses, as a report entry; ``status`` is ``revoked`` when it was
-    revoked by then."""
-    own = [c.chosen for c in _items(signed["crls"]) if c.name == "crl"]
-    certs = [c.chosen for c in _items(signed["certificates"]) if c.name == "certificate"]
-    found = check_revocation(
-        cert,
-        at=at,
-        certificates=[*trust_roots, *certs],
-        crls=[*crls, *own],
-        ocsp=ocsp_responses(signed),
-    )
-    return found.report()
+) -> list[tuple[str, asn1_x509.Certificate, dict[str, object]]]:
+    """The revocation status at ``at`` of every certificate whose revocation counts, with its
+    role, the signer first (``_roles``), from ``crls`` and the signature's own CRLs and OCSP
+    responses; each status is a report entry, ``revoked`` when it was revoked by then."""
+    every = [*crls, *(c.chosen for c in _items(signed["crls"]) if c.name == "crl")]
+    ocsp = ocsp_responses(signed)
+    if not every and not ocsp:  # nothing to consult: the paths need not be built
+        return [("signer", cert, check_revocation(cert, at=at, certificates=[], crls=[]).report())]
+    pool, roles = _roles(signed, cert, trust_roots)
+    return [
+        (role, c, check_revocation(c, at=at, certificates=pool, crls=every, ocsp=ocsp).report())
+        for role, c in roles
+    ]
+
+
+def _path_problem(
+    entries: list[tuple[str, asn1_x509.Certificate, dict[str, object]]],
+) -> str | None:
+    """The reason to refuse for the first certificate revoked by then, else None."""
+    for role, cert, found in entries:
+        if found["status"] == "revoked":
+            return revoked_reason(cert, found, role=role)
+    return None
 
 
 def _revocation_verdict(
@@ -365,10 +413,14 @@ def _revocation_verdict(
     at: datetime,
     report: dict[str, Any],
 ) -> tuple[str, str | None]:
-    report["revocation"] = found = signer_revocation(signed, cert, trust_roots, crls, at)
-    if found["status"] != "revoked":
-        return "valid", None
-    return "revoked-at-signing", revoked_reason(cert, found)
+    entries = path_revocations(signed, cert, trust_roots, crls, at)
+    report["revocation"] = entries[0][2]  # the signer's
+    report["path_revocation"] = [
+        {"role": role, "subject": c.subject.human_friendly, "serial": str(c.serial_number)} | found
+        for role, c, found in entries[1:]
+    ]
+    problem = _path_problem(entries)
+    return ("valid", None) if problem is None else ("revoked-at-signing", problem)
 
 
 def revoked_at_signing(
@@ -378,20 +430,31 @@ def revoked_at_signing(
     crls: Sequence[asn1_crl.CertificateList],
     now: datetime | None = None,
 ) -> str | None:
-    """The reason to refuse ``signed`` when its signer was revoked at signing time (its
-    signature timestamp's time, else ``now``), by ``crls`` or its own CRLs; else None."""
+    """The reason to refuse ``signed`` when a certificate of its signer's path or of its
+    signature timestamp's TSA path was revoked at signing time (its signature timestamp's
+    time, else ``now``), by ``crls`` or its own CRLs and OCSP responses; else None."""
     cert = signer_certificate(signed)
     if cert is None:
         return None
     at = _timestamp_time(signed["signer_infos"][0]) or now or datetime.now(UTC)
-    found = signer_revocation(signed, cert, trust_roots, crls, at)
-    return revoked_reason(cert, found) if found["status"] == "revoked" else None
+    return _path_problem(path_revocations(signed, cert, trust_roots, crls, at))
 
 
-def revoked_reason(cert: asn1_x509.Certificate, found: dict[str, object]) -> str:
-    """The container's error reason for a signer revoked at signing time."""
+def revocation_path(
+    signed: cms.SignedData, trust_roots: Sequence[asn1_x509.Certificate]
+) -> list[asn1_x509.Certificate]:
+    """The certificates whose revocation counts (``_roles``): the ones whose CRL
+    distribution points are worth asking."""
+    cert = signer_certificate(signed)
+    return [] if cert is None else [c for _, c in _roles(signed, cert, trust_roots)[1]]
+
+
+def revoked_reason(
+    cert: asn1_x509.Certificate, found: dict[str, object], *, role: str = "signer"
+) -> str:
+    """The container's error reason for a certificate revoked at signing time."""
     return (
-        f"The signer's certificate ({cert.subject.human_friendly}, serial "
+        f"The {role}'s certificate ({cert.subject.human_friendly}, serial "
         f"{cert.serial_number}) was revoked on {found['revoked_at']}, before the signing "
         f"time {found['at']} (the signature timestamp's time, or the time of verification "
         "when the signature has none)."
