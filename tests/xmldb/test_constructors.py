@@ -33,3 +33,23 @@ def test_doc_in_constructors_through_the_api(api: Api) -> None:
     )
     assert api.lite('<a>{{doc("x")}}</a>') == '<a>{doc("x")}</a>'
     assert api.lite('let $n := 2 return if ($n<3) then count(doc("pets")//*) else 0') == "3"
+
+
+@pytest.mark.parametrize(
+    ("query", "doc", "collection"),
+    [
+        ('doc("pets")/pets', True, False),
+        ('document("pets")/pets', True, False),
+        ('collection("c")', False, True),
+        ('doc("pets"), collection("c")', True, True),
+        ("1 + 1", False, False),
+        ('"collection(1)"', False, False),
+    ],
+)
+def test_the_prolog_declares_only_the_functions_called(
+    query: str, doc: bool, collection: bool
+) -> None:
+    # Saxon compiles the whole prolog on every statement (issue #18, fixed cost)
+    text = prepare(query).text
+    assert ("}doc($n as xs:string?)" in text) == doc
+    assert ("}collection($n as xs:string?)" in text) == collection

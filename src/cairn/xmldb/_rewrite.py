@@ -25,15 +25,19 @@ _NS = "urn:cairn:xmldb"
 _ERR = "QName('http://www.w3.org/2005/xqt-errors', 'err:FODC0002')"
 _MAP = "Q{http://www.w3.org/2005/xpath-functions/map}"
 
-# One line, so the engine's line numbers stay the user's.
-PROLOG = (
-    f"declare variable ${DOCS_VAR} as map(*) external; "
-    f"declare variable ${COLLS_VAR} as map(*) external; "
+# One line each, so the engine's line numbers stay the user's. A query gets only the
+# functions it calls: Saxon compiles the whole prolog on every statement, and the unused
+# ones cost 0.4 ms of a 1 ms Q1 (issue #18, fixed cost per statement).
+_DOCS_PROLOG = f"declare variable ${DOCS_VAR} as map(*) external; "
+_DOC_PROLOG = (
     f"declare function Q{{{_NS}}}doc($n as xs:string?) as document-node()? {{ "
     f"if (empty($n)) then () else if ({_MAP}contains(${DOCS_VAR}, $n)) then ${DOCS_VAR}($n) "
     f"else error({_ERR}, 'FODC0002: Document not found: ' || $n) }}; "
     f"declare function Q{{{_NS}}}doc($n as xs:string?, $c as xs:string?) as document-node()? "
     f"{{ Q{{{_NS}}}doc($n) }}; "
+)
+_COLLECTION_PROLOG = (
+    f"declare variable ${COLLS_VAR} as map(*) external; "
     f"declare function Q{{{_NS}}}collection($n as xs:string?) as document-node()* {{ "
     f"if (empty($n) or not({_MAP}contains(${COLLS_VAR}, $n))) "
     f"then error({_ERR}, 'FODC0002: Collection not found: ' || string($n)) "
@@ -41,6 +45,7 @@ PROLOG = (
     f"declare function Q{{{_NS}}}collection() as document-node()* {{ "
     f"error({_ERR}, 'FODC0002: There is no default collection; name one.') }}; "
 )
+PROLOG = _DOCS_PROLOG + _DOC_PROLOG + _COLLECTION_PROLOG
 
 _XS = "Q{http://www.w3.org/2001/XMLSchema}"
 _CASTS = " else ".join(
@@ -338,12 +343,14 @@ def prepare(query: str) -> Prepared:
     docs: set[str] = set()
     colls: set[str] = set()
     dynamic = False
+    called: set[str] = set()
     out: list[str] = []
     last = 0
     for m in _CALL.finditer(query):
         if not _in_code(spans, m.start()):
             continue
         name = m.group(1)
+        called.add("collection" if name == "collection" else "doc")
         arg = _LITERAL_ARG.match(query, m.end())
         if arg:
             raw = arg.group(1) if arg.group(1) is not None else arg.group(2)
@@ -361,7 +368,12 @@ def prepare(query: str) -> Prepared:
     at = _insert_point(body, spans)
     line = body.count("\n", 0, at) + 1
     column = at - (body.rfind("\n", 0, at) + 1) + 1
-    prolog = PROLOG + (INDEX_PROLOG if scans else "")
+    prolog = (
+        _DOCS_PROLOG
+        + (_DOC_PROLOG if "doc" in called else "")
+        + (_COLLECTION_PROLOG if "collection" in called else "")
+        + (INDEX_PROLOG if scans else "")
+    )
     text = body[:at] + prolog + body[at:]
     joined = None
     if _NS not in query and _joins.JOIN_VAR_PREFIX not in query:

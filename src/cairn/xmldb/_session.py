@@ -310,7 +310,7 @@ class XmlSession:
         """The committed state now: the server's last snapshot of the database while its
         generation is unchanged (snapshots are never modified), else read afresh."""
         self.server.tables.note()
-        with self.server.uow.transaction() as session:
+        with self.server.uow.read() as session:  # no write lock: a statement only reads here
             from cairn.xmldb.models import XmlDatabase
 
             generation = service.generation_of(session, self.database_id)
