@@ -183,6 +183,12 @@ class Settings(BaseSettings):
         description="How long an XML database session may go without a request before the "
         "server closes it (its open transaction rolled back, nothing of it applied).",
     )
+    xml_preload: bool = Field(
+        default=False,
+        description="Parse the XML databases' documents in the background when the server "
+        "starts, so that the first query after a restart finds them parsed (Saxon cannot "
+        "save a parsed tree). Costs the memory of the trees, and the start imports Saxon.",
+    )
     max_header_bytes: int = Field(
         default=64 * 1024,
         ge=1024,

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from cairn.accounts import service as accounts
 from cairn.accounts._passwords import password_problems
+from cairn.accounts.service import Privilege
 from cairn.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized, WeakPassword
 from tests.factories import PASSWORD, make_org, make_user
 
@@ -79,6 +82,39 @@ def test_expired_revoked_and_forged_tokens_are_refused(session: Session) -> None
         accounts.authenticate(session, live)
     with pytest.raises(Unauthorized):
         accounts.authenticate(session, live + "x")
+
+
+def test_authenticate_is_one_query_and_sees_revocation_and_memberships_at_once(
+    session: Session,
+) -> None:
+    # Every request authenticates: one SELECT (issue #18), and nothing cached between calls.
+    first, second = make_org(session, name="First"), make_org(session, name="Second")
+    user = make_user(session)
+    accounts.add_member(session, user=user, organisation=first, privilege="execute")
+    secret, _, _ = accounts.login(session, email=user.email, password=PASSWORD)
+    other, _, _ = accounts.login(session, email=user.email, password=PASSWORD)
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    bind = session.get_bind()
+    event.listen(bind, "before_cursor_execute", count)
+    try:
+        actor = accounts.authenticate(session, secret)
+    finally:
+        event.remove(bind, "before_cursor_execute", count)
+    assert [s.split()[0] for s in statements] == ["SELECT"]
+    assert actor.user.id == user.id and actor.privileges == {first.id: Privilege.execute}
+    accounts.add_member(session, user=user, organisation=second, privilege="view")
+    assert set(accounts.authenticate(session, secret).privileges) == {first.id, second.id}
+    accounts.logout(session, secret)
+    with pytest.raises(Unauthorized):
+        accounts.authenticate(session, secret)
+    assert accounts.authenticate(session, other).user.id == user.id  # only that token ended
+    lonely = make_user(session)
+    alone, _, _ = accounts.login(session, email=lonely.email, password=PASSWORD)
+    assert accounts.authenticate(session, alone).privileges == {}  # no membership: no rows lost
 
 
 def test_privileges_and_other_organisations(session: Session) -> None:

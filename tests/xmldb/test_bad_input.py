@@ -109,3 +109,8 @@ def test_error_positions_are_the_users(api: Api) -> None:
     assert answer["errors"]["line"] in (2, 3)
     answer = api.query('1 + "a"', status=400)
     assert answer["errors"]["line"] == 1 and answer["errors"]["column"] < 10
+    # The prolog is cut to the functions a query calls; columns stay the user's with each.
+    api.load("x", "<x/>", collection="y")
+    for calls in ('doc("x")', 'collection("y")', 'doc("x"), collection("y")'):
+        answer = api.query(f'1, 2, 3, 4, 5, 6, 7, 8, (1 + "a"), {calls}', status=400)
+        assert (answer["errors"]["line"], answer["errors"]["column"]) == (1, 26), calls

@@ -60,6 +60,10 @@ def _operation_id(route: APIRoute) -> str:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    if app.state.settings.xml_preload:
+        from cairn.xmldb import calls
+
+        calls.preload(app.state)
     yield
     # Shutdown waits for the workspace package builds in flight (issue #13, section 6).
     app.state.package_builder.close()

@@ -68,7 +68,9 @@ def get_read_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_unit_of_work(request: Request) -> UnitOfWork:
+# ``async`` for the dependencies that only compute: FastAPI runs a plain ``def`` dependency
+# in its thread pool, a hand-off per dependency on every authenticated request (issue #18).
+async def get_unit_of_work(request: Request) -> UnitOfWork:
     """For workflow routes (uploads, packages): the service opens its own short transactions."""
     return UnitOfWork(request.app.state.sessionmaker)
 
@@ -78,7 +80,7 @@ def get_blobs(request: Request) -> BlobStore:
     return blobs
 
 
-def get_token(
+async def get_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
     if credentials is None or not credentials.credentials:

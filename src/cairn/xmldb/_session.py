@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import logging
 import threading
 import time
 import uuid
@@ -42,6 +43,7 @@ from cairn.xmldb._indexes import IndexDef
 from cairn.xmldb._joins import JOIN_VAR_PREFIX
 from cairn.xmldb._rewrite import (
     COLLS_VAR,
+    DOC_VAR_PREFIX,
     DOCS_VAR,
     INDEX_KEYS_VAR,
     INDEX_TYPES_VAR,
@@ -58,6 +60,8 @@ from cairn.xmldb.errors import (
     XQueryError,
 )
 from cairn.xmldb.service import Change, DocRef, Snapshot
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["XmlServer", "XmlSession"]
 
@@ -82,7 +86,7 @@ class TreeCache:
 
     def __init__(self, blobs: BlobStore, max_bytes: int) -> None:
         self._blobs = blobs
-        self._max = max_bytes
+        self.max_bytes = max_bytes
         self._entries: OrderedDict[tuple[str, int], tuple[engine.Tree, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -102,7 +106,7 @@ class TreeCache:
             if key not in self._entries:
                 self._entries[key] = (tree, doc.size)
                 self._bytes += doc.size
-            while self._bytes > self._max and len(self._entries) > 1:
+            while self._bytes > self.max_bytes and len(self._entries) > 1:
                 _, (_, size) = self._entries.popitem(last=False)
                 self._bytes -= size
             return self._entries[key][0] if key in self._entries else tree
@@ -310,7 +314,7 @@ class XmlSession:
         """The committed state now: the server's last snapshot of the database while its
         generation is unchanged (snapshots are never modified), else read afresh."""
         self.server.tables.note()
-        with self.server.uow.transaction() as session:
+        with self.server.uow.read() as session:  # no write lock: a statement only reads here
             from cairn.xmldb.models import XmlDatabase
 
             generation = service.generation_of(session, self.database_id)
@@ -692,6 +696,8 @@ class XmlSession:
             if colls
             else _empty_map(),
         }
+        for i, name in enumerate(prepared.bound):
+            params[f"{DOC_VAR_PREFIX}{i}"] = docs[name]
         for name, value in (variables or {}).items():
             params[_variable_name(name)] = _atomic(value)
         params.update(bound or {})
@@ -1277,7 +1283,7 @@ def _variable_name(name: str) -> str:
     if not name or not all(c.isalnum() or c in "_-." for c in name) or name[0].isdigit():
         raise Invalid(f"Not an external variable name: {name!r}.")
     if name in (DOCS_VAR, COLLS_VAR, INDEX_KEYS_VAR, INDEX_TYPES_VAR) or name.startswith(
-        JOIN_VAR_PREFIX
+        (JOIN_VAR_PREFIX, DOC_VAR_PREFIX)
     ):
         raise Invalid(f"{name!r} is reserved.")
     return name
@@ -1322,6 +1328,27 @@ class XmlServer:
         self._lock = threading.Lock()
         self._ids: dict[str, tuple[tuple[int, ...], dict[int, int]]] = {}
         self._positions: dict[int, tuple[tuple[int, ...], dict[int, int]]] = {}
+
+    def preload(self) -> None:
+        """Parse the stored documents while they fit the tree cache, and read their node
+        tables back: after a restart the first query needs no parse. One document per job on
+        Saxon's thread, so that statements run between them."""
+        with self.uow.read() as session:
+            snapshots = service.read_snapshots(session)
+        docs = [doc for snap in snapshots for doc in snap.documents.values()]
+        room = self.trees.max_bytes
+        for snap in snapshots:
+            self.snapshots.setdefault(snap.database_id, snap)
+        for doc in docs:
+            if doc.size > room:
+                continue
+            room -= doc.size
+            content = functools.partial(self.blobs.read_bytes, doc.sha256)
+            self.tables.get(doc, content, saved=True, wait=False)
+            try:
+                engine.on_saxon_thread(functools.partial(self.trees.get, doc))
+            except Exception:  # a document that fails here fails again, clearly, in its query
+                logger.warning("Preloading XML document %s failed.", doc.id, exc_info=True)
 
     def node_ids(self, doc: DocRef) -> tuple[int, ...] | None:
         """The document's node ids in canonical order, or None for first + position."""

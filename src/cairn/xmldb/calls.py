@@ -14,7 +14,7 @@ from cairn.xmldb.schemas import SessionRead, statement_answer
 if TYPE_CHECKING:
     from cairn.xmldb._session import XmlServer, XmlSession
 
-__all__ = ["XmlSession", "run", "server", "session_read", "statement_answer"]
+__all__ = ["XmlSession", "preload", "run", "server", "session_read", "statement_answer"]
 
 T = TypeVar("T")
 _lock = threading.Lock()
@@ -31,7 +31,17 @@ def __getattr__(name: str) -> Any:
 
 def server(request: Any) -> XmlServer:
     """The app's XML server, made on first use (sessions live in this process)."""
-    state = request.app.state
+    return _server_of(request.app.state)
+
+
+def preload(state: Any) -> None:
+    """Start parsing every stored document in the background (``Settings.xml_preload``)."""
+    threading.Thread(
+        target=_server_of(state).preload, name="cairn-xml-preload", daemon=True
+    ).start()
+
+
+def _server_of(state: Any) -> XmlServer:
     found: XmlServer | None = getattr(state, "xmldb", None)
     if found is None:
         with _lock:

@@ -32,6 +32,7 @@ __all__ = [
     "ensure_database",
     "generation_of",
     "read_snapshot",
+    "read_snapshots",
     "resolve_organisation",
     "save_node_table",
     "validate_name",
@@ -126,6 +127,11 @@ def generation_of(session: Session, database_id: str) -> int | None:
         select(XmlDatabase.generation).where(XmlDatabase.id == database_id)
     )
     return found
+
+
+def read_snapshots(session: Session) -> list[Snapshot]:
+    """The committed state of every database (for preloading at start)."""
+    return [read_snapshot(session, d) for d in session.scalars(select(XmlDatabase))]
 
 
 def read_snapshot(session: Session, database: XmlDatabase) -> Snapshot:
