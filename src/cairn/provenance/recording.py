@@ -68,6 +68,10 @@ class RunStore:
     excluded_roots: list[str] = field(default_factory=list)
     sqlite: SqliteRuns | None = None
 
+    def __post_init__(self) -> None:
+        if self.sqlite is not None and self.organisation_id is not None:
+            raise ValueError("the SQLite writer stores local runs only (no organisation)")
+
     @classmethod
     @contextmanager
     def local(cls) -> Iterator[RunStore]:
