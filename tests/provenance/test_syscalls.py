@@ -89,6 +89,25 @@ def test_an_h5py_write_is_captured(store: RunStore, project: Path, run_script: A
     assert "grid.h5" not in _names(_view(store, hooked.run_id)["generated"])
 
 
+def test_a_netcdf4_write_is_captured(store: RunStore, project: Path, run_script: Any) -> None:
+    """netCDF-C (over HDF5) writes the file itself, as h5py does: only --syscalls sees it."""
+    pytest.importorskip("netCDF4", reason="netCDF4 is a test dependency (pip install -e '.[test]')")
+    code = (
+        "import netCDF4; d = netCDF4.Dataset('precip.nc', 'w'); d.createDimension('month', 12); "
+        "v = d.createVariable('precip', 'f4', ('month',)); v[:] = list(range(12)); d.close(); "
+        "print(float(netCDF4.Dataset('precip.nc')['precip'][5]))"
+    )
+    result = record_program([sys.executable, "-c", code], store=store)
+    assert result.status == "ok"
+    generated = _names(_view(store, result.run_id)["generated"])
+    assert "precip.nc" in generated
+    digest = hashlib.sha256((project / "precip.nc").read_bytes()).hexdigest()
+    assert generated["precip.nc"]["sha256"] == digest
+    assert store.blobs.exists(digest)
+    hooked = run_script(code.replace("; ", "\n"), name="hooked_nc.py")  # the audit-hook mode
+    assert "precip.nc" not in _names(_view(store, hooked.run_id)["generated"])
+
+
 def test_exit_status_and_signals_are_kept(store: RunStore, project: Path) -> None:
     failed = record_program(["sh", "-c", "echo x > a.txt; exit 7"], store=store)
     assert (failed.status, failed.exit_code) == ("error", 7)

@@ -8,7 +8,7 @@ import json
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cairn.archive.models import ArchiveEvent, ArchiveStorage, ArchiveValidationReport
 from cairn.archive.service import ARCHIVED_STATUSES, ContainerView
@@ -256,13 +256,28 @@ def statuses() -> list[StatusRead]:
 
 
 class SealCreate(BaseModel):
-    """``POST /api/v1/archive/seals``: the workspace to seal, and where (default: the
-    organisation's first storage)."""
+    """``POST /api/v1/archive/seals``: the workspace or the published run to seal (one of
+    them), and where (default: the organisation's first storage)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    workspace_id: int = Field(ge=1, le=2**63 - 1)
+    workspace_id: int | None = Field(
+        default=None, ge=1, le=2**63 - 1, description="A workspace: its content package."
+    )
+    # Named for what it must be: a run that was published to this server.
+    published_run_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="A published run (its UUID or number, or a publication id): its package.",
+    )
     storage_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> SealCreate:
+        if (self.workspace_id is None) == (self.published_run_id is None):
+            raise ValueError("give 'workspace_id' or 'published_run_id' (one of them)")
+        return self
 
 
 class SignatureRead(BaseModel):

@@ -1,4 +1,5 @@
-"""Sealing a workspace: its content package archived as a container signed by cairn's seal key.
+"""Sealing a workspace's content package, or a published run's package, as a container signed
+by cairn's seal key: one function seals a blob, and each caller says which blob.
 
 The seal key is cairn's own, kept beside the TSA's in the data folder
 (``<data>/archive-seal/``: ``seal.key``, ``seal.pem`` and the ``root.pem`` that issued it,
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 # when the server starts: uploads reach ``archive_trust_roots`` through this module, and an
 # idle server should not carry ~50 MiB of signing libraries (issue #13, RSS goal).
 
-__all__ = ["SealKey", "archive_trust_roots", "open_seal_key", "seal_workspace"]
+__all__ = ["SealKey", "archive_trust_roots", "open_seal_key", "seal_run", "seal_workspace"]
 
 
 @dataclass(frozen=True)
@@ -169,8 +170,6 @@ def seal_workspace(
     404 for a workspace the actor cannot see (another organisation's), 422 when it is empty
     or has no storage, 409 when its content changed while the package was being built.
     """
-    from cairn.archive.service import PutRequest, put_container
-
     with uow.read() as session:
         workspace = workspaces.get_workspace(session, actor, workspace_id)
         organisation_id, checksum = workspace.organisation_id, workspace.checksum
@@ -183,33 +182,124 @@ def seal_workspace(
         package, size = workspace.package_sha256, workspace.package_size
         if package is None or workspace.package_checksum != checksum:
             raise Conflict(f"Workspace {workspace_id} changed while it was sealed: try again.")
+    sealed = _Sealed(
+        organisation_id=organisation_id,
+        storage_id=storage,
+        sha256=package,
+        size=size,
+        document_name=f"workspace-{workspace_id}.tar.gz",
+        declared_type="application/gzip",
+        name=f"Seal of workspace {workspace_id}",
+        structure_name=f"workspace:{workspace_id}",
+        what=f"workspace {workspace_id}",
+    )
+    return _seal_blob(
+        uow, blobs, actor, sealed, settings=settings, data_dir=data_dir, work_dir=work_dir
+    )
+
+
+def seal_run(
+    uow: UnitOfWork,
+    blobs: BlobStore,
+    actor: Actor,
+    run_ref: str,
+    *,
+    storage_id: int | None,
+    settings: ArchiveSettings,
+    data_dir: Path,
+    work_dir: Path,
+) -> str:
+    """Archive a published run's package (the zip the server received for its latest
+    publication, or for the publication ``run_ref`` names) as a new Permanent container
+    signed by the seal key; its id.
+
+    404 for a run the actor cannot see (another organisation's) or a storage outside the
+    run's organisation, 422 for a run that was never published here.
+    """
+    with uow.read() as session:
+        scope = provenance.scope_for(actor)
+        published = provenance.published_package(session, run_ref, scope=scope)
+        if published.organisation_id is None:  # a local store's run: not the server's
+            raise provenance.RunNotFound(f"No run {run_ref!r}.")
+        storage = _storage_id(session, published.organisation_id, storage_id)
+    if not blobs.exists(published.sha256):
+        raise UnusableInput(
+            f"The server does not hold the package of run {published.run_seq}: upload it "
+            "(cairn runs publish --to URL) before sealing it."
+        )
+    sealed = _Sealed(
+        organisation_id=published.organisation_id,
+        storage_id=storage,
+        sha256=published.sha256,
+        size=blobs.size(published.sha256),
+        document_name=f"run-{published.run_seq}-v{published.version}.zip",
+        declared_type="application/zip",
+        name=f"Seal of published run {published.run_seq} (version {published.version})",
+        structure_name=f"run:{published.run_id}",
+        what=f"published run {published.run_seq} (publication {published.publication_id})",
+    )
+    return _seal_blob(
+        uow, blobs, actor, sealed, settings=settings, data_dir=data_dir, work_dir=work_dir
+    )
+
+
+@dataclass(frozen=True)
+class _Sealed:
+    """What one seal archives: a blob of the organisation, and how the container names it."""
+
+    organisation_id: str
+    storage_id: int
+    sha256: str
+    size: int | None
+    document_name: str
+    declared_type: str
+    name: str
+    structure_name: str
+    what: str  # for the provenance record: "workspace 3", "published run 7 (...)"
+
+
+def _seal_blob(
+    uow: UnitOfWork,
+    blobs: BlobStore,
+    actor: Actor,
+    sealed: _Sealed,
+    *,
+    settings: ArchiveSettings,
+    data_dir: Path,
+    work_dir: Path,
+) -> str:
+    """Sign the blob with the seal key and archive it as a new Permanent container, recorded
+    as an ``archive.seal`` activity (the blob used, the signature generated) in the
+    container's own transaction; the container's id."""
+    from cairn.archive.service import PutRequest, put_container
+
     key = open_seal_key(data_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work_dir, prefix="seal-") as scratch:
-        document = Path(scratch) / f"workspace-{workspace_id}.tar.gz"
-        with blobs.open(package) as source, document.open("wb") as target:
+        document = Path(scratch) / sealed.document_name
+        with blobs.open(sealed.sha256) as source, document.open("wb") as target:
             shutil.copyfileobj(source, target, 1024 * 1024)
         signature = key.sign(document)
         request = PutRequest(
-            name=f"Seal of workspace {workspace_id}",
-            storage_id=storage,
+            name=sealed.name,
+            storage_id=sealed.storage_id,
             save_type=SaveType.PERMANENT,
             document=document,
             signatures=[signature],
-            structure_name=f"workspace:{workspace_id}",
+            structure_name=sealed.structure_name,
             use_archive_ca=True,
-            declared_type="application/gzip",
+            declared_type=sealed.declared_type,
         )
 
         def record(session: Session, container: ArchiveContainer) -> None:
             provenance.record_activity(
                 session,
-                organisation_id=organisation_id,
+                organisation_id=sealed.organisation_id,
                 kind="archive.seal",
-                used=[provenance.ActivityFile(package, document.name, size)],
+                used=[provenance.ActivityFile(sealed.sha256, document.name, sealed.size)],
                 generated=[provenance.ActivityFile(blobs.put(signature).sha256, "seal.sig")],
                 user=actor.id,
-                description=f"sealed workspace {workspace_id} as container {container.id}",
+                description=f"sealed {sealed.what} as container {container.id}",
             )
 
         return put_container(

@@ -61,17 +61,24 @@ def put(
 
 @app.command()
 def seal(
-    workspace_id: int = typer.Option(..., "--workspace", help="Workspace id to seal."),
+    workspace_id: int | None = typer.Option(None, "--workspace", help="Workspace id to seal."),
+    run_id: str | None = typer.Option(
+        None, "--run", help="Published run to seal: its UUID or number, or a publication id."
+    ),
     storage_id: int | None = typer.Option(
         None, "--storage", help="StorageId (default: the organisation's first storage)."
     ),
     api_url: str | None = ApiUrl,
     as_json: bool = JsonOption,
 ) -> None:
-    """Seal a workspace: its content package archived as a new container signed by cairn's
-    seal key and recorded in the provenance store (each seal is a new container)."""
+    """Seal a workspace or a published run: its package archived as a new container signed
+    by cairn's seal key and recorded in the provenance store (each seal is a new container)."""
+    if (workspace_id is None) == (run_id is None):
+        raise typer.BadParameter("Give --workspace or --run (one of them).")
     with remote_client(api_url) as client:
-        container = client.archive.seal(workspace_id, storage_id=storage_id)
+        container = client.archive.seal(
+            workspace_id, published_run_id=run_id, storage_id=storage_id
+        )
     emit(container.to_dict(), as_json=as_json, title="Container")
 
 

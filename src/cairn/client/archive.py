@@ -133,10 +133,21 @@ class Archive:
             ).json()
         return Container.bind(self._client, answer)
 
-    def seal(self, workspace_id: int, *, storage_id: int | None = None) -> Container:
-        """Seal a workspace's content package as a new container (signed by cairn's seal
-        key; default storage: the organisation's first)."""
-        body = {"workspace_id": workspace_id, "storage_id": storage_id}
+    def seal(
+        self,
+        workspace_id: int | None = None,
+        *,
+        published_run_id: str | None = None,
+        storage_id: int | None = None,
+    ) -> Container:
+        """Seal a workspace's content package, or a published run's package (``published_run_id``:
+        the run's UUID or number, or a publication id), as a new container signed by cairn's seal
+        key (default storage: the organisation's first)."""
+        body = {
+            "workspace_id": workspace_id,
+            "published_run_id": published_run_id,
+            "storage_id": storage_id,
+        }
         answer = self._client.request("POST", f"{API}/seals", json=body).json()
         return Container.bind(self._client, answer)
 

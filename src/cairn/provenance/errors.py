@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from cairn.errors import Conflict, Invalid, NotFound
 
-__all__ = ["NoSelector", "NotArchived", "NotRecording", "RecordingActive", "RunNotFound"]
+__all__ = [
+    "NoSelector",
+    "NotArchived",
+    "NotPublished",
+    "NotRecording",
+    "RecordingActive",
+    "RunNotFound",
+]
 
 
 class RunNotFound(NotFound):
@@ -24,6 +31,13 @@ class NoSelector(Invalid):
 
     code = "no-selector"
     title = "No selector given"
+
+
+class NotPublished(Invalid):
+    """The run has no published package (sealing one needs it)."""
+
+    code = "not-published"
+    title = "Run not published"
 
 
 class RecordingActive(Conflict):

@@ -30,8 +30,8 @@ from cairn.provenance._environment import Environment
 from cairn.provenance._paths import path_key, stored_path
 from cairn.provenance._select import LOCAL, RunSelector, Scope, select_runs_query
 from cairn.provenance.capture import CapturedFile, archive_files
-from cairn.provenance.errors import NoSelector, NotArchived, RunNotFound
-from cairn.provenance.models import FileVersion, Run, RunEdge, RunTag
+from cairn.provenance.errors import NoSelector, NotArchived, NotPublished, RunNotFound
+from cairn.provenance.models import FileVersion, Publication, Run, RunEdge, RunTag
 
 if TYPE_CHECKING:
     from cairn.accounts.service import Actor
@@ -42,7 +42,9 @@ __all__ = [
     "DeleteReport",
     "Lineage",
     "PathVersion",
+    "PublishedPackage",
     "RunDraft",
+    "RunNotFound",
     "RunSelector",
     "RunView",
     "Scope",
@@ -57,6 +59,7 @@ __all__ = [
     "page_runs",
     "path_versions",
     "plot_runs",
+    "published_package",
     "purge_blobs",
     "record_activity",
     "save_run",
@@ -229,6 +232,53 @@ def _version() -> str:
     from cairn import __version__
 
     return f"cairn {__version__}"
+
+
+@dataclass(frozen=True)
+class PublishedPackage:
+    """One publication of a run and the SHA-256 of its package (the zip), for other areas."""
+
+    run_id: str
+    run_seq: int
+    organisation_id: str | None
+    publication_id: str
+    version: int
+    sha256: str
+
+
+def published_package(session: Session, ref: str, *, scope: Scope) -> PublishedPackage:
+    """The package of the publication ``ref`` names, or of the latest publication of the run
+    ``ref`` names (its UUID or number): what the archive seals for a published run.
+
+    Raises:
+        RunNotFound: no such run or publication in ``scope`` (another organisation's).
+        NotPublished: the run was never published.
+    """
+    text = ref.strip().lower()
+    named = session.get(Publication, text) if _UUID.fullmatch(text) else None
+    run = get_run(session, named.run_seq if named is not None else text, scope=scope)
+    publication = (
+        named
+        or session.scalars(
+            select(Publication)
+            .where(Publication.run_seq == run.seq, Publication.package_sha256 != "")
+            .order_by(Publication.version.desc())
+            .limit(1)
+        ).first()
+    )
+    if publication is None or not publication.package_sha256:
+        raise NotPublished(
+            f"Run {run.seq} is not a published run: publish it first (cairn runs publish "
+            f"{run.seq} --to URL)."
+        )
+    return PublishedPackage(
+        run.id,
+        run.seq,
+        run.organisation_id,
+        publication.id,
+        publication.version,
+        publication.package_sha256,
+    )
 
 
 # --- selecting and viewing --------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pathlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
@@ -105,14 +106,16 @@ async def put_container(
 async def seal_workspace(
     body: SealCreate, actor: ActorDep, uow: UnitOfWorkDep, blobs: BlobsDep, settings: SettingsDep
 ) -> ContainerRead:
-    """Seal a workspace: its content package archived as a new container signed by cairn's
-    seal key, recorded in the provenance store. Each call makes a new container."""
+    """Seal a workspace (its content package) or a published run (the package uploaded for
+    it): archived as a new container signed by cairn's seal key, recorded in the provenance
+    store. Each call makes a new container. A run that was never published is refused (422)."""
+    sealing = (
+        partial(seal.seal_workspace, uow, blobs, actor, body.workspace_id)
+        if body.workspace_id is not None
+        else partial(seal.seal_run, uow, blobs, actor, body.published_run_id or "")
+    )
     container_id = await run_in_threadpool(
-        seal.seal_workspace,
-        uow,
-        blobs,
-        actor,
-        body.workspace_id,
+        sealing,
         storage_id=body.storage_id,
         settings=ArchiveSettings(),
         data_dir=settings.data_dir,
