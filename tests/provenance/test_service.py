@@ -275,3 +275,39 @@ def test_path_versions_name_the_runs_behind_each_version(
     assert [r["seq"] for r in found[0]["used_by"]] == [second.seq]
     assert [r["seq"] for r in found[1]["generated_by"]] == [second.seq]
     assert found[1]["used_by"] == []
+
+
+def test_file_versions_are_looked_up_by_organisation_and_path_together(session: Any) -> None:
+    """Every run and platform activity looks up its files' existing versions; through the
+    organisation's index alone that read the organisation's whole history per 500 paths
+    (SQLite chose it, having no statistics)."""
+    from sqlalchemy import event
+
+    from cairn.provenance.capture import CapturedFile
+    from cairn.provenance.service import _versions
+
+    org = make_org(session)
+    connection = session.connection()
+    seen: list[tuple[str, Any]] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(connection, "before_cursor_execute", keep)
+    try:
+        _versions(session, org.id, [CapturedFile("/data/a.csv", "read", "a" * 64, 1)])
+    finally:
+        event.remove(connection, "before_cursor_execute", keep)
+    [(statement, parameters)] = [s for s in seen if "prov_file_versions" in s[0]]
+    if connection.dialect.name == "sqlite":
+        plan = " ".join(
+            row[3]
+            for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        )
+        assert "organisation_id=? AND path_key=?" in plan, plan
+    else:  # PostgreSQL plans by statistics: with no scan allowed, which index serves it
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        plan = " ".join(
+            row[0] for row in connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)
+        )
+        assert "ix_prov_file_versions_organisation_path" in plan, plan

@@ -79,11 +79,16 @@ class FileVersion(Base):
     """
 
     __tablename__ = "prov_file_versions"
-    __table_args__ = (Index("ix_prov_file_versions_sha256_ctime", "sha256", "created_at"),)
+    __table_args__ = (
+        Index("ix_prov_file_versions_sha256_ctime", "sha256", "created_at"),
+        # Versions are looked up by organisation and path together (``service._versions``):
+        # with one index per column SQLite read the organisation's whole history.
+        Index("ix_prov_file_versions_organisation_path", "organisation_id", "path_key"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     organisation_id: Mapped[str | None] = mapped_column(
-        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+        ForeignKey("organisations.id", ondelete="CASCADE")
     )
     path: Mapped[str] = mapped_column(Text)
     path_key: Mapped[str] = mapped_column(String(64), index=True)
