@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -195,6 +196,21 @@ def mailbox(smtp_server: Mailbox) -> Iterator[Mailbox]:
 # --- HTTP receiver (webhooks, SMS gateway) ------------------------------------------------------
 
 
+@contextmanager
+def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A real HTTP server on a free local port, answering with ``handler`` on its own thread,
+    for as long as the context lasts; yields its base URL (``http://127.0.0.1:PORT``)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
 @dataclass
 class Received:
     path: str
@@ -234,13 +250,6 @@ def receiver() -> Iterator[Receiver]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    box.append(Receiver(f"http://127.0.0.1:{server.server_address[1]}/hook"))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with http_server(Handler) as base:
+        box.append(Receiver(f"{base}/hook"))
         yield box[0]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)

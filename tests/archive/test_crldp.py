@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -34,6 +33,7 @@ from cairn.config import Settings
 from cairn.db import UnitOfWork
 from tests.archive.helpers import ArchiveClient, enhance_with, pki_tsa, stamped_at, upload_form
 from tests.archive.pki import Identity, LocalPKI, make_crl, make_identity, pyhanko_sign
+from tests.servers import http_server
 
 DOCUMENT = b"Revoked or not, the list says.\n"
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -68,14 +68,9 @@ def point() -> Iterator[Point]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.base = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with http_server(Handler) as base:
+        state.base = base
+        yield state
 
 
 def _points(*urls: str) -> x509.CRLDistributionPoints:

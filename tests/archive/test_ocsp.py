@@ -9,10 +9,9 @@ HTTP on 127.0.0.1 (``http.server`` in a thread), asked by cairn with httpx.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -28,6 +27,7 @@ from cairn.archive.tsa import Tsa
 from cairn.archive.verify import load_trust_roots, parse_signature, verify_signature
 from tests.archive.helpers import enhance_with, pki_tsa, stamped_at
 from tests.archive.pki import Identity, Key, LocalPKI, make_identity, pyhanko_sign
+from tests.servers import http_server
 
 DOCUMENT = b"Checked online, kept offline.\n"
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -82,14 +82,9 @@ def responder(pki: LocalPKI) -> Iterator[Responder]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/ocsp"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with http_server(Handler) as base:
+        state.url = f"{base}/ocsp"
+        yield state
 
 
 def _signer(pki: LocalPKI, folder: Path, responder: Responder) -> Identity:
