@@ -18,7 +18,8 @@ from sqlalchemy import Engine, event, select
 from cairn.accounts import service as accounts
 from cairn.accounts.service import Actor
 from cairn.blobs import BlobStore, open_blob_store
-from cairn.db import UnitOfWork, make_sessionmaker
+from cairn.blobs.check import check_blobs
+from cairn.db import UnitOfWork, make_sessionmaker, referenced_blobs
 from cairn.provenance import service as provenance
 from cairn.provenance.capture import CapturedFile
 from cairn.provenance.models import Run
@@ -95,6 +96,12 @@ def test_an_upload_used_its_archive_and_generated_what_it_added_or_changed(
     assert activity.run.status == "ok" and activity.run.username == world.actor.id
     assert used(activity) == [(sha(first.read_bytes()), "paper.tar.gz", first.stat().st_size)]
     assert generated(activity) == {"main.tex": sha(TEX), "a.txt": sha(b"a\n")}
+    # The archive itself is not stored (its members are): known by hash, never named archived,
+    # so `cairn check` finds every blob the database names.
+    assert [v.archived_sha256 for v, _ in activity.used] == [None]
+    assert {v.archived_sha256 for v in activity.generated} == {sha(TEX), sha(b"a\n")}
+    with world.uow.read() as session:
+        assert check_blobs(world.blobs, referenced_blobs(session)).ok
 
     # Again, with main.tex unchanged, a.txt changed and b.txt new: only those two generated.
     files = {"main.tex": TEX, "a.txt": b"changed\n", "b.txt": b"b\n"}

@@ -180,11 +180,15 @@ def save_run(
 
 @dataclass(frozen=True)
 class ActivityFile:
-    """A blob an activity used or generated, with the name it had there (optional)."""
+    """A blob an activity used or generated, with the name it had there (optional).
+
+    ``stored`` says whether the blob store holds these bytes: an uploaded archive is known by
+    its hash only (its members are stored, not the archive), so it is recorded, not archived."""
 
     sha256: str
     path: str | None = None
     size: int | None = None
+    stored: bool = True
 
 
 def record_activity(
@@ -204,8 +208,9 @@ def record_activity(
     if not kind or len(kind) > 64:
         raise Invalid("an activity needs a kind of at most 64 characters")
 
-    def as_file(item: ActivityFile | str, access: str) -> CapturedFile:
-        blob = ActivityFile(item) if isinstance(item, str) else item
+    blobs = [ActivityFile(item) if isinstance(item, str) else item for item in [*used, *generated]]
+
+    def as_file(blob: ActivityFile, access: str) -> CapturedFile:
         if _HASH.fullmatch(blob.sha256) is None:
             raise Invalid(f"not a blob hash: {blob.sha256!r}")
         path, _ = stored_path(blob.path or f"blob:{blob.sha256}")
@@ -221,10 +226,11 @@ def record_activity(
         status="ok",
         exit_code=0,
         env=Environment(user, platform.node(), platform.platform(), "cairn", _version(), "[]"),
-        used=[as_file(item, "read") for item in used],
-        generated=[as_file(item, "write") for item in generated],
+        used=[as_file(blob, "read") for blob in blobs[: len(used)]],
+        generated=[as_file(blob, "write") for blob in blobs[len(used) :]],
     )
-    draft.archived = {f.sha256: True for f in [*draft.used, *draft.generated] if f.sha256}
+    # Only what the blob store holds may be named as archived (``cairn check`` checks it).
+    draft.archived = {blob.sha256: True for blob in blobs if blob.stored}
     return save_run(session, draft, organisation_id=organisation_id)
 
 

@@ -464,7 +464,11 @@ def _record_upload(
         session,
         organisation_id=workspace.organisation_id,
         kind="workspace.upload",
-        used=[provenance.ActivityFile(prepared.sha256, prepared.filename, prepared.upload_size)],
+        used=[
+            provenance.ActivityFile(
+                prepared.sha256, prepared.filename, prepared.upload_size, stored=False
+            )
+        ],
         generated=changed,
         user=actor.id,
         description=f"upload of '{prepared.filename}' into workspace {workspace.id}",
